@@ -1,0 +1,97 @@
+/**
+ * The container runtime's public face: one runc container per task attempt, in its own
+ * pid/net/ipc/uts/mount namespaces, with memory/CPU/pids cgroups under this host's cgroup
+ * parent, stdio held by a container monitor (conmon) so that the agent can restart without
+ * touching running containers.
+ */
+
+export interface ContainerRequest {
+  /** runc container id: [a-z0-9][a-z0-9_-]*, at most 64 characters, unique per task attempt. */
+  containerId: string;
+  hostname: string;
+  /** Image layer directories, base first (from ImageStore.pull). */
+  layerDirs: string[];
+  /** Final argv (entrypoint/cmd already merged by the caller). Must be non-empty. */
+  argv: string[];
+  /** KEY=VALUE, already merged with the image's env. */
+  env: string[];
+  /** `uid[:gid]` or a name resolved against the rootfs /etc/passwd; empty = root. */
+  user: string;
+  /** Absolute path; empty = `/`. */
+  workingDir: string;
+  /** 0 = no limit. */
+  memoryLimitBytes: number;
+  /** 1e9 = one core; 0 = no limit. */
+  nanoCpus: number;
+  /** 0 = runtime default. */
+  pidsLimit: number;
+  /** Stored beside the container and returned by list(), e.g. `skiff.task.id`. */
+  labels: Record<string, string>;
+}
+
+export type ContainerStatus = 'created' | 'running' | 'stopped';
+
+export interface ContainerInfo {
+  containerId: string;
+  labels: Record<string, string>;
+  status: ContainerStatus;
+  /** Host pid of the container's init; 0 once stopped. */
+  pid: number;
+  /** Set once stopped: the exit code (128+signal for a signal). */
+  exitCode?: number;
+  /** True when the kernel OOM killer ended the container. */
+  oomKilled?: boolean;
+  /** Addresses on the host bridge (no prefix length), e.g. ["198.18.129.2"]. */
+  addresses: string[];
+  startedAtMs: number;
+  /** Path of the container's log file (k8s-file format written by the monitor). */
+  logPath: string;
+}
+
+export type RuntimeErrorCode =
+  | 'invalid_request'
+  | 'already_exists'
+  | 'not_found'
+  | 'start_failed'
+  | 'network_failed';
+
+export class RuntimeError extends Error {
+  constructor(
+    readonly code: RuntimeErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RuntimeError';
+  }
+}
+
+export interface RuntimeOptions {
+  /** Per-host state: bundles, monitor files, exit files, logs, network state. */
+  stateDir: string;
+  /** `runc --root` for this host. */
+  runcRoot: string;
+  /** cgroup parent path for this host's containers, e.g. `/skiff-lab-ab12/h1` or `/skiff`. */
+  cgroupParent: string;
+  /** Host bridge that container veths attach to, e.g. `skiff0`. */
+  bridgeName: string;
+  /** Subnet of that bridge, e.g. `198.18.129.0/24`; the bridge takes the first address. */
+  bridgeSubnet: string;
+}
+
+export type ExitListener = (containerId: string, exitCode: number, oomKilled: boolean) => void;
+
+export interface Runtime {
+  /** Creates, networks and starts a container; on any failure cleans up and throws RuntimeError. */
+  run(request: ContainerRequest): Promise<ContainerInfo>;
+  /** Every container of this host that the runtime knows, running or stopped (used to adopt after a restart). */
+  list(): Promise<ContainerInfo[]>;
+  inspect(containerId: string): Promise<ContainerInfo | undefined>;
+  /** SIGTERM, then SIGKILL after timeoutMs. Resolves once stopped. No-op when already stopped. */
+  stop(containerId: string, timeoutMs: number): Promise<void>;
+  /** Stops if needed, releases the network address, unmounts the rootfs, deletes bundle and runc state. Idempotent. */
+  remove(containerId: string): Promise<void>;
+  /** Calls listener once per container exit observed from now on (including exits that happened while no agent ran, on the first list()). */
+  watchExits(listener: ExitListener): () => void;
+  /** Releases watchers; leaves containers running. */
+  close(): Promise<void>;
+}
