@@ -1,0 +1,215 @@
+// The cluster root CA and the certificates it issues (DESIGN.md §9): ECDSA P-256 keys, node
+// certificates with CN = node id, OU = role, O = cluster id. Keys leave this module as PKCS#8 PEM.
+import { randomBytes, webcrypto } from 'node:crypto';
+import { isIP } from 'node:net';
+import * as x509 from './x509.js';
+import { PkiError } from './errors.js';
+
+/** Common name of every Skiff root CA. */
+export const ROOT_CA_COMMON_NAME = 'skiff-root-ca';
+/** DNS name that every manager certificate carries; clients override the TLS target name to it. */
+export const MANAGER_TLS_NAME = 'skiff-manager';
+/** Default lifetime of a node or admin certificate. */
+export const DEFAULT_CERTIFICATE_LIFETIME_DAYS = 90;
+/** Upper bound on a requested lifetime, so a typo cannot mint a practically eternal credential. */
+export const MAX_CERTIFICATE_LIFETIME_DAYS = 3650;
+/** Lifetime of the root CA (as in swarmkit: 20 years). */
+export const ROOT_CA_LIFETIME_DAYS = 20 * 365;
+/** Certificates start this long before "now" so a peer whose clock lags a little accepts them. */
+export const NOT_BEFORE_BACKDATE_MS = 5 * 60 * 1000;
+/** Length of node and cluster ids: 128 random bits in base 36, like swarm ids. */
+export const ID_LENGTH = 25;
+const ID_RANDOM_BYTES = 16;
+const MS_PER_DAY = 24 * 60 * 60 * 1000;
+
+/** A node's role, carried in the OU of its certificate. */
+export type NodeRole = 'manager' | 'worker' | 'admin';
+export const NODE_ROLES: readonly NodeRole[] = ['manager', 'worker', 'admin'];
+
+/** The cluster root CA. `keyPem` is the CA's private key: only managers (and `skiff init`) hold it. */
+export interface CertificateAuthority {
+  clusterId: string;
+  certPem: string;
+  keyPem: string;
+}
+
+/** What `issueCertificate` is asked for. */
+export interface IssueRequest {
+  /** The node id (or admin client id): becomes the CN. */
+  commonName: string;
+  role: NodeRole;
+  lifetimeDays?: number;
+  dnsNames?: string[];
+  ipAddresses?: string[];
+}
+
+/** A certificate and its private key, both PEM. */
+export interface IssuedCertificate {
+  certPem: string;
+  keyPem: string;
+}
+
+/** The identity a Skiff certificate asserts. */
+export interface CertificateIdentity {
+  nodeId: string;
+  role: NodeRole;
+  clusterId: string;
+}
+
+const crypto = webcrypto as unknown as Crypto;
+const KEY_ALGORITHM: EcKeyGenParams = { name: 'ECDSA', namedCurve: 'P-256' };
+const SIGNING_ALGORITHM: EcdsaParams = { name: 'ECDSA', hash: 'SHA-256' };
+
+/** A fresh random id: ID_LENGTH characters of [a-z0-9], unpredictable (128 bits). */
+export function newNodeId(): string {
+  const value = BigInt(`0x${randomBytes(ID_RANDOM_BYTES).toString('hex')}`);
+  return value.toString(36).padStart(ID_LENGTH, '0');
+}
+
+/** Creates a new self-signed root CA for a cluster; `clusterId` is random when absent. */
+export async function createCertificateAuthority(
+  options: { clusterId?: string } = {},
+): Promise<CertificateAuthority> {
+  const clusterId = options.clusterId ?? newNodeId();
+  checkNameComponent('clusterId', clusterId);
+  const keys = await generateKeyPair();
+  const now = Date.now();
+  const cert = await x509.X509CertificateGenerator.createSelfSigned(
+    {
+      serialNumber: randomSerialNumber(),
+      name: [{ CN: [ROOT_CA_COMMON_NAME] }, { O: [clusterId] }],
+      notBefore: new Date(now - NOT_BEFORE_BACKDATE_MS),
+      notAfter: new Date(now + ROOT_CA_LIFETIME_DAYS * MS_PER_DAY),
+      keys,
+      signingAlgorithm: SIGNING_ALGORITHM,
+      extensions: [
+        new x509.BasicConstraintsExtension(true, 0, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
+      ],
+    },
+    crypto,
+  );
+  return { clusterId, certPem: cert.toString('pem'), keyPem: await exportPrivateKeyPem(keys.privateKey) };
+}
+
+/**
+ * Issues a certificate for a node or an admin client, signed by `ca`. Manager certificates always
+ * carry the DNS name MANAGER_TLS_NAME and both server and client auth; others get client auth only.
+ */
+export async function issueCertificate(ca: CertificateAuthority, request: IssueRequest): Promise<IssuedCertificate> {
+  checkNameComponent('commonName', request.commonName);
+  if (!NODE_ROLES.includes(request.role)) {
+    throw new PkiError('invalid_request', `cannot issue certificate: role "${String(request.role)}" is not one of ${NODE_ROLES.join(', ')}`);
+  }
+  const lifetimeDays = request.lifetimeDays ?? DEFAULT_CERTIFICATE_LIFETIME_DAYS;
+  if (!Number.isFinite(lifetimeDays) || lifetimeDays <= 0 || lifetimeDays > MAX_CERTIFICATE_LIFETIME_DAYS) {
+    throw new PkiError('invalid_request', `cannot issue certificate: lifetimeDays ${lifetimeDays} is outside (0, ${MAX_CERTIFICATE_LIFETIME_DAYS}]`);
+  }
+  const ips = request.ipAddresses ?? [];
+  for (const ip of ips) {
+    if (isIP(ip) === 0) throw new PkiError('invalid_request', `cannot issue certificate: ipAddresses entry "${ip}" is not an IP address`);
+  }
+  const dnsNames = [...(request.dnsNames ?? [])];
+  if (request.role === 'manager' && !dnsNames.includes(MANAGER_TLS_NAME)) dnsNames.unshift(MANAGER_TLS_NAME);
+
+  const caCert = new x509.X509Certificate(ca.certPem);
+  const caKey = await importPrivateKeyPem(ca.keyPem);
+  const keys = await generateKeyPair();
+  const now = Date.now();
+  const usages = request.role === 'manager'
+    ? [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]
+    : [x509.ExtendedKeyUsage.clientAuth];
+  const extensions: x509.Extension[] = [
+    new x509.BasicConstraintsExtension(false, undefined, true),
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
+    new x509.ExtendedKeyUsageExtension(usages, false),
+    await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
+    await x509.AuthorityKeyIdentifierExtension.create(caCert.publicKey, false, crypto),
+  ];
+  const names: x509.JsonGeneralName[] = [
+    ...dnsNames.map((value) => ({ type: 'dns' as const, value })),
+    ...ips.map((value) => ({ type: 'ip' as const, value })),
+  ];
+  if (names.length > 0) extensions.push(new x509.SubjectAlternativeNameExtension(names, false));
+  const cert = await x509.X509CertificateGenerator.create(
+    {
+      serialNumber: randomSerialNumber(),
+      subject: [{ CN: [request.commonName] }, { OU: [request.role] }, { O: [ca.clusterId] }],
+      issuer: caCert.subjectName,
+      notBefore: new Date(now - NOT_BEFORE_BACKDATE_MS),
+      notAfter: new Date(now + lifetimeDays * MS_PER_DAY),
+      publicKey: keys.publicKey,
+      signingKey: caKey,
+      signingAlgorithm: SIGNING_ALGORITHM,
+      extensions,
+    },
+    crypto,
+  );
+  return { certPem: cert.toString('pem'), keyPem: await exportPrivateKeyPem(keys.privateKey) };
+}
+
+/**
+ * Reads the Skiff identity (CN, OU, O) out of a DER or PEM certificate. Undefined when the
+ * certificate does not carry exactly one of each or the OU is not a known role.
+ */
+export function certificateIdentity(certificate: string | Uint8Array): CertificateIdentity | undefined {
+  let cert: x509.X509Certificate;
+  try {
+    cert = new x509.X509Certificate(typeof certificate === 'string' ? certificate : new Uint8Array(certificate));
+  } catch {
+    return undefined;
+  }
+  const nodeId = singleField(cert.subjectName, 'CN');
+  const role = singleField(cert.subjectName, 'OU');
+  const clusterId = singleField(cert.subjectName, 'O');
+  if (nodeId === undefined || clusterId === undefined || !isNodeRole(role)) return undefined;
+  return { nodeId, role, clusterId };
+}
+
+/** Narrows a string to a NodeRole. */
+export function isNodeRole(value: string | undefined): value is NodeRole {
+  return value !== undefined && (NODE_ROLES as readonly string[]).includes(value);
+}
+
+function singleField(name: x509.Name, field: string): string | undefined {
+  const values = name.getField(field);
+  return values.length === 1 ? values[0] : undefined;
+}
+
+// Ids land in a distinguished name: keep them to a plain, printable alphabet.
+const NAME_COMPONENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+function checkNameComponent(field: string, value: string): void {
+  if (!NAME_COMPONENT.test(value)) {
+    throw new PkiError('invalid_request', `cannot issue certificate: ${field} "${value}" must match ${NAME_COMPONENT.source}`);
+  }
+}
+
+async function generateKeyPair(): Promise<CryptoKeyPair> {
+  return crypto.subtle.generateKey(KEY_ALGORITHM, true, ['sign', 'verify']);
+}
+
+function randomSerialNumber(): string {
+  // 16 bytes with the top bit clear: a positive INTEGER, as RFC 5280 requires.
+  const bytes = randomBytes(16);
+  bytes[0] = (bytes[0] ?? 0) & 0x7f | 0x01;
+  return bytes.toString('hex');
+}
+
+async function exportPrivateKeyPem(key: CryptoKey): Promise<string> {
+  const der = Buffer.from(await crypto.subtle.exportKey('pkcs8', key));
+  const body = der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
+  return `-----BEGIN PRIVATE KEY-----\n${body}\n-----END PRIVATE KEY-----\n`;
+}
+
+async function importPrivateKeyPem(pem: string): Promise<CryptoKey> {
+  const match = /-----BEGIN PRIVATE KEY-----([\s\S]+?)-----END PRIVATE KEY-----/.exec(pem);
+  if (!match?.[1]) throw new PkiError('invalid_request', 'cannot issue certificate: CA keyPem is not a PKCS#8 PEM private key');
+  const der = Buffer.from(match[1].replace(/\s+/g, ''), 'base64');
+  try {
+    return await crypto.subtle.importKey('pkcs8', der, KEY_ALGORITHM, false, ['sign']);
+  } catch (error) {
+    throw new PkiError('invalid_request', `cannot issue certificate: CA keyPem is not an ECDSA P-256 key (${String(error)})`);
+  }
+}

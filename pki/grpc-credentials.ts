@@ -1,0 +1,57 @@
+// grpc-js credentials for Skiff's mutual TLS: every connection presents a certificate from the
+// cluster CA, in both directions. There is no plaintext mode.
+import * as grpc from '@grpc/grpc-js';
+import type { PeerCertificate } from 'node:tls';
+import { MANAGER_TLS_NAME, certificateIdentity, type CertificateIdentity } from './certificate-authority.js';
+import type { NodeCredentials } from './credentials-store.js';
+
+/**
+ * Server credentials: present this node's certificate; REQUIRE a client certificate that chains to
+ * the cluster CA (a connection without one, or with one from another CA, fails the handshake).
+ */
+export function serverCredentials(creds: NodeCredentials): grpc.ServerCredentials {
+  return grpc.ServerCredentials.createSsl(
+    Buffer.from(creds.caCertPem),
+    [{ private_key: Buffer.from(creds.keyPem), cert_chain: Buffer.from(creds.certPem) }],
+    true,
+  );
+}
+
+/**
+ * Channel credentials for a client (agent, CLI, peer manager): trust only the cluster CA and
+ * present this node's certificate. Use with `channelOptions()`, since managers are dialled by IP.
+ */
+export function channelCredentials(creds: NodeCredentials): grpc.ChannelCredentials {
+  return grpc.credentials.createSsl(
+    Buffer.from(creds.caCertPem),
+    Buffer.from(creds.keyPem),
+    Buffer.from(creds.certPem),
+  );
+}
+
+/**
+ * Channel options every client of a manager must pass: the server's certificate is checked against
+ * the name MANAGER_TLS_NAME, which every manager certificate carries, whatever address was dialled.
+ */
+export function channelOptions(): grpc.ChannelOptions {
+  return { 'grpc.ssl_target_name_override': MANAGER_TLS_NAME };
+}
+
+/**
+ * The peer of a server call, as far as identity is concerned. Every grpc-js server call (unary,
+ * streaming, intercepting) fits; grpc-js does not export its AuthContext type, hence this shape.
+ */
+export interface CallWithAuthContext {
+  getAuthContext(): { sslPeerCertificate?: PeerCertificate } | null;
+}
+
+/**
+ * The verified identity of the client of a server call (CN = node id, OU = role, O = cluster id).
+ * Undefined when the transport is not TLS, the client presented no certificate that TLS verified,
+ * or the certificate does not carry a Skiff identity. Callers must also compare `clusterId`.
+ */
+export function peerIdentity(call: CallWithAuthContext): CertificateIdentity | undefined {
+  const certificate = call.getAuthContext()?.sslPeerCertificate;
+  if (certificate?.raw === undefined) return undefined;
+  return certificateIdentity(new Uint8Array(certificate.raw));
+}
