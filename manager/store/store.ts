@@ -1,0 +1,120 @@
+/**
+ * The object store: typed reads of the in-memory tables, transactional writes that go through
+ * the backend (durable before acknowledged), and commit notifications in log order.
+ */
+import { randomBytes } from 'node:crypto';
+import { type StoreAction, StoreActionKind, type StoreSnapshot, type StoreTransaction } from '../../proto/skiff/v1/store.js';
+import type { CommitSink, StoreBackend } from './backend.js';
+import { StoreError } from './errors.js';
+import { type KindedObject, metaOf, type ObjectKind, type ObjectsByKind, toStoreObject } from './objects.js';
+import { type StoreCommit, StoreTables } from './tables.js';
+
+/** Read-only view of the tables. Returned objects must not be mutated. */
+export type StoreReader = Pick<StoreTables, 'version' | 'get' | 'list' | 'findByName' | 'tasksByService' | 'tasksByNode'>;
+
+/** Largest number of actions in one transaction; bigger batches are split by the caller. */
+export const MAX_TRANSACTION_ACTIONS = 2000;
+
+const ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
+/** A new random object id: 25 characters of [a-z0-9], like swarmkit's. */
+export function newObjectId(): string {
+  const bytes = randomBytes(25);
+  return [...bytes].map((byte) => ID_ALPHABET[byte % ID_ALPHABET.length]).join('');
+}
+
+/** Collects the actions of one transaction; nothing is visible until the commit. */
+export class WriteTransaction {
+  readonly actions: StoreAction[] = [];
+
+  /** Adds a new object; its meta.id must be set (see newObjectId). */
+  create<K extends ObjectKind>(kind: K, object: ObjectsByKind[K]): void {
+    this.push(StoreActionKind.STORE_ACTION_KIND_CREATE, { kind, object } as KindedObject);
+  }
+
+  /** Replaces an object; its meta.version must be the version it was read at. */
+  update<K extends ObjectKind>(kind: K, object: ObjectsByKind[K]): void {
+    this.push(StoreActionKind.STORE_ACTION_KIND_UPDATE, { kind, object } as KindedObject);
+  }
+
+  remove<K extends ObjectKind>(kind: K, object: ObjectsByKind[K]): void {
+    this.push(StoreActionKind.STORE_ACTION_KIND_REMOVE, { kind, object } as KindedObject);
+  }
+
+  private push(kind: StoreActionKind, target: KindedObject): void {
+    metaOf(target.object);
+    if (this.actions.length >= MAX_TRANSACTION_ACTIONS) {
+      throw new StoreError('unavailable', `cannot write: more than ${MAX_TRANSACTION_ACTIONS} actions in one transaction`);
+    }
+    this.actions.push({ kind, object: toStoreObject(target) });
+  }
+}
+
+export type CommitListener = (commit: StoreCommit) => void;
+
+export class Store {
+  private readonly tables = new StoreTables();
+  private readonly listeners = new Set<CommitListener>();
+
+  constructor(
+    private readonly backend: StoreBackend,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  /** Recovers the durable state; resolves once the store can be read. */
+  async start(): Promise<void> {
+    const sink: CommitSink = {
+      applyEntry: (index, transaction) => this.applyEntry(index, transaction),
+      restoreSnapshot: (snapshot: StoreSnapshot) => this.tables.restore(snapshot),
+      takeSnapshot: () => this.tables.snapshot(),
+    };
+    await this.backend.start(sink);
+  }
+
+  get reader(): StoreReader {
+    return this.tables;
+  }
+
+  isWritable(): boolean {
+    return this.backend.isWritable();
+  }
+
+  /**
+   * Runs `build` against the current state and commits the actions it collected as one
+   * transaction. Resolves with the commit once durable and applied; undefined when `build`
+   * wrote nothing. A conflict rejects with StoreError and changes nothing.
+   */
+  async update(build: (transaction: WriteTransaction, reader: StoreReader) => void): Promise<StoreCommit | undefined> {
+    const transaction = new WriteTransaction();
+    build(transaction, this.tables);
+    if (transaction.actions.length === 0) return undefined;
+    const proposal: StoreTransaction = { actions: transaction.actions, proposedAtMs: this.clock() };
+    return this.backend.propose(proposal);
+  }
+
+  /**
+   * Calls `listener` for every commit from now on, in log order. Reading `reader` and then
+   * subscribing in the same synchronous turn sees every change exactly once.
+   */
+  subscribe(listener: CommitListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    await this.backend.close();
+    this.listeners.clear();
+  }
+
+  private applyEntry(index: number, transaction: StoreTransaction): StoreCommit | Error {
+    let commit: StoreCommit;
+    try {
+      commit = this.tables.apply(index, transaction);
+    } catch (error) {
+      if (!(error instanceof StoreError)) throw error;
+      this.tables.skip(index);
+      return error;
+    }
+    for (const listener of this.listeners) listener(commit);
+    return commit;
+  }
+}
