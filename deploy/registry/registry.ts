@@ -15,6 +15,8 @@ export const REGISTRY_BINARY = '/usr/bin/docker-registry';
 export const REGISTRY_READY_TIMEOUT_MS = 15_000;
 /** Pause between two readiness probes. */
 export const REGISTRY_READY_POLL_MS = 50;
+/** How long one readiness probe may take. */
+export const REGISTRY_PROBE_TIMEOUT_MS = 1_000;
 /** How long `stop()` waits after SIGTERM before it sends SIGKILL. */
 export const REGISTRY_STOP_GRACE_MS = 5_000;
 /** How much of the registry's log a startup error quotes. */
@@ -111,7 +113,7 @@ async function probeReady(addr: string, netnsPath: string | undefined): Promise<
   const url = `http://${addr}/v2/`;
   if (netnsPath === undefined) {
     try {
-      const response = await fetch(url, { signal: AbortSignal.timeout(1_000) });
+      const response = await fetch(url, { signal: AbortSignal.timeout(REGISTRY_PROBE_TIMEOUT_MS) });
       await response.arrayBuffer();
       return response.status === 200;
     } catch {
@@ -119,8 +121,10 @@ async function probeReady(addr: string, netnsPath: string | undefined): Promise<
     }
   }
   return new Promise((resolve) => {
-    const probe = spawn('nsenter', [`--net=${netnsPath}`, '/bin/busybox', 'wget', '-q', '-T', '1', '-O', '/dev/null', url], {
+    // No `wget -T`: Debian's static busybox crashes on it. The spawn timeout bounds the probe instead.
+    const probe = spawn('nsenter', [`--net=${netnsPath}`, '/bin/busybox', 'wget', '-q', '-O', '/dev/null', url], {
       stdio: 'ignore',
+      timeout: REGISTRY_PROBE_TIMEOUT_MS,
     });
     probe.on('error', () => resolve(false));
     probe.on('exit', (code) => resolve(code === 0));
