@@ -167,6 +167,18 @@ export function certificateIdentity(certificate: string | Uint8Array): Certifica
   return { nodeId, role, clusterId };
 }
 
+/** The cluster id (O) of a Skiff root CA certificate, or undefined when it is not one. */
+export function certificateIdentityOfCa(certPem: string): string | undefined {
+  let cert: x509.X509Certificate;
+  try {
+    cert = new x509.X509Certificate(certPem);
+  } catch {
+    return undefined;
+  }
+  if (singleField(cert.subjectName, 'CN') !== ROOT_CA_COMMON_NAME) return undefined;
+  return singleField(cert.subjectName, 'O');
+}
+
 /** Narrows a string to a NodeRole. */
 export function isNodeRole(value: string | undefined): value is NodeRole {
   return value !== undefined && (NODE_ROLES as readonly string[]).includes(value);

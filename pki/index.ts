@@ -6,6 +6,7 @@ export {
   NODE_ROLES,
   ROOT_CA_COMMON_NAME,
   certificateIdentity,
+  certificateIdentityOfCa,
   createCertificateAuthority,
   isNodeRole,
   issueCertificate,
@@ -25,6 +26,12 @@ export {
   writeFileAtomic,
   type NodeCredentials,
 } from './credentials-store.js';
+export {
+  CA_KEY_FILE,
+  issueNodeCredentials,
+  readCertificateAuthority,
+  writeCertificateAuthority,
+} from './ca-store.js';
 export { PkiError, type PkiErrorCode } from './errors.js';
 export {
   channelCredentials,

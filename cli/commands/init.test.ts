@@ -1,0 +1,66 @@
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { certificateIdentity, readCertificateAuthority, readCredentials } from '../../pki/index.js';
+import { loadContext } from '../context.js';
+import { initCluster, registerInitCommand, splitAddress } from './init.js';
+
+let root: string;
+const savedHome = process.env['SKIFF_HOME'];
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), 'skiff-init-'));
+  process.env['SKIFF_HOME'] = join(root, 'home');
+});
+afterEach(async () => {
+  vi.restoreAllMocks();
+  await rm(root, { recursive: true, force: true });
+  if (savedHome === undefined) delete process.env['SKIFF_HOME'];
+  else process.env['SKIFF_HOME'] = savedHome;
+});
+
+function program(): Command {
+  const result = new Command('skiff').exitOverride();
+  result.configureOutput({ writeErr: () => undefined });
+  registerInitCommand(result);
+  return result;
+}
+
+describe('skiff init', () => {
+  it('initCluster writes the CA, manager and admin credentials and selects the context', async () => {
+    const dataDir = join(root, 'data');
+    const result = await initCluster({ dataDir, advertiseAddr: '10.1.2.3:4242', contextName: 'prod', hostname: 'm1' });
+    const ca = await readCertificateAuthority(join(dataDir, 'ca'));
+    expect(ca.clusterId).toBe(result.ca.clusterId);
+    expect((await stat(join(dataDir, 'ca', 'ca.key'))).mode & 0o777).toBe(0o600);
+    const manager = await readCredentials(join(dataDir, 'certs'));
+    expect(certificateIdentity(manager.certPem)).toEqual({ nodeId: result.nodeId, role: 'manager', clusterId: ca.clusterId });
+    const context = await loadContext();
+    expect(context).toMatchObject({ name: 'prod', managers: ['10.1.2.3:4242'] });
+    const admin = await readCredentials(join(process.env['SKIFF_HOME'] ?? '', 'certs', 'prod'));
+    expect(certificateIdentity(admin.certPem)?.role).toBe('admin');
+    expect(context.certPath).toBe(join(process.env['SKIFF_HOME'] ?? '', 'certs', 'prod', 'node.crt'));
+  });
+
+  it('skiff init prints the skiffd command and refuses a second init naming the CA file', async () => {
+    const dataDir = join(root, 'data');
+    const output: string[] = [];
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      output.push(String(chunk));
+      return true;
+    });
+    await program().parseAsync(['init', '--data-dir', dataDir, '--advertise-addr', '10.1.2.3:4242'], { from: 'user' });
+    expect(output.join('')).toContain(`skiffd --manager --data-dir ${dataDir} --listen-addr 0.0.0.0:4242 --advertise-addr 10.1.2.3:4242`);
+    expect((await loadContext()).name).toBe('default');
+    await expect(program().parseAsync(['init', '--data-dir', dataDir, '--advertise-addr', '10.1.2.3:4242'], { from: 'user' })).rejects.toThrow(
+      `${join(dataDir, 'ca', 'ca.crt')} already exists`,
+    );
+  });
+
+  it('splitAddress names the flag on bad input', () => {
+    expect(splitAddress('advertise-addr', '10.0.0.1:4242')).toEqual({ ip: '10.0.0.1', port: 4242 });
+    expect(() => splitAddress('advertise-addr', 'host:4242')).toThrow(/advertise-addr/);
+    expect(() => splitAddress('advertise-addr', '10.0.0.1:99999')).toThrow(/advertise-addr/);
+  });
+});
