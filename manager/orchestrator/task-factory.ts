@@ -1,0 +1,35 @@
+/** Building new task objects from a service's current spec. */
+import type { Service, Task } from '../../proto/skiff/v1/objects.js';
+import { HealthState, TaskState } from '../../proto/skiff/v1/types.js';
+
+/** A new task for `slot`, desired running, observed `new`, made from the service's current spec. */
+export function newTask(service: Service, slot: number, nowMs: number, id: string): Task {
+  return {
+    meta: { id, version: 0, createdAtMs: nowMs, updatedAtMs: nowMs },
+    serviceId: service.meta?.id ?? '',
+    serviceName: service.spec?.name ?? '',
+    slot,
+    nodeId: '',
+    spec: service.spec?.taskTemplate,
+    specVersion: service.specVersion,
+    imageDigest: '',
+    desiredState: TaskState.TASK_STATE_RUNNING,
+    status: {
+      state: TaskState.TASK_STATE_NEW,
+      message: 'created',
+      err: '',
+      timestampMs: nowMs,
+      exitCode: 0,
+      containerId: '',
+      pid: 0,
+      health: HealthState.HEALTH_STATE_NONE,
+    },
+    networks: [],
+    color: '',
+  };
+}
+
+/** The task name users see: `<service>.<slot>.<task id>`, as in Docker. */
+export function taskName(task: Pick<Task, 'serviceName' | 'slot' | 'nodeId' | 'meta'>): string {
+  return `${task.serviceName}.${task.slot === 0 ? task.nodeId : task.slot}.${task.meta?.id ?? ''}`;
+}
