@@ -1,0 +1,130 @@
+/**
+ * Host-side container networking: a Linux bridge with the subnet's first address, and per
+ * container a veth pair whose peer is created directly inside the container's network namespace
+ * as eth0 with an address from FileIpam and a default route via the bridge.
+ *
+ * Why plain `ip` and not the CNI bridge plugin: with isGateway the plugin switches on
+ * net.ipv4.ip_forward in the calling namespace (a machine-wide change when run outside a lab
+ * host), and it adds nothing we need here; two `ip -batch` calls do the whole attach. No NAT, no
+ * sysctl writes; existing interfaces other than the named bridge are never touched.
+ */
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { runCommand, firstLine } from '../runtime/command.js';
+import { FileIpam } from './ipam.js';
+import { formatAddress, gatewayAddress, parseSubnet, type Ipv4Subnet } from './subnet.js';
+
+export const IP_PATH = '/usr/sbin/ip';
+export const NSENTER_PATH = '/usr/bin/nsenter';
+/** Deadline for one `ip` invocation. */
+const IP_TIMEOUT_MS = 15_000;
+/** Interface name inside the container. */
+export const CONTAINER_INTERFACE = 'eth0';
+const INTERFACE_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,15}$/;
+
+export interface BridgeNetworkOptions {
+  /** Network state (address claims) goes under `<stateDir>/network`. */
+  stateDir: string;
+  bridgeName: string;
+  /** e.g. `198.18.129.0/24`; the bridge takes `.1`. */
+  bridgeSubnet: string;
+}
+
+/** Thrown for every networking failure; the runtime maps it to `network_failed`. */
+export class NetworkError extends Error {
+  override readonly name = 'NetworkError';
+}
+
+export class BridgeNetwork {
+  readonly subnet: Ipv4Subnet;
+  readonly gateway: string;
+  private readonly ipam: FileIpam;
+  private bridgeReady: Promise<void> | undefined;
+
+  constructor(readonly options: BridgeNetworkOptions) {
+    if (!INTERFACE_NAME_PATTERN.test(options.bridgeName)) {
+      throw new NetworkError(`cannot use bridge "${options.bridgeName}": not a valid interface name`);
+    }
+    this.subnet = parseSubnet(options.bridgeSubnet);
+    this.gateway = formatAddress(gatewayAddress(this.subnet));
+    this.ipam = new FileIpam(path.join(options.stateDir, 'network', 'ipam', options.bridgeName), this.subnet);
+  }
+
+  /** Creates the bridge if missing, gives it the gateway address and sets it up. Idempotent. */
+  ensureBridge(): Promise<void> {
+    this.bridgeReady ??= this.createBridge().catch((error: unknown) => {
+      this.bridgeReady = undefined; // let a later call retry
+      throw error;
+    });
+    return this.bridgeReady;
+  }
+
+  /** Claims an address for the container (before it exists, so /etc/hosts can name it). */
+  async reserve(containerId: string): Promise<string> {
+    try {
+      return await this.ipam.allocate(containerId);
+    } catch (error) {
+      throw new NetworkError(error instanceof Error ? error.message : String(error));
+    }
+  }
+
+  /** Plugs the container whose init is `pid` into the bridge with its reserved `address`. */
+  async attach(containerId: string, pid: number, address: string): Promise<void> {
+    await this.ensureBridge();
+    const veth = hostVethName(containerId);
+    await runCommand(IP_PATH, ['link', 'del', 'dev', veth], { timeoutMs: IP_TIMEOUT_MS }); // a leftover from a crash
+    await this.ip(`attach ${containerId} to ${this.options.bridgeName}`, ['-batch', '-'], [
+      `link add name ${veth} type veth peer name ${CONTAINER_INTERFACE} netns ${pid}`,
+      `link set dev ${veth} master ${this.options.bridgeName} up`,
+    ]);
+    await this.ip(`configure ${CONTAINER_INTERFACE} of ${containerId}`, ['-batch', '-'], [
+      `addr add ${address}/${this.subnet.prefixLength} dev ${CONTAINER_INTERFACE}`,
+      `link set dev ${CONTAINER_INTERFACE} up`,
+      'link set dev lo up',
+      `route add default via ${this.gateway} dev ${CONTAINER_INTERFACE}`,
+    ], pid);
+  }
+
+  /** Removes the host veth (if the netns still holds it) and frees the address. Idempotent. */
+  async detach(containerId: string): Promise<void> {
+    const result = await runCommand(IP_PATH, ['link', 'del', 'dev', hostVethName(containerId)], { timeoutMs: IP_TIMEOUT_MS });
+    if (result.exitCode !== 0 && !/Cannot find device|does not exist/.test(result.stderr)) {
+      throw new NetworkError(`cannot detach ${containerId}: ${firstLine(result.stderr)}`);
+    }
+    await this.ipam.release(containerId);
+  }
+
+  /** Addresses the container holds on the bridge. */
+  addressesOf(containerId: string): Promise<string[]> {
+    return this.ipam.addressesOf(containerId);
+  }
+
+  private async createBridge(): Promise<void> {
+    const bridge = this.options.bridgeName;
+    const shown = await runCommand(IP_PATH, ['-o', 'link', 'show', 'dev', bridge], { timeoutMs: IP_TIMEOUT_MS });
+    if (shown.exitCode !== 0) {
+      const added = await runCommand(IP_PATH, ['link', 'add', 'name', bridge, 'type', 'bridge'], { timeoutMs: IP_TIMEOUT_MS });
+      if (added.exitCode !== 0 && !/File exists/.test(added.stderr)) {
+        throw new NetworkError(`cannot create bridge ${bridge}: ${firstLine(added.stderr)}`);
+      }
+    } else if (!/\bbridge\b/.test((await runCommand(IP_PATH, ['-d', '-o', 'link', 'show', 'dev', bridge])).stdout)) {
+      throw new NetworkError(`cannot use bridge ${bridge}: an interface of another type has that name`);
+    }
+    await this.ip(`configure bridge ${bridge}`, ['-batch', '-'], [
+      `addr replace ${this.gateway}/${this.subnet.prefixLength} dev ${bridge}`,
+      `link set dev ${bridge} up`,
+    ]);
+  }
+
+  /** Runs `ip` with batch lines on stdin, inside pid's network namespace when given. */
+  private async ip(action: string, args: string[], lines: string[], netnsPid?: number): Promise<void> {
+    const [file, fullArgs] = netnsPid === undefined ? [IP_PATH, args] : [NSENTER_PATH, [`--net=/proc/${netnsPid}/ns/net`, IP_PATH, ...args]];
+    const result = await runCommand(file, fullArgs, { timeoutMs: IP_TIMEOUT_MS, input: `${lines.join('\n')}\n` });
+    if (result.exitCode !== 0) throw new NetworkError(`cannot ${action}: ${firstLine(result.stderr) || `ip exited with ${result.exitCode}`}`);
+  }
+}
+
+/** Host-side veth name for a container: stable, at most 15 characters. */
+export function hostVethName(containerId: string): string {
+  return `sk${createHash('sha256').update(containerId).digest('hex').slice(0, 12)}`;
+}

@@ -1,0 +1,89 @@
+/**
+ * Validates a ContainerRequest and lays out its OCI bundle: overlay rootfs, /etc files and
+ * config.json. Everything here happens before the container exists.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { readTextIfExists } from './fs-util.js';
+import { buildOciSpec } from './oci-spec.js';
+import { CONTAINER_ID_PATTERN, type RuntimePaths } from './paths.js';
+import { containerResolvConf, hostsFileContent, mountOverlay } from './rootfs.js';
+import type { ContainerRequest } from './types.js';
+import { resolveUser } from './user.js';
+
+const HOSTNAME_PATTERN = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/;
+const ENV_KEY_PATTERN = /^[^=\0]+=/;
+
+/** Returns the first problem with the request as "cannot run container ...: <field> ...", or undefined. */
+export function requestProblem(request: ContainerRequest): string | undefined {
+  const prefix = `cannot run container ${JSON.stringify(request.containerId)}`;
+  if (!CONTAINER_ID_PATTERN.test(request.containerId)) return `${prefix}: containerId must match ${CONTAINER_ID_PATTERN.source}`;
+  if (!HOSTNAME_PATTERN.test(request.hostname)) return `${prefix}: hostname ${JSON.stringify(request.hostname)} is not a valid host name`;
+  if (request.layerDirs.length === 0) return `${prefix}: layerDirs is empty`;
+  const badLayer = request.layerDirs.find((dir) => !path.isAbsolute(dir) || /[:,\0]/.test(dir));
+  if (badLayer !== undefined) return `${prefix}: layer dir ${JSON.stringify(badLayer)} must be absolute without ':' or ','`;
+  if (request.argv.length === 0 || request.argv[0] === '') return `${prefix}: argv is empty`;
+  const badEnv = request.env.find((entry) => !ENV_KEY_PATTERN.test(entry));
+  if (badEnv !== undefined) return `${prefix}: env entry ${JSON.stringify(badEnv)} is not KEY=VALUE`;
+  if (request.workingDir !== '' && !path.posix.isAbsolute(request.workingDir)) return `${prefix}: workingDir must be absolute`;
+  for (const field of ['memoryLimitBytes', 'nanoCpus', 'pidsLimit'] as const) {
+    const value = request[field];
+    if (!Number.isSafeInteger(value) || value < 0) return `${prefix}: ${field} must be a non-negative integer`;
+  }
+  return undefined;
+}
+
+export interface BundleInputs {
+  request: ContainerRequest;
+  paths: RuntimePaths;
+  cgroupParent: string;
+  nofileHardLimit: number;
+  /** Reserved bridge addresses (named in /etc/hosts). */
+  addresses: string[];
+  hostResolvConf: string | undefined;
+}
+
+/** Mounts the rootfs and writes the bundle's /etc files and config.json. */
+export async function prepareBundle(inputs: BundleInputs): Promise<void> {
+  const { request, paths } = inputs;
+  const id = request.containerId;
+  await mountOverlay(request.layerDirs, {
+    rootfs: paths.inBundle(id, 'rootfs'),
+    upper: paths.inBundle(id, 'upper'),
+    work: paths.inBundle(id, 'work'),
+    links: paths.inBundle(id, 'layers'),
+  });
+  const rootfs = paths.inBundle(id, 'rootfs');
+  const user = resolveUser(request.user, await readRootfsFile(rootfs, 'etc/passwd'), await readRootfsFile(rootfs, 'etc/group'));
+  await fs.writeFile(paths.inBundle(id, 'hosts'), hostsFileContent(request.hostname, inputs.addresses));
+  await fs.writeFile(paths.inBundle(id, 'resolv.conf'), containerResolvConf(inputs.hostResolvConf));
+  await fs.writeFile(paths.inBundle(id, 'hostname'), `${request.hostname}\n`);
+  await fs.mkdir(paths.inBundle(id, 'persist'), { recursive: true });
+  const spec = buildOciSpec({
+    containerId: id,
+    hostname: request.hostname,
+    argv: request.argv,
+    env: request.env,
+    workingDir: request.workingDir,
+    uid: user.uid,
+    gid: user.gid,
+    additionalGids: user.additionalGids,
+    home: user.home,
+    memoryLimitBytes: request.memoryLimitBytes,
+    nanoCpus: request.nanoCpus,
+    pidsLimit: request.pidsLimit,
+    cgroupParent: inputs.cgroupParent,
+    nofileHardLimit: inputs.nofileHardLimit,
+    hostsPath: paths.inBundle(id, 'hosts'),
+    resolvConfPath: paths.inBundle(id, 'resolv.conf'),
+    hostnamePath: paths.inBundle(id, 'hostname'),
+  });
+  await fs.writeFile(paths.inBundle(id, 'config.json'), `${JSON.stringify(spec, null, 2)}\n`);
+}
+
+/** Reads a regular file of the image; a symlink could point outside the rootfs, so it is ignored. */
+async function readRootfsFile(rootfs: string, relativePath: string): Promise<string | undefined> {
+  const filePath = path.join(rootfs, relativePath);
+  const stat = await fs.lstat(filePath).catch(() => undefined);
+  return stat?.isFile() ? readTextIfExists(filePath) : undefined;
+}

@@ -1,0 +1,48 @@
+/**
+ * The runtime's public face: `createRuntime` (runc + conmon + host bridge), the lab's cleanup
+ * helpers, and the shared types.
+ */
+import { promises as fs } from 'node:fs';
+import { BridgeNetwork } from '../network/bridge-network.js';
+import { defaultRuntimeLogger, type RuntimeLogger } from './log.js';
+import { parseNofileHardLimit } from './oci-spec.js';
+import { RuntimePaths } from './paths.js';
+import { RuncClient } from './runc.js';
+import { RuncRuntime } from './runc-runtime.js';
+import { RuntimeError, type Runtime, type RuntimeOptions } from './types.js';
+
+export * from './types.js';
+export { cleanupRuntimeState, type RuntimeStateRoots } from './teardown.js';
+export { killAllInCgroupParent } from './cgroups.js';
+export type { RuntimeLogger } from './log.js';
+
+export interface RuntimeExtras {
+  logger?: RuntimeLogger;
+}
+
+/**
+ * A Runtime for one host. Reads this process's RLIMIT_NOFILE hard limit once (containers never
+ * get more), creates the state directories and starts watching conmon's exit files. The bridge
+ * is created lazily on the first run(). Existing containers are left alone; list() adopts them.
+ */
+export async function createRuntime(options: RuntimeOptions, extras: RuntimeExtras = {}): Promise<Runtime> {
+  for (const [field, value] of [['stateDir', options.stateDir], ['runcRoot', options.runcRoot], ['cgroupParent', options.cgroupParent]] as const) {
+    if (!value.startsWith('/')) throw new RuntimeError('invalid_request', `cannot create runtime: ${field} must be an absolute path`);
+  }
+  let network: BridgeNetwork;
+  try {
+    network = new BridgeNetwork({ stateDir: options.stateDir, bridgeName: options.bridgeName, bridgeSubnet: options.bridgeSubnet });
+  } catch (error) {
+    throw new RuntimeError('invalid_request', error instanceof Error ? error.message : String(error));
+  }
+  const runtime = new RuncRuntime({
+    paths: new RuntimePaths(options.stateDir),
+    runc: new RuncClient(options.runcRoot),
+    network,
+    cgroupParent: options.cgroupParent,
+    nofileHardLimit: parseNofileHardLimit(await fs.readFile('/proc/self/limits', 'utf8')),
+    logger: extras.logger ?? defaultRuntimeLogger(),
+  });
+  await runtime.init();
+  return runtime;
+}

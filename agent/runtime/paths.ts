@@ -1,0 +1,64 @@
+/**
+ * Where a host's runtime state lives under `stateDir`. One directory per container doubles as its
+ * OCI bundle; conmon's exit files, logs and attach sockets have shared directories so that a new
+ * agent finds them by listing.
+ *
+ *   stateDir/containers/<id>/   config.json, rootfs/ (overlay), upper/, work/, meta.json,
+ *                               hosts, resolv.conf, hostname, container.pid, conmon.pid, persist/
+ *   stateDir/exits/<id>         conmon exit file (the exit code)
+ *   stateDir/logs/<id>.log      k8s-file log written by conmon
+ *   stateDir/sockets/<id>       conmon attach socket directory
+ */
+import path from 'node:path';
+
+export class RuntimePaths {
+  readonly containersDir: string;
+  readonly exitsDir: string;
+  readonly logsDir: string;
+  readonly socketsDir: string;
+
+  constructor(readonly stateDir: string) {
+    this.containersDir = path.join(stateDir, 'containers');
+    this.exitsDir = path.join(stateDir, 'exits');
+    this.logsDir = path.join(stateDir, 'logs');
+    this.socketsDir = path.join(stateDir, 'sockets');
+  }
+
+  bundleDir(containerId: string): string {
+    return path.join(this.containersDir, containerId);
+  }
+
+  inBundle(containerId: string, name: BundleFile): string {
+    return path.join(this.bundleDir(containerId), name);
+  }
+
+  exitFile(containerId: string): string {
+    return path.join(this.exitsDir, containerId);
+  }
+
+  logPath(containerId: string): string {
+    return path.join(this.logsDir, `${containerId}.log`);
+  }
+
+  socketDir(containerId: string): string {
+    return path.join(this.socketsDir, containerId);
+  }
+}
+
+export type BundleFile =
+  | 'config.json'
+  | 'rootfs'
+  | 'upper'
+  | 'work'
+  | 'layers'
+  | 'meta.json'
+  | 'hosts'
+  | 'resolv.conf'
+  | 'hostname'
+  | 'container.pid'
+  | 'conmon.pid'
+  | 'conmon.stderr'
+  | 'persist';
+
+/** runc's container id rule, plus our length bound. */
+export const CONTAINER_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
