@@ -63,6 +63,21 @@ describe('layer unpack', () => {
     expect(existsSync('/etc/evil')).toBe(false);
   });
 
+  it.skipIf(!isRoot)('keeps owners and setuid bits as root', async () => {
+    const { blob, target } = await layer(
+      [
+        { kind: 'directory', path: 'home', mode: 0o750, uid: 1000, gid: 1001 },
+        { kind: 'file', path: 'home/su', mode: 0o4755, content: Buffer.from('x'), uid: 0, gid: 1001 },
+      ],
+      false,
+    );
+    await unpackLayer(blob, target, '"t"');
+    expect(statSync(join(target, 'home'))).toMatchObject({ uid: 1000, gid: 1001 });
+    expect(statSync(join(target, 'home')).mode & 0o7777).toBe(0o750);
+    expect(statSync(join(target, 'home/su'))).toMatchObject({ uid: 0, gid: 1001 });
+    expect(statSync(join(target, 'home/su')).mode & 0o7777).toBe(0o4755);
+  });
+
   it.skipIf(!isRoot)('converts OCI whiteouts to overlayfs whiteouts and opaque dirs', async () => {
     const { blob, target } = await layer(
       [
