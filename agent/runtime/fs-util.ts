@@ -1,10 +1,11 @@
 /** Small filesystem and process helpers shared by the runtime and the network code. */
+import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
-/** Writes a file via a temporary sibling and rename, so readers never see half a file. */
+/** Writes a file via a uniquely named temporary sibling and rename, so readers never see half a file. */
 export async function writeFileAtomic(filePath: string, content: string): Promise<void> {
-  const temporary = path.join(path.dirname(filePath), `.${path.basename(filePath)}.${process.pid}.tmp`);
+  const temporary = path.join(path.dirname(filePath), `.${path.basename(filePath)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   await fs.writeFile(temporary, content, { mode: 0o644 });
   await fs.rename(temporary, filePath);
 }

@@ -151,6 +151,11 @@ describe('runc runtime', () => {
       return result.stdout.includes('hello from skiff');
     }, CONDITION_TIMEOUT_MS, 50);
     expect(answered, `httpd answer: ${answer}\n${await networkDiagnostics(web.pid)}`).toBe(true);
+    const conmonPid = Number(await readTextIfExists(path.join(scratch.stateDir, 'containers', 'web', 'conmon.pid')));
+    const conmonStat = ((await readTextIfExists(`/proc/${conmonPid}/stat`)) ?? '').replace(/^.*\) /, '').split(' ');
+    const ownStat = ((await readTextIfExists('/proc/self/stat')) ?? '').replace(/^.*\) /, '').split(' ');
+    expect(conmonStat[1], 'conmon is not our child').not.toBe(String(process.pid));
+    expect(conmonStat[3], 'conmon has its own session').not.toBe(ownStat[3]);
     const logged = await waitFor(async () => ((await readTextIfExists(web.logPath)) ?? '').includes('stdout F hi'), CONDITION_TIMEOUT_MS, POLL_MS);
     expect(logged, `log: ${await readTextIfExists(web.logPath)}`).toBe(true);
   });
@@ -173,6 +178,18 @@ describe('runc runtime', () => {
     await first.remove('app');
     await first.remove('app');
     await expectGone('app', info.addresses[0]);
+  });
+
+  it('reports an OOM kill', async () => {
+    const info = await first.run(request('hog', {
+      argv: ['sh', '-c', 'x=$(head -c 200000000 /dev/zero | tr "\\0" a); echo survived'],
+      memoryLimitBytes: 16 * 1024 * 1024,
+    }));
+    expect(await waitFor(() => exitOf('hog') !== undefined, CONDITION_TIMEOUT_MS, POLL_MS)).toBe(true);
+    expect(exitOf('hog')?.oomKilled).toBe(true);
+    expect(await first.inspect('hog')).toMatchObject({ status: 'stopped', oomKilled: true });
+    await first.remove('hog');
+    await expectGone('hog', info.addresses[0]);
   });
 
   it('rejects bad requests and cleans up after a failed start', async () => {

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { runCommand } from '../command.js';
 
 export const BUSYBOX_PATH = '/bin/busybox';
-const APPLETS = ['sh', 'sleep', 'httpd', 'cat', 'hostname', 'wget', 'id', 'ip', 'true', 'ls', 'ps', 'echo'];
+const APPLETS = ['sh', 'sleep', 'httpd', 'cat', 'hostname', 'wget', 'id', 'ip', 'true', 'ls', 'ps', 'echo', 'head', 'tr'];
 
 /** Builds a busybox rootfs layer with a passwd/group (root, app:1000 in group web:2000) and /www. */
 export async function makeBusyboxLayer(dir: string): Promise<void> {
