@@ -4,6 +4,11 @@
  * run(): bundle (overlay rootfs, config.json) -> conmon runs `runc create` (container `created`,
  * its own netns) -> veth into that netns -> `runc start`. Nothing here holds a container: a new
  * instance on the same directories adopts them from runc state, meta.json and conmon's exit files.
+ *
+ * Exit delivery is at least once per Runtime instance: every exit file of a container that still
+ * exists is handed to the listeners once (on watchExits, list(), or the watcher), so a restarted
+ * agent hears about exits it missed and may hear again about ones it already reported before
+ * restarting. remove() deletes the exit file, which ends the story.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
