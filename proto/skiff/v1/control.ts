@@ -6,7 +6,18 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import type { handleUnaryCall, UntypedServiceImplementation } from "@grpc/grpc-js";
+import {
+  type CallOptions,
+  type ChannelCredentials,
+  Client,
+  type ClientOptions,
+  type ClientUnaryCall,
+  type handleUnaryCall,
+  makeGenericClientConstructor,
+  type Metadata,
+  type ServiceError,
+  type UntypedServiceImplementation,
+} from "@grpc/grpc-js";
 import { Cluster, Node, Service, Task } from "./objects.js";
 import { ServiceSpec } from "./specs.js";
 
@@ -1530,6 +1541,150 @@ export interface ControlServer extends UntypedServiceImplementation {
   listTasks: handleUnaryCall<ListTasksRequest, ListTasksResponse>;
   getCluster: handleUnaryCall<GetClusterRequest, GetClusterResponse>;
 }
+
+export interface ControlClient extends Client {
+  listNodes(
+    request: ListNodesRequest,
+    callback: (error: ServiceError | null, response: ListNodesResponse) => void,
+  ): ClientUnaryCall;
+  listNodes(
+    request: ListNodesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListNodesResponse) => void,
+  ): ClientUnaryCall;
+  listNodes(
+    request: ListNodesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListNodesResponse) => void,
+  ): ClientUnaryCall;
+  getNode(
+    request: GetNodeRequest,
+    callback: (error: ServiceError | null, response: GetNodeResponse) => void,
+  ): ClientUnaryCall;
+  getNode(
+    request: GetNodeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetNodeResponse) => void,
+  ): ClientUnaryCall;
+  getNode(
+    request: GetNodeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetNodeResponse) => void,
+  ): ClientUnaryCall;
+  createService(
+    request: CreateServiceRequest,
+    callback: (error: ServiceError | null, response: CreateServiceResponse) => void,
+  ): ClientUnaryCall;
+  createService(
+    request: CreateServiceRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CreateServiceResponse) => void,
+  ): ClientUnaryCall;
+  createService(
+    request: CreateServiceRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CreateServiceResponse) => void,
+  ): ClientUnaryCall;
+  getService(
+    request: GetServiceRequest,
+    callback: (error: ServiceError | null, response: GetServiceResponse) => void,
+  ): ClientUnaryCall;
+  getService(
+    request: GetServiceRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetServiceResponse) => void,
+  ): ClientUnaryCall;
+  getService(
+    request: GetServiceRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetServiceResponse) => void,
+  ): ClientUnaryCall;
+  listServices(
+    request: ListServicesRequest,
+    callback: (error: ServiceError | null, response: ListServicesResponse) => void,
+  ): ClientUnaryCall;
+  listServices(
+    request: ListServicesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListServicesResponse) => void,
+  ): ClientUnaryCall;
+  listServices(
+    request: ListServicesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListServicesResponse) => void,
+  ): ClientUnaryCall;
+  updateService(
+    request: UpdateServiceRequest,
+    callback: (error: ServiceError | null, response: UpdateServiceResponse) => void,
+  ): ClientUnaryCall;
+  updateService(
+    request: UpdateServiceRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UpdateServiceResponse) => void,
+  ): ClientUnaryCall;
+  updateService(
+    request: UpdateServiceRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UpdateServiceResponse) => void,
+  ): ClientUnaryCall;
+  removeService(
+    request: RemoveServiceRequest,
+    callback: (error: ServiceError | null, response: RemoveServiceResponse) => void,
+  ): ClientUnaryCall;
+  removeService(
+    request: RemoveServiceRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RemoveServiceResponse) => void,
+  ): ClientUnaryCall;
+  removeService(
+    request: RemoveServiceRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RemoveServiceResponse) => void,
+  ): ClientUnaryCall;
+  listTasks(
+    request: ListTasksRequest,
+    callback: (error: ServiceError | null, response: ListTasksResponse) => void,
+  ): ClientUnaryCall;
+  listTasks(
+    request: ListTasksRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListTasksResponse) => void,
+  ): ClientUnaryCall;
+  listTasks(
+    request: ListTasksRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListTasksResponse) => void,
+  ): ClientUnaryCall;
+  getCluster(
+    request: GetClusterRequest,
+    callback: (error: ServiceError | null, response: GetClusterResponse) => void,
+  ): ClientUnaryCall;
+  getCluster(
+    request: GetClusterRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetClusterResponse) => void,
+  ): ClientUnaryCall;
+  getCluster(
+    request: GetClusterRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetClusterResponse) => void,
+  ): ClientUnaryCall;
+}
+
+export const ControlClient = makeGenericClientConstructor(ControlService, "skiff.v1.Control") as unknown as {
+  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): ControlClient;
+  service: typeof ControlService;
+  serviceName: string;
+};
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 

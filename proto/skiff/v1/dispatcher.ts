@@ -6,7 +6,17 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import type { handleBidiStreamingCall, UntypedServiceImplementation } from "@grpc/grpc-js";
+import {
+  type CallOptions,
+  type ChannelCredentials,
+  Client,
+  type ClientDuplexStream,
+  type ClientOptions,
+  type handleBidiStreamingCall,
+  makeGenericClientConstructor,
+  type Metadata,
+  type UntypedServiceImplementation,
+} from "@grpc/grpc-js";
 import { NetworkAttachment, NodeDescription, Task, TaskStatus } from "./objects.js";
 
 export const protobufPackage = "skiff.v1";
@@ -892,6 +902,23 @@ export interface DispatcherServer extends UntypedServiceImplementation {
    */
   session: handleBidiStreamingCall<AgentMessage, DispatcherMessage>;
 }
+
+export interface DispatcherClient extends Client {
+  /**
+   * One long-lived session per agent. The manager sends SessionStarted, then the full
+   * assignment set, then incremental changes. The agent sends Hello first, then heartbeats
+   * and batched task-status updates.
+   */
+  session(): ClientDuplexStream<AgentMessage, DispatcherMessage>;
+  session(options: Partial<CallOptions>): ClientDuplexStream<AgentMessage, DispatcherMessage>;
+  session(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<AgentMessage, DispatcherMessage>;
+}
+
+export const DispatcherClient = makeGenericClientConstructor(DispatcherService, "skiff.v1.Dispatcher") as unknown as {
+  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): DispatcherClient;
+  service: typeof DispatcherService;
+  serviceName: string;
+};
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 

@@ -1,0 +1,81 @@
+/**
+ * The worker role of a node: an image store, a runtime, the task manager and a session to the
+ * managers. It never imports manager code: it talks to managers only over the Dispatcher.
+ */
+import { availableParallelism, totalmem } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from '../common/log.js';
+import type { NodeCredentials } from '../pki/index.js';
+import { createImageStore } from './image/index.js';
+import { createRuntime, type Runtime } from './runtime/index.js';
+import { TaskManager } from './executor/task-manager.js';
+import { AgentSession } from './session/session.js';
+
+export interface AgentOptions {
+  dataDir: string;
+  hostname: string;
+  /** Address other hosts reach this node at. */
+  addr: string;
+  managers: string[];
+  credentials: NodeCredentials;
+  runcRoot: string;
+  cgroupParent: string;
+  bridgeName: string;
+  bridgeSubnet: string;
+  defaultRegistry: string;
+  insecureRegistries: string[];
+  log: Logger;
+  clock?: () => number;
+}
+
+export interface RunningAgent {
+  runtime: Runtime;
+  /** Closes the session and watchers; containers keep running. */
+  stop(): Promise<void>;
+}
+
+const ARCHITECTURES: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386' };
+
+export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
+  const log = options.log.child({ component: 'agent' });
+  const clock = options.clock ?? Date.now;
+  const runtime = await createRuntime({
+    stateDir: join(options.dataDir, 'runtime'),
+    runcRoot: options.runcRoot,
+    cgroupParent: options.cgroupParent,
+    bridgeName: options.bridgeName,
+    bridgeSubnet: options.bridgeSubnet,
+  });
+  const images = createImageStore({
+    dataDir: join(options.dataDir, 'images'),
+    defaultRegistry: options.defaultRegistry,
+    insecureRegistries: options.insecureRegistries,
+  });
+  let session: AgentSession | undefined;
+  const tasks = new TaskManager(runtime, images, (taskId, status, addresses) => session?.report(taskId, status, addresses), clock, log);
+  await tasks.start();
+  session = new AgentSession({
+    managers: options.managers,
+    credentials: options.credentials,
+    addr: options.addr,
+    description: {
+      hostname: options.hostname,
+      platform: { os: process.platform, architecture: ARCHITECTURES[process.arch] ?? process.arch },
+      resources: { nanoCpus: availableParallelism() * 1e9, memoryBytes: totalmem(), pids: 0 },
+      engineVersion: 'skiff-runc',
+    },
+    log,
+    onSessionStarted: () => tasks.resendAll(),
+    onAssignments: (assignments) => tasks.apply(assignments.kind, assignments.updated, assignments.removed),
+  });
+  session.start();
+  log.info('agent started', { hostname: options.hostname, managers: options.managers });
+  return {
+    runtime,
+    async stop() {
+      session?.close();
+      await tasks.stop();
+      await runtime.close();
+    },
+  };
+}

@@ -1,0 +1,47 @@
+/** Turning a task's spec and its image's config into a runtime request, with Docker's merge rules. */
+import type { Task } from '../../proto/skiff/v1/objects.js';
+import type { PulledImage } from '../image/types.js';
+import type { ContainerRequest } from '../runtime/types.js';
+
+/** Labels the agent stores with each container to find its task again after a restart. */
+export const TASK_ID_LABEL = 'skiff.task.id';
+export const SERVICE_ID_LABEL = 'skiff.service.id';
+/** Default pids limit for a task without one (bounds fork bombs). */
+export const DEFAULT_PIDS_LIMIT = 4096;
+
+/** The task's name as users see it and as its default hostname: `<service>.<slot>.<task id>`. */
+export function taskName(task: Task): string {
+  return `${task.serviceName}.${task.slot === 0 ? task.nodeId : task.slot}.${task.meta?.id ?? ''}`;
+}
+
+/**
+ * Command replaces the image's entrypoint (and drops its cmd); args replace the image's cmd.
+ * Spec env entries override image env entries with the same key.
+ */
+export function containerRequest(task: Task, image: PulledImage): ContainerRequest {
+  const container = task.spec?.container;
+  const command = container?.command ?? [];
+  const args = container?.args ?? [];
+  const entrypoint = command.length > 0 ? command : image.config.entrypoint;
+  const cmd = args.length > 0 ? args : command.length > 0 ? [] : image.config.cmd;
+  const env = new Map<string, string>();
+  for (const entry of [...image.config.env, ...(container?.env ?? [])]) {
+    const key = entry.includes('=') ? entry.slice(0, entry.indexOf('=')) : entry;
+    env.set(key, entry.includes('=') ? entry : `${entry}=`);
+  }
+  const limits = task.spec?.resources?.limits;
+  const id = task.meta?.id ?? '';
+  return {
+    containerId: id,
+    hostname: container?.hostname || taskName(task),
+    layerDirs: image.layerDirs,
+    argv: [...entrypoint, ...cmd],
+    env: [...env.values()],
+    user: container?.user || image.config.user,
+    workingDir: container?.workdir || image.config.workingDir || '/',
+    memoryLimitBytes: limits?.memoryBytes ?? 0,
+    nanoCpus: limits?.nanoCpus ?? 0,
+    pidsLimit: limits?.pids || DEFAULT_PIDS_LIMIT,
+    labels: { [TASK_ID_LABEL]: id, [SERVICE_ID_LABEL]: task.serviceId },
+  };
+}

@@ -1,0 +1,92 @@
+/**
+ * The agent's set of task runners, kept equal to the manager's assignments for this node.
+ * Containers found at start (runtime.list) are adopted by their task; containers of tasks that
+ * are no longer assigned are removed once the first full assignment set arrives.
+ */
+import type { Logger } from '../../common/log.js';
+import { AssignmentsKind } from '../../proto/skiff/v1/dispatcher.js';
+import type { Task, TaskStatus } from '../../proto/skiff/v1/objects.js';
+import type { ImageStore } from '../image/types.js';
+import type { ContainerInfo, Runtime } from '../runtime/types.js';
+import { TASK_ID_LABEL } from './container-request.js';
+import { TaskRunner } from './task-runner.js';
+
+export type StatusReporter = (taskId: string, status: TaskStatus, addresses: string[]) => void;
+
+export class TaskManager {
+  private readonly runners = new Map<string, TaskRunner>();
+  /** Containers found at start and not yet claimed by a task, by task id. */
+  private unclaimed = new Map<string, ContainerInfo>();
+  private stopWatching: (() => void) | undefined;
+
+  constructor(
+    private readonly runtime: Runtime,
+    private readonly images: ImageStore,
+    private readonly report: StatusReporter,
+    private readonly clock: () => number,
+    private readonly log: Logger,
+  ) {}
+
+  /** Lists existing containers for adoption and starts watching exits. Call before the first assignments. */
+  async start(): Promise<void> {
+    // Watch first: exits that happened while no agent ran are delivered on the first list().
+    const pendingExits = new Map<string, { exitCode: number; oomKilled: boolean }>();
+    this.stopWatching = this.runtime.watchExits((containerId, exitCode, oomKilled) => {
+      const runner = this.runners.get(containerId);
+      if (runner !== undefined) runner.exited(exitCode, oomKilled);
+      else pendingExits.set(containerId, { exitCode, oomKilled });
+    });
+    for (const container of await this.runtime.list()) {
+      const taskId = container.labels[TASK_ID_LABEL] ?? container.containerId;
+      const exit = pendingExits.get(container.containerId);
+      this.unclaimed.set(taskId, exit === undefined ? container : { ...container, status: 'stopped', pid: 0, exitCode: exit.exitCode, oomKilled: exit.oomKilled });
+    }
+    this.log.info('containers found at start', { count: this.unclaimed.size });
+  }
+
+  async stop(): Promise<void> {
+    this.stopWatching?.();
+  }
+
+  apply(kind: AssignmentsKind, updated: readonly Task[], removed: readonly string[]): void {
+    if (kind === AssignmentsKind.ASSIGNMENTS_KIND_FULL) {
+      const assigned = new Set(updated.map((task) => task.meta?.id ?? ''));
+      for (const [taskId, runner] of this.runners) {
+        if (!assigned.has(taskId)) void this.drop(taskId, runner);
+      }
+      for (const [taskId, container] of this.unclaimed) {
+        if (assigned.has(taskId)) continue;
+        this.log.info('removing container of a task no longer assigned', { taskId, containerId: container.containerId });
+        void this.runtime.remove(container.containerId).catch((error: unknown) => this.log.warn('cannot remove container', { taskId, error: String(error) }));
+        this.unclaimed.delete(taskId);
+      }
+    }
+    for (const task of updated) this.upsert(task);
+    for (const taskId of removed) {
+      const runner = this.runners.get(taskId);
+      if (runner !== undefined) void this.drop(taskId, runner);
+    }
+  }
+
+  /** Resends every task's latest status (after a new session starts). */
+  resendAll(): void {
+    for (const runner of this.runners.values()) runner.resend();
+  }
+
+  private upsert(task: Task): void {
+    const taskId = task.meta?.id ?? '';
+    let runner = this.runners.get(taskId);
+    if (runner === undefined) {
+      const adopted = this.unclaimed.get(taskId);
+      this.unclaimed.delete(taskId);
+      runner = new TaskRunner(task, adopted, { runtime: this.runtime, images: this.images, report: this.report, clock: this.clock, log: this.log });
+      this.runners.set(taskId, runner);
+    }
+    runner.update(task);
+  }
+
+  private async drop(taskId: string, runner: TaskRunner): Promise<void> {
+    this.runners.delete(taskId);
+    await runner.remove();
+  }
+}

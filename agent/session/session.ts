@@ -1,0 +1,160 @@
+/**
+ * The agent's connection to the managers: one Dispatcher session at a time, with reconnection
+ * and failover over the manager list the session hands out. Heartbeats go every period; task
+ * statuses are batched and resent in full whenever a new session starts.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from '../../common/log.js';
+import { channelCredentials, channelOptions, type NodeCredentials } from '../../pki/index.js';
+import {
+  type AgentMessage,
+  type Assignments,
+  DispatcherClient,
+  type DispatcherMessage,
+} from '../../proto/skiff/v1/dispatcher.js';
+import type { NodeDescription, TaskStatus } from '../../proto/skiff/v1/objects.js';
+
+/** First and largest delay between reconnection attempts. */
+export const RECONNECT_MIN_DELAY_MS = 100;
+export const RECONNECT_MAX_DELAY_MS = 2_000;
+/** Status updates per message at most. */
+const MAX_STATUS_BATCH = 500;
+
+export interface SessionOptions {
+  managers: string[];
+  credentials: NodeCredentials;
+  description: NodeDescription;
+  addr: string;
+  log: Logger;
+  onAssignments: (assignments: Assignments) => void;
+  /** Called when a new session starts, before its assignments arrive. */
+  onSessionStarted: (nodeId: string) => void;
+}
+
+interface PendingStatus {
+  status: TaskStatus;
+  addresses: string[];
+}
+
+export class AgentSession {
+  private managers: string[];
+  private managerIndex = 0;
+  private call: grpc.ClientDuplexStream<AgentMessage, DispatcherMessage> | undefined;
+  private client: InstanceType<typeof DispatcherClient> | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private delayMs = RECONNECT_MIN_DELAY_MS;
+  private pending = new Map<string, PendingStatus>();
+  private flushScheduled = false;
+  private closed = false;
+  private connected = false;
+
+  constructor(private readonly options: SessionOptions) {
+    this.managers = [...options.managers];
+  }
+
+  start(): void {
+    this.connect();
+  }
+
+  /** Queues a task status; sent in the next batch of this or the next session. */
+  report(taskId: string, status: TaskStatus, addresses: string[]): void {
+    this.pending.set(taskId, { status, addresses });
+    if (!this.flushScheduled && this.connected) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.teardown();
+    if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
+  }
+
+  private connect(): void {
+    if (this.closed) return;
+    const manager = this.managers[this.managerIndex % this.managers.length] ?? '';
+    const log = this.options.log.child({ manager });
+    this.client = new DispatcherClient(manager, channelCredentials(this.options.credentials), {
+      ...channelOptions(),
+      'grpc.keepalive_time_ms': 10_000,
+      'grpc.keepalive_timeout_ms': 5_000,
+    });
+    const call = this.client.session();
+    this.call = call;
+    call.write({ message: { $case: 'hello', value: { description: this.options.description, addr: this.options.addr } } });
+    call.on('data', (message: DispatcherMessage) => {
+      switch (message.message?.$case) {
+        case 'started': {
+          const started = message.message.value;
+          log.info('session started', { nodeId: started.nodeId, sessionId: started.sessionId });
+          this.connected = true;
+          this.delayMs = RECONNECT_MIN_DELAY_MS;
+          if (started.managers.length > 0) this.managers = started.managers;
+          this.startHeartbeat(started.heartbeatPeriodMs);
+          this.options.onSessionStarted(started.nodeId);
+          this.flush();
+          break;
+        }
+        case 'assignments':
+          this.options.onAssignments(message.message.value);
+          break;
+        case undefined:
+          break;
+        default: {
+          const exhaustive: never = message.message;
+          log.warn('unknown dispatcher message', { message: String(exhaustive) });
+        }
+      }
+    });
+    const lost = (reason: string): void => {
+      if (this.call !== call) return;
+      log.warn('session lost', { reason });
+      this.teardown();
+      this.managerIndex += 1;
+      this.scheduleReconnect();
+    };
+    call.on('error', (error: Error) => lost(error.message));
+    call.on('end', () => lost('stream ended by manager'));
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closed) return;
+    const jitter = Math.floor(Math.random() * this.delayMs * 0.2);
+    this.reconnectTimer = setTimeout(() => this.connect(), this.delayMs + jitter);
+    this.delayMs = Math.min(RECONNECT_MAX_DELAY_MS, this.delayMs * 2);
+  }
+
+  private startHeartbeat(periodMs: number): void {
+    if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
+    this.heartbeat = setInterval(() => this.call?.write({ message: { $case: 'heartbeat', value: {} } }), Math.max(50, periodMs));
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const call = this.call;
+    if (call === undefined || !this.connected || this.pending.size === 0) return;
+    const entries = [...this.pending.entries()];
+    this.pending.clear();
+    for (let offset = 0; offset < entries.length; offset += MAX_STATUS_BATCH) {
+      const updates = entries.slice(offset, offset + MAX_STATUS_BATCH).map(([taskId, { status, addresses }]) => ({
+        taskId,
+        status,
+        networks: addresses.length > 0 ? [{ network: 'bridge', addresses }] : [],
+      }));
+      call.write({ message: { $case: 'status', value: { updates } } });
+    }
+  }
+
+  private teardown(): void {
+    this.connected = false;
+    if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
+    const call = this.call;
+    this.call = undefined;
+    call?.cancel();
+    this.client?.close();
+    this.client = undefined;
+  }
+}

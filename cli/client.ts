@@ -1,0 +1,69 @@
+/**
+ * The CLI's connection to a manager: mutual TLS with the context's admin certificate, trying the
+ * context's managers in order; or the local unix socket with `--host unix:///path` (or
+ * SKIFF_HOST). Calls are promisified; gRPC errors become CliError with the server's message.
+ */
+import { readFile } from 'node:fs/promises';
+import * as grpc from '@grpc/grpc-js';
+import { channelCredentials, channelOptions } from '../pki/index.js';
+import { ControlClient } from '../proto/skiff/v1/control.js';
+import { loadContext } from './context.js';
+
+/** Deadline of one control call. */
+export const CALL_TIMEOUT_MS = 15_000;
+
+export class CliError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+type Client = InstanceType<typeof ControlClient>;
+type Unary<Request, Response> = (request: Request, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: (error: grpc.ServiceError | null, response: Response) => void) => grpc.ClientUnaryCall;
+
+/** A connected control client whose calls return promises. */
+export class ControlConnection {
+  constructor(private readonly clients: Client[]) {}
+
+  /** Calls `method` on the first manager that answers; a non-transport error is final. */
+  async call<Request, Response>(pick: (client: Client) => Unary<Request, Response>, request: Request): Promise<Response> {
+    let lastError: grpc.ServiceError | undefined;
+    for (const client of this.clients) {
+      try {
+        return await new Promise<Response>((resolve, reject) => {
+          pick(client).call(client, request, new grpc.Metadata(), { deadline: Date.now() + CALL_TIMEOUT_MS }, (error, response) =>
+            error === null ? resolve(response) : reject(error),
+          );
+        });
+      } catch (error) {
+        const serviceError = error as grpc.ServiceError;
+        if (serviceError.code !== grpc.status.UNAVAILABLE) throw new CliError(serviceError.details || serviceError.message);
+        lastError = serviceError;
+      }
+    }
+    throw new CliError(`cannot reach a manager: ${lastError?.details ?? 'no managers configured'}`);
+  }
+
+  close(): void {
+    for (const client of this.clients) client.close();
+  }
+}
+
+export async function connect(host: string | undefined): Promise<ControlConnection> {
+  const target = host ?? process.env.SKIFF_HOST;
+  if (target !== undefined && target !== '') {
+    if (!target.startsWith('unix://')) throw new CliError(`cannot connect to "${target}": --host takes unix:///path/to/skiff.sock`);
+    return new ControlConnection([new ControlClient(target, grpc.credentials.createInsecure())]);
+  }
+  const context = await loadContext();
+  const [caCertPem, certPem, keyPem] = await Promise.all(
+    [context.caCertPath, context.certPath, context.keyPath].map((path) =>
+      readFile(path, 'utf8').catch(() => {
+        throw new CliError(`cannot read ${path} of context "${context.name}"`);
+      }),
+    ),
+  );
+  const credentials = channelCredentials({ caCertPem: caCertPem ?? '', certPem: certPem ?? '', keyPem: keyPem ?? '' });
+  return new ControlConnection(context.managers.map((addr) => new ControlClient(addr, credentials, channelOptions())));
+}

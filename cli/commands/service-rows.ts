@@ -1,0 +1,63 @@
+/** The rows `service ls` and `service ps` print. Field names are a public interface: never rename. */
+import type { ServiceReplicaCounts } from '../../proto/skiff/v1/control.js';
+import type { Node, Service, Task } from '../../proto/skiff/v1/objects.js';
+import { taskStateName } from '../../proto/task-states.js';
+import { TaskState } from '../../proto/skiff/v1/types.js';
+
+export interface ServiceRow {
+  id: string;
+  name: string;
+  mode: 'replicated' | 'global';
+  replicas: string;
+  image: string;
+}
+
+export interface TaskRow {
+  id: string;
+  name: string;
+  slot: number;
+  nodeId: string;
+  hostname: string;
+  desiredState: string;
+  state: string;
+  error: string;
+  exitCode: number;
+  containerId: string;
+  pid: number;
+  image: string;
+  addresses: string[];
+}
+
+export function serviceRow(service: Service, counts: ServiceReplicaCounts | undefined): ServiceRow {
+  return {
+    id: service.meta?.id ?? '',
+    name: service.spec?.name ?? '',
+    mode: service.spec?.mode?.$case === 'global' ? 'global' : 'replicated',
+    replicas: `${counts?.running ?? 0}/${counts?.desired ?? 0}`,
+    image: service.spec?.taskTemplate?.container?.image ?? '',
+  };
+}
+
+export function taskRow(task: Task, nodes: ReadonlyMap<string, Node>): TaskRow {
+  const state = task.status?.state ?? TaskState.TASK_STATE_NEW;
+  return {
+    id: task.meta?.id ?? '',
+    name: `${task.serviceName}.${task.slot}`,
+    slot: task.slot,
+    nodeId: task.nodeId,
+    hostname: nodes.get(task.nodeId)?.description?.hostname ?? '',
+    desiredState: taskStateName(task.desiredState),
+    state: taskStateName(state),
+    error: task.status?.err ?? '',
+    exitCode: task.status?.exitCode ?? 0,
+    containerId: task.status?.containerId ?? '',
+    pid: state === TaskState.TASK_STATE_RUNNING ? (task.status?.pid ?? 0) : 0,
+    image: task.spec?.container?.image ?? '',
+    addresses: task.networks.flatMap((attachment) => attachment.addresses),
+  };
+}
+
+/** Newest first within a slot, slots ascending: the order `docker service ps` uses. */
+export function sortTasks(tasks: Task[]): Task[] {
+  return [...tasks].sort((a, b) => a.slot - b.slot || (b.meta?.createdAtMs ?? 0) - (a.meta?.createdAtMs ?? 0));
+}

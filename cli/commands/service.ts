@@ -1,0 +1,159 @@
+/** `skiff service create|ls|ps|inspect|scale|rm`. */
+import type { Command } from 'commander';
+import { Service as ServiceMessage } from '../../proto/skiff/v1/objects.js';
+import { connect, type ControlConnection } from '../client.js';
+import { parseFormat, printJson, printTable } from '../output.js';
+import { type CreateFlags, FlagError, parseCount, parseDuration, specFromFlags } from './service-flags.js';
+import { waitForConvergence } from './service-progress.js';
+import { serviceRow, sortTasks, taskRow } from './service-rows.js';
+
+/** How long create/scale wait for convergence unless --timeout says otherwise. */
+const DEFAULT_WAIT = '3m';
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+async function withConnection<T>(program: Command, run: (connection: ControlConnection) => Promise<T>): Promise<T> {
+  const connection = await connect(program.opts<{ host?: string }>().host);
+  try {
+    return await run(connection);
+  } finally {
+    connection.close();
+  }
+}
+
+export function registerServiceCommands(program: Command): void {
+  const service = program.command('service').description('manage services');
+
+  service
+    .command('create')
+    .description('create a service')
+    .argument('<image>', 'image reference, e.g. demo/web:v1')
+    .argument('[command...]', 'command and arguments (replace the image CMD)')
+    .option('--name <name>', 'service name')
+    .option('--replicas <n>', 'number of tasks', '1')
+    .option('-e, --env <KEY=VALUE>', 'environment variable (repeatable)', collect, [])
+    .option('-l, --label <KEY=VALUE>', 'service label (repeatable)', collect, [])
+    .option('-w, --workdir <dir>', 'working directory inside the container')
+    .option('-u, --user <user>', 'user[:group] inside the container')
+    .option('--hostname <name>', 'container hostname (default: the task name)')
+    .option('--entrypoint <cmd>', 'override the image entrypoint')
+    .option('--limit-memory <size>', 'memory limit, e.g. 256m')
+    .option('--limit-cpu <cpus>', 'CPU limit, e.g. 0.5')
+    .option('--limit-pids <n>', 'process limit')
+    .option('--restart-condition <condition>', 'none, on-failure or any')
+    .option('--restart-delay <duration>', 'delay between restarts, e.g. 5s')
+    .option('--restart-max-attempts <n>', 'restarts before giving up (0 = unlimited)')
+    .option('--restart-window <duration>', 'window in which restarts are counted')
+    .option('-d, --detach', 'return at once instead of waiting for the tasks to run', false)
+    .option('--timeout <duration>', 'how long to wait for convergence', DEFAULT_WAIT)
+    .passThroughOptions()
+    .action(async (image: string, commandArgs: string[], flags: CreateFlags & { detach: boolean; timeout: string }) => {
+      const spec = specFromFlags(image, commandArgs, flags);
+      const timeoutMs = parseDuration('--timeout', flags.timeout);
+      await withConnection(program, async (connection) => {
+        const created = await connection.call((c) => c.createService, { spec });
+        process.stdout.write(`${created.service?.meta?.id ?? ''}\n`);
+        if (!flags.detach) await waitForConvergence(connection, spec.name, timeoutMs);
+      });
+    });
+
+  service
+    .command('ls')
+    .description('list services')
+    .option('--format <format>', 'table or json')
+    .action(async (options: { format?: string }) => {
+      const format = parseFormat(options.format);
+      await withConnection(program, async (connection) => {
+        const { services, counts } = await connection.call((c) => c.listServices, {});
+        const rows = services
+          .map((item) => serviceRow(item, counts.find((count) => count.serviceId === item.meta?.id)))
+          .sort((a, b) => a.name.localeCompare(b.name));
+        if (format === 'json') printJson(rows);
+        else printTable(rows, [['ID', (r) => r.id.slice(0, 12)], ['NAME', (r) => r.name], ['MODE', (r) => r.mode], ['REPLICAS', (r) => r.replicas], ['IMAGE', (r) => r.image]]);
+      });
+    });
+
+  service
+    .command('ps')
+    .description('list the tasks of a service')
+    .argument('<service>', 'service name or id')
+    .option('--format <format>', 'table or json')
+    .action(async (reference: string, options: { format?: string }) => {
+      const format = parseFormat(options.format);
+      await withConnection(program, async (connection) => {
+        const [{ tasks }, { nodes }] = await Promise.all([
+          connection.call((c) => c.listTasks, { service: reference, node: '' }),
+          connection.call((c) => c.listNodes, {}),
+        ]);
+        const byId = new Map(nodes.map((node) => [node.meta?.id ?? '', node]));
+        const rows = sortTasks(tasks).map((task) => taskRow(task, byId));
+        if (format === 'json') printJson(rows);
+        else
+          printTable(rows, [
+            ['ID', (r) => r.id.slice(0, 12)],
+            ['NAME', (r) => r.name],
+            ['IMAGE', (r) => r.image],
+            ['NODE', (r) => r.hostname],
+            ['DESIRED STATE', (r) => r.desiredState],
+            ['CURRENT STATE', (r) => r.state],
+            ['ADDRESSES', (r) => r.addresses.join(',')],
+            ['ERROR', (r) => r.error],
+          ]);
+      });
+    });
+
+  service
+    .command('inspect')
+    .description('show services in full (JSON)')
+    .argument('<service...>', 'service names or ids')
+    .option('--format <format>', 'json (the only format)')
+    .action(async (references: string[]) => {
+      await withConnection(program, async (connection) => {
+        const found = [];
+        for (const reference of references) {
+          const { service: item } = await connection.call((c) => c.getService, { service: reference });
+          if (item !== undefined) found.push(ServiceMessage.toJSON(item));
+        }
+        printJson(found);
+      });
+    });
+
+  service
+    .command('scale')
+    .description('set the replica count of services: skiff service scale web=6 api=2')
+    .argument('<service=replicas...>')
+    .option('-d, --detach', 'return at once instead of waiting', false)
+    .option('--timeout <duration>', 'how long to wait for convergence', DEFAULT_WAIT)
+    .action(async (pairs: string[], options: { detach: boolean; timeout: string }) => {
+      const targets = pairs.map((pair) => {
+        const [name, replicas] = pair.split('=');
+        if (name === undefined || name === '' || replicas === undefined) throw new FlagError(`invalid scale "${pair}": use SERVICE=REPLICAS`);
+        return { name, replicas: parseCount(`replicas of ${name}`, replicas) };
+      });
+      const timeoutMs = parseDuration('--timeout', options.timeout);
+      await withConnection(program, async (connection) => {
+        for (const target of targets) {
+          const { service: current } = await connection.call((c) => c.getService, { service: target.name });
+          if (current?.spec === undefined || current.spec.mode?.$case !== 'replicated') {
+            throw new FlagError(`cannot scale ${target.name}: only replicated services can be scaled`);
+          }
+          const spec = { ...current.spec, mode: { $case: 'replicated' as const, value: { replicas: target.replicas } } };
+          await connection.call((c) => c.updateService, { service: current.meta?.id ?? '', version: current.meta?.version ?? 0, spec });
+          process.stdout.write(`${target.name} scaled to ${target.replicas}\n`);
+        }
+        if (!options.detach) for (const target of targets) await waitForConvergence(connection, target.name, timeoutMs);
+      });
+    });
+
+  service
+    .command('rm')
+    .description('remove services')
+    .argument('<service...>', 'service names or ids')
+    .action(async (references: string[]) => {
+      await withConnection(program, async (connection) => {
+        for (const reference of references) {
+          await connection.call((c) => c.removeService, { service: reference });
+          process.stdout.write(`${reference}\n`);
+        }
+      });
+    });
+}

@@ -1,0 +1,77 @@
+/**
+ * Validation of service specs at the API edge. Everything past this point trusts the spec.
+ * Every error names the field, in the CLI's and the spec's terms.
+ */
+import type { ServiceSpec } from '../../proto/skiff/v1/specs.js';
+import { invalid } from './errors.js';
+
+/** Replicas of one service at most. */
+export const MAX_REPLICAS = 10_000;
+const MAX_IMAGE_REFERENCE_LENGTH = 512;
+const MAX_ARGV_ENTRIES = 1024;
+const MAX_ENV_ENTRIES = 4096;
+const MAX_LABELS = 256;
+const MAX_STRING_LENGTH = 64 * 1024;
+const SERVICE_NAME = /^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/;
+// Docker's reference grammar, loosely: [host[:port]/]path[:tag][@digest], lower-case path.
+const IMAGE_REFERENCE = /^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?\/)?[a-z0-9]+(?:[._-][a-z0-9]+|__)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
+const RESTART_CONDITIONS = new Set(['', 'none', 'on-failure', 'any']);
+
+function checkStrings(field: string, values: readonly string[], max: number): void {
+  if (values.length > max) throw invalid(`cannot accept service spec: ${field} has ${values.length} entries, more than ${max}`);
+  for (const value of values) {
+    if (value.length > MAX_STRING_LENGTH) throw invalid(`cannot accept service spec: an entry of ${field} is longer than ${MAX_STRING_LENGTH} characters`);
+  }
+}
+
+/** Throws ApiError('invalid_argument') naming the first bad field. */
+export function validateServiceSpec(spec: ServiceSpec | undefined): asserts spec is ServiceSpec {
+  if (spec === undefined) throw invalid('cannot accept service spec: spec is missing');
+  if (spec.name === '') throw invalid('cannot accept service spec: name must not be empty');
+  if (!SERVICE_NAME.test(spec.name)) {
+    throw invalid(`cannot accept service spec: name "${spec.name}" must be 1-63 letters, digits or '-', starting and ending with a letter or digit`);
+  }
+  const container = spec.taskTemplate?.container;
+  if (container === undefined || container.image === '') throw invalid('cannot accept service spec: image must not be empty');
+  if (container.image.length > MAX_IMAGE_REFERENCE_LENGTH || !IMAGE_REFERENCE.test(container.image)) {
+    throw invalid(`cannot accept service spec: image "${container.image}" is not a valid image reference`);
+  }
+  checkStrings('command', container.command, MAX_ARGV_ENTRIES);
+  checkStrings('args', container.args, MAX_ARGV_ENTRIES);
+  checkStrings('env', container.env, MAX_ENV_ENTRIES);
+  for (const entry of container.env) {
+    if (entry === '' || entry.startsWith('=')) throw invalid(`cannot accept service spec: env entry "${entry}" must be KEY=VALUE`);
+  }
+  if (container.workdir !== '' && !container.workdir.startsWith('/')) {
+    throw invalid(`cannot accept service spec: workdir "${container.workdir}" must be an absolute path`);
+  }
+  if (Object.keys(spec.labels).length > MAX_LABELS) throw invalid(`cannot accept service spec: more than ${MAX_LABELS} labels`);
+  for (const key of Object.keys(spec.labels)) {
+    if (key === '') throw invalid('cannot accept service spec: a label key must not be empty');
+  }
+  switch (spec.mode?.$case) {
+    case 'replicated': {
+      const replicas = spec.mode.value.replicas;
+      if (!Number.isSafeInteger(replicas) || replicas < 0 || replicas > MAX_REPLICAS) {
+        throw invalid(`cannot accept service spec: replicas must be an integer from 0 to ${MAX_REPLICAS}, not ${replicas}`);
+      }
+      break;
+    }
+    case 'global':
+      throw invalid('cannot accept service spec: mode global is not supported by this manager yet');
+    case undefined:
+      throw invalid('cannot accept service spec: mode must be replicated or global');
+    default: {
+      const exhaustive: never = spec.mode;
+      throw invalid(`cannot accept service spec: unknown mode ${String(exhaustive)}`);
+    }
+  }
+  const limits = spec.taskTemplate?.resources?.limits;
+  for (const [field, value] of Object.entries({ 'limits.nanoCpus': limits?.nanoCpus, 'limits.memoryBytes': limits?.memoryBytes, 'limits.pids': limits?.pids })) {
+    if (value !== undefined && (!Number.isSafeInteger(value) || value < 0)) throw invalid(`cannot accept service spec: resources.${field} must be a non-negative integer`);
+  }
+  const condition = spec.taskTemplate?.restartPolicy?.condition ?? '';
+  if (!RESTART_CONDITIONS.has(condition)) {
+    throw invalid(`cannot accept service spec: restart condition "${condition}" must be none, on-failure or any`);
+  }
+}

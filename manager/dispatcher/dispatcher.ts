@@ -1,0 +1,236 @@
+/**
+ * The dispatcher: one bidirectional session per agent. The agent's identity is the node id of
+ * its client certificate. The session sends SessionStarted, the full assignment set, then
+ * incremental changes; it takes heartbeats and batched task-status reports. Nodes that miss
+ * heartbeats for HEARTBEAT_MISSES periods are marked down and their tasks orphaned.
+ */
+import { randomUUID } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from '../../common/log.js';
+import { peerIdentity } from '../../pki/index.js';
+import {
+  type AgentHello,
+  type AgentMessage,
+  AssignmentsKind,
+  type DispatcherMessage,
+  type DispatcherServer,
+} from '../../proto/skiff/v1/dispatcher.js';
+import type { Node, Task } from '../../proto/skiff/v1/objects.js';
+import { NodeAvailability, NodeRole, NodeState, TaskState } from '../../proto/skiff/v1/types.js';
+import { isTerminal } from '../../proto/task-states.js';
+import type { Store } from '../store/store.js';
+import { StatusIntake } from './status-intake.js';
+
+/** Heartbeat periods a node may miss before it is marked down. */
+export const HEARTBEAT_MISSES = 3;
+export const DEFAULT_HEARTBEAT_PERIOD_MS = 1_000;
+/** How long a new session may take to say hello. */
+const HELLO_TIMEOUT_MS = 10_000;
+/** Tasks per assignments message at most; a larger set is split. */
+const MAX_TASKS_PER_MESSAGE = 500;
+
+export interface DispatcherOptions {
+  clusterId: string;
+  heartbeatPeriodMs: number;
+  /** Addresses of every manager, sent to agents for failover. */
+  managers: () => string[];
+  clock: () => number;
+}
+
+interface Session {
+  id: string;
+  nodeId: string;
+  call: grpc.ServerDuplexStream<AgentMessage, DispatcherMessage>;
+  close: () => void;
+}
+
+export class Dispatcher {
+  private readonly sessions = new Map<string, Session>();
+  private readonly lastSeenMs = new Map<string, number>();
+  private readonly intake: StatusIntake;
+  private checkTimer: NodeJS.Timeout | undefined;
+  private startedAtMs = 0;
+
+  constructor(
+    private readonly store: Store,
+    private readonly options: DispatcherOptions,
+    private readonly log: Logger,
+  ) {
+    this.intake = new StatusIntake(store, log);
+  }
+
+  /** The grpc-js handlers of the Dispatcher service. */
+  handlers(): DispatcherServer {
+    return { session: (call) => void this.openSession(call) };
+  }
+
+  start(): void {
+    this.startedAtMs = this.options.clock();
+    this.checkTimer = setInterval(() => void this.checkHeartbeats(), Math.max(50, this.options.heartbeatPeriodMs / 2));
+  }
+
+  /** Ends every session (agents reconnect, possibly to another manager). */
+  stop(): void {
+    if (this.checkTimer !== undefined) clearInterval(this.checkTimer);
+    for (const session of this.sessions.values()) session.close();
+    this.sessions.clear();
+  }
+
+  private async openSession(call: grpc.ServerDuplexStream<AgentMessage, DispatcherMessage>): Promise<void> {
+    const identity = peerIdentity(call);
+    if (identity === undefined || identity.clusterId !== this.options.clusterId || identity.role === 'admin') {
+      call.destroy(Object.assign(new Error('cannot open session: the client certificate is not a node certificate of this cluster'), { code: grpc.status.UNAUTHENTICATED }));
+      return;
+    }
+    const nodeId = identity.nodeId;
+    const log = this.log.child({ nodeId });
+    const hello = await firstHello(call).catch((error: unknown) => error as Error);
+    if (hello instanceof Error) {
+      call.destroy(Object.assign(hello, { code: grpc.status.INVALID_ARGUMENT }));
+      return;
+    }
+    try {
+      await this.registerNode(nodeId, identity.role === 'manager' ? NodeRole.NODE_ROLE_MANAGER : NodeRole.NODE_ROLE_WORKER, hello);
+    } catch (error) {
+      call.destroy(Object.assign(new Error(`cannot register node: ${String(error)}`), { code: grpc.status.UNAVAILABLE }));
+      return;
+    }
+    this.sessions.get(nodeId)?.close();
+    const sessionId = randomUUID();
+    this.lastSeenMs.set(nodeId, this.options.clock());
+    let pendingUpdated = new Map<string, Task>();
+    let pendingRemoved = new Set<string>();
+    let flushScheduled = false;
+    const flush = (): void => {
+      flushScheduled = false;
+      if (pendingUpdated.size === 0 && pendingRemoved.size === 0) return;
+      sendAssignments(call, AssignmentsKind.ASSIGNMENTS_KIND_INCREMENTAL, [...pendingUpdated.values()], [...pendingRemoved]);
+      pendingUpdated = new Map();
+      pendingRemoved = new Set();
+    };
+    // The full set and the subscription are taken in one synchronous turn: no change is missed.
+    call.write({ message: { $case: 'started', value: { nodeId, sessionId, heartbeatPeriodMs: this.options.heartbeatPeriodMs, managers: this.options.managers() } } });
+    sendAssignments(call, AssignmentsKind.ASSIGNMENTS_KIND_FULL, this.store.reader.tasksByNode(nodeId), []);
+    const unsubscribe = this.store.subscribe((commit) => {
+      for (const event of commit.events) {
+        if (event.kind !== 'task' || event.object.nodeId !== nodeId) continue;
+        const id = event.object.meta?.id ?? '';
+        if (event.action === 'remove') {
+          pendingUpdated.delete(id);
+          pendingRemoved.add(id);
+        } else {
+          pendingRemoved.delete(id);
+          pendingUpdated.set(id, event.object);
+        }
+      }
+      if (!flushScheduled && (pendingUpdated.size > 0 || pendingRemoved.size > 0)) {
+        flushScheduled = true;
+        setImmediate(flush);
+      }
+    });
+    const session: Session = {
+      id: sessionId,
+      nodeId,
+      call,
+      close: () => {
+        unsubscribe();
+        call.end();
+      },
+    };
+    this.sessions.set(nodeId, session);
+    log.info('session started', { sessionId, addr: hello.addr });
+    call.on('data', (message: AgentMessage) => {
+      this.lastSeenMs.set(nodeId, this.options.clock());
+      if (message.message?.$case === 'status' && !this.intake.submit(nodeId, message.message.value.updates)) {
+        log.warn('status queue full; dropping a batch (the agent resends)');
+      }
+    });
+    call.resume();
+    const end = (): void => {
+      unsubscribe();
+      if (this.sessions.get(nodeId)?.id === sessionId) this.sessions.delete(nodeId);
+      log.info('session ended', { sessionId });
+    };
+    call.on('end', () => {
+      end();
+      call.end();
+    });
+    call.on('error', end);
+    call.on('cancelled', end);
+  }
+
+  private async registerNode(nodeId: string, role: NodeRole, hello: AgentHello): Promise<void> {
+    await this.store.update((transaction, reader) => {
+      const existing = reader.get('node', nodeId);
+      const status = { state: NodeState.NODE_STATE_READY, message: '', addr: hello.addr };
+      if (existing === undefined) {
+        const node: Node = {
+          meta: { id: nodeId, version: 0, createdAtMs: 0, updatedAtMs: 0 },
+          spec: { desiredRole: role, availability: NodeAvailability.NODE_AVAILABILITY_ACTIVE, labels: {} },
+          description: hello.description,
+          status,
+          managerStatus: undefined,
+          role,
+        };
+        transaction.create('node', node);
+        return;
+      }
+      transaction.update('node', { ...existing, description: hello.description, status, role });
+    });
+  }
+
+  /** Marks nodes down that missed too many heartbeats, and orphans their running tasks. */
+  private async checkHeartbeats(): Promise<void> {
+    const now = this.options.clock();
+    const deadlineMs = HEARTBEAT_MISSES * this.options.heartbeatPeriodMs;
+    const expired = this.store.reader
+      .list('node')
+      .filter((node) => node.status?.state === NodeState.NODE_STATE_READY || node.status?.state === NodeState.NODE_STATE_UNKNOWN)
+      .filter((node) => now - (this.lastSeenMs.get(node.meta?.id ?? '') ?? this.startedAtMs) > deadlineMs);
+    if (expired.length === 0) return;
+    try {
+      await this.store.update((transaction, reader) => {
+        for (const stale of expired) {
+          const node = reader.get('node', stale.meta?.id ?? '');
+          if (node === undefined) continue;
+          this.log.warn('node state', { nodeId: node.meta?.id, transition: 'ready -> down', reason: 'heartbeat missed' });
+          transaction.update('node', { ...node, status: { state: NodeState.NODE_STATE_DOWN, message: 'heartbeat failure', addr: node.status?.addr ?? '' } });
+          for (const task of reader.tasksByNode(node.meta?.id ?? '')) {
+            const state = task.status?.state ?? TaskState.TASK_STATE_NEW;
+            if (task.desiredState > TaskState.TASK_STATE_RUNNING || isTerminal(state) || task.status === undefined) continue;
+            transaction.update('task', { ...task, status: { ...task.status, state: TaskState.TASK_STATE_ORPHANED, message: 'node is down', err: 'heartbeat failure for node', timestampMs: now } });
+          }
+        }
+      });
+    } catch (error) {
+      this.log.debug('heartbeat check retry', { error: String(error) });
+    }
+  }
+}
+
+function sendAssignments(
+  call: grpc.ServerDuplexStream<AgentMessage, DispatcherMessage>,
+  kind: AssignmentsKind,
+  updated: Task[],
+  removed: string[],
+): void {
+  // A FULL set larger than one message goes as FULL followed by INCREMENTAL parts.
+  for (let offset = 0, first = true; first || offset < updated.length; offset += MAX_TASKS_PER_MESSAGE, first = false) {
+    const part = updated.slice(offset, offset + MAX_TASKS_PER_MESSAGE);
+    const partKind = first ? kind : AssignmentsKind.ASSIGNMENTS_KIND_INCREMENTAL;
+    call.write({ message: { $case: 'assignments', value: { kind: partKind, updated: part, removed: first ? removed : [] } } });
+  }
+}
+
+function firstHello(call: grpc.ServerDuplexStream<AgentMessage, DispatcherMessage>): Promise<AgentHello> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`cannot open session: no hello within ${HELLO_TIMEOUT_MS} ms`)), HELLO_TIMEOUT_MS);
+    call.once('data', (message: AgentMessage) => {
+      clearTimeout(timer);
+      // Hold further messages until the session attaches its handler: none may be lost.
+      call.pause();
+      if (message.message?.$case !== 'hello') reject(new Error('cannot open session: the first message must be hello'));
+      else resolve(message.message.value);
+    });
+  });
+}

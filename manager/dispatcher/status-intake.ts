@@ -1,0 +1,76 @@
+/**
+ * Task-status intake: agents' reports are queued and written in one transaction per batch.
+ * A report is applied only if the task exists, is assigned to the reporting node, and the
+ * observed state moves forward: a late or replayed report can never move a task backwards.
+ */
+import type { Logger } from '../../common/log.js';
+import type { TaskStatusUpdate } from '../../proto/skiff/v1/dispatcher.js';
+import { TaskState } from '../../proto/skiff/v1/types.js';
+import { isForward, taskStateName } from '../../proto/task-states.js';
+import type { Store } from '../store/store.js';
+
+/** Reports written in one transaction at most. */
+export const MAX_STATUS_BATCH = 1000;
+/** Reports queued at most; beyond this, new reports wait for the queue to drain (agents resend). */
+export const MAX_STATUS_QUEUE = 20_000;
+
+interface QueuedReport {
+  nodeId: string;
+  update: TaskStatusUpdate;
+}
+
+export class StatusIntake {
+  private queue: QueuedReport[] = [];
+  private flushing = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly log: Logger,
+  ) {}
+
+  /** Queues the reports of one node. Returns false when the queue is full (the caller drops the batch). */
+  submit(nodeId: string, updates: readonly TaskStatusUpdate[]): boolean {
+    if (this.queue.length + updates.length > MAX_STATUS_QUEUE) return false;
+    for (const update of updates) this.queue.push({ nodeId, update });
+    if (!this.flushing) void this.flush();
+    return true;
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    // Let the reports of this turn join the batch.
+    await new Promise((resolve) => setImmediate(resolve));
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, MAX_STATUS_BATCH);
+        try {
+          await this.store.update((transaction, reader) => {
+            const seen = new Map<string, TaskStatusUpdate>();
+            for (const { nodeId, update } of batch) {
+              const task = reader.get('task', update.taskId);
+              const status = update.status;
+              if (task === undefined || status === undefined || task.nodeId !== nodeId) continue;
+              const current = seen.get(update.taskId)?.status?.state ?? task.status?.state ?? TaskState.TASK_STATE_NEW;
+              if (!isForward(current, status.state)) continue;
+              seen.set(update.taskId, update);
+              this.log.debug('task state', { taskId: update.taskId, transition: `${taskStateName(current)} -> ${taskStateName(status.state)}`, message: status.message });
+            }
+            for (const [taskId, update] of seen) {
+              const task = reader.get('task', taskId);
+              if (task === undefined || update.status === undefined) continue;
+              transaction.update('task', { ...task, status: update.status, networks: update.networks.length > 0 ? update.networks : task.networks });
+            }
+          });
+        } catch (error) {
+          // A conflict means a task changed under us (e.g. the orchestrator retired it): retry
+          // the batch against the new state; forward-only checks keep it safe.
+          this.log.debug('status batch retry', { error: String(error) });
+          this.queue.unshift(...batch);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * The one loop shape every controller shares: commits mark keys dirty; work runs once per
+ * batch of commits (coalesced to the next macrotask); the writes of one run go out as one
+ * transaction carrying the versions they read; a conflict re-marks the keys and retries.
+ */
+import type { Logger } from '../../common/log.js';
+import { StoreError } from '../store/errors.js';
+import type { Store, StoreReader, WriteTransaction } from '../store/store.js';
+import type { StoreCommit } from '../store/tables.js';
+
+/** Delay before retrying a run whose transaction conflicted or failed. */
+export const CONTROLLER_RETRY_DELAY_MS = 100;
+/** Upper bound on one timer, so a far-away wake cannot overflow setTimeout. */
+const MAX_WAKE_DELAY_MS = 60_000;
+
+export interface Controller {
+  readonly name: string;
+  /** Keys a commit makes dirty. Must not read the store beyond the commit itself. */
+  dirtyKeys(commit: StoreCommit): Iterable<string>;
+  /** Every key, reconciled once at start (a new leader trusts nothing it did not read). */
+  allKeys(reader: StoreReader): Iterable<string>;
+  /** Adds the writes for `keys` to `transaction`. Returns when to run again for time-based work. */
+  reconcile(keys: ReadonlySet<string>, transaction: WriteTransaction, reader: StoreReader, nowMs: number): number | undefined;
+}
+
+export class ControllerRunner {
+  private dirty = new Set<string>();
+  private scheduled = false;
+  private running = false;
+  private stopped = true;
+  private unsubscribe: (() => void) | undefined;
+  private wakeTimer: NodeJS.Timeout | undefined;
+  private wakeAtMs: number | undefined;
+
+  constructor(
+    private readonly controller: Controller,
+    private readonly store: Store,
+    private readonly clock: () => number,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.stopped = false;
+    for (const key of this.controller.allKeys(this.store.reader)) this.dirty.add(key);
+    this.unsubscribe = this.store.subscribe((commit) => {
+      for (const key of this.controller.dirtyKeys(commit)) this.dirty.add(key);
+      this.schedule(0);
+    });
+    this.schedule(0);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.unsubscribe?.();
+    if (this.wakeTimer !== undefined) clearTimeout(this.wakeTimer);
+    this.wakeTimer = undefined;
+    this.wakeAtMs = undefined;
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    if (delayMs === 0) {
+      if (this.scheduled) return;
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        void this.run();
+      });
+      return;
+    }
+    this.wakeAt(this.clock() + delayMs);
+  }
+
+  private wakeAt(atMs: number): void {
+    if (this.wakeAtMs !== undefined && this.wakeAtMs <= atMs) return;
+    if (this.wakeTimer !== undefined) clearTimeout(this.wakeTimer);
+    this.wakeAtMs = atMs;
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = undefined;
+      this.wakeAtMs = undefined;
+      for (const key of this.controller.allKeys(this.store.reader)) this.dirty.add(key);
+      this.schedule(0);
+    }, Math.min(MAX_WAKE_DELAY_MS, Math.max(0, atMs - this.clock())));
+  }
+
+  private async run(): Promise<void> {
+    if (this.stopped || this.dirty.size === 0) return;
+    if (this.running) {
+      // The in-flight run reschedules when it ends.
+      return;
+    }
+    this.running = true;
+    const keys = this.dirty;
+    this.dirty = new Set();
+    let wake: number | undefined;
+    try {
+      await this.store.update((transaction, reader) => {
+        wake = this.controller.reconcile(keys, transaction, reader, this.clock());
+      });
+      if (wake !== undefined) this.wakeAt(wake);
+    } catch (error) {
+      for (const key of keys) this.dirty.add(key);
+      const level = error instanceof StoreError && error.code === 'version_conflict' ? 'debug' : 'warn';
+      this.log[level]('reconcile failed; retrying', { controller: this.controller.name, error: String(error) });
+      this.running = false;
+      this.schedule(CONTROLLER_RETRY_DELAY_MS);
+      return;
+    }
+    this.running = false;
+    if (this.dirty.size > 0) this.schedule(0);
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * The task reaper: deletes tasks nobody needs any more, which also tells their agents to remove
+ * the containers. A task marked for removal goes once it has stopped (or never reached a live
+ * node); retired history beyond the per-slot limit goes oldest first.
+ */
+import type { Task } from '../../proto/skiff/v1/objects.js';
+import { NodeState, TaskState } from '../../proto/skiff/v1/types.js';
+import { isTerminal } from '../../proto/task-states.js';
+import type { StoreReader, WriteTransaction } from '../store/store.js';
+import type { StoreCommit } from '../store/tables.js';
+import type { Controller } from './controller-loop.js';
+
+/** Retired tasks kept per slot (Swarm's default task history limit). */
+export const DEFAULT_TASK_HISTORY_LIMIT = 5;
+
+/** Dirty key meaning "every service": a node's state changed, which can free any of its tasks. */
+const EVERY_SERVICE = '*';
+
+const observed = (task: Task): TaskState => task.status?.state ?? TaskState.TASK_STATE_NEW;
+
+function stopped(task: Task, reader: StoreReader): boolean {
+  if (isTerminal(observed(task)) || task.nodeId === '') return true;
+  const node = reader.get('node', task.nodeId);
+  return node === undefined || node.status?.state === NodeState.NODE_STATE_DOWN;
+}
+
+export function reapTasks(tasks: readonly Task[], reader: StoreReader, historyLimit: number): Task[] {
+  const reaped: Task[] = [];
+  const retiredBySlot = new Map<number, Task[]>();
+  for (const task of tasks) {
+    if (task.desiredState === TaskState.TASK_STATE_REMOVE) {
+      if (stopped(task, reader)) reaped.push(task);
+      continue;
+    }
+    if (task.desiredState === TaskState.TASK_STATE_SHUTDOWN && isTerminal(observed(task))) {
+      const group = retiredBySlot.get(task.slot) ?? [];
+      group.push(task);
+      retiredBySlot.set(task.slot, group);
+    }
+  }
+  for (const group of retiredBySlot.values()) {
+    group.sort((a, b) => (a.meta?.createdAtMs ?? 0) - (b.meta?.createdAtMs ?? 0));
+    reaped.push(...group.slice(0, Math.max(0, group.length - historyLimit)));
+  }
+  return reaped;
+}
+
+export function reaperController(historyLimit = DEFAULT_TASK_HISTORY_LIMIT): Controller {
+  return {
+    name: 'reaper',
+    *dirtyKeys(commit: StoreCommit) {
+      for (const event of commit.events) {
+        if (event.kind === 'task' && event.action !== 'remove') yield event.object.serviceId;
+        if (event.kind === 'node') yield EVERY_SERVICE;
+      }
+    },
+    allKeys: (reader) => new Set(reader.list('task').map((task) => task.serviceId)),
+    reconcile(keys, transaction: WriteTransaction, reader: StoreReader) {
+      const serviceIds = keys.has(EVERY_SERVICE) ? new Set(reader.list('task').map((task) => task.serviceId)) : keys;
+      for (const serviceId of serviceIds) {
+        for (const task of reapTasks(reader.tasksByService(serviceId), reader, historyLimit)) transaction.remove('task', task);
+      }
+      return undefined;
+    },
+  };
+}
