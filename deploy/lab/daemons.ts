@@ -3,11 +3,12 @@
 // launcher shell execs nsenter, which execs bin/skiffd, which execs node.
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LabHost, LabState } from './state.js';
+import { killAllInCgroupParent } from '../../agent/runtime/index.js';
 import { isAlive, killCgroupTree, makeDaemonCgroup, pidsInCgroupTree, signalProcess, waitFor } from './system.js';
 
 /** How long every skiffd of a lab may take to come up (managers accept TCP, none has died). */
@@ -19,6 +20,8 @@ export const TCP_PROBE_TIMEOUT_MS = 500;
 /** How much of skiffd.log an error quotes. */
 export const LOG_TAIL_BYTES = 3_000;
 export const DAEMON_LOG_FILE = 'skiffd.log';
+/** What skiffd logs once it serves (cli/skiffd.ts): a worker is ready when its log says so. */
+export const DAEMON_READY_MARKER = 'skiffd ready';
 
 /** The repository root (the directory whose package.json is named "skiff"). */
 export function repositoryRoot(): string {
@@ -68,17 +71,26 @@ export function skiffdArgs(state: LabState, host: LabHost): string[] {
 // its children (conmon included) are in the host's daemon cgroup from their first instruction.
 const LAUNCHER_SCRIPT = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"';
 
+/** A skiffd just launched: its pid and where its output starts in skiffd.log. */
+export interface LaunchedDaemon {
+  host: LabHost;
+  pid: number;
+  logOffset: number;
+}
+
 /**
  * Starts `host`'s skiffd detached (own session, stdout+stderr appended to <dataDir>/skiffd.log),
  * in its netns via `nsenter --net` (never `ip netns exec`: it remounts /sys and runc then finds no
- * cgroup mount), inside its daemon cgroup. Returns the pid; readiness is `waitDaemonsReady`.
+ * cgroup mount), inside its daemon cgroup. Readiness is `waitDaemonsReady`.
  */
-export async function startDaemon(state: LabState, host: LabHost, binary: string): Promise<number> {
+export async function startDaemon(state: LabState, host: LabHost, binary: string): Promise<LaunchedDaemon> {
   await mkdir(host.dataDir, { recursive: true });
   await mkdir(host.runDir, { recursive: true });
   const procsFiles = await makeDaemonCgroup(host.daemonCgroup);
   const argv = ['nsenter', `--net=/var/run/netns/${host.netns}`, '--', binary, ...skiffdArgs(state, host)];
-  const log = openSync(join(host.dataDir, DAEMON_LOG_FILE), 'a');
+  const logPath = join(host.dataDir, DAEMON_LOG_FILE);
+  const logOffset = (await stat(logPath).catch(() => undefined))?.size ?? 0;
+  const log = openSync(logPath, 'a');
   try {
     const child = spawn('/bin/sh', ['-c', LAUNCHER_SCRIPT, 'skiffd-launch', String(procsFiles.length), ...procsFiles, ...argv], {
       stdio: ['ignore', log, log],
@@ -87,7 +99,7 @@ export async function startDaemon(state: LabState, host: LabHost, binary: string
     const pid = child.pid;
     if (pid === undefined) throw new Error(`cannot start skiffd on ${host.name}: spawn gave no pid`);
     child.unref();
-    return pid;
+    return { host, pid, logOffset };
   } finally {
     closeSync(log);
   }
@@ -117,30 +129,35 @@ export function acceptsTcp(address: string): Promise<boolean> {
 }
 
 /**
- * Waits until every manager in `hosts` accepts TCP on :4242 and every host's skiffd is alive. A
- * skiffd that dies, or a deadline that passes, fails with the host's name and its log tail.
+ * Waits until every launched skiffd has logged DAEMON_READY_MARKER (since its launch) and every
+ * manager among them accepts TCP on :4242. A skiffd that dies, or a deadline that passes, fails
+ * with the host's name and its log tail.
  */
-export async function waitDaemonsReady(hosts: readonly LabHost[], timeoutMs = DAEMON_READY_TIMEOUT_MS): Promise<void> {
-  let failure: LabHost | undefined;
+export async function waitDaemonsReady(launched: readonly LaunchedDaemon[], timeoutMs = DAEMON_READY_TIMEOUT_MS): Promise<void> {
+  let died: LabHost | undefined;
+  const pending = new Set(launched);
   const ready = await waitFor(async () => {
-    for (const host of hosts) {
-      if (!(await isAlive(host.pid))) {
-        failure = host;
+    for (const daemon of pending) {
+      if (!(await isAlive(daemon.pid))) {
+        died = daemon.host;
         return true;
       }
+      const output = await readFile(join(daemon.host.dataDir, DAEMON_LOG_FILE)).catch(() => Buffer.alloc(0));
+      if (!output.subarray(daemon.logOffset).toString().includes(DAEMON_READY_MARKER)) continue;
+      if (daemon.host.role === 'manager' && !(await acceptsTcp(`${daemon.host.addr}:4242`))) continue;
+      pending.delete(daemon);
     }
-    for (const host of hosts) {
-      if (host.role === 'manager' && !(await acceptsTcp(`${host.addr}:4242`))) return false;
-    }
-    return true;
+    return pending.size === 0;
   }, timeoutMs);
-  if (failure !== undefined) {
-    throw new Error(`cannot start skiffd on ${failure.name}: it exited; ${join(failure.dataDir, DAEMON_LOG_FILE)} ends with:\n${await daemonLogTail(failure)}`);
+  if (died !== undefined) {
+    throw new Error(`cannot start skiffd on ${died.name}: it exited; ${join(died.dataDir, DAEMON_LOG_FILE)} ends with:\n${await daemonLogTail(died)}`);
   }
   if (!ready) {
-    const waiting = hosts.filter((host) => host.role === 'manager').map((host) => host.name);
+    const hosts = [...pending].map((daemon) => daemon.host);
     const tails = await Promise.all(hosts.map(async (host) => `--- ${host.name}:\n${await daemonLogTail(host)}`));
-    throw new Error(`cannot start the lab's skiffd: managers ${waiting.join(', ')} did not accept TCP on :4242 within ${timeoutMs} ms\n${tails.join('\n')}`);
+    throw new Error(
+      `cannot start the lab's skiffd: ${hosts.map((host) => host.name).join(', ')} not ready (log "${DAEMON_READY_MARKER}", managers accept TCP) within ${timeoutMs} ms\n${tails.join('\n')}`,
+    );
   }
 }
 
@@ -168,6 +185,6 @@ export async function stopDaemonGracefully(host: LabHost, timeoutMs = DAEMON_STO
 export async function crashHost(host: LabHost): Promise<number> {
   const pid = await livePid(host);
   if (pid !== 0) signalProcess(pid, 'SIGKILL');
-  const killed = (await killCgroupTree(host.daemonCgroup)) + (await killCgroupTree(host.cgroupParent));
+  const killed = (await killCgroupTree(host.daemonCgroup)) + (await killAllInCgroupParent(host.cgroupParent));
   return killed + (pid === 0 ? 0 : 1);
 }

@@ -3,9 +3,10 @@
 // cleans up completely. Order: processes, runc state, mounts, namespaces, links, cgroups, files.
 import { readFile, readdir, readlink, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { cleanupRuntimeState } from '../../agent/runtime/index.js';
 import { contextCertsDir, loadContext, removeContext } from '../../cli/context.js';
 import { registryPaths, registryPidAlive, stopRegistryPid } from '../registry/registry.js';
-import { LAB_RUN_ROOT, NETNS_DIR, checkLabName, labPaths } from './naming.js';
+import { MAX_HOSTS, NETNS_DIR, checkLabName, hostIndex, hostLayout, labPaths } from './naming.js';
 import { deleteLink, deleteNetns, linkNames, netnsNames } from './network.js';
 import { readLabState } from './state.js';
 import {
@@ -49,8 +50,14 @@ export async function labDown(name: string, log: (line: string) => void = () => 
     for (const pid of pids) if (pid > 0 && registryPidAlive(pid)) await stopRegistryPid(pid);
   });
   await step('kill processes', () => killLabProcesses(name));
+  await step('clean up runtime state', async () => {
+    // The runtime's own teardown (runc delete --force, conmons, overlay mounts, cgroups) per host.
+    for (const host of await hostsOnDisk(name)) {
+      await cleanupRuntimeState({ stateDir: join(host.dataDir, 'runtime'), runcRoot: host.runcRoot, cgroupParent: host.cgroupParent });
+    }
+  });
   await step('delete runc containers', async () => {
-    for (const runcRoot of await runcRoots(name)) await deleteRuncContainers(runcRoot);
+    for (const host of await hostsOnDisk(name)) await deleteRuncContainers(host.runcRoot);
   });
   await step('unmount', async () => {
     for (const point of await mountsUnder([paths.stateDir, paths.runDir])) {
@@ -141,11 +148,17 @@ async function killLabProcesses(name: string): Promise<void> {
   throw new Error(`processes of lab ${name} still alive after ${MAX_KILL_ROUNDS} rounds: ${(await labProcesses(name)).join(', ')}`);
 }
 
-/** runc roots of every host of the lab, found on disk (/run/skiff-lab/<LAB>/h*\/runc). */
-async function runcRoots(name: string): Promise<string[]> {
-  const runDir = `${LAB_RUN_ROOT}/${name}`;
-  const entries = await readdir(runDir).catch(() => []);
-  return entries.filter((entry) => /^h\d+$/.test(entry)).map((entry) => join(runDir, entry, 'runc'));
+/** Every host of the lab that has a directory on disk, with its layout (lab.json not needed). */
+async function hostsOnDisk(name: string): Promise<Array<{ dataDir: string; runcRoot: string; cgroupParent: string }>> {
+  const paths = labPaths(name);
+  const entries = new Set([...(await readdir(paths.stateDir).catch(() => [])), ...(await readdir(paths.runDir).catch(() => []))]);
+  const hosts: Array<{ dataDir: string; runcRoot: string; cgroupParent: string }> = [];
+  for (const entry of entries) {
+    const index = hostIndex(entry);
+    // The subnet index does not matter for paths; 0 is always valid.
+    if (index !== undefined && index <= MAX_HOSTS) hosts.push(hostLayout(name, index, 0));
+  }
+  return hosts;
 }
 
 async function deleteRuncContainers(runcRoot: string): Promise<void> {

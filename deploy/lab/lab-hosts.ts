@@ -117,9 +117,9 @@ export async function labStart(name: string, hostName: string): Promise<LabHost>
 }
 
 async function bootHost(state: LabState, host: LabHost, binary: string): Promise<LabHost> {
-  host.pid = await startDaemon(state, host, binary);
+  const daemon = await startDaemon(state, host, binary);
+  host.pid = daemon.pid;
   await writeLabState(state);
-  // Readiness of this host only: a manager accepts TCP, a worker is alive.
-  await waitDaemonsReady([host]);
+  await waitDaemonsReady([daemon]);
   return host;
 }

@@ -18,7 +18,7 @@ import {
 import { contextCertsDir, saveContext } from '../../cli/context.js';
 import { buildDemoWebImage, pushOciLayout } from '../images/busybox-image.js';
 import { registryPidAlive, startRegistryDetached } from '../registry/registry.js';
-import { livePid, skiffdPath, startDaemon, waitDaemonsReady } from './daemons.js';
+import { livePid, skiffdPath, startDaemon, waitDaemonsReady, type LaunchedDaemon } from './daemons.js';
 import { DEFAULT_REGISTRY_PORT, LAB_RUN_ROOT, MAX_HOSTS, bridgeAddress, checkLabName, chooseSubnetIndex, hostLayout, labPaths } from './naming.js';
 import { ensureBridge, ensureHostNetwork, routeDestinations } from './network.js';
 import { readLabState, subnetIndexesOfOtherLabs, writeLabState, type LabHost, type LabState } from './state.js';
@@ -78,13 +78,16 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
   await ensureDemoImages(state, paths.imagesDir, log);
 
   if (options.startDaemons !== false) {
+    const launched: LaunchedDaemon[] = [];
     for (const host of state.hosts) {
       if ((await livePid(host)) !== 0) continue;
-      host.pid = await startDaemon(state, host, binary);
+      const daemon = await startDaemon(state, host, binary);
+      host.pid = daemon.pid;
+      launched.push(daemon);
       log(`lab ${state.name}: started skiffd on ${host.name} (pid ${host.pid})`);
     }
     await writeLabState(state);
-    await waitDaemonsReady(state.hosts);
+    await waitDaemonsReady(launched);
   }
   return state;
 }

@@ -98,13 +98,16 @@ export function signalProcess(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-/** Mount points of the cgroup v1 hierarchies (…/pids, …/memory, …/systemd, …). */
+/**
+ * Mount points of every cgroup hierarchy: the v1 ones (…/pids, …/memory, …/systemd) and, on a
+ * hybrid layout, the v2 one (…/unified), where runc also makes a directory per container.
+ */
 export async function cgroupHierarchies(): Promise<string[]> {
   const mounts = await readFile('/proc/self/mounts', 'utf8');
   const points = mounts
     .split('\n')
     .map((line) => line.split(' '))
-    .filter((fields) => fields[2] === 'cgroup' && fields[1] !== undefined)
+    .filter((fields) => (fields[2] === 'cgroup' || fields[2] === 'cgroup2') && fields[1] !== undefined)
     .map((fields) => fields[1] as string);
   return [...new Set(points)];
 }
