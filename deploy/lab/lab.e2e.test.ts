@@ -2,8 +2,9 @@
 // built) one skiffd per host. Unique names per run; everything is removed in afterAll even when a
 // test fails, and a test asserts that nothing is left behind.
 import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -109,6 +110,28 @@ describe.skipIf(!isRoot)('lab networking, registry and teardown', () => {
     await labDown(name);
     expect(await leftovers(name)).toEqual([]);
     await expect(loadContext(name)).rejects.toThrow(/cannot find context/);
+  });
+});
+
+describe.skipIf(!isRoot)('lab down after an aborted up', () => {
+  const name = uniqueLabName();
+  afterAll(async () => {
+    if ((await leftovers(name)).length > 0) await labDown(name);
+  });
+
+  it('lab down finds a lab\'s objects by name when lab.json never got written', async () => {
+    // What an `up` killed half-way leaves: a netns with its veth, a bridge, a cgroup with a
+    // process in the netns, and a data dir, but no lab.json.
+    await run('ip', ['netns', 'add', `skiff-${name}-h1`]);
+    await run('ip', ['link', 'add', `sk-${name}`, 'type', 'bridge']);
+    await run('ip', ['link', 'add', `sk${name}h1`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', `skiff-${name}-h1`]);
+    await mkdir(`/var/lib/skiff-lab/${name}/h1`, { recursive: true });
+    await mkdir(`/sys/fs/cgroup/pids/skiff-lab-${name}/h1-daemon`, { recursive: true });
+    const sleeper = spawn('nsenter', [`--net=/var/run/netns/skiff-${name}-h1`, '--', 'sleep', '600'], { stdio: 'ignore', detached: true });
+    sleeper.unref();
+    expect((await leftovers(name)).length).toBeGreaterThanOrEqual(5);
+    await labDown(name);
+    expect(await leftovers(name)).toEqual([]);
   });
 });
 
