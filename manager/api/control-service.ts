@@ -131,7 +131,8 @@ export function controlHandlers(store: Store, options: ControlOptions): ControlS
           meta: { ...current.meta!, version: request.version },
           spec,
           previousSpec: current.spec,
-          specVersion: current.specVersion + 1,
+          // Tasks record the template version they run; scaling alone redeploys nothing.
+          specVersion: JSON.stringify(spec.taskTemplate) === JSON.stringify(current.spec?.taskTemplate) ? current.specVersion : current.specVersion + 1,
         }),
       );
       return { service: reader.get('service', id) };
