@@ -13,6 +13,13 @@ export default tseslint.config(
     },
   },
   {
+    // Arrows go one way: the agent talks to managers only over the wire contract.
+    files: ['agent/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/manager/**', '**/scheduler/**'], message: 'the agent imports proto and pki, never manager or scheduler' }] }],
+    },
+  },
+  {
     // The pure cores: no I/O, no timers, no wall clock. Time and randomness are passed in.
     files: ['manager/raft/core/**/*.ts', 'scheduler/**/*.ts'],
     ignores: ['**/*.test.ts'],

@@ -51,10 +51,11 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     defaultRegistry: options.defaultRegistry,
     insecureRegistries: options.insecureRegistries,
   });
-  let session: AgentSession | undefined;
-  const tasks = new TaskManager(runtime, images, (taskId, status, addresses) => session?.report(taskId, status, addresses), clock, log);
+  // The session is made before the task manager reports anything: reports start only once
+  // assignments arrive over that session.
+  const tasks: TaskManager = new TaskManager(runtime, images, (taskId, status, addresses) => session.report(taskId, status, addresses), clock, log);
   await tasks.start();
-  session = new AgentSession({
+  const session: AgentSession = new AgentSession({
     managers: options.managers,
     credentials: options.credentials,
     addr: options.addr,
@@ -73,7 +74,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   return {
     runtime,
     async stop() {
-      session?.close();
+      session.close();
       await tasks.stop();
       await runtime.close();
     },
