@@ -33,8 +33,16 @@ export class TaskManager {
     const pendingExits = new Map<string, { exitCode: number; oomKilled: boolean }>();
     this.stopWatching = this.runtime.watchExits((containerId, exitCode, oomKilled) => {
       const runner = this.runners.get(containerId);
-      if (runner !== undefined) runner.exited(exitCode, oomKilled);
-      else pendingExits.set(containerId, { exitCode, oomKilled });
+      if (runner !== undefined) {
+        runner.exited(exitCode, oomKilled);
+        return;
+      }
+      pendingExits.set(containerId, { exitCode, oomKilled });
+      // An exit after list() but before the task's first assignment: the runtime tells it once,
+      // so the container waiting to be adopted must remember it.
+      for (const [taskId, container] of this.unclaimed) {
+        if (container.containerId === containerId) this.unclaimed.set(taskId, { ...container, status: 'stopped', pid: 0, exitCode, oomKilled });
+      }
     });
     for (const container of await this.runtime.list()) {
       const taskId = container.labels[TASK_ID_LABEL] ?? container.containerId;
