@@ -60,6 +60,9 @@ export async function createWithConmon(params: ConmonCreateParams): Promise<numb
   try {
     child = spawn(CONMON_PATH, conmonArgs(params), {
       detached: true, // its own session: the agent's death or signals never reach it
+      // conmon writes its OOM marker ("oom") into its working directory: keep it in the bundle,
+      // where the runtime looks for it, never in the agent's cwd.
+      cwd: params.bundleDir,
       stdio: ['ignore', 'ignore', stderr.fd, 'pipe'],
       env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', _OCI_SYNCPIPE: '3' },
     });
