@@ -79,20 +79,20 @@ export class Dispatcher {
   private async openSession(call: grpc.ServerDuplexStream<AgentMessage, DispatcherMessage>): Promise<void> {
     const identity = peerIdentity(call);
     if (identity === undefined || identity.clusterId !== this.options.clusterId || identity.role === 'admin') {
-      call.destroy(Object.assign(new Error('cannot open session: the client certificate is not a node certificate of this cluster'), { code: grpc.status.UNAUTHENTICATED }));
+      call.emit('error', Object.assign(new Error('cannot open session: the client certificate is not a node certificate of this cluster'), { code: grpc.status.UNAUTHENTICATED }));
       return;
     }
     const nodeId = identity.nodeId;
     const log = this.log.child({ nodeId });
     const hello = await firstHello(call).catch((error: unknown) => error as Error);
     if (hello instanceof Error) {
-      call.destroy(Object.assign(hello, { code: grpc.status.INVALID_ARGUMENT }));
+      call.emit('error', Object.assign(hello, { code: grpc.status.INVALID_ARGUMENT }));
       return;
     }
     try {
       await this.registerNode(nodeId, identity.role === 'manager' ? NodeRole.NODE_ROLE_MANAGER : NodeRole.NODE_ROLE_WORKER, hello);
     } catch (error) {
-      call.destroy(Object.assign(new Error(`cannot register node: ${String(error)}`), { code: grpc.status.UNAVAILABLE }));
+      call.emit('error', Object.assign(new Error(`cannot register node: ${String(error)}`), { code: grpc.status.UNAVAILABLE }));
       return;
     }
     this.sessions.get(nodeId)?.close();
