@@ -1,0 +1,186 @@
+import * as grpc from '@grpc/grpc-js';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { AssignmentsKind } from '../../proto/skiff/v1/dispatcher.js';
+import type { Task } from '../../proto/skiff/v1/objects.js';
+import { NodeRole, NodeState, TaskState } from '../../proto/skiff/v1/types.js';
+import { type ControlApi, FakeCluster, fakeServiceSpec } from '../api/testing/fake-cluster.js';
+import { HEARTBEAT_MISSES } from './dispatcher.js';
+import { FakeAgent } from './testing/fake-agent.js';
+
+const HEARTBEAT_PERIOD_MS = 100;
+const WAIT = { timeout: 5_000, interval: 10 };
+const FORWARD: TaskState[] = [TaskState.TASK_STATE_ACCEPTED, TaskState.TASK_STATE_PREPARING, TaskState.TASK_STATE_READY, TaskState.TASK_STATE_STARTING, TaskState.TASK_STATE_RUNNING];
+
+let cluster: FakeCluster;
+let admin: ControlApi;
+const agents: FakeAgent[] = [];
+beforeEach(async () => {
+  cluster = await FakeCluster.start({ heartbeatPeriodMs: HEARTBEAT_PERIOD_MS });
+  admin = await cluster.control();
+});
+afterEach(async () => {
+  for (const agent of agents.splice(0)) agent.close();
+  await cluster.close();
+});
+
+async function connectAgent(hostname: string, options: { nodeId?: string; heartbeats?: boolean } = {}): Promise<{ agent: FakeAgent; nodeId: string }> {
+  const nodeId = options.nodeId ?? `node-${hostname}`;
+  const agent = new FakeAgent(cluster.address, await cluster.credentials('worker', nodeId), hostname, { heartbeats: options.heartbeats ?? true, addr: `10.0.0.${agents.length + 1}` });
+  agents.push(agent);
+  await vi.waitFor(() => expect(agent.assignments.length).toBeGreaterThan(0), WAIT);
+  return { agent, nodeId };
+}
+
+async function nodes() {
+  return (await admin.call((c) => c.listNodes, {})).nodes;
+}
+
+async function tasks(service = ''): Promise<Task[]> {
+  return (await admin.call((c) => c.listTasks, { service, node: '' })).tasks;
+}
+
+async function taskById(taskId: string): Promise<Task | undefined> {
+  return (await tasks()).find((task) => task.meta?.id === taskId);
+}
+
+async function waitForAssigned(agent: FakeAgent, count: number): Promise<Task[]> {
+  await vi.waitFor(() => expect(agent.tasks.size).toBe(count), WAIT);
+  return [...agent.tasks.values()];
+}
+
+describe('dispatcher', () => {
+  it('dispatcher registers an agent as a ready node with its hostname, under its certificate node id', async () => {
+    const { agent, nodeId } = await connectAgent('h2');
+    expect(agent.started).toMatchObject({ nodeId, heartbeatPeriodMs: HEARTBEAT_PERIOD_MS, managers: [cluster.address] });
+    await vi.waitFor(async () => {
+      const [node, ...others] = await nodes();
+      expect(others).toEqual([]);
+      expect(node).toMatchObject({ meta: { id: nodeId }, description: { hostname: 'h2' }, status: { state: NodeState.NODE_STATE_READY, addr: '10.0.0.1' }, role: NodeRole.NODE_ROLE_WORKER });
+    }, WAIT);
+  });
+
+  it('dispatcher sends session started and a full set first, then incremental assignments', async () => {
+    const { agent, nodeId } = await connectAgent('h2');
+    expect(agent.received.slice(0, 2).map((message) => message.message?.$case)).toEqual(['started', 'assignments']);
+    expect(agent.assignments[0]).toEqual({ kind: AssignmentsKind.ASSIGNMENTS_KIND_FULL, updated: [], removed: [] });
+    await admin.call((c) => c.createService, { spec: fakeServiceSpec('web', 2) });
+    const assigned = await waitForAssigned(agent, 2);
+    expect(agent.assignments.slice(1).every((assignments) => assignments.kind === AssignmentsKind.ASSIGNMENTS_KIND_INCREMENTAL)).toBe(true);
+    expect(assigned.map((task) => task.slot).sort()).toEqual([1, 2]);
+    expect(assigned.every((task) => task.nodeId === nodeId && task.serviceName === 'web' && task.spec?.container?.image === 'demo/web:v1')).toBe(true);
+    expect(assigned.every((task) => task.status?.state === TaskState.TASK_STATE_ASSIGNED && task.desiredState === TaskState.TASK_STATE_RUNNING)).toBe(true);
+  });
+
+  it('dispatcher sends the tasks already assigned in the full set of a new session', async () => {
+    const { agent, nodeId } = await connectAgent('h2');
+    await admin.call((c) => c.createService, { spec: fakeServiceSpec('web', 2) });
+    const assigned = await waitForAssigned(agent, 2);
+    agent.close();
+    const { agent: again } = await connectAgent('h2', { nodeId });
+    const full = again.assignments[0];
+    expect(full?.kind).toBe(AssignmentsKind.ASSIGNMENTS_KIND_FULL);
+    expect(full?.updated.map((task) => task.meta?.id).sort()).toEqual(assigned.map((task) => task.meta?.id).sort());
+  });
+
+  it('dispatcher records reports from accepted to running, with addresses', async () => {
+    const { agent } = await connectAgent('h2');
+    await admin.call((c) => c.createService, { spec: fakeServiceSpec('web', 2) });
+    const assigned = await waitForAssigned(agent, 2);
+    for (const state of FORWARD) agent.report(assigned.map((task, index) => ({ taskId: task.meta!.id, state, addresses: [`198.18.129.${index + 2}`], pid: 100 + index })));
+    await vi.waitFor(async () => expect((await tasks('web')).map((task) => task.status?.state)).toEqual([TaskState.TASK_STATE_RUNNING, TaskState.TASK_STATE_RUNNING]), WAIT);
+    const first = await taskById(assigned[0]!.meta!.id);
+    expect(first?.status).toMatchObject({ containerId: assigned[0]!.meta!.id, pid: 100 });
+    expect(first?.networks).toEqual([{ network: 'bridge', addresses: ['198.18.129.2'] }]);
+    const { counts } = await admin.call((c) => c.listServices, {});
+    expect(counts).toEqual([expect.objectContaining({ running: 2, desired: 2 })]);
+  });
+
+  it('dispatcher ignores a report that would move a task backwards', async () => {
+    const { agent } = await connectAgent('h2');
+    await admin.call((c) => c.createService, { spec: fakeServiceSpec('web', 2) });
+    const [first, second] = await waitForAssigned(agent, 2);
+    agent.report([{ taskId: first!.meta!.id, state: TaskState.TASK_STATE_RUNNING }]);
+    await vi.waitFor(async () => expect((await taskById(first!.meta!.id))?.status?.state).toBe(TaskState.TASK_STATE_RUNNING), WAIT);
+    const before = await taskById(first!.meta!.id);
+    agent.report([{ taskId: first!.meta!.id, state: TaskState.TASK_STATE_STARTING }]);
+    // Reports are applied in order: once this later one shows, the backwards one was handled.
+    agent.report([{ taskId: second!.meta!.id, state: TaskState.TASK_STATE_ACCEPTED }]);
+    await vi.waitFor(async () => expect((await taskById(second!.meta!.id))?.status?.state).toBe(TaskState.TASK_STATE_ACCEPTED), WAIT);
+    expect(await taskById(first!.meta!.id)).toEqual(before);
+  });
+
+  it('dispatcher ignores reports about a task assigned to another node', async () => {
+    const { agent: one, nodeId: oneId } = await connectAgent('h2');
+    const { agent: two, nodeId: twoId } = await connectAgent('h3');
+    await admin.call((c) => c.createService, { spec: fakeServiceSpec('web', 2) });
+    const [ofOne] = await waitForAssigned(one, 1);
+    const [ofTwo] = await waitForAssigned(two, 1);
+    expect([ofOne?.nodeId, ofTwo?.nodeId]).toEqual([oneId, twoId]);
+    // The reporting node is the certificate's, whatever task ids the messages name.
+    two.report([{ taskId: ofOne!.meta!.id, state: TaskState.TASK_STATE_RUNNING }]);
+    two.report([{ taskId: ofTwo!.meta!.id, state: TaskState.TASK_STATE_RUNNING }]);
+    await vi.waitFor(async () => expect((await taskById(ofTwo!.meta!.id))?.status?.state).toBe(TaskState.TASK_STATE_RUNNING), WAIT);
+    expect((await taskById(ofOne!.meta!.id))?.status?.state).toBe(TaskState.TASK_STATE_ASSIGNED);
+  });
+
+  it('dispatcher marks a node down after missed heartbeats, orphans its running tasks and replaces them', async () => {
+    const { agent: quiet, nodeId: quietId } = await connectAgent('h2');
+    const { agent: alive, nodeId: aliveId } = await connectAgent('h3');
+    await admin.call((c) => c.createService, { spec: fakeServiceSpec('web', 2, { restartDelayMs: 100 }) });
+    const [lost] = await waitForAssigned(quiet, 1);
+    const [kept] = await waitForAssigned(alive, 1);
+    quiet.report([{ taskId: lost!.meta!.id, state: TaskState.TASK_STATE_RUNNING }]);
+    alive.report([{ taskId: kept!.meta!.id, state: TaskState.TASK_STATE_RUNNING }]);
+    await vi.waitFor(async () => expect((await tasks('web')).every((task) => task.status?.state === TaskState.TASK_STATE_RUNNING)).toBe(true), WAIT);
+    const silencedAtMs = Date.now();
+    quiet.stopHeartbeats();
+    await vi.waitFor(async () => {
+      const states = Object.fromEntries((await nodes()).map((node) => [node.meta?.id, node.status?.state]));
+      expect(states).toEqual({ [quietId]: NodeState.NODE_STATE_DOWN, [aliveId]: NodeState.NODE_STATE_READY });
+    }, WAIT);
+    expect(Date.now() - silencedAtMs).toBeGreaterThanOrEqual(HEARTBEAT_MISSES * HEARTBEAT_PERIOD_MS - 20);
+    await vi.waitFor(async () => expect((await taskById(lost!.meta!.id))?.status?.state).toBe(TaskState.TASK_STATE_ORPHANED), WAIT);
+    expect((await taskById(kept!.meta!.id))?.status?.state).toBe(TaskState.TASK_STATE_RUNNING);
+    await vi.waitFor(async () => {
+      const replacement = (await tasks('web')).find((task) => task.slot === lost!.slot && task.meta?.id !== lost!.meta!.id);
+      expect(replacement).toMatchObject({ nodeId: aliveId, desiredState: TaskState.TASK_STATE_RUNNING, status: { state: TaskState.TASK_STATE_ASSIGNED } });
+    }, WAIT);
+    expect((await taskById(lost!.meta!.id))?.desiredState).toBe(TaskState.TASK_STATE_SHUTDOWN);
+  });
+
+  it('dispatcher keeps a node ready while it sends heartbeats', async () => {
+    const { nodeId } = await connectAgent('h2');
+    const { nodeId: quietId } = await connectAgent('h3', { heartbeats: false });
+    // Wait until the silent node is down: by then the heartbeating one has outlived its deadline several times.
+    await vi.waitFor(async () => expect((await nodes()).find((node) => node.meta?.id === quietId)?.status?.state).toBe(NodeState.NODE_STATE_DOWN), WAIT);
+    expect((await nodes()).find((node) => node.meta?.id === nodeId)?.status?.state).toBe(NodeState.NODE_STATE_READY);
+  });
+
+  it('dispatcher refuses a session from an admin certificate and registers nothing', async () => {
+    const agent = new FakeAgent(cluster.address, await cluster.credentials('admin'), 'intruder');
+    agents.push(agent);
+    await vi.waitFor(() => expect(agent.error?.code).toBe(grpc.status.UNAUTHENTICATED), WAIT);
+    expect(agent.error?.details).toContain('not a node certificate');
+    expect(agent.received).toEqual([]);
+    expect(await nodes()).toEqual([]);
+  });
+
+  it('dispatcher refuses a session whose first message is not hello and registers nothing', async () => {
+    const agent = new FakeAgent(cluster.address, await cluster.credentials('worker'), 'rude', { hello: false });
+    agents.push(agent);
+    await vi.waitFor(() => expect(agent.error?.code).toBe(grpc.status.INVALID_ARGUMENT), WAIT);
+    expect(agent.error?.details).toContain('the first message must be hello');
+    expect(agent.received).toEqual([]);
+    expect(await nodes()).toEqual([]);
+  });
+
+  it('dispatcher ends the older session when the same node connects again', async () => {
+    const { agent: first, nodeId } = await connectAgent('h2');
+    const { agent: second } = await connectAgent('h2-renamed', { nodeId });
+    await vi.waitFor(() => expect(first.ended || first.error !== undefined).toBe(true), WAIT);
+    expect(second.started?.nodeId).toBe(nodeId);
+    const [node, ...others] = await nodes();
+    expect(others).toEqual([]);
+    expect(node?.description?.hostname).toBe('h2-renamed');
+  });
+});
