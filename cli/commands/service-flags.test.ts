@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { type CreateFlags, FlagError, parseBytes, parseCount, parseDuration, specFromFlags } from './service-flags.js';
+
+const flags = (extra: Partial<CreateFlags> = {}): CreateFlags => ({ name: 'web', replicas: '3', env: [], label: [], ...extra });
+
+describe('service flags', () => {
+  it('parseCount accepts non-negative integers and names the flag otherwise', () => {
+    expect(parseCount('--replicas', '0')).toBe(0);
+    expect(parseCount('--replicas', ' 12 ')).toBe(12);
+    for (const bad of ['-1', '1.5', 'three', '', '1e3']) {
+      expect(() => parseCount('--replicas', bad)).toThrow(new FlagError(`invalid value "${bad}" for --replicas: must be a non-negative integer`));
+    }
+    expect(() => parseCount('--replicas', '99999999999999999999')).toThrow(/--replicas: too large/);
+  });
+
+  it('parseBytes reads plain bytes and binary units, case-insensitively', () => {
+    expect(parseBytes('--limit-memory', '1048576')).toBe(1_048_576);
+    expect(parseBytes('--limit-memory', '512m')).toBe(512 * 1024 ** 2);
+    expect(parseBytes('--limit-memory', '1G')).toBe(1024 ** 3);
+    expect(parseBytes('--limit-memory', '1.5k')).toBe(1536);
+    expect(() => parseBytes('--limit-memory', '12q')).toThrow(/invalid value "12q" for --limit-memory/);
+  });
+
+  it('parseDuration reads ms, s, m, h and their sums', () => {
+    expect(parseDuration('--restart-delay', '250ms')).toBe(250);
+    expect(parseDuration('--restart-delay', '5s')).toBe(5_000);
+    expect(parseDuration('--restart-delay', '1m30s')).toBe(90_000);
+    expect(parseDuration('--restart-delay', '2h')).toBe(7_200_000);
+    for (const bad of ['5', '5 s', 's', '5sx', '']) expect(() => parseDuration('--restart-delay', bad)).toThrow(/for --restart-delay: use a duration/);
+  });
+
+  it('specFromFlags builds a replicated spec from the image, command and flags', () => {
+    const spec = specFromFlags('demo/web:v1', ['httpd', '-f'], flags({ env: ['A=1'], label: ['tier=front', 'x=a=b'], workdir: '/srv', user: '1000:1000', hostname: 'h', entrypoint: '/bin/sh' }));
+    expect(spec).toMatchObject({
+      name: 'web',
+      labels: { tier: 'front', x: 'a=b' },
+      mode: { $case: 'replicated', value: { replicas: 3 } },
+      taskTemplate: {
+        container: { image: 'demo/web:v1', command: ['/bin/sh'], args: ['httpd', '-f'], env: ['A=1'], user: '1000:1000', workdir: '/srv', hostname: 'h' },
+        resources: { limits: { nanoCpus: 0, memoryBytes: 0, pids: 0 } },
+        restartPolicy: { condition: '', delayMs: 0, maxAttempts: 0, windowMs: 0 },
+      },
+    });
+  });
+
+  it('specFromFlags converts limits and restart policy flags to spec units', () => {
+    const spec = specFromFlags('demo/web:v1', [], flags({ limitCpu: '0.5', limitMemory: '256m', limitPids: '64', restartCondition: 'on-failure', restartDelay: '100ms', restartMaxAttempts: '3', restartWindow: '1m' }));
+    expect(spec.taskTemplate?.resources?.limits).toEqual({ nanoCpus: 500_000_000, memoryBytes: 256 * 1024 ** 2, pids: 64 });
+    expect(spec.taskTemplate?.restartPolicy).toEqual({ condition: 'on-failure', delayMs: 100, maxAttempts: 3, windowMs: 60_000 });
+    expect(spec.taskTemplate?.container?.command).toEqual([]);
+  });
+
+  it('specFromFlags refuses bad flags with an error naming the flag', () => {
+    expect(() => specFromFlags('demo/web:v1', [], { replicas: '1', env: [], label: [] })).toThrow(new FlagError('--name is required'));
+    expect(() => specFromFlags('demo/web:v1', [], flags({ replicas: '-2' }))).toThrow(/for --replicas/);
+    expect(() => specFromFlags('demo/web:v1', [], flags({ replicas: '2.5' }))).toThrow(/for --replicas/);
+    expect(() => specFromFlags('demo/web:v1', [], flags({ label: ['=v'] }))).toThrow(/invalid value "=v" for --label: must be KEY=VALUE/);
+    expect(() => specFromFlags('demo/web:v1', [], flags({ limitCpu: '0' }))).toThrow(/for --limit-cpu: must be a positive number/);
+    expect(() => specFromFlags('demo/web:v1', [], flags({ limitCpu: 'lots' }))).toThrow(/for --limit-cpu/);
+    expect(() => specFromFlags('demo/web:v1', [], flags({ restartDelay: 'soon' }))).toThrow(/for --restart-delay/);
+  });
+
+  it('specFromFlags leaves an empty name for the server to refuse', () => {
+    expect(specFromFlags('demo/web:v1', [], flags({ name: '' })).name).toBe('');
+  });
+});

@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import type { Node, Service, Task } from '../../proto/skiff/v1/objects.js';
+import { HealthState, NodeRole, TaskState } from '../../proto/skiff/v1/types.js';
+import { serviceRow, sortTasks, taskRow } from './service-rows.js';
+
+function service(mode: 'replicated' | 'global'): Service {
+  return {
+    meta: { id: 'svc123', version: 4, createdAtMs: 0, updatedAtMs: 0 },
+    spec: {
+      name: 'web',
+      labels: {},
+      taskTemplate: {
+        container: { image: 'demo/web:v1', command: [], args: [], env: [], user: '', workdir: '', hostname: '', mounts: [], healthcheck: undefined, labels: {} },
+        resources: undefined,
+        restartPolicy: undefined,
+        placement: undefined,
+        networks: [],
+        forceUpdate: 0,
+      },
+      mode: mode === 'replicated' ? { $case: 'replicated', value: { replicas: 3 } } : { $case: 'global', value: {} },
+      updateConfig: undefined,
+      rollbackConfig: undefined,
+      endpoint: undefined,
+      deployStrategy: '',
+    },
+    previousSpec: undefined,
+    updateStatus: undefined,
+    endpoint: undefined,
+    activeColor: '',
+    specVersion: 1,
+  };
+}
+
+function task(id: string, slot: number, state: TaskState, extra: Partial<Task> = {}): Task {
+  return {
+    meta: { id, version: 1, createdAtMs: 100, updatedAtMs: 100 },
+    serviceId: 'svc123',
+    serviceName: 'web',
+    slot,
+    nodeId: 'n1',
+    spec: service('replicated').spec!.taskTemplate,
+    specVersion: 1,
+    imageDigest: '',
+    desiredState: TaskState.TASK_STATE_RUNNING,
+    status: { state, message: '', err: '', timestampMs: 0, exitCode: 0, containerId: id, pid: 321, health: HealthState.HEALTH_STATE_NONE },
+    networks: [{ network: 'bridge', addresses: ['198.18.129.2'] }],
+    color: '',
+    ...extra,
+  };
+}
+
+const node: Node = {
+  meta: { id: 'n1', version: 1, createdAtMs: 0, updatedAtMs: 0 },
+  spec: undefined,
+  description: { hostname: 'h2', platform: undefined, resources: undefined, engineVersion: '' },
+  status: undefined,
+  managerStatus: undefined,
+  role: NodeRole.NODE_ROLE_WORKER,
+};
+
+describe('service rows', () => {
+  it('serviceRow has exactly the public service ls fields', () => {
+    const row = serviceRow(service('replicated'), { serviceId: 'svc123', running: 2, desired: 3 });
+    expect(Object.keys(row).sort()).toEqual(['id', 'image', 'mode', 'name', 'replicas'].sort());
+    expect(row).toEqual({ id: 'svc123', name: 'web', mode: 'replicated', replicas: '2/3', image: 'demo/web:v1' });
+  });
+
+  it('serviceRow shows 0/0 without counts and names the global mode', () => {
+    expect(serviceRow(service('global'), undefined)).toMatchObject({ mode: 'global', replicas: '0/0' });
+  });
+
+  it('taskRow has exactly the public service ps fields', () => {
+    const row = taskRow(task('t1', 2, TaskState.TASK_STATE_RUNNING), new Map([['n1', node]]));
+    expect(Object.keys(row).sort()).toEqual(
+      ['id', 'name', 'slot', 'nodeId', 'hostname', 'desiredState', 'state', 'error', 'exitCode', 'containerId', 'pid', 'image', 'addresses'].sort(),
+    );
+    expect(row).toEqual({
+      id: 't1',
+      name: 'web.2',
+      slot: 2,
+      nodeId: 'n1',
+      hostname: 'h2',
+      desiredState: 'running',
+      state: 'running',
+      error: '',
+      exitCode: 0,
+      containerId: 't1',
+      pid: 321,
+      image: 'demo/web:v1',
+      addresses: ['198.18.129.2'],
+    });
+  });
+
+  it('taskRow shows the error and exit code of a failed task and no pid', () => {
+    const failed = task('t1', 1, TaskState.TASK_STATE_FAILED, { desiredState: TaskState.TASK_STATE_SHUTDOWN });
+    failed.status = { ...failed.status!, err: 'task: non-zero exit (137)', exitCode: 137 };
+    expect(taskRow(failed, new Map())).toMatchObject({ state: 'failed', desiredState: 'shutdown', error: 'task: non-zero exit (137)', exitCode: 137, pid: 0, hostname: '' });
+  });
+
+  it('sortTasks orders by slot, newest first within a slot', () => {
+    const older = task('old', 1, TaskState.TASK_STATE_FAILED, { meta: { id: 'old', version: 1, createdAtMs: 10, updatedAtMs: 10 } });
+    const newer = task('new', 1, TaskState.TASK_STATE_RUNNING, { meta: { id: 'new', version: 1, createdAtMs: 20, updatedAtMs: 20 } });
+    const second = task('two', 2, TaskState.TASK_STATE_RUNNING);
+    expect(sortTasks([second, older, newer]).map((item) => item.meta?.id)).toEqual(['new', 'old', 'two']);
+  });
+});
