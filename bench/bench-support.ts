@@ -13,6 +13,19 @@ export const MAX_CAPTURED_OUTPUT_BYTES = 1024 * 1024;
 export const DEFAULT_TIMED_COMMAND_TIMEOUT_MS = 60_000;
 /** Exit code for a run stopped by SIGINT / SIGTERM (128 + signal number). */
 const SIGNAL_EXIT_CODES: Record<'SIGINT' | 'SIGTERM', number> = { SIGINT: 130, SIGTERM: 143 };
+/**
+ * After a signal, how long the benchmark may take to reach its next checkpoint and clean up on
+ * its own (so nothing is created behind the cleanup's back) before the cleanup is forced.
+ */
+export const SIGNAL_GRACE_MS = 15_000;
+
+/** The signal that asked the benchmark to stop, if any; checkpoints throw once it is set. */
+let stopSignal: NodeJS.Signals | undefined;
+
+/** A checkpoint: throws once SIGINT/SIGTERM arrived, so the caller's finally cleans up. */
+export function checkNotStopping(): void {
+  if (stopSignal !== undefined) throw new Error(`cannot continue: ${stopSignal} received`);
+}
 
 /** A progress line on stderr. */
 export function progress(line: string): void {
@@ -96,6 +109,7 @@ export async function runOrThrow(action: string, file: string, args: readonly st
 export async function pollUntil<T>(what: string, condition: () => Promise<T | undefined>, options: { intervalMs: number; timeoutMs: number }): Promise<T> {
   const deadline = performance.now() + options.timeoutMs;
   for (;;) {
+    checkNotStopping();
     const value = await condition();
     if (value !== undefined) return value;
     if (performance.now() >= deadline) throw new Error(`cannot ${what}: not within ${options.timeoutMs} ms`);
@@ -130,12 +144,22 @@ export class CleanupStack {
     return this.running;
   }
 
-  /** On SIGINT / SIGTERM: run the cleanup, then exit 128 + signal. */
+  /**
+   * On SIGINT / SIGTERM: checkpoints start throwing, so the benchmark unwinds into its finally and
+   * cleans up; the exit code becomes 128 + signal. If it has not finished within SIGNAL_GRACE_MS,
+   * or a second signal arrives, the cleanup runs at once and the process exits.
+   */
   installSignalHandlers(): void {
+    const force = (signal: 'SIGINT' | 'SIGTERM'): void => {
+      void this.runAll().finally(() => process.exit(SIGNAL_EXIT_CODES[signal]));
+    };
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-      process.once(signal, () => {
-        progress(`${signal}: cleaning up`);
-        void this.runAll().finally(() => process.exit(SIGNAL_EXIT_CODES[signal]));
+      process.on(signal, () => {
+        if (stopSignal !== undefined) return force(signal);
+        stopSignal = signal;
+        process.exitCode = SIGNAL_EXIT_CODES[signal];
+        progress(`${signal}: stopping at the next checkpoint, then cleaning up (forced after ${SIGNAL_GRACE_MS} ms or on a second signal)`);
+        setTimeout(() => force(signal), SIGNAL_GRACE_MS).unref();
       });
     }
   }

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { killAllInCgroupParent, removeCgroupTree } from '../agent/runtime/cgroups.js';
 import { unmountAllUnder } from '../agent/runtime/rootfs.js';
-import { progress, runOrThrow, timedRun, type CleanupStack } from './bench-support.js';
+import { checkNotStopping, progress, runOrThrow, timedRun, type CleanupStack } from './bench-support.js';
 import { RUNC_BINARY } from './runc-start.js';
 
 export const PODMAN_BINARY = 'podman';
@@ -67,6 +67,7 @@ export async function measurePodmanReference(options: PodmanReferenceOptions): P
 
   const samples: PodmanSample[] = [];
   for (let run = 1; run <= options.runs; run += 1) {
+    checkNotStopping();
     const name = `bench-podman-${run}`;
     let startedAt = 0;
     const runArgs = ['run', '--detach', '--pull', 'never', '--name', name, '--runtime', RUNC_BINARY, '--network', 'none', '--cgroup-parent', options.cgroupParent, ...PODMAN_ULIMITS, LOCAL_IMAGE];

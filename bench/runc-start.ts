@@ -19,7 +19,7 @@ import { parseNofileHardLimit } from '../agent/runtime/oci-spec.js';
 import { RuntimePaths } from '../agent/runtime/paths.js';
 import { unmountAllUnder } from '../agent/runtime/rootfs.js';
 import { Task } from '../proto/skiff/v1/objects.js';
-import { progress, runOrThrow, timedRun, type CleanupStack } from './bench-support.js';
+import { checkNotStopping, progress, runOrThrow, timedRun, type CleanupStack } from './bench-support.js';
 
 /** The runc binary both references use (Debian's). */
 export const RUNC_BINARY = 'runc';
@@ -61,6 +61,7 @@ export async function measureRuncReference(options: RuncReferenceOptions): Promi
 
   const samples: RuncSample[] = [];
   for (let run = 1; run <= options.runs; run += 1) {
+    checkNotStopping();
     const containerId = `bench-runc-${run}`;
     const teardown = (): Promise<void> => removeContainer(runcRoot, paths, containerId);
     options.cleanups.push(`runc container ${containerId}`, teardown);

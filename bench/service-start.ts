@@ -142,5 +142,6 @@ async function hostReport(): Promise<Record<string, unknown>> {
 
 main().catch((error: unknown) => {
   progress(`failed: ${error instanceof Error ? error.message : String(error)}`);
-  process.exitCode = 1;
+  // A signal already chose 128 + its number.
+  if (process.exitCode === undefined || process.exitCode === 0) process.exitCode = 1;
 });

@@ -13,7 +13,7 @@ import type { ControlConnection } from '../cli/client.js';
 import { repositoryRoot } from '../deploy/lab/daemons.js';
 import type { LabHost } from '../deploy/lab/index.js';
 import { TaskState } from '../proto/skiff/v1/types.js';
-import { pollUntil, progress, runOrThrow, timedRun, type CleanupStack } from './bench-support.js';
+import { checkNotStopping, pollUntil, progress, runOrThrow, timedRun, type CleanupStack } from './bench-support.js';
 import { RUNC_BINARY } from './runc-start.js';
 
 /** How often the task list is polled; small so that polling adds little to the figure. */
@@ -62,6 +62,7 @@ export async function measureSkiff(options: SkiffMeasureOptions): Promise<SkiffS
   await removeService(options, 'bench-warm');
   const samples: SkiffSample[] = [];
   for (let run = 1; run <= options.runs; run += 1) {
+    checkNotStopping();
     const name = `bench-${run}`;
     options.cleanups.push(`skiff service ${name}`, () => removeService(options, name).catch(() => undefined));
     const sample = await runOnce(options, name);
