@@ -8,5 +8,5 @@ out="${1:-.}"
 protoc \
   --plugin=protoc-gen-ts_proto=../node_modules/.bin/protoc-gen-ts_proto \
   --ts_proto_out="$out" \
-  --ts_proto_opt=outputServices=grpc-js,esModuleInterop=true,importSuffix=.js,forceLong=number,oneof=unions-value,useOptionals=none,env=node,useExactTypes=false \
+  --ts_proto_opt=outputServices=grpc-js,esModuleInterop=true,importSuffix=.js,forceLong=number,oneof=unions-value,useOptionals=none,env=both,useExactTypes=false \
   -I . skiff/v1/*.proto

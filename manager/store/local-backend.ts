@@ -6,7 +6,7 @@
 import { StoreSnapshot, StoreTransaction } from '../../proto/skiff/v1/store.js';
 import type { CommitSink, StoreBackend } from './backend.js';
 import { StoreError } from './errors.js';
-import { LocalWal, type WalRecord } from './local-wal.js';
+import { LocalWal, type WalRecord } from '../raft/storage/wal.js';
 import type { StoreCommit } from './tables.js';
 
 /** Entries between snapshots; bounds recovery time and WAL size. */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Service } from '../../proto/skiff/v1/objects.js';
 import { LocalBackend, SNAPSHOT_INTERVAL_ENTRIES } from './local-backend.js';
-import { WalCorruptionError } from './local-wal.js';
+import { WalCorruptionError } from '../raft/storage/wal.js';
 import { newObjectId, Store } from './store.js';
 import type { StoreCommit } from './tables.js';
 

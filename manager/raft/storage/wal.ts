@@ -53,7 +53,7 @@ function encodeRecord(record: WalRecord): Buffer {
 }
 
 /** Parses one segment; returns its records and, for a torn tail, the offset to truncate to. */
-function decodeSegment(file: string, data: Buffer, isLast: boolean): { records: WalRecord[]; truncateAt?: number } {
+function decodeSegment(file: string, data: Buffer, isLast: boolean, strictOrder: boolean): { records: WalRecord[]; truncateAt?: number } {
   const records: WalRecord[] = [];
   let offset = 0;
   while (offset < data.length) {
@@ -71,7 +71,7 @@ function decodeSegment(file: string, data: Buffer, isLast: boolean): { records: 
     }
     const index = Number(data.readBigUInt64LE(offset + 8));
     const previous = records.at(-1);
-    if (previous !== undefined && index !== previous.index + 1) {
+    if (strictOrder && previous !== undefined && index !== previous.index + 1) {
       throw new WalCorruptionError(file, offset, `index ${index} does not follow ${previous.index}`);
     }
     records.push({ index, payload: data.subarray(offset + RECORD_HEADER_BYTES, end) });
@@ -89,11 +89,27 @@ function fsyncDirectory(dir: string): void {
   }
 }
 
-/** The WAL and snapshot files of one store directory. Not safe for two processes at once. */
+export interface WalOptions {
+  /**
+   * Records carry consecutive indexes (the store's log). Off for logs whose records may rewrite
+   * a suffix (Raft), where the reader resolves overlaps itself.
+   */
+  strictOrder: boolean;
+  /** The FORMAT line of this directory. */
+  format: string;
+}
+
+/**
+ * A directory of WAL segments and snapshot files. Records are framed with a length and a CRC;
+ * snapshots carry a checksum. Not safe for two processes at once.
+ */
 export class LocalWal {
   private segment: FileHandle | undefined;
 
-  constructor(private readonly dir: string) {}
+  constructor(
+    private readonly dir: string,
+    private readonly options: WalOptions = { strictOrder: true, format: STORE_FORMAT },
+  ) {}
 
   /** Creates or checks the directory, then reads back the newest valid snapshot and every later record. */
   async recover(): Promise<RecoveredLog> {
@@ -105,15 +121,19 @@ export class LocalWal {
     const records: WalRecord[] = [];
     for (const [position, name] of segments.entries()) {
       const path = join(this.dir, 'wal', name);
-      const decoded = decodeSegment(path, await readFile(path), position === segments.length - 1);
+      const decoded = decodeSegment(path, await readFile(path), position === segments.length - 1, this.options.strictOrder);
       if (decoded.truncateAt !== undefined) await truncate(path, decoded.truncateAt);
       for (const record of decoded.records) {
         const previous = records.at(-1);
-        if (previous !== undefined && record.index !== previous.index + 1) {
+        if (this.options.strictOrder && previous !== undefined && record.index !== previous.index + 1) {
           throw new WalCorruptionError(path, 0, `index ${record.index} does not follow ${previous.index}`);
         }
         records.push(record);
       }
+    }
+    if (!this.options.strictOrder) {
+      await this.openLastSegment(segments.at(-1), 1);
+      return { snapshot, records };
     }
     const afterSnapshot = records.filter((r) => r.index > (snapshot?.index ?? 0));
     const first = afterSnapshot[0];
@@ -121,9 +141,12 @@ export class LocalWal {
       throw new WalCorruptionError(join(this.dir, 'wal'), 0, `entries resume at ${first.index} after snapshot ${snapshot.index}`);
     }
     const lastIndex = afterSnapshot.at(-1)?.index ?? snapshot?.index ?? 0;
-    const lastSegment = segments.at(-1);
-    this.segment = await open(join(this.dir, 'wal', lastSegment ?? segmentName(lastIndex + 1)), 'a');
+    await this.openLastSegment(segments.at(-1), lastIndex + 1);
     return { snapshot, records: afterSnapshot };
+  }
+
+  private async openLastSegment(lastSegment: string | undefined, firstIndex: number): Promise<void> {
+    this.segment = await open(join(this.dir, 'wal', lastSegment ?? segmentName(firstIndex)), 'a');
   }
 
   /** Appends records and makes them durable with one fdatasync. Callers batch for group commit. */
@@ -134,11 +157,12 @@ export class LocalWal {
   }
 
   /**
-   * Writes a snapshot at `index`, starts a new segment after it, and deletes what the snapshot
-   * makes redundant. Ordering: the snapshot is durable (file and directory) before anything
-   * is deleted.
+   * Writes a snapshot at `index`, starts a new segment after it holding `carryOver` (records
+   * still needed after the snapshot, e.g. Raft entries past it and the hard state), and deletes
+   * what the snapshot makes redundant. Ordering: the snapshot and the carried records are
+   * durable (files and directories) before anything is deleted.
    */
-  async writeSnapshot(index: number, payload: Uint8Array): Promise<void> {
+  async writeSnapshot(index: number, payload: Uint8Array, carryOver: WalRecord[] = []): Promise<void> {
     const header = Buffer.alloc(SNAPSHOT_HEADER_BYTES);
     header.writeUInt32LE(SNAPSHOT_MAGIC, 0);
     header.writeBigUInt64LE(BigInt(index), 4);
@@ -158,6 +182,7 @@ export class LocalWal {
     await this.segment?.close();
     const walDir = join(this.dir, 'wal');
     this.segment = await open(join(walDir, segmentName(index + 1)), 'a');
+    if (carryOver.length > 0) await this.append(carryOver);
     fsyncDirectory(walDir);
     for (const name of (await readdir(walDir)).filter((f) => f.endsWith('.wal') && f !== segmentName(index + 1))) {
       await rm(join(walDir, name));
@@ -175,12 +200,12 @@ export class LocalWal {
     const path = join(this.dir, 'FORMAT');
     const found = await readFile(path, 'utf8').catch(() => undefined);
     if (found === undefined) {
-      await writeFile(path, `${STORE_FORMAT}\n`);
+      await writeFile(path, `${this.options.format}\n`);
       fsyncDirectory(this.dir);
       return;
     }
-    if (found.trim() !== STORE_FORMAT) {
-      throw new Error(`cannot open store ${this.dir}: format "${found.trim()}" is not "${STORE_FORMAT}"`);
+    if (found.trim() !== this.options.format) {
+      throw new Error(`cannot open ${this.dir}: format "${found.trim()}" is not "${this.options.format}"`);
     }
   }
 

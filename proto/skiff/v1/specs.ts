@@ -171,7 +171,7 @@ export interface NetworkSpec_LabelsEntry {
 export interface SecretSpec {
   name: string;
   labels: { [key: string]: string };
-  data: Buffer;
+  data: Uint8Array;
 }
 
 export interface SecretSpec_LabelsEntry {
@@ -182,7 +182,7 @@ export interface SecretSpec_LabelsEntry {
 export interface ConfigSpec {
   name: string;
   labels: { [key: string]: string };
-  data: Buffer;
+  data: Uint8Array;
 }
 
 export interface ConfigSpec_LabelsEntry {
@@ -2729,7 +2729,7 @@ export const NetworkSpec_LabelsEntry: MessageFns<NetworkSpec_LabelsEntry> = {
 };
 
 function createBaseSecretSpec(): SecretSpec {
-  return { name: "", labels: {}, data: Buffer.alloc(0) };
+  return { name: "", labels: {}, data: new Uint8Array(0) };
 }
 
 export const SecretSpec: MessageFns<SecretSpec> = {
@@ -2783,7 +2783,7 @@ export const SecretSpec: MessageFns<SecretSpec> = {
               break;
             }
 
-            message.data = Buffer.from(reader.bytes());
+            message.data = reader.bytes();
             continue;
           }
         }
@@ -2815,7 +2815,7 @@ export const SecretSpec: MessageFns<SecretSpec> = {
           {},
         )
         : {},
-      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+      data: isSet(object.data) ? bytesFromBase64(object.data) : new Uint8Array(0),
     };
   },
 
@@ -2854,7 +2854,7 @@ export const SecretSpec: MessageFns<SecretSpec> = {
       },
       {},
     );
-    message.data = object.data ?? Buffer.alloc(0);
+    message.data = object.data ?? new Uint8Array(0);
     return message;
   },
 };
@@ -2945,7 +2945,7 @@ export const SecretSpec_LabelsEntry: MessageFns<SecretSpec_LabelsEntry> = {
 };
 
 function createBaseConfigSpec(): ConfigSpec {
-  return { name: "", labels: {}, data: Buffer.alloc(0) };
+  return { name: "", labels: {}, data: new Uint8Array(0) };
 }
 
 export const ConfigSpec: MessageFns<ConfigSpec> = {
@@ -2999,7 +2999,7 @@ export const ConfigSpec: MessageFns<ConfigSpec> = {
               break;
             }
 
-            message.data = Buffer.from(reader.bytes());
+            message.data = reader.bytes();
             continue;
           }
         }
@@ -3031,7 +3031,7 @@ export const ConfigSpec: MessageFns<ConfigSpec> = {
           {},
         )
         : {},
-      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+      data: isSet(object.data) ? bytesFromBase64(object.data) : new Uint8Array(0),
     };
   },
 
@@ -3070,7 +3070,7 @@ export const ConfigSpec: MessageFns<ConfigSpec> = {
       },
       {},
     );
-    message.data = object.data ?? Buffer.alloc(0);
+    message.data = object.data ?? new Uint8Array(0);
     return message;
   },
 };
@@ -3270,11 +3270,28 @@ export const ClusterSpec: MessageFns<ClusterSpec> = {
 };
 
 function bytesFromBase64(b64: string): Uint8Array {
-  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+  if ((globalThis as any).Buffer) {
+    return Uint8Array.from((globalThis as any).Buffer.from(b64, "base64"));
+  } else {
+    const bin = globalThis.atob(b64);
+    const arr = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; ++i) {
+      arr[i] = bin.charCodeAt(i);
+    }
+    return arr;
+  }
 }
 
 function base64FromBytes(arr: Uint8Array): string {
-  return globalThis.Buffer.from(arr).toString("base64");
+  if ((globalThis as any).Buffer) {
+    return (globalThis as any).Buffer.from(arr).toString("base64");
+  } else {
+    const bin: string[] = [];
+    arr.forEach((byte) => {
+      bin.push(globalThis.String.fromCharCode(byte));
+    });
+    return globalThis.btoa(bin.join(""));
+  }
 }
 
 function floatToJson(value: number | null | undefined): number | string | null | undefined {
