@@ -1,26 +1,27 @@
+import { createServer } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../../common/log.js';
+import { createCertificateAuthority, type CertificateAuthority, issueNodeCredentials, newNodeId } from '../../pki/index.js';
 import { type Assignments, AssignmentsKind } from '../../proto/skiff/v1/dispatcher.js';
-import { HealthState, NodeState, TaskState } from '../../proto/skiff/v1/types.js';
-// The agent never imports manager code; its tests talk to a real manager to check the wire contract.
-import { type ControlApi, FakeCluster, fakeServiceSpec } from '../../manager/api/testing/fake-cluster.js';
-import { FakeAgent } from '../../manager/dispatcher/testing/fake-agent.js';
+import type { TaskStatus } from '../../proto/skiff/v1/objects.js';
+import { HealthState, TaskState } from '../../proto/skiff/v1/types.js';
 import { AgentSession } from './session.js';
+import { FakeDispatcher, type FakeSession } from './testing/fake-dispatcher.js';
 
-const HEARTBEAT_PERIOD_MS = 100;
-const WAIT = { timeout: 8_000, interval: 10 };
+const WAIT = { timeout: 5_000, interval: 5 };
+const HEARTBEAT_PERIOD_MS = 50;
 
-let cluster: FakeCluster;
-let admin: ControlApi;
+let ca: CertificateAuthority;
+let dispatcher: FakeDispatcher;
 let session: AgentSession | undefined;
 beforeEach(async () => {
-  cluster = await FakeCluster.start({ heartbeatPeriodMs: HEARTBEAT_PERIOD_MS });
-  admin = await cluster.control();
+  ca = await createCertificateAuthority();
+  dispatcher = await FakeDispatcher.start(await issueNodeCredentials(ca, { nodeId: newNodeId(), role: 'manager' }));
 });
-afterEach(async () => {
+afterEach(() => {
   session?.close();
   session = undefined;
-  await cluster.close();
+  dispatcher.stop();
 });
 
 interface Recorded {
@@ -28,11 +29,11 @@ interface Recorded {
   assignments: Assignments[];
 }
 
-async function startSession(nodeId = 'node-h2'): Promise<Recorded> {
+async function startSession(managers: string[], nodeId = 'node-h2'): Promise<Recorded> {
   const recorded: Recorded = { started: [], assignments: [] };
   session = new AgentSession({
-    managers: [cluster.address],
-    credentials: await cluster.credentials('worker', nodeId),
+    managers,
+    credentials: await issueNodeCredentials(ca, { nodeId, role: 'worker' }),
     description: { hostname: 'h2', platform: undefined, resources: undefined, engineVersion: 'test' },
     addr: '10.0.0.2',
     log: silentLogger,
@@ -43,53 +44,79 @@ async function startSession(nodeId = 'node-h2'): Promise<Recorded> {
   return recorded;
 }
 
-const running = (containerId: string) => ({ state: TaskState.TASK_STATE_RUNNING, message: 'started', err: '', timestampMs: 1, exitCode: 0, containerId, pid: 42, health: HealthState.HEALTH_STATE_NONE });
+async function nthSession(index: number): Promise<FakeSession> {
+  await vi.waitFor(() => expect(dispatcher.sessions[index]?.hello).toBeDefined(), WAIT);
+  return dispatcher.sessions[index]!;
+}
+
+const status = (state: TaskState): TaskStatus => ({ state, message: '', err: '', timestampMs: 1, exitCode: 0, containerId: 't1', pid: 0, health: HealthState.HEALTH_STATE_NONE });
+
+async function unusedAddress(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return `127.0.0.1:${address.port}`;
+}
 
 describe('agent session', () => {
-  it('agent session registers its node, receives its assignments and delivers task statuses', async () => {
-    const recorded = await startSession();
-    await vi.waitFor(() => expect(recorded.started).toEqual(['node-h2']), WAIT);
-    await admin.call((c) => c.createService, { spec: fakeServiceSpec('web', 1) });
-    await vi.waitFor(() => expect(recorded.assignments.flatMap((a) => a.updated)).toHaveLength(1), WAIT);
-    expect(recorded.assignments[0]?.kind).toBe(AssignmentsKind.ASSIGNMENTS_KIND_FULL);
-    const taskId = recorded.assignments.flatMap((a) => a.updated)[0]!.meta!.id;
-    session!.report(taskId, running(taskId), ['198.18.129.2']);
-    await vi.waitFor(async () => {
-      const [task] = (await admin.call((c) => c.listTasks, { service: 'web', node: '' })).tasks;
-      expect(task).toMatchObject({ status: { state: TaskState.TASK_STATE_RUNNING, pid: 42 }, networks: [{ network: 'bridge', addresses: ['198.18.129.2'] }] });
-    }, WAIT);
+  it('agent session says hello with its description and address and passes on started and assignments', async () => {
+    const recorded = await startSession([dispatcher.address]);
+    const fake = await nthSession(0);
+    expect(fake.nodeId).toBe('node-h2');
+    expect(fake.hello).toMatchObject({ addr: '10.0.0.2', description: { hostname: 'h2', engineVersion: 'test' } });
+    fake.start(HEARTBEAT_PERIOD_MS);
+    const full: Assignments = { kind: AssignmentsKind.ASSIGNMENTS_KIND_FULL, updated: [], removed: ['gone'] };
+    fake.assign(full);
+    await vi.waitFor(() => expect(recorded.assignments).toEqual([full]), WAIT);
+    expect(recorded.started).toEqual(['node-h2']);
   });
 
-  it('agent session heartbeats keep its node ready past the heartbeat deadline', async () => {
-    const recorded = await startSession();
+  it('agent session sends heartbeats at the period the manager gave', async () => {
+    await startSession([dispatcher.address]);
+    const fake = await nthSession(0);
+    expect(fake.heartbeats).toBe(0);
+    fake.start(HEARTBEAT_PERIOD_MS);
+    await vi.waitFor(() => expect(fake.heartbeats).toBeGreaterThanOrEqual(3), WAIT);
+  });
+
+  it('agent session holds reports until a session has started, then sends the latest per task in one batch', async () => {
+    await startSession([dispatcher.address]);
+    const fake = await nthSession(0);
+    session!.report('t1', status(TaskState.TASK_STATE_ACCEPTED), []);
+    session!.report('t1', status(TaskState.TASK_STATE_RUNNING), ['198.18.129.2']);
+    session!.report('t2', status(TaskState.TASK_STATE_PREPARING), []);
+    fake.start(HEARTBEAT_PERIOD_MS);
+    await vi.waitFor(() => expect(fake.statusBatches).toHaveLength(1), WAIT);
+    expect(fake.statusBatches[0]).toEqual([
+      { taskId: 't1', status: status(TaskState.TASK_STATE_RUNNING), networks: [{ network: 'bridge', addresses: ['198.18.129.2'] }] },
+      { taskId: 't2', status: status(TaskState.TASK_STATE_PREPARING), networks: [] },
+    ]);
+  });
+
+  it('agent session reconnects when the manager ends the stream and sends what was reported meanwhile', async () => {
+    const recorded = await startSession([dispatcher.address]);
+    const first = await nthSession(0);
+    first.start(HEARTBEAT_PERIOD_MS);
     await vi.waitFor(() => expect(recorded.started).toHaveLength(1), WAIT);
-    // A silent fake node next to it goes down after 3 missed periods; the session's node must not.
-    const silent = new FakeAgent(cluster.address, await cluster.credentials('worker', 'silent'), 'h3', { heartbeats: false });
-    try {
-      await vi.waitFor(async () => {
-        const states = Object.fromEntries((await admin.call((c) => c.listNodes, {})).nodes.map((node) => [node.meta?.id, node.status?.state]));
-        expect(states).toEqual({ silent: NodeState.NODE_STATE_DOWN, 'node-h2': NodeState.NODE_STATE_READY });
-      }, WAIT);
-    } finally {
-      silent.close();
-    }
+    first.end();
+    const second = await nthSession(1);
+    expect(second.hello?.description?.hostname).toBe('h2');
+    // Between sessions (the new one said hello but has not started): queued, not lost.
+    session!.report('t1', status(TaskState.TASK_STATE_FAILED), []);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(second.statusBatches).toEqual([]);
+    second.start(HEARTBEAT_PERIOD_MS);
+    await vi.waitFor(() => expect(second.statusBatches.flat().map((update) => update.status?.state)).toEqual([TaskState.TASK_STATE_FAILED]), WAIT);
+    expect(recorded.started).toEqual(['node-h2', 'node-h2']);
+    expect(first.statusBatches).toEqual([]);
   });
 
-  it('agent session reconnects after a manager restart, gets a new full set and resends what was reported meanwhile', async () => {
-    const recorded = await startSession();
-    await admin.call((c) => c.createService, { spec: fakeServiceSpec('web', 1) });
-    await vi.waitFor(() => expect(recorded.assignments.flatMap((a) => a.updated)).toHaveLength(1), WAIT);
-    const taskId = recorded.assignments.flatMap((a) => a.updated)[0]!.meta!.id;
-    await cluster.restart();
-    // Reported while no session is up: queued, sent once the new session starts.
-    session!.report(taskId, running(taskId), []);
-    await vi.waitFor(() => expect(recorded.started).toHaveLength(2), WAIT);
-    const fullSets = (): Assignments[] => recorded.assignments.filter((a) => a.kind === AssignmentsKind.ASSIGNMENTS_KIND_FULL);
-    await vi.waitFor(() => expect(fullSets()).toHaveLength(2), WAIT);
-    expect(fullSets()[1]?.updated.map((task) => task.meta?.id)).toEqual([taskId]);
-    await vi.waitFor(async () => {
-      const [task] = (await admin.call((c) => c.listTasks, { service: 'web', node: '' })).tasks;
-      expect(task?.status?.state).toBe(TaskState.TASK_STATE_RUNNING);
-    }, WAIT);
+  it('agent session fails over to the next manager when the first cannot be reached', async () => {
+    const recorded = await startSession([await unusedAddress(), dispatcher.address]);
+    const fake = await nthSession(0);
+    fake.start(HEARTBEAT_PERIOD_MS);
+    await vi.waitFor(() => expect(recorded.started).toEqual(['node-h2']), WAIT);
   });
 });
