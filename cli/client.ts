@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
-import { channelCredentials, channelOptions } from '../pki/index.js';
+import { channelCredentials, channelOptions } from '../pki/grpc-credentials.js';
 import { ControlClient } from '../proto/skiff/v1/control.js';
 import { loadContext } from './context.js';
 

@@ -3,7 +3,7 @@
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
-import { writeFileAtomic } from '../pki/index.js';
+import { writeFileAtomic } from '../pki/credentials-store.js';
 
 /** One cluster the CLI can talk to. Paths are absolute; managers are `ip:port`. */
 export interface ContextEntry {

@@ -1,22 +1,30 @@
 /** skiff: the CLI. Parses, calls, prints; no business logic lives here. */
 import { Command, CommanderError } from 'commander';
-import { registerInitCommand } from './commands/init.js';
-import { registerLabCommands } from './commands/lab.js';
-import { registerNodeCommands } from './commands/node.js';
-import { registerServiceCommands } from './commands/service.js';
 
-const program = new Command('skiff')
-  .description('Skiff: a multi-host container orchestrator')
-  .option('-H, --host <unix:///path>', "talk to a manager's local control socket instead of the current context")
-  .enablePositionalOptions()
-  .exitOverride();
+/**
+ * Command groups, each loaded only when used: the lab and init pull in certificate building
+ * and the lab's system tooling, which every other command would otherwise pay for at start-up.
+ */
+const GROUPS: Record<string, () => Promise<(program: Command) => void>> = {
+  init: async () => (await import('./commands/init.js')).registerInitCommand,
+  lab: async () => (await import('./commands/lab.js')).registerLabCommands,
+  node: async () => (await import('./commands/node.js')).registerNodeCommands,
+  service: async () => (await import('./commands/service.js')).registerServiceCommands,
+};
 
-registerInitCommand(program);
-registerNodeCommands(program);
-registerServiceCommands(program);
-registerLabCommands(program);
+async function main(): Promise<void> {
+  const program = new Command('skiff')
+    .description('Skiff: a multi-host container orchestrator')
+    .option('-H, --host <unix:///path>', "talk to a manager's local control socket instead of the current context")
+    .enablePositionalOptions()
+    .exitOverride();
+  const group = process.argv.slice(2).find((argument) => !argument.startsWith('-'));
+  const wanted = group !== undefined && group in GROUPS ? [group] : Object.keys(GROUPS);
+  for (const name of wanted) (await GROUPS[name]!())(program);
+  await program.parseAsync(process.argv);
+}
 
-program.parseAsync(process.argv).catch((error: unknown) => {
+main().catch((error: unknown) => {
   if (error instanceof CommanderError) process.exit(error.exitCode);
   process.stderr.write(`skiff: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(1);

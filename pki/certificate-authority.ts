@@ -4,11 +4,14 @@ import { randomBytes, webcrypto } from 'node:crypto';
 import { isIP } from 'node:net';
 import * as x509 from './x509.js';
 import { PkiError } from './errors.js';
+import { MANAGER_TLS_NAME, NODE_ROLES, ROOT_CA_COMMON_NAME, type NodeRole } from './certificate-identity.js';
+
+export { MANAGER_TLS_NAME, NODE_ROLES, ROOT_CA_COMMON_NAME, certificateIdentity, certificateIdentityOfCa, isNodeRole, type CertificateIdentity, type NodeRole } from './certificate-identity.js';
 
 /** Common name of every Skiff root CA. */
-export const ROOT_CA_COMMON_NAME = 'skiff-root-ca';
+
 /** DNS name that every manager certificate carries; clients override the TLS target name to it. */
-export const MANAGER_TLS_NAME = 'skiff-manager';
+
 /** Default lifetime of a node or admin certificate. */
 export const DEFAULT_CERTIFICATE_LIFETIME_DAYS = 90;
 /** Upper bound on a requested lifetime, so a typo cannot mint a practically eternal credential. */
@@ -23,8 +26,7 @@ const ID_RANDOM_BYTES = 16;
 const MS_PER_DAY = 24 * 60 * 60 * 1000;
 
 /** A node's role, carried in the OU of its certificate. */
-export type NodeRole = 'manager' | 'worker' | 'admin';
-export const NODE_ROLES: readonly NodeRole[] = ['manager', 'worker', 'admin'];
+
 
 /** The cluster root CA. `keyPem` is the CA's private key: only managers (and `skiff init`) hold it. */
 export interface CertificateAuthority {
@@ -49,12 +51,6 @@ export interface IssuedCertificate {
   keyPem: string;
 }
 
-/** The identity a Skiff certificate asserts. */
-export interface CertificateIdentity {
-  nodeId: string;
-  role: NodeRole;
-  clusterId: string;
-}
 
 const crypto = webcrypto as unknown as Crypto;
 const KEY_ALGORITHM: EcKeyGenParams = { name: 'ECDSA', namedCurve: 'P-256' };
@@ -147,46 +143,6 @@ export async function issueCertificate(ca: CertificateAuthority, request: IssueR
     crypto,
   );
   return { certPem: cert.toString('pem'), keyPem: await exportPrivateKeyPem(keys.privateKey) };
-}
-
-/**
- * Reads the Skiff identity (CN, OU, O) out of a DER or PEM certificate. Undefined when the
- * certificate does not carry exactly one of each or the OU is not a known role.
- */
-export function certificateIdentity(certificate: string | Uint8Array): CertificateIdentity | undefined {
-  let cert: x509.X509Certificate;
-  try {
-    cert = new x509.X509Certificate(typeof certificate === 'string' ? certificate : new Uint8Array(certificate));
-  } catch {
-    return undefined;
-  }
-  const nodeId = singleField(cert.subjectName, 'CN');
-  const role = singleField(cert.subjectName, 'OU');
-  const clusterId = singleField(cert.subjectName, 'O');
-  if (nodeId === undefined || clusterId === undefined || !isNodeRole(role)) return undefined;
-  return { nodeId, role, clusterId };
-}
-
-/** The cluster id (O) of a Skiff root CA certificate, or undefined when it is not one. */
-export function certificateIdentityOfCa(certPem: string): string | undefined {
-  let cert: x509.X509Certificate;
-  try {
-    cert = new x509.X509Certificate(certPem);
-  } catch {
-    return undefined;
-  }
-  if (singleField(cert.subjectName, 'CN') !== ROOT_CA_COMMON_NAME) return undefined;
-  return singleField(cert.subjectName, 'O');
-}
-
-/** Narrows a string to a NodeRole. */
-export function isNodeRole(value: string | undefined): value is NodeRole {
-  return value !== undefined && (NODE_ROLES as readonly string[]).includes(value);
-}
-
-function singleField(name: x509.Name, field: string): string | undefined {
-  const values = name.getField(field);
-  return values.length === 1 ? values[0] : undefined;
 }
 
 // Ids land in a distinguished name: keep them to a plain, printable alphabet.

@@ -2,7 +2,7 @@
 // cluster CA, in both directions. There is no plaintext mode.
 import * as grpc from '@grpc/grpc-js';
 import type { PeerCertificate } from 'node:tls';
-import { MANAGER_TLS_NAME, certificateIdentity, type CertificateIdentity } from './certificate-authority.js';
+import { MANAGER_TLS_NAME, certificateIdentity, type CertificateIdentity } from './certificate-identity.js';
 import type { NodeCredentials } from './credentials-store.js';
 
 /**
