@@ -72,7 +72,8 @@ export type Message =
   | (Envelope & { type: 'preVote' | 'vote'; lastLogIndex: LogIndex; lastLogTerm: Term; /** set by a leadership transfer: bypasses leader stickiness */ transfer: boolean })
   | (Envelope & { type: 'preVoteResponse' | 'voteResponse'; reject: boolean })
   | (Envelope & { type: 'append'; prevLogIndex: LogIndex; prevLogTerm: Term; entries: Entry[]; commit: LogIndex })
-  | (Envelope & { type: 'appendResponse'; reject: boolean; /** accepted: last index matched; rejected: the follower's hint for the next probe */ index: LogIndex })
+  | (Envelope & { type: 'appendResponse'; reject: boolean; /** accepted: last index matched; rejected: the follower's hint for the next probe */ index: LogIndex;
+      /** rejected: the follower's term at `index`, so the leader can skip a whole term per probe (etcd's LogTerm); absent otherwise. Codecs must carry it when present. */ logTerm?: Term })
   | (Envelope & { type: 'heartbeat'; commit: LogIndex; /** ReadIndex round id, '' when none */ context: string })
   | (Envelope & { type: 'heartbeatResponse'; context: string })
   | (Envelope & { type: 'snapshotChunk'; meta: SnapshotMeta; offset: number; data: Uint8Array; last: boolean })
