@@ -69,7 +69,7 @@ function handleAppend(node: RaftNode, message: Extract<Message, { type: 'append'
   }
   // Fast backtracking: skip every entry whose term cannot match the leader's prevLogTerm.
   const hint = log.findConflictByTerm(minIndex(message.prevLogIndex, log.lastIndex()), message.prevLogTerm);
-  node.send(message.from, { type: 'appendResponse', reject: true, index: hint });
+  node.send(message.from, { type: 'appendResponse', reject: true, index: hint, logTerm: log.mustTerm(hint) });
 }
 
 function handleSnapshotChunk(node: RaftNode, message: Extract<Message, { type: 'snapshotChunk' }>): void {

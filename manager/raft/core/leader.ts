@@ -54,7 +54,12 @@ function handleAppendResponse(node: RaftNode, message: AppendResponse): void {
   }
   progress.recentActive = true;
   if (message.reject) {
-    if (progress.state !== 'snapshot' && progress.maybeDecreaseTo(message.index)) {
+    // With the follower's term at its hint, skip every entry of ours whose term is above it:
+    // none of them can match (one probe per term instead of one per entry).
+    const hint = message.logTerm === undefined || message.index < progress.match
+      ? message.index
+      : node.log.findConflictByTerm(message.index, message.logTerm);
+    if (progress.state !== 'snapshot' && progress.maybeDecreaseTo(hint)) {
       sendAppends(node, message.from, true);
     }
     return;

@@ -45,15 +45,17 @@ export class TestNetwork {
   /** Members `voters` (and `learners`) bootstrapped with the same conf; overrides apply to every config. */
   constructor(voters: string[], overrides: Partial<RaftConfig> = {}, learners: string[] = []) {
     const conf: ConfState = { voters: voters.map(id), learners: learners.map(id) };
-    for (const name of [...voters, ...learners]) {
-      this.add(name, conf, overrides);
-    }
+    [...voters, ...learners].forEach((name, position) => {
+      // Member k times out after electionTicks + k ticks: distinct timeouts avoid split votes.
+      const draw = (position % 10) / 10;
+      this.add(name, conf, { random: () => draw, ...overrides });
+    });
   }
 
   /** Adds a member with an empty disk that knows `conf` (empty for a member joining later). */
   add(name: string, conf: ConfState, overrides: Partial<RaftConfig> = {}): Member {
     const member = id(name);
-    // random() = 0: every election timeout is exactly electionTicks, so tests choose who campaigns.
+    // random() = 0 unless overridden: the election timeout is exactly electionTicks.
     const config: RaftConfig = { ...defaultRaftConfig(member, () => 0), ...overrides, id: member };
     const disk: Disk = {
       hardState: { term: asTerm(0), vote: NO_MEMBER, commit: asIndex(0) },
@@ -90,6 +92,31 @@ export class TestNetwork {
       applied: member.appliedIndex,
     });
     this.inFlight = this.inFlight.filter((message) => message.to !== member.id);
+  }
+
+  /** Replaces `name`'s disk with a log of entries of the given terms (indexes 1..n), then restarts it. */
+  setLog(name: string, terms: number[], term: number, commit = 0): void {
+    const member = this.member(name);
+    member.disk.entries = terms.map((entryTerm, position) => ({
+      term: asTerm(entryTerm), index: asIndex(position + 1), type: 'normal', data: new Uint8Array(0),
+    }));
+    member.disk.hardState = { term: asTerm(term), vote: NO_MEMBER, commit: asIndex(commit) };
+    member.appliedIndex = asIndex(commit);
+    this.restart(name);
+  }
+
+  /** Hands `message` to its recipient directly (bypassing cuts and drops) and runs its Ready. */
+  inject(message: Message): void {
+    this.log.push(`INJECT ${describe(message)}`);
+    this.core(message.to).step(message);
+    this.processReady(message.to);
+  }
+
+  /** Removes and returns the in-flight messages matching `filter`. */
+  take(filter: (message: Message) => boolean): Message[] {
+    const taken = this.inFlight.filter(filter);
+    this.inFlight = this.inFlight.filter((message) => !filter(message));
+    return taken;
   }
 
   /** Runs the Ready loop of one member once, like the driver: persist, send, apply, advance. */
@@ -197,9 +224,23 @@ export class TestNetwork {
     this.processAllReady();
   }
 
+  /** Ticks `name` alone until its election timeout fires (it starts campaigning). */
+  timeout(name: string): void {
+    const core = this.core(name);
+    const term = core.status().term;
+    for (let ticks = 0; ticks < 2 * this.member(name).config.electionTicks; ticks++) {
+      core.tick();
+      const status = core.status();
+      if (status.role !== 'follower' || status.term !== term) {
+        break;
+      }
+    }
+    this.processReady(name);
+  }
+
   /** Lets `name` time out (nobody else ticks) and runs the election to the end. */
   elect(name: string): void {
-    this.tick(name, this.member(name).config.electionTicks);
+    this.timeout(name);
     this.stabilize();
     assert(this.core(name).status().role === 'leader', `${name} did not win: ${this.core(name).status().role}`);
   }
@@ -247,7 +288,7 @@ export function describe(message: Message): string {
     case 'append':
       return `${head} prev=${message.prevLogIndex}@${message.prevLogTerm} [${message.entries.map((entry) => `${entry.index}@${entry.term}`).join(' ')}] commit=${message.commit}`;
     case 'appendResponse':
-      return `${head}${message.reject ? ' REJECT hint' : ''} index=${message.index}`;
+      return `${head}${message.reject ? ' REJECT hint' : ''} index=${message.index}${message.logTerm === undefined ? '' : `@${message.logTerm}`}`;
     case 'heartbeat':
       return `${head} commit=${message.commit}${message.context === '' ? '' : ` ctx=${message.context}`}`;
     case 'heartbeatResponse':
