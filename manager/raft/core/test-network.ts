@@ -105,6 +105,16 @@ export class TestNetwork {
     this.restart(name);
   }
 
+  /** The application of `name` snapshots its state at `index` (which it applied): compacts core and disk. */
+  compact(name: string, index: number, data: Uint8Array): void {
+    const member = this.member(name);
+    const entry = member.disk.entries.find((candidate) => candidate.index === index);
+    assert(entry !== undefined, `${name} has no entry ${index} on disk`);
+    member.core.compact(asIndex(index), data);
+    member.disk.snapshot = { meta: { index: asIndex(index), term: entry.term, conf: member.core.status().conf }, data };
+    member.disk.entries = member.disk.entries.filter((candidate) => candidate.index > index);
+  }
+
   /** Hands `message` to its recipient directly (bypassing cuts and drops) and runs its Ready. */
   inject(message: Message): void {
     this.log.push(`INJECT ${describe(message)}`);
