@@ -12,7 +12,7 @@ import type { MessageFaults } from './sim-network.js';
 import type { WorkloadSettings } from './sim-clients.js';
 
 /** Ticks of the faulty phase, at least and at most. */
-export const FAULTY_PHASE_TICKS = { min: 150, max: 400 } as const;
+export const FAULTY_PHASE_TICKS = { min: 200, max: 600 } as const;
 /** Ticks the fault-free phase may take to converge before the run counts as a liveness failure. */
 export const CONVERGENCE_DEADLINE_TICKS = 600;
 /** Every this many ticks the whole durable logs are compared pairwise (log matching). */

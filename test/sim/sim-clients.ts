@@ -17,7 +17,7 @@ import type { Prng } from './prng.js';
 import { DelayQueue } from './sim-network.js';
 
 /** Operations a whole run may issue at most (keeps the linearizability check fast). */
-export const MAX_OPERATIONS_PER_RUN = 600;
+export const MAX_OPERATIONS_PER_RUN = 800;
 
 export interface WorkloadSettings {
   clientCount: number;

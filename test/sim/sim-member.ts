@@ -44,6 +44,8 @@ export interface MemberEnvironment {
   /** Fault point (BUGGIFY): true crashes the member between writing and fsyncing a Ready. */
   crashBeforeFsync(member: MemberId): boolean;
   readonly tornWriteProbability: number;
+  /** A membership change entry was applied here (so it is committed). */
+  onConfChangeApplied(change: ConfChange): void;
 }
 
 interface PendingRequest {
@@ -242,6 +244,7 @@ export class SimMember {
       this.checkApplicable(entry, machine);
       this.env.safety.onApply(this.id, entry);
       const result = machine.apply(entry);
+      if (entry.type === 'config') this.env.onConfChangeApplied(this.env.cores.decodeConfChange(entry.data));
       if (result === undefined) continue;
       const key = `${result.command.clientId}#${result.command.sequence}`;
       const pending = this.pendingWrites.get(key);

@@ -89,7 +89,8 @@ class World implements NemesisTarget {
   private readonly nemesis: Nemesis;
   private readonly members = new Map<MemberId, SimMember>();
   private readonly retired = new Set<MemberId>();
-  private readonly everInConf = new Set<MemberId>();
+  /** Members whose removal some member applied during this tick; retired at the end of the tick. */
+  private readonly pendingRetirements: MemberId[] = [];
   private readonly spares: MemberId[] = [];
   private readonly random: Prng;
   private readonly env: MemberEnvironment;
@@ -115,10 +116,7 @@ class World implements NemesisTarget {
       snapshot: { meta: { index: 0 as LogIndex, term: 0 as Term, conf: { voters: ids, learners: [] } }, data: new Uint8Array() },
       entries: [],
     };
-    for (const id of ids) {
-      this.addMember(id, this.bootstrap);
-      this.everInConf.add(id);
-    }
+    for (const id of ids) this.addMember(id, this.bootstrap);
     this.workload = new Workload(this.scenario.workload, root.fork('clients'), this.events, ids);
   }
 
@@ -220,7 +218,7 @@ class World implements NemesisTarget {
     const issueNew = this.faulty || this.tick <= this.scenario.faultyPhaseTicks + CALM_WORKLOAD_TICKS;
     this.workload.tick(this.tick, ids, { issueNew, mayAbandon: this.faulty });
     for (const member of active) member.maybeCompact(this.scenario.compactionThresholdEntries);
-    this.retireRemovedMembers();
+    for (const id of this.pendingRetirements.splice(0)) this.retire(id);
     if (this.tick % LOG_PREFIX_CHECK_INTERVAL_TICKS === 0) this.safety.checkLogPrefixes(new Map(active.map((member) => [member.id, member.disk])));
   }
 
@@ -231,20 +229,14 @@ class World implements NemesisTarget {
     sender.raft()?.reportUnreachable(message.to);
   }
 
-  /** A member that was in a committed configuration and no longer is gets stopped for good. */
-  private retireRemovedMembers(): void {
-    if (!this.scenario.membershipChanges) return;
-    const leader = this.leader();
-    if (leader === undefined) return;
-    const conf = leader.status.conf;
-    for (const id of [...conf.voters, ...conf.learners]) this.everInConf.add(id);
-    for (const member of this.activeMembers()) {
-      if (!this.everInConf.has(member.id) || conf.voters.includes(member.id) || conf.learners.includes(member.id)) continue;
-      this.retired.add(member.id);
-      this.nemesis.forget(member.id);
-      if (member.isUp) member.crash('retired: removed from the configuration');
-      this.events.record(this.tick, member.id, 'retired');
-    }
+  /** A member whose removal has committed is stopped for good (once, at the first member that applies it). */
+  private retire(id: MemberId): void {
+    const member = this.members.get(id);
+    if (member === undefined || this.retired.has(id)) return;
+    this.retired.add(id);
+    this.nemesis.forget(id);
+    if (member.isUp) member.crash('retired: removed from the configuration');
+    this.events.record(this.tick, id, 'retired');
   }
 
   /** Converged: one leader all configuration members follow, everyone applied the whole log, no client waiting. */
@@ -304,6 +296,9 @@ class World implements NemesisTarget {
         return true;
       },
       tornWriteProbability: this.scenario.tornWriteProbability,
+      onConfChangeApplied: (change) => {
+        if (change.type === 'removeMember') this.pendingRetirements.push(change.member);
+      },
     };
   }
 }
