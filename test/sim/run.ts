@@ -15,6 +15,8 @@ import { runWorld } from './world.js';
 const PROGRESS_EVERY_SEEDS = 1000;
 /** Failure reports printed in full; later failures are listed by seed only. */
 const MAX_FULL_REPORTS = 5;
+/** Failing seeds listed in the summary line. */
+const MAX_LISTED_FAILURES = 100;
 
 interface Arguments {
   seeds: number;
@@ -63,7 +65,9 @@ function main(): number {
     }
   }
   const seconds = (performance.now() - started) / 1000;
-  const summary = { from, seeds: run, failures: failures.length, failedSeeds: failures.slice(0, 100), linearizabilityUnknown: unknown, operations, crashes, seconds: Math.round(seconds) };
+  const byInvariant: Record<string, number> = {};
+  for (const failure of failures) byInvariant[failure.invariant] = (byInvariant[failure.invariant] ?? 0) + 1;
+  const summary = { from, seeds: run, failures: failures.length, byInvariant, failedSeeds: failures.slice(0, MAX_LISTED_FAILURES), linearizabilityUnknown: unknown, operations, crashes, seconds: Math.round(seconds) };
   process.stdout.write(`${JSON.stringify(summary)}\n`);
   return failures.length === 0 ? 0 : 1;
 }
