@@ -2,7 +2,7 @@
  * The follower role: accepting the leader's appends, heartbeats and snapshot chunks, and
  * campaigning at once when the leader hands over leadership (timeoutNow).
  */
-import { minIndex, unreachable } from './invariant.js';
+import { asIndex, asTerm, minIndex, unreachable } from './invariant.js';
 import type { RaftNode } from './raft-node.js';
 import type { Message } from './types.js';
 
@@ -60,6 +60,11 @@ function handleAppend(node: RaftNode, message: Extract<Message, { type: 'append'
     node.send(message.from, { type: 'appendResponse', reject: false, index: log.committed });
     return;
   }
+  if (node.needsBaseSnapshot()) {
+    // Refuse even index 0: the leader then streams its snapshot, which carries the configuration.
+    node.send(message.from, { type: 'appendResponse', reject: true, index: asIndex(0), logTerm: asTerm(0) });
+    return;
+  }
   const lastNew = log.maybeAppend(message.prevLogIndex, message.prevLogTerm, message.entries);
   if (lastNew !== undefined) {
     // Only entries known to match the leader's log may be committed.
@@ -75,7 +80,7 @@ function handleAppend(node: RaftNode, message: Extract<Message, { type: 'append'
 function handleSnapshotChunk(node: RaftNode, message: Extract<Message, { type: 'snapshotChunk' }>): void {
   const log = node.log;
   const { meta } = message;
-  if (meta.index <= log.committed) {
+  if (meta.index <= log.committed && !(meta.index === 0 && node.needsBaseSnapshot())) {
     // Already have it (or newer): tell the leader where we are so it resumes with appends.
     node.incomingSnapshot = undefined;
     node.send(message.from, { type: 'appendResponse', reject: false, index: log.committed });
@@ -108,7 +113,7 @@ function handleSnapshotChunk(node: RaftNode, message: Extract<Message, { type: '
 }
 
 function installSnapshot(node: RaftNode, meta: Extract<Message, { type: 'snapshotChunk' }>['meta'], data: Uint8Array): void {
-  if (node.log.matchTerm(meta.index, meta.term)) {
+  if (node.log.matchTerm(meta.index, meta.term) && !node.needsBaseSnapshot()) {
     // Our log already holds the snapshot's last entry: it is committed, keep the entries after it.
     node.commitTo(meta.index);
     return;

@@ -8,7 +8,7 @@ import { assert, unreachable } from './invariant.js';
 import { committedIndex, hasQuorum } from './quorum.js';
 import type { RaftNode } from './raft-node.js';
 import {
-  broadcastAppend, broadcastHeartbeat, handleSnapshotProgress, sendAppends, sendEmptyAppend, tickSnapshotStream,
+  broadcastAppend, broadcastHeartbeat, handleSnapshotProgress, sendAppends, sendEmptyAppend, startSnapshot, tickSnapshotStream,
 } from './replication.js';
 import { NO_MEMBER } from './types.js';
 import type { MemberId, Message } from './types.js';
@@ -59,7 +59,12 @@ function handleAppendResponse(node: RaftNode, message: AppendResponse): void {
     const hint = message.logTerm === undefined || message.index < progress.match
       ? message.index
       : node.log.findConflictByTerm(message.index, message.logTerm);
-    if (progress.state !== 'snapshot' && progress.maybeDecreaseTo(hint)) {
+    const snapshotIndex = node.log.snapshotMeta().index;
+    if (progress.state === 'probe' && progress.next - 1 === snapshotIndex && hint <= snapshotIndex) {
+      // It cannot match even at our snapshot (a member that joined without a configuration
+      // refuses index 0): only the snapshot can help.
+      startSnapshot(node, progress);
+    } else if (progress.state !== 'snapshot' && progress.maybeDecreaseTo(hint)) {
       sendAppends(node, message.from, true);
     }
     return;

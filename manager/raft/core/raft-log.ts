@@ -186,7 +186,11 @@ export class RaftLog {
 
   /** Replaces the whole log with a snapshot received from the leader; the next Ready returns it. */
   restore(snapshot: Snapshot): void {
-    assert(snapshot.meta.index > this.committedIndex, () => `restoring snapshot ${snapshot.meta.index} at or below commit ${this.committedIndex}`);
+    // The one exception to "newer than our commit": a joining member with an empty log takes the
+    // leader's index-0 snapshot for its configuration.
+    const baseForEmptyLog = snapshot.meta.index === 0 && this.lastIndex() === 0;
+    assert(snapshot.meta.index > this.committedIndex || baseForEmptyLog,
+      () => `restoring snapshot ${snapshot.meta.index} at or below commit ${this.committedIndex}`);
     this.snapshot = snapshot;
     this.entries = [];
     this.committedIndex = snapshot.meta.index;

@@ -100,6 +100,15 @@ export class RaftNode {
     return this.config.checkQuorum && this.leader !== NO_MEMBER && this.electionElapsed < this.config.electionTicks;
   }
 
+  /**
+   * A member that joined with no configuration (no voters known) and an empty log: it must get
+   * the leader's snapshot, even an index-0 one, because the bootstrap configuration lives only in
+   * snapshots, never in log entries.
+   */
+  needsBaseSnapshot(): boolean {
+    return this.conf.voters.length === 0 && this.log.snapshotMeta().index === 0;
+  }
+
   /** Whether the commit index already covers an entry of the current term. */
   committedInCurrentTerm(): boolean {
     return this.log.term(this.log.committed) === this.term;
@@ -188,11 +197,12 @@ export class RaftNode {
     self.match = this.log.lastIndex();
     self.becomeReplicate();
     self.recentActive = true;
-    // Conf changes wait until everything in our log at election time is committed: an older
-    // leader's uncommitted change might still commit (etcd's pendingConfIndex).
-    this.pendingConfIndex = this.log.lastIndex();
     // Figure 8: entries of older terms only commit through an entry of ours.
-    this.appendLocal('normal', new Uint8Array(0));
+    const empty = this.appendLocal('normal', new Uint8Array(0));
+    // No conf change until that entry commits: then everything an older leader may have
+    // proposed is settled (etcd waits for its log at election; the dissertation's fix for
+    // single-server changes waits for the new term's first commit, which implies it).
+    this.pendingConfIndex = empty.index;
   }
 
   /** Leader: the progress map follows the configuration (new members probe from our log's end). */

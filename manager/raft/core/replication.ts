@@ -86,7 +86,8 @@ export function broadcastHeartbeat(node: RaftNode, context: string): void {
 
 // ----- snapshot streaming (leader side) -----
 
-function startSnapshot(node: RaftNode, progress: Progress): void {
+/** Switches `progress` to streaming our current snapshot and sends the first chunks. */
+export function startSnapshot(node: RaftNode, progress: Progress): void {
   const snapshot = node.log.currentSnapshot();
   progress.becomeSnapshot(snapshot.meta, snapshot.data);
   sendSnapshotChunks(node, progress);
