@@ -1,5 +1,6 @@
 import { describe as suite, expect, it } from 'vitest';
-import { TestNetwork } from './test-network.js';
+import { asTerm } from './invariant.js';
+import { TestNetwork, id } from './test-network.js';
 
 /** Ticks everyone once and delivers everything, `rounds` times. */
 function run(net: TestNetwork, rounds: number): void {
@@ -186,5 +187,8 @@ suite('election', () => {
     expect(net.core('a').status().role).toBe('preCandidate');
     net.tick('l', 30);
     expect(net.core('l').status()).toMatchObject({ role: 'follower', term: 0 });
+    // Even an unsolicited grant from the learner does not complete a's majority of a and b.
+    net.inject({ type: 'preVoteResponse', from: id('l'), to: id('a'), term: asTerm(1), reject: false });
+    expect(net.core('a').status().role).toBe('preCandidate');
   });
 });

@@ -2,7 +2,6 @@
  * Elections: campaigning (with the pre-vote phase), the (pre-)candidate step function, and how
  * any member answers a (pre-)vote request.
  */
-import { isVoter } from './conf-change.js';
 import { asTerm, unreachable } from './invariant.js';
 import { handleLeaderMessage } from './follower.js';
 import { afterCommit, maybeCommit } from './leader.js';
@@ -46,9 +45,7 @@ function campaign(node: RaftNode, kind: CampaignKind): void {
 
 /** Counts a vote; returns true when the campaign is decided (won or lost). */
 function recordVote(node: RaftNode, from: MemberId, granted: boolean): boolean {
-  if (!isVoter(node.conf, from)) {
-    return false; // learners' and strangers' votes never count
-  }
+  // Only voters' answers count: voteResult looks at voters alone, so learners' are ignored.
   if (!node.votes.has(from)) {
     node.votes.set(from, granted);
   }

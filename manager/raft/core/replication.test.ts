@@ -111,12 +111,12 @@ suite('log replication', () => {
 
   it('a follower commits min(leader commit, last new entry): never entries not yet matched', () => {
     const net = new TestNetwork(['a', 'b', 'c']);
-    net.setLog('b', [1, 1, 2, 2], 2, 2);
+    net.setLog('b', [1, 1, 2, 2], 2, 1);
     net.inject({
       type: 'append', from: id('a'), to: id('b'), term: asTerm(3), prevLogIndex: asIndex(1), prevLogTerm: asTerm(1),
       entries: [], commit: asIndex(3),
     });
-    expect(net.core('b').status()).toMatchObject({ commit: 2, lastIndex: 4, term: 3, leader: 'a' });
+    expect(net.core('b').status()).toMatchObject({ commit: 1, lastIndex: 4, term: 3, leader: 'a' }); // 2..4 may still diverge
     net.inject({
       type: 'append', from: id('a'), to: id('b'), term: asTerm(3), prevLogIndex: asIndex(2), prevLogTerm: asTerm(1),
       entries: [{ term: asTerm(3), index: asIndex(3), type: 'normal', data: text('x') }], commit: asIndex(9),
