@@ -14,8 +14,8 @@
 import type { LogIndex, MemberId, Message, RaftStatus, Term } from '../../manager/raft/core/types.js';
 import { EventLog } from './event-log.js';
 import { InvariantViolation, SafetyChecker } from './invariants.js';
-import { checkLinearizability } from './linearizability.js';
-import { kvModel } from './kv-model.js';
+import { checkLinearizability, type CheckResult } from './linearizability.js';
+import { kvModel, type KvOperation } from './kv-model.js';
 import { Nemesis, type NemesisTarget } from './nemesis.js';
 import { Prng } from './prng.js';
 import { CONVERGENCE_DEADLINE_TICKS, describeScenario, LOG_PREFIX_CHECK_INTERVAL_TICKS, scenarioFor, type Scenario } from './scenario.js';
@@ -69,15 +69,24 @@ export function runWorld(options: WorldOptions): WorldOutcome {
   try {
     const stats = world.run();
     const verdict = checkLinearizability(kvModel, world.workload.history());
-    if (verdict.kind === 'not_linearizable') {
-      throw new InvariantViolation('linearizability', `key ${verdict.partitionKey} has no linearization; longest prefix [${verdict.longestPrefix.join(',')}]\n${verdict.explanation}`);
-    }
+    if (verdict.kind === 'not_linearizable') throw asViolation(verdict);
     return { ok: true, seed: options.seed, linearizability: verdict.kind, stats };
-  } catch (error) {
+  } catch (caught) {
+    // A world that did not converge still has a history: a lost acknowledged write there is the graver finding.
+    const error = caught instanceof InvariantViolation && caught.invariant === 'convergence' ? (linearizabilityViolation(world.workload.history()) ?? caught) : caught;
     const invariant = error instanceof InvariantViolation ? error.invariant : 'crash';
     const message = error instanceof Error ? (error instanceof InvariantViolation ? error.message : `${error.message}\n${error.stack ?? ''}`) : String(error);
     return { ok: false, seed: options.seed, invariant, report: world.report(message) };
   }
+}
+
+function linearizabilityViolation(history: KvOperation[]): InvariantViolation | undefined {
+  const verdict = checkLinearizability(kvModel, history);
+  return verdict.kind === 'not_linearizable' ? asViolation(verdict) : undefined;
+}
+
+function asViolation(verdict: Extract<CheckResult, { kind: 'not_linearizable' }>): InvariantViolation {
+  return new InvariantViolation('linearizability', `key ${verdict.partitionKey} has no linearization; longest prefix [${verdict.longestPrefix.join(',')}]\n${verdict.explanation}`);
 }
 
 class World implements NemesisTarget {
@@ -273,7 +282,9 @@ class World implements NemesisTarget {
         if (status === undefined) return `${member.id}: down`;
         const voters = status.conf.voters.join(',');
         const learners = status.conf.learners.length === 0 ? '' : ` learners [${status.conf.learners.join(',')}]`;
-        return `${member.id}: ${status.role} t${status.term} commit ${status.commit} last ${status.lastIndex} applied ${member.stateMachine()?.applied ?? '-'} leader ${status.leader || '-'} voters [${voters}]${learners}`;
+        const progress = [...status.progress].filter(([id]) => id !== member.id).map(([id, peer]) => `${id} ${peer.state} match ${peer.match} next ${peer.next}`);
+        const replication = progress.length === 0 ? '' : ` progress {${progress.join(', ')}}`;
+        return `${member.id}: ${status.role} t${status.term} commit ${status.commit} last ${status.lastIndex} applied ${member.stateMachine()?.applied ?? '-'} leader ${status.leader || '-'} voters [${voters}]${learners}${replication}`;
       })
       .concat(`clients idle: ${this.workload.idle()}`, `cut links: ${this.network.cuts().length}`)
       .join('; ');
