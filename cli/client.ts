@@ -38,7 +38,10 @@ export class ControlConnection {
         });
       } catch (error) {
         const serviceError = error as grpc.ServiceError;
-        if (serviceError.code !== grpc.status.UNAVAILABLE) throw new CliError(serviceError.details || serviceError.message);
+        // A manager that answered with its own reason (e.g. "cannot write: no quorum") has
+        // spoken; only transport failures move on to the next manager.
+        const answered = serviceError.details?.startsWith('cannot ') === true;
+        if (serviceError.code !== grpc.status.UNAVAILABLE || answered) throw new CliError(serviceError.details || serviceError.message);
         lastError = serviceError;
       }
     }

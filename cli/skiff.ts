@@ -12,6 +12,12 @@ const GROUPS: Record<string, () => Promise<(program: Command) => void>> = {
   service: async () => (await import('./commands/service.js')).registerServiceCommands,
 };
 
+// A reader that stops early (`skiff node ls | head -1`) is not an error.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
 async function main(): Promise<void> {
   const program = new Command('skiff')
     .description('Skiff: a multi-host container orchestrator')

@@ -28,6 +28,7 @@ interface DaemonFlags {
   defaultRegistry: string;
   insecureRegistry: string[];
   heartbeatPeriodMs?: string;
+  forceNewCluster: boolean;
 }
 
 async function main(): Promise<void> {
@@ -47,6 +48,7 @@ async function main(): Promise<void> {
     .option('--default-registry <host:port>', 'registry for image references without a host', 'docker.io')
     .option('--insecure-registry <host:port>', 'registry reached over plain HTTP (repeatable)', collect, [])
     .option('--heartbeat-period-ms <ms>', 'agent heartbeat period (managers)')
+    .option('--force-new-cluster', 'make this manager a new one-member cluster that keeps every object (after losing quorum for good)', false)
     .parse();
   const flags = program.opts<DaemonFlags>();
   const log = createLogger({ host: flags.hostname });
@@ -64,6 +66,9 @@ async function main(): Promise<void> {
         listenAddr: flags.listenAddr,
         advertiseAddr,
         controlSocket: flags.controlSocket,
+        // A manager joins through --join unless that is itself (the first manager of a cluster).
+        join: flags.join !== undefined && flags.join !== advertiseAddr ? flags.join : undefined,
+        forceNewCluster: flags.forceNewCluster,
         ...(flags.heartbeatPeriodMs === undefined ? {} : { heartbeatPeriodMs: Number(flags.heartbeatPeriodMs) }),
         log,
       })

@@ -7,16 +7,20 @@ import { chmod, mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../common/log.js';
-import { type NodeCredentials, serverCredentials } from '../pki/index.js';
+import { channelCredentials, channelOptions, type NodeCredentials, serverCredentials } from '../pki/index.js';
 import { ControlService } from '../proto/skiff/v1/control.js';
 import { DispatcherService } from '../proto/skiff/v1/dispatcher.js';
+import { NodeAvailability, NodeRole, NodeState } from '../proto/skiff/v1/types.js';
+import { RaftService } from '../proto/skiff/v1/raft.js';
+import { managerAddresses, managerStatuses } from './manager-status.js';
+import type { MemberId } from './raft/core/types.js';
+import { RaftGroup } from './raft-group.js';
 import { controlHandlers } from './api/control-service.js';
 import { DEFAULT_HEARTBEAT_PERIOD_MS, Dispatcher } from './dispatcher/dispatcher.js';
 import { ControllerRunner } from './orchestrator/controller-loop.js';
 import { DEFAULT_TASK_HISTORY_LIMIT, reaperController } from './orchestrator/reaper-controller.js';
 import { replicatedController } from './orchestrator/replicated-controller.js';
 import { schedulerController } from './orchestrator/scheduler-controller.js';
-import { LocalBackend } from './store/local-backend.js';
 import { Store } from './store/store.js';
 
 /** Largest gRPC message a manager accepts; bigger requests are refused with RESOURCE_EXHAUSTED. */
@@ -30,6 +34,9 @@ export interface ManagerOptions {
   listenAddr: string;
   advertiseAddr: string;
   controlSocket: string;
+  /** A manager to join (a new manager); undefined bootstraps or restarts. */
+  join?: string | undefined;
+  forceNewCluster?: boolean;
   heartbeatPeriodMs?: number;
   clock?: () => number;
   log: Logger;
@@ -49,21 +56,35 @@ function bind(server: grpc.Server, address: string, credentials: grpc.ServerCred
 export async function startManager(options: ManagerOptions): Promise<RunningManager> {
   const clock = options.clock ?? Date.now;
   const log = options.log.child({ component: 'manager' });
-  const store = new Store(new LocalBackend(join(options.dataDir, 'store')), clock);
+  const peerCredentials = channelCredentials(options.credentials);
+  let onLeadership: (leader: boolean) => void = () => undefined;
+  const group: RaftGroup = new RaftGroup({
+    dir: join(options.dataDir, 'raft'),
+    selfId: options.selfNodeId as MemberId,
+    selfAddr: options.advertiseAddr,
+    selfName: options.advertiseAddr,
+    clusterId: options.clusterId,
+    credentials: peerCredentials,
+    channelOptions: channelOptions(),
+    join: options.join,
+    forceNewCluster: options.forceNewCluster ?? false,
+    onLeadership: (leader) => onLeadership(leader),
+    onJoin: (member, addr): Promise<void> => recordManagerAddress(store, member, addr),
+    log: options.log.child({ component: 'raft' }),
+  });
+  const store: Store = new Store(group.backend, clock);
   await store.start();
-  if (store.reader.list('cluster').length === 0) {
-    await store.update((transaction) =>
-      transaction.create('cluster', {
-        meta: { id: options.clusterId, version: 0, createdAtMs: 0, updatedAtMs: 0 },
-        spec: { name: 'default', heartbeatPeriodMs: DEFAULT_HEARTBEAT_PERIOD_MS, taskHistoryLimit: DEFAULT_TASK_HISTORY_LIMIT },
-        rootCaCertPem: options.credentials.caCertPem,
-      }),
-    );
-  }
-  const heartbeatPeriodMs = options.heartbeatPeriodMs ?? store.reader.list('cluster')[0]?.spec?.heartbeatPeriodMs ?? DEFAULT_HEARTBEAT_PERIOD_MS;
+  // Every manager keeps its transport's address book equal to the managers recorded in the store.
+  const syncAddresses = (): void => {
+    for (const [id, addr] of managerAddresses(store.reader)) group.transport.setAddress(id as MemberId, addr);
+  };
+  store.subscribe((commit) => {
+    if (commit.events.some((event) => event.kind === 'node')) syncAddresses();
+  });
+  const heartbeatPeriodMs = options.heartbeatPeriodMs ?? DEFAULT_HEARTBEAT_PERIOD_MS;
   const dispatcher = new Dispatcher(
     store,
-    { clusterId: options.clusterId, heartbeatPeriodMs, managers: () => [options.advertiseAddr], clock },
+    { clusterId: options.clusterId, heartbeatPeriodMs, managers: () => [...managerAddresses(store.reader).values()], clock },
     options.log.child({ component: 'dispatcher' }),
   );
   const runners = [replicatedController, schedulerController, reaperController()].map(
@@ -76,10 +97,12 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.http2.min_ping_interval_without_data_ms': 5_000,
   };
+  const statuses = () => managerStatuses(group, store.reader, options.selfNodeId, peerCredentials, channelOptions());
   const remote = new grpc.Server(serverOptions);
-  const controlOptions = { clusterId: options.clusterId, selfNodeId: options.selfNodeId, selfAddr: options.advertiseAddr };
+  const controlOptions = { clusterId: options.clusterId, managerStatuses: statuses };
   remote.addService(ControlService, controlHandlers(store, { ...controlOptions, local: false }));
   remote.addService(DispatcherService, dispatcher.handlers());
+  remote.addService(RaftService, group.handlers());
   await bind(remote, options.listenAddr, serverCredentials(options.credentials));
 
   const local = new grpc.Server(serverOptions);
@@ -90,20 +113,95 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   // The socket's file mode is its access control: root only.
   await chmod(options.controlSocket, 0o600);
 
-  dispatcher.start();
-  for (const runner of runners) runner.start();
+  // Controllers and the dispatcher run on the leader only, and stop the moment it is not.
+  let leading = false;
+  let leaderDutiesStarted: Promise<void> = Promise.resolve();
+  onLeadership = (leader) => {
+    if (leader === leading) return;
+    leading = leader;
+    if (!leader) {
+      for (const runner of runners) runner.stop();
+      dispatcher.stop();
+      return;
+    }
+    leaderDutiesStarted = recordLeadership(store, options, heartbeatPeriodMs, log).finally(() => {
+      if (!leading) return;
+      dispatcher.start();
+      for (const runner of runners) runner.start();
+    });
+  };
+  await group.start();
+  // A manager that leads when start() returns is already dispatching and reconciling.
+  await leaderDutiesStarted;
+  syncAddresses();
   log.info('manager started', { listenAddr: options.listenAddr, controlSocket: options.controlSocket, storeVersion: store.reader.version });
 
   return {
     store,
     async stop() {
-      for (const runner of runners) runner.stop();
-      dispatcher.stop();
-      await Promise.all([remote, local].map((server) => new Promise<void>((resolve) => server.tryShutdown(() => resolve()))));
-      remote.forceShutdown();
-      local.forceShutdown();
+      onLeadership(false);
+      onLeadership = () => undefined;
+      await Promise.all([remote, local].map((server) => new Promise<void>((resolve) => {
+        const timer = setTimeout(() => { server.forceShutdown(); resolve(); }, 2_000);
+        server.tryShutdown(() => { clearTimeout(timer); resolve(); });
+      })));
+      await group.stop();
       await store.close();
       await rm(options.controlSocket, { force: true });
     },
   };
+}
+
+/** Creates or updates a manager's node with its Raft/gRPC address. */
+async function recordManagerAddress(store: Store, nodeId: string, addr: string): Promise<void> {
+  await store.update((transaction, reader) => {
+    const node = reader.get('node', nodeId);
+    const managerStatus = { addr, leader: false, reachability: 'reachable', raftId: 0 };
+    if (node === undefined) {
+      transaction.create('node', {
+        meta: { id: nodeId, version: 0, createdAtMs: 0, updatedAtMs: 0 },
+        spec: { desiredRole: NodeRole.NODE_ROLE_MANAGER, availability: NodeAvailability.NODE_AVAILABILITY_ACTIVE, labels: {} },
+        description: undefined,
+        status: { state: NodeState.NODE_STATE_UNKNOWN, message: '', addr: addr.split(':')[0] ?? '' },
+        managerStatus,
+        role: NodeRole.NODE_ROLE_MANAGER,
+      });
+    } else if (node.managerStatus?.addr !== addr) {
+      transaction.update('node', { ...node, managerStatus });
+    }
+  });
+}
+
+/**
+ * A new leader makes sure the cluster object exists and that its own node records its manager
+ * address, so every manager (and every agent) can find it. Retried by the next leadership if it fails.
+ */
+async function recordLeadership(store: Store, options: ManagerOptions, heartbeatPeriodMs: number, log: Logger): Promise<void> {
+  try {
+    await store.update((transaction, reader) => {
+      if (reader.list('cluster').length === 0) {
+        transaction.create('cluster', {
+          meta: { id: options.clusterId, version: 0, createdAtMs: 0, updatedAtMs: 0 },
+          spec: { name: 'default', heartbeatPeriodMs, taskHistoryLimit: DEFAULT_TASK_HISTORY_LIMIT },
+          rootCaCertPem: options.credentials.caCertPem,
+        });
+      }
+      const self = reader.get('node', options.selfNodeId);
+      const managerStatus = { addr: options.advertiseAddr, leader: true, reachability: 'reachable', raftId: 0 };
+      if (self === undefined) {
+        transaction.create('node', {
+          meta: { id: options.selfNodeId, version: 0, createdAtMs: 0, updatedAtMs: 0 },
+          spec: { desiredRole: NodeRole.NODE_ROLE_MANAGER, availability: NodeAvailability.NODE_AVAILABILITY_ACTIVE, labels: {} },
+          description: undefined,
+          status: { state: NodeState.NODE_STATE_UNKNOWN, message: '', addr: options.advertiseAddr.split(':')[0] ?? '' },
+          managerStatus,
+          role: NodeRole.NODE_ROLE_MANAGER,
+        });
+      } else if (self.managerStatus?.addr !== options.advertiseAddr) {
+        transaction.update('node', { ...self, managerStatus });
+      }
+    });
+  } catch (error) {
+    log.warn('cannot record leadership in the store', { error: String(error) });
+  }
 }

@@ -17,6 +17,8 @@ import type { NodeDescription, TaskStatus } from '../../proto/skiff/v1/objects.j
 /** First and largest delay between reconnection attempts. */
 export const RECONNECT_MIN_DELAY_MS = 100;
 export const RECONNECT_MAX_DELAY_MS = 2_000;
+/** Metadata key under which a refusing manager lists the managers to try (see manager/dispatcher). */
+const MANAGERS_METADATA_KEY = 'skiff-managers';
 /** Status updates per message at most. */
 const MAX_STATUS_BATCH = 500;
 
@@ -115,7 +117,15 @@ export class AgentSession {
       this.managerIndex += 1;
       this.scheduleReconnect();
     };
-    call.on('error', (error: Error) => lost(error.message));
+    call.on('error', (error: grpc.ServiceError) => {
+      // A manager that is not the leader says which managers to try.
+      const listed = error.metadata?.get(MANAGERS_METADATA_KEY)[0];
+      if (typeof listed === 'string' && listed !== '') {
+        const known = new Set(this.managers);
+        for (const addr of listed.split(',')) if (!known.has(addr)) this.managers.push(addr);
+      }
+      lost(error.message);
+    });
     call.on('end', () => lost('stream ended by manager'));
   }
 

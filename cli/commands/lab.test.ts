@@ -48,7 +48,7 @@ describe('skiff lab command line', () => {
     const program = new Command('skiff').exitOverride();
     registerLabCommands(program);
     const lab = program.commands.find((command) => command.name() === 'lab');
-    expect(lab?.commands.map((command) => command.name()).sort()).toEqual(['down', 'exec', 'kill', 'restart', 'start', 'status', 'up']);
+    expect(lab?.commands.map((command) => command.name()).sort()).toEqual(['down', 'exec', 'heal', 'kill', 'partition', 'restart', 'start', 'status', 'up']);
     const exec = lab?.commands.find((command) => command.name() === 'exec');
     const seen: unknown[] = [];
     exec?.action((host: string, argv: string[]) => {

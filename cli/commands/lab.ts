@@ -1,6 +1,8 @@
 // `skiff lab …`: parse, call deploy/lab, print. No lab logic lives here.
 import type { Command } from 'commander';
 import {
+  labHeal,
+  labPartition,
   DEFAULT_LAB_NAME,
   DEFAULT_REGISTRY_PORT,
   labDown,
@@ -116,6 +118,31 @@ export function registerLabCommands(program: Command): void {
     ['kill', 'crash a host: SIGKILL its skiffd and every container process', async (name, host) => `${host}: killed ${await labKill(name, host)} processes`],
     ['start', 'boot a killed host\'s skiffd again', async (name, host) => `${host}: skiffd running (pid ${(await labStart(name, host)).pid})`],
   ];
+  lab
+    .command('partition')
+    .description('cut hosts off from the other lab hosts, both ways (the CLI and registry stay reachable)')
+    .argument('<hosts...>', 'lab hosts, e.g. h4 h5')
+    .option(...nameOption)
+    .action(async (hosts: string[], flags: { name?: string }, command: Command) => {
+      try {
+        await labPartition(flags.name ?? defaultLabName(), hosts);
+        say(`partitioned ${hosts.join(', ')} from the other hosts`);
+      } catch (error) {
+        fail(command, error);
+      }
+    });
+  lab
+    .command('heal')
+    .description('restore every link between lab hosts')
+    .option(...nameOption)
+    .action(async (flags: { name?: string }, command: Command) => {
+      try {
+        await labHeal(flags.name ?? defaultLabName());
+        say('healed: every lab host reaches every other');
+      } catch (error) {
+        fail(command, error);
+      }
+    });
   for (const [verb, description, action] of hostCommands) {
     lab
       .command(verb)

@@ -28,7 +28,7 @@ export function nodeRow(node: Node): NodeRow {
     status: state === NodeState.NODE_STATE_READY ? 'ready' : state === NodeState.NODE_STATE_DOWN ? 'down' : 'unknown',
     availability: availability === NodeAvailability.NODE_AVAILABILITY_DRAIN ? 'drain' : availability === NodeAvailability.NODE_AVAILABILITY_PAUSE ? 'pause' : 'active',
     addr: node.status?.addr ?? '',
-    managerStatus: manager === undefined ? '' : manager.leader ? 'leader' : manager.reachability === 'unreachable' ? 'unreachable' : 'reachable',
+    managerStatus: manager === undefined ? '' : manager.leader ? 'leader' : manager.reachability === 'reachable' ? 'reachable' : 'unreachable',
   };
 }
 

@@ -83,11 +83,11 @@ export interface LaunchedDaemon {
  * in its netns via `nsenter --net` (never `ip netns exec`: it remounts /sys and runc then finds no
  * cgroup mount), inside its daemon cgroup. Readiness is `waitDaemonsReady`.
  */
-export async function startDaemon(state: LabState, host: LabHost, binary: string): Promise<LaunchedDaemon> {
+export async function startDaemon(state: LabState, host: LabHost, binary: string, extraArgs: readonly string[] = []): Promise<LaunchedDaemon> {
   await mkdir(host.dataDir, { recursive: true });
   await mkdir(host.runDir, { recursive: true });
   const procsFiles = await makeDaemonCgroup(host.daemonCgroup);
-  const argv = ['nsenter', `--net=/var/run/netns/${host.netns}`, '--', binary, ...skiffdArgs(state, host)];
+  const argv = ['nsenter', `--net=/var/run/netns/${host.netns}`, '--', binary, ...skiffdArgs(state, host), ...extraArgs];
   const logPath = join(host.dataDir, DAEMON_LOG_FILE);
   const logOffset = (await stat(logPath).catch(() => undefined))?.size ?? 0;
   const log = openSync(logPath, 'a');

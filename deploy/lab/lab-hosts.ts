@@ -108,16 +108,19 @@ export async function labKill(name: string, hostName: string): Promise<number> {
   return killed;
 }
 
-/** Boots a host whose skiffd is not running (no-op when it is). */
-export async function labStart(name: string, hostName: string): Promise<LabHost> {
+/**
+ * Boots a host whose skiffd is not running (no-op when it is). `extraArgs` go to this start of
+ * skiffd only, e.g. ['--force-new-cluster'].
+ */
+export async function labStart(name: string, hostName: string, extraArgs: readonly string[] = []): Promise<LabHost> {
   const state = await requireLab(name);
   const host = requireHost(state, hostName);
   if ((await livePid(host)) !== 0) return host;
-  return bootHost(state, host, skiffdPath());
+  return bootHost(state, host, skiffdPath(), extraArgs);
 }
 
-async function bootHost(state: LabState, host: LabHost, binary: string): Promise<LabHost> {
-  const daemon = await startDaemon(state, host, binary);
+async function bootHost(state: LabState, host: LabHost, binary: string, extraArgs: readonly string[] = []): Promise<LabHost> {
+  const daemon = await startDaemon(state, host, binary, extraArgs);
   host.pid = daemon.pid;
   await writeLabState(state);
   await waitDaemonsReady([daemon]);

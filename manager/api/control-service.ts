@@ -5,7 +5,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { peerIdentity } from '../../pki/index.js';
 import type { ControlServer, ServiceReplicaCounts } from '../../proto/skiff/v1/control.js';
-import type { Node, Service } from '../../proto/skiff/v1/objects.js';
+import type { ManagerStatus, Node, Service } from '../../proto/skiff/v1/objects.js';
 import type { ServiceSpec } from '../../proto/skiff/v1/specs.js';
 import { NodeRole, TaskState } from '../../proto/skiff/v1/types.js';
 import { newObjectId, type Store, type StoreReader } from '../store/store.js';
@@ -15,9 +15,8 @@ import { validateServiceSpec } from './validate-service.js';
 
 export interface ControlOptions {
   clusterId: string;
-  /** This manager's node id and address, for `node ls` manager status. */
-  selfNodeId: string;
-  selfAddr: string;
+  /** Manager status per manager node id (leader, reachability), as this manager knows it. */
+  managerStatuses: () => Promise<Map<string, ManagerStatus>>;
   /** True for the server on the local unix socket, whose file mode is the access control. */
   local: boolean;
 }
@@ -71,13 +70,18 @@ function specsEqual(a: ServiceSpec | undefined, b: ServiceSpec | undefined): boo
 
 export function controlHandlers(store: Store, options: ControlOptions): ControlServer {
   const reader = store.reader;
-  const withManagerStatus = (node: Node): Node =>
-    node.role === NodeRole.NODE_ROLE_MANAGER && node.meta?.id === options.selfNodeId
-      ? { ...node, managerStatus: { addr: options.selfAddr, leader: true, reachability: 'reachable', raftId: 1 } }
-      : node;
+  const withManagerStatus = (node: Node, statuses: Map<string, ManagerStatus>): Node => {
+    const status = statuses.get(node.meta?.id ?? '');
+    if (node.role !== NodeRole.NODE_ROLE_MANAGER && status === undefined) return node;
+    // A manager node outside the Raft group (removed, or left behind by --force-new-cluster) cannot be reached as a manager.
+    return { ...node, managerStatus: status ?? { addr: node.managerStatus?.addr ?? '', leader: false, reachability: 'unreachable', raftId: 0 } };
+  };
   return {
-    listNodes: unary(options, () => ({ nodes: reader.list('node').map(withManagerStatus) })),
-    getNode: unary(options, (request) => ({ node: withManagerStatus(resolveNode(reader, request.node)) })),
+    listNodes: unary(options, async () => {
+      const statuses = await options.managerStatuses();
+      return { nodes: reader.list('node').map((node) => withManagerStatus(node, statuses)) };
+    }),
+    getNode: unary(options, async (request) => ({ node: withManagerStatus(resolveNode(reader, request.node), await options.managerStatuses()) })),
     getCluster: unary(options, () => {
       const cluster = reader.list('cluster')[0];
       if (cluster === undefined) throw new ApiError('unavailable', 'cannot read cluster: the manager is still starting');

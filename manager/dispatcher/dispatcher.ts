@@ -21,6 +21,8 @@ import { isTerminal } from '../../proto/task-states.js';
 import type { Store } from '../store/store.js';
 import { StatusIntake } from './status-intake.js';
 
+/** Metadata key of a refusal that lists the managers to try instead (comma-separated ip:port). */
+export const MANAGERS_METADATA_KEY = 'skiff-managers';
 /** Heartbeat periods a node may miss before it is marked down. */
 export const HEARTBEAT_MISSES = 3;
 export const DEFAULT_HEARTBEAT_PERIOD_MS = 1_000;
@@ -50,6 +52,7 @@ export class Dispatcher {
   private readonly intake: StatusIntake;
   private checkTimer: NodeJS.Timeout | undefined;
   private startedAtMs = 0;
+  private active = false;
 
   constructor(
     private readonly store: Store,
@@ -65,12 +68,15 @@ export class Dispatcher {
   }
 
   start(): void {
+    this.active = true;
+    this.lastSeenMs.clear();
     this.startedAtMs = this.options.clock();
     this.checkTimer = setInterval(() => void this.checkHeartbeats(), Math.max(50, this.options.heartbeatPeriodMs / 2));
   }
 
   /** Ends every session (agents reconnect, possibly to another manager). */
   stop(): void {
+    this.active = false;
     if (this.checkTimer !== undefined) clearInterval(this.checkTimer);
     for (const session of this.sessions.values()) session.close();
     this.sessions.clear();
@@ -80,6 +86,13 @@ export class Dispatcher {
     const identity = peerIdentity(call);
     if (identity === undefined || identity.clusterId !== this.options.clusterId || identity.role === 'admin') {
       call.emit('error', Object.assign(new Error('cannot open session: the client certificate is not a node certificate of this cluster'), { code: grpc.status.UNAUTHENTICATED }));
+      return;
+    }
+    if (!this.active) {
+      // Only the leader dispatches; the agent moves on to the next manager it knows.
+      const metadata = new grpc.Metadata();
+      metadata.set(MANAGERS_METADATA_KEY, this.options.managers().join(','));
+      call.emit('error', Object.assign(new Error('cannot open session: this manager is not the leader'), { code: grpc.status.UNAVAILABLE, metadata }));
       return;
     }
     const nodeId = identity.nodeId;

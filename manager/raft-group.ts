@@ -1,0 +1,273 @@
+/**
+ * This manager's membership in the Raft group: storage, the pure core, the driver, the transport
+ * and the Raft-backed store, plus the Raft gRPC service (message streams, proposal forwarding,
+ * joining). New managers join as learners and are promoted once caught up; `forceNewCluster`
+ * turns a lone survivor into a one-member group that keeps every object.
+ */
+import { randomBytes } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from '../common/log.js';
+import type { RaftServer } from '../proto/skiff/v1/raft.js';
+import { JoinResponse, RaftClient } from '../proto/skiff/v1/raft.js';
+import { createRaftCore, defaultRaftConfig } from './raft/core/index.js';
+import type { ConfState, LogIndex, MemberId, RaftCore, RaftInitialState, SoftState } from './raft/core/types.js';
+import { RaftNode } from './raft/driver/raft-node.js';
+import { RaftStorage } from './raft/storage/raft-storage.js';
+import { GrpcTransport } from './raft/transport/grpc-transport.js';
+import { toGrpcError } from './api/status-mapping.js';
+import { RaftStoreBackend } from './store/raft-backend.js';
+
+/** How often the leader looks for learners to promote. */
+const PROMOTION_CHECK_MS = 500;
+/** A learner within this many entries of the leader's log counts as caught up. */
+export const PROMOTION_MAX_LAG_ENTRIES = 50;
+const JOIN_TIMEOUT_MS = 10_000;
+/** How long a new manager keeps asking to join before it gives up and exits. */
+export const JOIN_DEADLINE_MS = 60_000;
+const JOIN_RETRY_MS = 300;
+/**
+ * How long start() waits for a leader: past two maximum election timeouts (2 x 20 ticks), so a
+ * healthy group is writable when start() returns, while a manager without quorum still comes up.
+ */
+export const STARTUP_LEADER_WAIT_MS = 4_500;
+const LEADER_POLL_MS = 20;
+
+export interface RaftGroupOptions {
+  dir: string;
+  selfId: MemberId;
+  selfAddr: string;
+  selfName: string;
+  clusterId: string;
+  credentials: grpc.ChannelCredentials;
+  channelOptions: grpc.ChannelOptions;
+  /** A manager of the group to join, for a new manager; undefined bootstraps a new group. */
+  join: string | undefined;
+  forceNewCluster: boolean;
+  onLeadership: (leader: boolean) => void;
+  /** Records a joining manager's address durably (in the store) before it is told it joined. */
+  onJoin: (member: MemberId, addr: string) => Promise<void>;
+  log: Logger;
+}
+
+/** A seeded PRNG (mulberry32): the core's randomness, reproducible from the seed in logs. */
+function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export class RaftGroup {
+  readonly backend: RaftStoreBackend;
+  readonly transport: GrpcTransport;
+  private node: RaftNode | undefined;
+  private core: RaftCore | undefined;
+  private readonly storage: RaftStorage;
+  private promotionTimer: NodeJS.Timeout | undefined;
+  private isLeader = false;
+
+  constructor(private readonly options: RaftGroupOptions) {
+    this.storage = new RaftStorage(options.dir);
+    this.transport = new GrpcTransport({
+      selfId: options.selfId,
+      clusterId: options.clusterId,
+      credentials: options.credentials,
+      channelOptions: options.channelOptions,
+      deliver: (message) => this.node?.step(message),
+      unreachable: (member) => {
+        this.core?.reportUnreachable(member);
+        this.node?.kick();
+      },
+      log: options.log,
+    });
+    this.backend = new RaftStoreBackend({
+      core: () => this.requireCore(),
+      kick: () => this.node?.kick(),
+      addressOf: (member) => this.transport.addressOf(member),
+      reachableVoters: () => this.requireCore().status().conf.voters.filter((voter) => this.transport.isReachable(voter, Date.now())).length,
+      credentials: options.credentials,
+      channelOptions: options.channelOptions,
+      selfName: options.selfName,
+      log: options.log,
+    });
+  }
+
+  /**
+   * Opens storage and starts the node. Must run after the store has handed the backend its
+   * sink (Store.start) — the snapshot and committed entries replay into it here.
+   */
+  async start(): Promise<void> {
+    const bootstrap: ConfState = { voters: this.options.join === undefined ? [this.options.selfId] : [], learners: [] };
+    const opened = await this.storage.open(bootstrap);
+    const fresh = opened.fresh;
+    const initial = this.options.forceNewCluster ? await this.forceSingleMember(opened.initial) : opened.initial;
+    const seed = randomBytes(4).readUInt32LE(0);
+    this.options.log.info('raft starting', { member: this.options.selfId, fresh, seed, snapshotIndex: initial.snapshot.meta.index, entries: initial.entries.length });
+    const core = createRaftCore(defaultRaftConfig(this.options.selfId, mulberry32(seed)), initial);
+    this.core = core;
+    if (!this.options.forceNewCluster) this.backend.machine.restore(initial.snapshot.data);
+    this.backend.onApplied(initial.snapshot.meta.index);
+    this.node = new RaftNode(core, this.storage, this.backend.machine, this.transport, {
+      onSoftState: (state) => this.softStateChanged(state),
+      onApplied: (index) => this.backend.onApplied(index),
+    }, this.options.log.child({ component: 'raft' }), { snapshotIndex: initial.snapshot.meta.index, snapshotTerm: initial.snapshot.meta.term, entries: initial.entries });
+    this.node.start();
+    if (fresh && this.options.join !== undefined) await this.requestJoin(this.options.join);
+    await this.backend.waitApplied(initial.hardState.commit);
+    await this.waitForLeader(STARTUP_LEADER_WAIT_MS);
+    this.promotionTimer = setInterval(() => this.promoteCaughtUpLearners(), PROMOTION_CHECK_MS);
+  }
+
+  /**
+   * --force-new-cluster: the committed state of this manager becomes a one-member group.
+   * Entries past the commit index were never acknowledged to anyone and are dropped; the new
+   * membership is made durable as a snapshot at the commit index before the core starts.
+   */
+  private async forceSingleMember(initial: RaftInitialState): Promise<RaftInitialState> {
+    const commit = initial.hardState.commit;
+    this.backend.machine.restore(initial.snapshot.data);
+    let term = initial.snapshot.meta.term;
+    for (const entry of initial.entries) {
+      if (entry.index > commit) break;
+      if (entry.type === 'normal' && entry.data.length > 0) this.backend.machine.apply(entry);
+      term = entry.term;
+    }
+    const snapshot = { meta: { index: commit, term, conf: { voters: [this.options.selfId], learners: [] } }, data: this.backend.machine.snapshot() };
+    await this.storage.compact(snapshot, []);
+    this.options.log.warn('forced a new one-member cluster from this manager\'s committed state', { commit, droppedUncommitted: initial.entries.filter((entry) => entry.index > commit).length });
+    return { hardState: initial.hardState, snapshot, entries: [], applied: commit };
+  }
+
+  /** Resolves when a leader is known, or after `timeoutMs` regardless. */
+  private async waitForLeader(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.backend.currentLeader === '' && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, LEADER_POLL_MS));
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.promotionTimer !== undefined) clearInterval(this.promotionTimer);
+    await this.node?.stop();
+    this.transport.close();
+    await this.backend.close();
+    await this.storage.close();
+  }
+
+  get leaderId(): MemberId {
+    return this.backend.currentLeader;
+  }
+
+  status() {
+    return this.requireCore().status();
+  }
+
+  /** The Raft gRPC service's handlers. */
+  handlers(): RaftServer {
+    return {
+      send: this.transport.sendHandler(),
+      forwardProposal: (call, callback) => {
+        if (!this.isLeader) {
+          callback(toGrpcError(new Error('cannot accept a forwarded write: this manager is not the leader')));
+          return;
+        }
+        this.backend.acceptForwarded(call.request.storeTransaction).then(
+          (index) => callback(null, { index }),
+          (error: unknown) => callback(toGrpcError(error)),
+        );
+      },
+      readIndex: (_call, callback) => callback(null, { index: this.node?.applied ?? 0 }),
+      join: (call, callback) => {
+        this.acceptJoin(call.getPeer(), call.request.addr, call).then(
+          (response) => callback(null, response),
+          (error: unknown) => callback({ code: grpc.status.FAILED_PRECONDITION, details: error instanceof Error ? error.message : String(error) } as grpc.ServiceError),
+        );
+      },
+    };
+  }
+
+  private softStateChanged(state: SoftState): void {
+    this.backend.onSoftState(state);
+    const leader = state.role === 'leader';
+    if (leader !== this.isLeader) {
+      this.isLeader = leader;
+      this.options.log.info('raft leadership', { transition: `${leader ? 'follower -> leader' : 'leader -> follower'}`, leader: state.leader });
+      this.options.onLeadership(leader);
+    }
+  }
+
+  private async acceptJoin(_peer: string, addr: string, call: grpc.ServerUnaryCall<unknown, unknown>): Promise<JoinResponse> {
+    const { peerIdentity } = await import('../pki/grpc-credentials.js');
+    const identity = peerIdentity(call);
+    if (identity === undefined || identity.role !== 'manager' || identity.clusterId !== this.options.clusterId) {
+      throw new Error('cannot join: a manager certificate of this cluster is required');
+    }
+    if (!this.isLeader) throw new Error(`cannot join through ${this.options.selfName}: it is not the leader (leader: ${this.leaderId || 'none'})`);
+    const member = identity.nodeId as MemberId;
+    this.transport.setAddress(member, addr);
+    await this.options.onJoin(member, addr);
+    const status = this.requireCore().status();
+    if (!status.conf.voters.includes(member) && !status.conf.learners.includes(member)) {
+      const result = this.requireCore().proposeConfChange({ type: 'addLearner', member });
+      this.node?.kick();
+      if (!result.ok) throw new Error(`cannot add ${member} as a learner: ${result.reason}`);
+    }
+    const members = [...status.conf.voters, ...status.conf.learners].map((id) => ({ id, addr: id === this.options.selfId ? this.options.selfAddr : (this.transport.addressOf(id) ?? '') }));
+    return { members };
+  }
+
+  /**
+   * Asks `addr` to add this manager as a learner, retrying until JOIN_DEADLINE_MS: managers of a
+   * new cluster start together, and the one asked may not lead yet.
+   */
+  private async requestJoin(addr: string): Promise<void> {
+    const deadline = Date.now() + JOIN_DEADLINE_MS;
+    let targets = [addr];
+    for (let attempt = 0; ; attempt += 1) {
+      const target = targets[attempt % targets.length] ?? addr;
+      const client = new RaftClient(target, this.options.credentials, this.options.channelOptions);
+      try {
+        const response = await new Promise<JoinResponse>((resolve, reject) => {
+          client.join({ addr: this.options.selfAddr }, new grpc.Metadata(), { deadline: Date.now() + JOIN_TIMEOUT_MS }, (error, value) =>
+            error === null ? resolve(value) : reject(new Error(`cannot join the cluster through ${target}: ${error.details || error.message}`)),
+          );
+        });
+        for (const member of response.members) this.transport.setAddress(member.id as MemberId, member.addr);
+        this.options.log.info('joined as a learner', { through: target, members: response.members.length });
+        return;
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+        this.options.log.info('join not accepted yet; retrying', { through: target, error: String(error) });
+        const leaderAddr = /leader: (\S+)\)/.exec(String(error))?.[1];
+        if (leaderAddr !== undefined && !targets.includes(leaderAddr)) targets = [...targets, leaderAddr];
+        await new Promise((resolve) => setTimeout(resolve, JOIN_RETRY_MS));
+      } finally {
+        client.close();
+      }
+    }
+  }
+
+  private promoteCaughtUpLearners(): void {
+    if (!this.isLeader || this.core === undefined) return;
+    const status = this.core.status();
+    for (const learner of status.conf.learners) {
+      const progress = status.progress.get(learner);
+      if (progress === undefined || status.lastIndex - progress.match > PROMOTION_MAX_LAG_ENTRIES) continue;
+      const result = this.core.proposeConfChange({ type: 'promoteLearner', member: learner });
+      if (result.ok) this.options.log.info('promoting caught-up learner', { member: learner });
+      this.node?.kick();
+      return;
+    }
+  }
+
+  private requireCore(): RaftCore {
+    if (this.core === undefined) throw new Error('assertion failed: raft group not started');
+    return this.core;
+  }
+}
+
+export type { LogIndex };

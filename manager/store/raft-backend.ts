@@ -1,0 +1,199 @@
+/**
+ * The store on Raft: one store transaction is one log entry, applied on every manager in log
+ * order. A write on the leader commits through a quorum before it is acknowledged; a write on a
+ * follower is forwarded to the leader, then acknowledged once this manager has applied it too
+ * (so a client reads its own writes). Without a leader, writes fail at once with "no quorum".
+ */
+import { randomUUID } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from '../../common/log.js';
+import { StoreSnapshot, StoreTransaction } from '../../proto/skiff/v1/store.js';
+import { ForwardProposalResponse, RaftClient, RaftProposal } from '../../proto/skiff/v1/raft.js';
+import type { Entry, LogIndex, MemberId, RaftCore, SoftState } from '../raft/core/types.js';
+import type { CommitSink, StoreBackend } from './backend.js';
+import { StoreError } from './errors.js';
+import type { StoreCommit } from './tables.js';
+
+/** How long a proposal may wait for its commit before the caller is told to retry. */
+export const PROPOSAL_TIMEOUT_MS = 5_000;
+/** Results kept per applied index, for forwarded proposals that ask after the fact. */
+const MAX_REMEMBERED_RESULTS = 10_000;
+
+export interface RaftStoreDeps {
+  core: () => RaftCore;
+  /** Schedules Ready processing after the core changed. */
+  kick: () => void;
+  /** The address of a member, for forwarding to the leader. */
+  addressOf: (member: MemberId) => string | undefined;
+  /** Voters heard from recently, including this manager. */
+  reachableVoters: () => number;
+  credentials: grpc.ChannelCredentials;
+  channelOptions: grpc.ChannelOptions;
+  selfName: string;
+  log: Logger;
+}
+
+interface Pending {
+  resolve: (commit: StoreCommit) => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** Applies committed entries to the store and matches them with the proposals waiting on them. */
+export class RaftStoreBackend implements StoreBackend {
+  private sink: CommitSink | undefined;
+  private leader: MemberId = '' as MemberId;
+  private readonly pending = new Map<string, Pending>();
+  private readonly results = new Map<number, StoreCommit | Error>();
+  private readonly appliedWaiters = new Map<number, Array<() => void>>();
+  private appliedIndex = 0;
+  private closed = false;
+  private leaderClient: { addr: string; client: InstanceType<typeof RaftClient> } | undefined;
+
+  constructor(private readonly deps: RaftStoreDeps) {}
+
+  /** The state machine's side; the Raft node calls these. */
+  readonly machine = {
+    apply: (entry: Entry): void => this.applyEntry(entry),
+    restore: (data: Uint8Array): void => {
+      if (data.length > 0) this.requireSink().restoreSnapshot(StoreSnapshot.decode(data));
+    },
+    snapshot: (): Uint8Array => StoreSnapshot.encode(this.requireSink().takeSnapshot()).finish(),
+  };
+
+  async start(sink: CommitSink): Promise<void> {
+    this.sink = sink;
+  }
+
+  onSoftState(state: SoftState): void {
+    this.leader = state.leader;
+  }
+
+  onApplied(index: LogIndex): void {
+    this.appliedIndex = index;
+    for (const [waitIndex, waiters] of this.appliedWaiters) {
+      if (waitIndex > index) continue;
+      this.appliedWaiters.delete(waitIndex);
+      for (const wake of waiters) wake();
+    }
+  }
+
+  get currentLeader(): MemberId {
+    return this.leader;
+  }
+
+  isWritable(): boolean {
+    return !this.closed && this.leader !== '';
+  }
+
+  async propose(transaction: StoreTransaction): Promise<StoreCommit> {
+    if (this.closed) throw new StoreError('unavailable', 'cannot write: the manager is shutting down');
+    const core = this.deps.core();
+    if (this.leader === '') throw this.noQuorum('this manager sees no leader');
+    if (this.leader !== core.status().id) return this.forward(transaction);
+    return this.proposeLocally(transaction);
+  }
+
+  /** Proposes on this manager, which must be the leader; resolves when applied here. */
+  proposeLocally(transaction: StoreTransaction): Promise<StoreCommit> {
+    const voters = this.deps.core().status().conf.voters.length;
+    if (this.deps.reachableVoters() * 2 <= voters) {
+      return Promise.reject(this.noQuorum(`the leader reaches only ${this.deps.reachableVoters()} of ${voters} managers`));
+    }
+    const proposalId = randomUUID();
+    const data = RaftProposal.encode({ proposalId, storeTransaction: StoreTransaction.encode(transaction).finish() }).finish();
+    const result = this.deps.core().propose(data);
+    if (!result.ok) {
+      const reason = result.reason === 'not_leader' ? 'leadership moved' : result.message;
+      return Promise.reject(new StoreError('unavailable', `cannot write: ${reason}; retry`));
+    }
+    this.deps.kick();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(proposalId);
+        reject(this.noQuorum(`the write was not committed within ${PROPOSAL_TIMEOUT_MS} ms`));
+      }, PROPOSAL_TIMEOUT_MS);
+      this.pending.set(proposalId, { resolve, reject, timer });
+    });
+  }
+
+  /** Handles a proposal forwarded by a follower: the log index it committed at. */
+  async acceptForwarded(transactionBytes: Uint8Array): Promise<number> {
+    const commit = await this.proposeLocally(StoreTransaction.decode(transactionBytes));
+    return commit.version;
+  }
+
+  /** Resolves once this manager has applied `index`. */
+  waitApplied(index: number): Promise<void> {
+    if (this.appliedIndex >= index) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiters = this.appliedWaiters.get(index) ?? [];
+      waiters.push(resolve);
+      this.appliedWaiters.set(index, waiters);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const [id, pending] of this.pending) {
+      clearTimeout(pending.timer);
+      pending.reject(new StoreError('unavailable', 'cannot write: the manager is shutting down'));
+      this.pending.delete(id);
+    }
+    this.leaderClient?.client.close();
+  }
+
+  private applyEntry(entry: Entry): void {
+    const proposal = RaftProposal.decode(entry.data);
+    const result = this.requireSink().applyEntry(entry.index, StoreTransaction.decode(proposal.storeTransaction));
+    this.results.set(entry.index, result);
+    if (this.results.size > MAX_REMEMBERED_RESULTS) this.results.delete(this.results.keys().next().value as number);
+    const pending = this.pending.get(proposal.proposalId);
+    if (pending === undefined) return;
+    this.pending.delete(proposal.proposalId);
+    clearTimeout(pending.timer);
+    if (result instanceof Error) pending.reject(result);
+    else pending.resolve(result);
+  }
+
+  private async forward(transaction: StoreTransaction): Promise<StoreCommit> {
+    const addr = this.deps.addressOf(this.leader);
+    if (addr === undefined) throw this.noQuorum(`the leader ${this.leader} has no known address`);
+    if (this.leaderClient?.addr !== addr) {
+      this.leaderClient?.client.close();
+      this.leaderClient = { addr, client: new RaftClient(addr, this.deps.credentials, this.deps.channelOptions) };
+    }
+    const client = this.leaderClient.client;
+    const response = await new Promise<ForwardProposalResponse>((resolve, reject) => {
+      client.forwardProposal(
+        { storeTransaction: StoreTransaction.encode(transaction).finish() },
+        new grpc.Metadata(),
+        { deadline: Date.now() + PROPOSAL_TIMEOUT_MS + 1_000 },
+        (error, value) => {
+          if (error === null) resolve(value);
+          else if (error.code === grpc.status.ALREADY_EXISTS || error.code === grpc.status.ABORTED || error.code === grpc.status.NOT_FOUND) {
+            reject(new StoreError(error.code === grpc.status.ABORTED ? 'version_conflict' : error.code === grpc.status.NOT_FOUND ? 'not_found' : 'name_conflict', error.details));
+          } else reject(new StoreError('unavailable', `cannot write through the leader: ${error.details || error.message}`));
+        },
+      );
+    });
+    await this.waitApplied(response.index);
+    const result = this.results.get(response.index);
+    if (result === undefined) throw new StoreError('unavailable', 'cannot confirm the write: this manager applied past it already; re-read');
+    if (result instanceof Error) throw result;
+    return result;
+  }
+
+  private noQuorum(detail: string): StoreError {
+    return new StoreError(
+      'unavailable',
+      `cannot write: no quorum: ${detail} (manager ${this.deps.selfName}). A majority of managers must be up and connected; ` +
+        'if they are gone for good, restart one surviving manager with --force-new-cluster',
+    );
+  }
+
+  private requireSink(): CommitSink {
+    if (this.sink === undefined) throw new Error('assertion failed: raft backend not started');
+    return this.sink;
+  }
+}
