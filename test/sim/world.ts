@@ -40,6 +40,10 @@ export interface WorldOptions {
   createMember?: MemberFactory;
   /** Adjusts the seed's scenario (self-tests force the faults a fake needs). */
   adjustScenario?: (scenario: Scenario) => Scenario;
+  /** Events kept for the report (default EVENT_LOG_CAPACITY); raise it to debug a seed. */
+  eventLogCapacity?: number;
+  /** Events printed in a failure report (default REPORTED_EVENTS). */
+  reportedEvents?: number;
 }
 
 export interface WorldStats {
@@ -92,7 +96,7 @@ function asViolation(verdict: Extract<CheckResult, { kind: 'not_linearizable' }>
 class World implements NemesisTarget {
   readonly scenario: Scenario;
   readonly workload: Workload;
-  private readonly events = new EventLog();
+  private readonly events: EventLog;
   private readonly safety = new SafetyChecker();
   private readonly network: SimNetwork;
   private readonly nemesis: Nemesis;
@@ -110,6 +114,7 @@ class World implements NemesisTarget {
   private faulty = true;
 
   constructor(private readonly options: WorldOptions) {
+    this.events = new EventLog(options.eventLogCapacity);
     const root = new Prng(options.seed);
     const base = scenarioFor(root.fork('scenario'));
     this.scenario = options.adjustScenario === undefined ? base : options.adjustScenario(base);
@@ -164,8 +169,8 @@ class World implements NemesisTarget {
       `SEED=${this.options.seed} ${message}`,
       `scenario: ${describeScenario(this.scenario)}`,
       `at tick ${this.tick} (${this.faulty ? 'faulty' : 'fault-free'} phase): ${this.describeCluster()}`,
-      `last ${REPORTED_EVENTS} events:`,
-      this.events.dump(REPORTED_EVENTS),
+      `last events:`,
+      this.events.dump(this.options.reportedEvents ?? REPORTED_EVENTS),
     ].join('\n');
   }
 
