@@ -1,0 +1,173 @@
+/**
+ * Issue 4 on the lab: managers as a Raft group. Three managers survive kill -9 of the leader
+ * and the old leader rejoins; five managers keep a majority through a partition, the minority
+ * refuses writes with "no quorum" and catches up after heal; a group that lost quorum fails
+ * fast and comes back with --force-new-cluster, every service intact.
+ */
+import { rmSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { labDown, labHeal, labKill, labPartition, labStart, labUp, leftovers, type LabState } from '../../deploy/lab/index.js';
+import { skiff, uniqueLab, waitFor } from './helpers.js';
+
+interface NodeRow {
+  id: string;
+  hostname: string;
+  role: string;
+  status: string;
+  managerStatus: string;
+}
+interface ServiceRow {
+  name: string;
+}
+
+const labs: Array<{ name: string; home: string }> = [];
+afterAll(async () => {
+  for (const lab of labs) {
+    await labDown(lab.name).catch(() => undefined);
+    rmSync(lab.home, { recursive: true, force: true });
+  }
+});
+
+/** Runs the CLI against one manager only, through its local control socket. */
+function via(state: LabState, home: string, host: string, args: string[]) {
+  const target = state.hosts.find((candidate) => candidate.name === host);
+  if (target === undefined) throw new Error(`no host ${host}`);
+  return skiff(home, ['-H', `unix://${target.controlSocket}`, ...args], 30_000);
+}
+
+async function jsonVia<T>(state: LabState, home: string, host: string, args: string[]): Promise<T> {
+  const result = await via(state, home, host, [...args, '--format', 'json']);
+  if (result.code !== 0) throw new Error(`${args.join(' ')} on ${host}: ${result.stderr}`);
+  return JSON.parse(result.stdout) as T;
+}
+
+const servicesOn = async (state: LabState, home: string, host: string): Promise<string[]> =>
+  (await jsonVia<ServiceRow[]>(state, home, host, ['service', 'ls'])).map((service) => service.name).sort();
+
+async function leaderSeenBy(state: LabState, home: string, host: string, exclude: string[] = []): Promise<string> {
+  return waitFor(`a leader seen by ${host}`, 30_000, async () => {
+    const nodes = await jsonVia<NodeRow[]>(state, home, host, ['node', 'ls']);
+    const leader = nodes.find((node) => node.managerStatus === 'leader');
+    return leader !== undefined && !exclude.includes(leader.hostname) ? leader.hostname : undefined;
+  });
+}
+
+/** Creates a service through `host`, retrying while an election settles; returns once acknowledged. */
+async function createThrough(state: LabState, home: string, host: string, name: string): Promise<void> {
+  await waitFor(`service ${name} to be created through ${host}`, 30_000, async () => {
+    const result = await via(state, home, host, ['service', 'create', '--detach', '--name', name, 'demo/web:v1']);
+    return result.code === 0 ? true : undefined;
+  }, 300);
+}
+
+describe('three managers', () => {
+  const lab = uniqueLab('ha3');
+  labs.push(lab);
+  let state: LabState;
+
+  it('three managers form one group with one leader', async () => {
+    process.env['SKIFF_HOME'] = lab.home;
+    state = await labUp({ name: lab.name, managers: 3, workers: 0 });
+    await waitFor('three managers, one leader, all reachable', 60_000, async () => {
+      const nodes = await jsonVia<NodeRow[]>(state, lab.home, 'h1', ['node', 'ls']);
+      const statuses = nodes.map((node) => node.managerStatus).sort();
+      return nodes.length === 3 && nodes.every((node) => node.status === 'ready') && statuses.join() === 'leader,reachable,reachable' ? true : undefined;
+    });
+    await createThrough(state, lab.home, 'h2', 'before');
+  });
+
+  it('kill -9 of the leader: a new leader is elected and writes succeed again', async () => {
+    const oldLeader = await leaderSeenBy(state, lab.home, 'h1');
+    await labKill(lab.name, oldLeader);
+    const survivor = ['h1', 'h2', 'h3'].find((host) => host !== oldLeader) ?? 'h1';
+    const newLeader = await leaderSeenBy(state, lab.home, survivor, [oldLeader]);
+    expect(newLeader).not.toBe(oldLeader);
+    await createThrough(state, lab.home, survivor, 'after-failover');
+    expect(await servicesOn(state, lab.home, survivor)).toEqual(['after-failover', 'before']);
+
+    await labStart(lab.name, oldLeader);
+    await waitFor(`${oldLeader} to catch up`, 30_000, async () =>
+      (await servicesOn(state, lab.home, oldLeader)).includes('after-failover') ? true : undefined,
+    );
+    const nodes = await waitFor(`${oldLeader} to rejoin as a follower`, 30_000, async () => {
+      const rows = await jsonVia<NodeRow[]>(state, lab.home, newLeader, ['node', 'ls']);
+      return rows.find((row) => row.hostname === oldLeader)?.managerStatus === 'reachable' ? rows : undefined;
+    });
+    expect(nodes.filter((row) => row.managerStatus === 'leader').map((row) => row.hostname)).toEqual([newLeader]);
+  });
+
+  it('quorum loss: writes fail fast with what happened and how to recover', async () => {
+    const [survivor, ...stopped] = ['h1', 'h2', 'h3'];
+    for (const host of stopped) await labKill(lab.name, host);
+    const refused = await waitFor('the survivor to refuse writes', 30_000, async () => {
+      const result = await via(state, lab.home, survivor!, ['service', 'create', '--detach', '--name', 'lost', 'demo/web:v1']);
+      return result.code !== 0 && /no quorum/.test(result.stderr) ? result : undefined;
+    }, 500);
+    expect(refused.stderr).toMatch(/cannot write: no quorum/);
+    expect(refused.stderr).toMatch(/--force-new-cluster/);
+    expect(await servicesOn(state, lab.home, survivor!)).toEqual(['after-failover', 'before']);
+  });
+
+  it('--force-new-cluster on the survivor brings the cluster back with every service', async () => {
+    await labKill(lab.name, 'h1');
+    await labStart(lab.name, 'h1', ['--force-new-cluster']);
+    expect(await servicesOn(state, lab.home, 'h1')).toEqual(['after-failover', 'before']);
+    await createThrough(state, lab.home, 'h1', 'reborn');
+    expect(await servicesOn(state, lab.home, 'h1')).toEqual(['after-failover', 'before', 'reborn']);
+    const nodes = await jsonVia<NodeRow[]>(state, lab.home, 'h1', ['node', 'ls']);
+    expect(nodes.find((node) => node.hostname === 'h1')?.managerStatus).toBe('leader');
+    expect(nodes.filter((node) => node.hostname !== 'h1').map((node) => node.managerStatus)).toEqual(['unreachable', 'unreachable']);
+  });
+
+  it('three-manager lab comes down without leftovers', async () => {
+    await labDown(lab.name);
+    expect(await leftovers(lab.name)).toEqual([]);
+  });
+});
+
+describe('five managers, two partitioned away', () => {
+  const lab = uniqueLab('ha5');
+  labs.push(lab);
+  let state: LabState;
+
+  it('the majority keeps accepting writes, the minority refuses them, and after heal nothing acknowledged is lost', async () => {
+    process.env['SKIFF_HOME'] = lab.home;
+    state = await labUp({ name: lab.name, managers: 5, workers: 0 });
+    await waitFor('five managers in the group', 90_000, async () => {
+      const nodes = await jsonVia<NodeRow[]>(state, lab.home, 'h1', ['node', 'ls']);
+      return nodes.filter((node) => node.managerStatus === 'leader' || node.managerStatus === 'reachable').length === 5 ? true : undefined;
+    });
+    const acknowledged: string[] = [];
+    await createThrough(state, lab.home, 'h3', 'before');
+    acknowledged.push('before');
+    // Put the leader in the minority, so the majority must elect a new one.
+    const leader = await leaderSeenBy(state, lab.home, 'h1');
+    const minority = [leader, ['h1', 'h2', 'h3', 'h4', 'h5'].find((host) => host !== leader)!];
+    const majority = ['h1', 'h2', 'h3', 'h4', 'h5'].filter((host) => !minority.includes(host));
+    await labPartition(lab.name, minority);
+
+    for (const [index, host] of majority.entries()) {
+      await createThrough(state, lab.home, host, `during-${index}`);
+      acknowledged.push(`during-${index}`);
+    }
+    for (const host of minority) {
+      const refused = await waitFor(`${host} to refuse writes`, 30_000, async () => {
+        const result = await via(state, lab.home, host, ['service', 'create', '--detach', '--name', `minority-${host}`, 'demo/web:v1']);
+        return result.code !== 0 && /no quorum/.test(result.stderr) ? result : undefined;
+      }, 500);
+      expect(refused.stderr).toMatch(/cannot write: no quorum/);
+    }
+
+    await labHeal(lab.name);
+    const expected = [...acknowledged].sort();
+    for (const host of ['h1', 'h2', 'h3', 'h4', 'h5']) {
+      const seen = await waitFor(`${host} to hold every acknowledged write`, 30_000, async () => {
+        const names = (await servicesOn(state, lab.home, host)).filter((name) => !name.startsWith('minority-'));
+        return expected.every((name) => names.includes(name)) ? names : undefined;
+      });
+      expect(seen).toEqual(expected);
+    }
+    await labDown(lab.name);
+    expect(await leftovers(lab.name)).toEqual([]);
+  });
+});
