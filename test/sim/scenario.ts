@@ -37,11 +37,9 @@ export interface Scenario {
   /** Whether this world adds and removes members (learner -> promote, remove). */
   membershipChanges: boolean;
   /**
-   * What a joining member's disk starts with: the founders' index-0 bootstrap snapshot (so that
-   * replaying the log from index 1 yields the right configuration), or an empty configuration, as
-   * manager/raft/storage does for a joiner. 'empty-conf' exposes a known core issue (see
-   * docs/simulation.md): the bootstrap voters live only in the index-0 snapshot, which is never
-   * sent, so the joiner never learns them.
+   * What a joining member's disk starts with: the founders' index-0 bootstrap snapshot, or an
+   * empty configuration, as manager/raft/storage starts a joiner (the core must then send it the
+   * leader's snapshot, even one at index 0, before any entry: the bootstrap voters live only there).
    */
   joinerDisk: 'bootstrap-conf' | 'empty-conf';
   /** A member compacts once its applied index is this far past its snapshot. */
@@ -70,7 +68,7 @@ export function scenarioFor(random: Prng): Scenario {
     networkFaultProbability: random.pick([0, 0.01, 0.03]),
     transferProbability: random.pick([0, 0.005]),
     membershipChanges: random.chance(0.3),
-    joinerDisk: 'bootstrap-conf',
+    joinerDisk: random.chance(0.5) ? 'empty-conf' : 'bootstrap-conf',
     compactionThresholdEntries: random.pick([8, 32, 1_000_000]),
     core: {
       electionTicks,

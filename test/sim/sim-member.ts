@@ -258,10 +258,14 @@ export class SimMember {
     const snapshot = ready.snapshot;
     if (snapshot === undefined) return;
     const applied = this.machine?.applied ?? 0;
-    if (snapshot.meta.index <= applied) {
+    // The one snapshot that may not advance the state: index 0, the bootstrap configuration a
+    // joiner that started with none gets before any entry.
+    const bootstrapOnly = snapshot.meta.index === 0 && applied === 0;
+    if (snapshot.meta.index <= applied && !bootstrapOnly) {
       throw new InvariantViolation('snapshot install', `${this.id} was asked to install snapshot ${snapshot.meta.index} over applied state ${applied}`);
     }
-    const machine = KvStateMachine.restore((data) => this.env.cores.decodeConfChange(data), snapshot.data);
+    const decode = (data: Uint8Array): ConfChange => this.env.cores.decodeConfChange(data);
+    const machine = snapshot.data.length === 0 ? new KvStateMachine(decode, { applied: snapshot.meta.index, conf: snapshot.meta.conf }) : KvStateMachine.restore(decode, snapshot.data);
     if (machine.applied !== snapshot.meta.index) {
       throw new InvariantViolation('snapshot install', `${this.id} got snapshot meta index ${snapshot.meta.index} carrying state at ${machine.applied}`);
     }
