@@ -29,6 +29,7 @@ interface DaemonFlags {
   insecureRegistry: string[];
   heartbeatPeriodMs?: string;
   forceNewCluster: boolean;
+  agent: boolean;
 }
 
 async function main(): Promise<void> {
@@ -48,6 +49,7 @@ async function main(): Promise<void> {
     .option('--default-registry <host:port>', 'registry for image references without a host', 'docker.io')
     .option('--insecure-registry <host:port>', 'registry reached over plain HTTP (repeatable)', collect, [])
     .option('--heartbeat-period-ms <ms>', 'agent heartbeat period (managers)')
+    .option('--no-agent', 'run no worker role on this host (a manager that runs no tasks)')
     .option('--force-new-cluster', 'make this manager a new one-member cluster that keeps every object (after losing quorum for good)', false)
     .parse();
   const flags = program.opts<DaemonFlags>();
@@ -73,9 +75,10 @@ async function main(): Promise<void> {
         log,
       })
     : undefined;
+  if (!flags.manager && !flags.agent) throw new Error('cannot start: --no-agent needs --manager (the node would have no role)');
   const join_ = flags.join ?? (flags.manager ? advertiseAddr : undefined);
   if (join_ === undefined) throw new Error('cannot start a worker: --join <manager ip:port> is required');
-  const agent = await startAgent({
+  const agent = !flags.agent ? undefined : await startAgent({
     dataDir: flags.dataDir,
     hostname: flags.hostname,
     addr: advertiseAddr.split(':')[0] ?? advertiseAddr,
@@ -96,7 +99,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info('shutting down; containers keep running', { signal });
     void (async () => {
-      await agent.stop();
+      await agent?.stop();
       await manager?.stop();
       process.exit(0);
     })();
