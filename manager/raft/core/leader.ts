@@ -82,6 +82,9 @@ function handleAppendResponse(node: RaftNode, message: AppendResponse): void {
       if (progress.match + 1 >= node.log.firstIndex()) {
         progress.becomeProbe();
         progress.becomeReplicate();
+      } else if (progress.stream !== undefined && progress.match >= progress.stream.meta.index) {
+        // It holds the streamed snapshot, but we compacted past it since: probing starts a newer one.
+        progress.becomeProbe();
       }
       break;
     case 'replicate':

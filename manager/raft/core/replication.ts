@@ -59,6 +59,9 @@ export function sendEmptyAppend(node: RaftNode, to: MemberId): void {
   const prevLogIndex = asIndex(progress.next - 1);
   const prevLogTerm = node.log.term(prevLogIndex);
   if (prevLogTerm === undefined) {
+    // What is in flight was compacted since: if it was lost only a snapshot helps, so probe.
+    progress.becomeProbe();
+    sendAppends(node, to, true);
     return;
   }
   node.send(to, { type: 'append', prevLogIndex, prevLogTerm, entries: [], commit: node.log.committed });
