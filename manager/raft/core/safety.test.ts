@@ -20,6 +20,9 @@ function mulberry32(seed: number): () => number {
 }
 
 const NAMES = ['a', 'b', 'c', 'd', 'e'];
+/** Starts with no configuration; the chaos adds it as a learner, promotes it, and may remove a voter. */
+const JOINER = 'f';
+const ALL = [...NAMES, JOINER];
 
 /** Plain throws: an expect() per log entry per step would dominate the run time. */
 function violated(condition: boolean, message: () => string): void {
@@ -34,7 +37,7 @@ class Invariants {
   private readonly applied = new Map<number, string>();
 
   check(net: TestNetwork): void {
-    for (const name of NAMES) {
+    for (const name of ALL) {
       const status = net.core(name).status();
       if (status.role === 'leader') {
         const previous = this.leaders.get(status.term);
@@ -80,16 +83,18 @@ function deliverChaotically(net: TestNetwork, random: () => number): void {
 
 function chaos(seed: number, steps: number): void {
   const random = mulberry32(seed);
-  const net = new TestNetwork(NAMES, { snapshotChunkBytes: 8, maxMessageBytes: 32, maxInflightMessages: 4, random });
+  const config = { snapshotChunkBytes: 8, maxMessageBytes: 32, maxInflightMessages: 4, random };
+  const net = new TestNetwork(NAMES, config);
+  net.add(JOINER, { voters: [], learners: [] }, config);
   const invariants = new Invariants();
   let proposals = 0;
   for (let step = 0; step < steps; step++) {
     const roll = random();
-    const name = NAMES[Math.floor(random() * NAMES.length)]!;
+    const name = ALL[Math.floor(random() * ALL.length)]!;
     if (roll < 0.04) {
       net.heal();
-      const cut = NAMES.filter(() => random() < 0.4);
-      for (const member of cut) net.isolate(member, NAMES.filter((other) => !cut.includes(other)));
+      const cut = ALL.filter(() => random() < 0.4);
+      for (const member of cut) net.isolate(member, ALL.filter((other) => !cut.includes(other)));
     } else if (roll < 0.08) {
       net.heal();
     } else if (roll < 0.1) {
@@ -102,8 +107,19 @@ function chaos(seed: number, steps: number): void {
       }
     } else if (roll < 0.14) {
       net.core(name).transferLeadership(id(NAMES[Math.floor(random() * NAMES.length)]!));
+    } else if (roll < 0.16) {
+      for (const leader of ALL.filter((candidate) => net.core(candidate).status().role === 'leader')) {
+        const conf = net.core(leader).status().conf;
+        const change = conf.learners.includes(id(JOINER))
+          ? { type: 'promoteLearner' as const, member: id(JOINER) }
+          : conf.voters.includes(id(JOINER)) && conf.voters.length === 6
+            ? { type: 'removeMember' as const, member: id(JOINER) }
+            : { type: 'addLearner' as const, member: id(JOINER) };
+        net.core(leader).proposeConfChange(change);
+        net.processReady(leader);
+      }
     } else if (roll < 0.4) {
-      for (const leader of NAMES.filter((candidate) => net.core(candidate).status().role === 'leader')) {
+      for (const leader of ALL.filter((candidate) => net.core(candidate).status().role === 'leader')) {
         net.core(leader).propose(text(`p${proposals++}`));
         net.processReady(leader);
       }
@@ -121,7 +137,7 @@ function chaos(seed: number, steps: number): void {
     net.stabilize();
   }
   invariants.check(net);
-  const leaders = NAMES.filter((name) => net.core(name).status().role === 'leader');
+  const leaders = ALL.filter((name) => net.core(name).status().role === 'leader');
   expect(leaders, `seed ${seed}: one leader after healing`).toHaveLength(1);
   const leader = leaders[0]!;
   net.propose(leader, 'final');
@@ -129,8 +145,9 @@ function chaos(seed: number, steps: number): void {
     net.tickAll();
     net.stabilize();
   }
-  const commit = net.core(leader).status().commit;
-  for (const name of NAMES) {
+  const { commit, conf } = net.core(leader).status();
+  const members = [...conf.voters, ...conf.learners];
+  for (const name of members) {
     expect(net.core(name).status(), `seed ${seed}: ${name} converged`).toMatchObject({ commit, applied: commit });
     expect(net.member(name).appliedIndex).toBe(asIndex(commit));
   }
