@@ -93,7 +93,10 @@ export class AgentSession {
           log.info('session started', { nodeId: started.nodeId, sessionId: started.sessionId });
           this.connected = true;
           this.delayMs = RECONNECT_MIN_DELAY_MS;
-          if (started.managers.length > 0) this.managers = started.managers;
+          if (started.managers.length > 0) {
+            this.managers = started.managers;
+            this.managerIndex = Math.max(0, this.managers.indexOf(manager));
+          }
           this.startHeartbeat(started.heartbeatPeriodMs);
           this.options.onSessionStarted(started.nodeId);
           this.flush();
@@ -101,6 +104,14 @@ export class AgentSession {
         }
         case 'assignments':
           this.options.onAssignments(message.message.value);
+          break;
+        case 'managers':
+          if (message.message.value.managers.length > 0) {
+            // Keep the manager we are talking to at the current position of the rotation.
+            this.managers = message.message.value.managers;
+            this.managerIndex = Math.max(0, this.managers.indexOf(manager));
+            log.info('managers changed', { managers: this.managers });
+          }
           break;
         case undefined:
           break;

@@ -124,7 +124,15 @@ export class Dispatcher {
     // The full set and the subscription are taken in one synchronous turn: no change is missed.
     call.write({ message: { $case: 'started', value: { nodeId, sessionId, heartbeatPeriodMs: this.options.heartbeatPeriodMs, managers: this.options.managers() } } });
     sendAssignments(call, AssignmentsKind.ASSIGNMENTS_KIND_FULL, this.store.reader.tasksByNode(nodeId), []);
+    let managersSent = this.options.managers().join(',');
     const unsubscribe = this.store.subscribe((commit) => {
+      if (commit.events.some((event) => event.kind === 'node')) {
+        const managers = this.options.managers();
+        if (managers.join(',') !== managersSent) {
+          managersSent = managers.join(',');
+          call.write({ message: { $case: 'managers', value: { managers } } });
+        }
+      }
       for (const event of commit.events) {
         if (event.kind !== 'task' || event.object.nodeId !== nodeId) continue;
         const id = event.object.meta?.id ?? '';

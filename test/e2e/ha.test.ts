@@ -67,11 +67,11 @@ describe('three managers', () => {
 
   it('three managers form one group with one leader', async () => {
     process.env['SKIFF_HOME'] = lab.home;
-    state = await labUp({ name: lab.name, managers: 3, workers: 0 });
-    await waitFor('three managers, one leader, all reachable', 60_000, async () => {
+    state = await labUp({ name: lab.name, managers: 3, workers: 1 });
+    await waitFor('three managers, one leader, all reachable, and a ready worker', 60_000, async () => {
       const nodes = await jsonVia<NodeRow[]>(state, lab.home, 'h1', ['node', 'ls']);
-      const statuses = nodes.map((node) => node.managerStatus).sort();
-      return nodes.length === 3 && nodes.every((node) => node.status === 'ready') && statuses.join() === 'leader,reachable,reachable' ? true : undefined;
+      const statuses = nodes.filter((node) => node.role === 'manager').map((node) => node.managerStatus).sort();
+      return nodes.length === 4 && nodes.every((node) => node.status === 'ready') && statuses.join() === 'leader,reachable,reachable' ? true : undefined;
     });
     await createThrough(state, lab.home, 'h2', 'before');
   });
@@ -84,6 +84,14 @@ describe('three managers', () => {
     expect(newLeader).not.toBe(oldLeader);
     await createThrough(state, lab.home, survivor, 'after-failover');
     expect(await servicesOn(state, lab.home, survivor)).toEqual(['after-failover', 'before']);
+    // The worker's agent follows the leader: a new leader marks a silent node down after three
+    // missed heartbeats (3 s), so the worker still being ready 5 s on means it reconnected.
+    const killedAt = Date.now();
+    await waitFor('the worker to be ready with the new leader after the heartbeat deadline', 30_000, async () => {
+      if (Date.now() - killedAt < 5_000) return undefined;
+      const nodes = await jsonVia<NodeRow[]>(state, lab.home, survivor, ['node', 'ls']);
+      return nodes.find((node) => node.hostname === 'h4')?.status === 'ready' ? true : undefined;
+    });
 
     await labStart(lab.name, oldLeader);
     await waitFor(`${oldLeader} to catch up`, 30_000, async () =>
@@ -98,6 +106,7 @@ describe('three managers', () => {
 
   it('quorum loss: writes fail fast with what happened and how to recover', async () => {
     const [survivor, ...stopped] = ['h1', 'h2', 'h3'];
+    await labKill(lab.name, 'h4');
     for (const host of stopped) await labKill(lab.name, host);
     const refused = await waitFor('the survivor to refuse writes', 30_000, async () => {
       const result = await via(state, lab.home, survivor!, ['service', 'create', '--detach', '--name', 'lost', 'demo/web:v1']);
@@ -116,7 +125,7 @@ describe('three managers', () => {
     expect(await servicesOn(state, lab.home, 'h1')).toEqual(['after-failover', 'before', 'reborn']);
     const nodes = await jsonVia<NodeRow[]>(state, lab.home, 'h1', ['node', 'ls']);
     expect(nodes.find((node) => node.hostname === 'h1')?.managerStatus).toBe('leader');
-    expect(nodes.filter((node) => node.hostname !== 'h1').map((node) => node.managerStatus)).toEqual(['unreachable', 'unreachable']);
+    expect(nodes.filter((node) => node.role === 'manager' && node.hostname !== 'h1').map((node) => node.managerStatus)).toEqual(['unreachable', 'unreachable']);
   });
 
   it('three-manager lab comes down without leftovers', async () => {

@@ -100,8 +100,16 @@ export interface Assignments {
   removed: string[];
 }
 
+/** The managers changed (one joined, left or moved): the agent's failover list. */
+export interface ManagersUpdate {
+  managers: string[];
+}
+
 export interface DispatcherMessage {
-  message: { $case: "started"; value: SessionStarted } | { $case: "assignments"; value: Assignments } | undefined;
+  message: { $case: "started"; value: SessionStarted } | { $case: "assignments"; value: Assignments } | {
+    $case: "managers";
+    value: ManagersUpdate;
+  } | undefined;
 }
 
 function createBaseAgentHello(): AgentHello {
@@ -775,6 +783,75 @@ export const Assignments: MessageFns<Assignments> = {
   },
 };
 
+function createBaseManagersUpdate(): ManagersUpdate {
+  return { managers: [] };
+}
+
+export const ManagersUpdate: MessageFns<ManagersUpdate> = {
+  encode(message: ManagersUpdate, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.managers) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ManagersUpdate {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseManagersUpdate();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.managers.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ManagersUpdate {
+    return {
+      managers: globalThis.Array.isArray(object?.managers) ? object.managers.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: ManagersUpdate): unknown {
+    const obj: any = {};
+    if (message.managers?.length) {
+      obj.managers = message.managers;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ManagersUpdate>): ManagersUpdate {
+    return ManagersUpdate.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ManagersUpdate>): ManagersUpdate {
+    const message = createBaseManagersUpdate();
+    message.managers = object.managers?.map((e) => e) || [];
+    return message;
+  },
+};
+
 function createBaseDispatcherMessage(): DispatcherMessage {
   return { message: undefined };
 }
@@ -787,6 +864,9 @@ export const DispatcherMessage: MessageFns<DispatcherMessage> = {
         break;
       case "assignments":
         Assignments.encode(message.message.value, writer.uint32(18).fork()).join();
+        break;
+      case "managers":
+        ManagersUpdate.encode(message.message.value, writer.uint32(26).fork()).join();
         break;
     }
     return writer;
@@ -821,6 +901,14 @@ export const DispatcherMessage: MessageFns<DispatcherMessage> = {
             message.message = { $case: "assignments", value: Assignments.decode(reader, reader.uint32()) };
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.message = { $case: "managers", value: ManagersUpdate.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -839,6 +927,8 @@ export const DispatcherMessage: MessageFns<DispatcherMessage> = {
         ? { $case: "started", value: SessionStarted.fromJSON(object.started) }
         : isSet(object.assignments)
         ? { $case: "assignments", value: Assignments.fromJSON(object.assignments) }
+        : isSet(object.managers)
+        ? { $case: "managers", value: ManagersUpdate.fromJSON(object.managers) }
         : undefined,
     };
   },
@@ -849,6 +939,8 @@ export const DispatcherMessage: MessageFns<DispatcherMessage> = {
       obj.started = SessionStarted.toJSON(message.message.value);
     } else if (message.message?.$case === "assignments") {
       obj.assignments = Assignments.toJSON(message.message.value);
+    } else if (message.message?.$case === "managers") {
+      obj.managers = ManagersUpdate.toJSON(message.message.value);
     }
     return obj;
   },
@@ -868,6 +960,12 @@ export const DispatcherMessage: MessageFns<DispatcherMessage> = {
       case "assignments": {
         if (object.message?.value !== undefined && object.message?.value !== null) {
           message.message = { $case: "assignments", value: Assignments.fromPartial(object.message.value) };
+        }
+        break;
+      }
+      case "managers": {
+        if (object.message?.value !== undefined && object.message?.value !== null) {
+          message.message = { $case: "managers", value: ManagersUpdate.fromPartial(object.message.value) };
         }
         break;
       }
