@@ -54,6 +54,8 @@ export async function runClosedLoop(writers: readonly WriteOnce[], seconds: numb
   const endAt = startedAt + seconds * 1000;
   const loop = async (write: WriteOnce): Promise<void> => {
     while (performance.now() < endAt) {
+      // A signal ends the series at once, not after up to --seconds.
+      checkNotStopping();
       const before = performance.now();
       try {
         await write();
@@ -68,7 +70,6 @@ export async function runClosedLoop(writers: readonly WriteOnce[], seconds: numb
   };
   await Promise.all(writers.map(loop));
   const elapsedMs = performance.now() - startedAt;
-  checkNotStopping();
   if (latenciesMs.length === 0) throw new Error(`cannot summarize the load: no write succeeded (last error: ${lastError || 'none'})`);
   return {
     writes_per_s: Math.round((latenciesMs.length / elapsedMs) * 1000),
