@@ -28,8 +28,3 @@ export function newTask(service: Service, slot: number, nowMs: number, id: strin
     color: '',
   };
 }
-
-/** The task name users see: `<service>.<slot>.<task id>`, as in Docker. */
-export function taskName(task: Pick<Task, 'serviceName' | 'slot' | 'nodeId' | 'meta'>): string {
-  return `${task.serviceName}.${task.slot === 0 ? task.nodeId : task.slot}.${task.meta?.id ?? ''}`;
-}
