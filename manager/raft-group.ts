@@ -14,6 +14,7 @@ import type { ConfState, LogIndex, MemberId, RaftCore, RaftInitialState, SoftSta
 import { RaftNode } from './raft/driver/raft-node.js';
 import { RaftStorage } from './raft/storage/raft-storage.js';
 import { GrpcTransport } from './raft/transport/grpc-transport.js';
+import { peerIdentity } from '../pki/grpc-credentials.js';
 import { toGrpcError } from './api/status-mapping.js';
 import { RaftStoreBackend } from './store/raft-backend.js';
 
@@ -171,6 +172,13 @@ export class RaftGroup {
     return {
       send: this.transport.sendHandler(),
       forwardProposal: (call, callback) => {
+        // Only managers forward writes: a worker's or an admin's certificate may not write the
+        // store through the Raft service.
+        const identity = peerIdentity(call);
+        if (identity === undefined || identity.role !== 'manager' || identity.clusterId !== this.options.clusterId) {
+          callback({ code: grpc.status.PERMISSION_DENIED, details: 'cannot accept a forwarded write: a manager certificate of this cluster is required' } as grpc.ServiceError);
+          return;
+        }
         if (!this.isLeader) {
           callback(toGrpcError(new Error('cannot accept a forwarded write: this manager is not the leader')));
           return;
@@ -180,7 +188,6 @@ export class RaftGroup {
           (error: unknown) => callback(toGrpcError(error)),
         );
       },
-      readIndex: (_call, callback) => callback(null, { index: this.node?.applied ?? 0 }),
       join: (call, callback) => {
         this.acceptJoin(call.getPeer(), call.request.addr, call).then(
           (response) => callback(null, response),
@@ -201,7 +208,6 @@ export class RaftGroup {
   }
 
   private async acceptJoin(_peer: string, addr: string, call: grpc.ServerUnaryCall<unknown, unknown>): Promise<JoinResponse> {
-    const { peerIdentity } = await import('../pki/grpc-credentials.js');
     const identity = peerIdentity(call);
     if (identity === undefined || identity.role !== 'manager' || identity.clusterId !== this.options.clusterId) {
       throw new Error('cannot join: a manager certificate of this cluster is required');

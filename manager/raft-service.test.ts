@@ -1,0 +1,64 @@
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { channelCredentials, channelOptions, type NodeRole } from '../pki/index.js';
+import { RaftClient } from '../proto/skiff/v1/raft.js';
+import { StoreActionKind, StoreTransaction } from '../proto/skiff/v1/store.js';
+import { FakeCluster, fakeServiceSpec } from './api/testing/fake-cluster.js';
+import { newObjectId } from './store/store.js';
+
+let cluster: FakeCluster;
+const clients: InstanceType<typeof RaftClient>[] = [];
+
+beforeAll(async () => {
+  cluster = await FakeCluster.start();
+});
+afterAll(async () => {
+  for (const client of clients) client.close();
+  await cluster.close();
+});
+
+async function raftClient(role: NodeRole): Promise<InstanceType<typeof RaftClient>> {
+  const client = new RaftClient(cluster.address, channelCredentials(await cluster.credentials(role)), channelOptions());
+  clients.push(client);
+  return client;
+}
+
+function createServiceTransaction(name: string): Uint8Array {
+  const service = { meta: { id: newObjectId(), version: 0, createdAtMs: 0, updatedAtMs: 0 }, spec: fakeServiceSpec(name, 0), previousSpec: undefined, updateStatus: undefined, endpoint: undefined, activeColor: '', specVersion: 1 };
+  return StoreTransaction.encode({ actions: [{ kind: StoreActionKind.STORE_ACTION_KIND_CREATE, object: { object: { $case: 'service', value: service } } }], proposedAtMs: 1 }).finish();
+}
+
+function forward(client: InstanceType<typeof RaftClient>, name: string): Promise<{ index: number } | grpc.ServiceError> {
+  return new Promise((resolve) => client.forwardProposal({ storeTransaction: createServiceTransaction(name) }, (error, response) => resolve(error ?? response)));
+}
+
+describe('raft service', () => {
+  it.each<NodeRole>(['worker', 'admin'])('raft service refuses a forwarded write from a %s certificate and stores nothing', async (role) => {
+    const result = await forward(await raftClient(role), `from-${role}`);
+    expect(result).toMatchObject({ code: grpc.status.PERMISSION_DENIED, details: expect.stringContaining('manager certificate') });
+    expect(cluster.manager.store.reader.findByName('service', `from-${role}`)).toBeUndefined();
+  });
+
+  it('raft service commits a forwarded write from a manager certificate at the index it answers', async () => {
+    const result = await forward(await raftClient('manager'), 'from-manager');
+    expect(result).toHaveProperty('index');
+    const stored = cluster.manager.store.reader.findByName('service', 'from-manager');
+    expect(stored?.meta?.version).toBe((result as { index: number }).index);
+  });
+
+  it('raft service refuses a join from a worker certificate', async () => {
+    const client = await raftClient('worker');
+    const error = await new Promise<grpc.ServiceError | null>((resolve) => client.join({ addr: '127.0.0.1:1' }, (caught) => resolve(caught)));
+    expect(error?.details).toContain('a manager certificate of this cluster is required');
+  });
+
+  it('raft service refuses a message stream from a worker certificate', async () => {
+    const client = await raftClient('worker');
+    const error = await new Promise<grpc.ServiceError | null>((resolve) => {
+      const call = client.send((caught) => resolve(caught));
+      call.write({ messages: [] });
+      call.end();
+    });
+    expect(error?.code).toBe(grpc.status.PERMISSION_DENIED);
+  });
+});
