@@ -53,5 +53,20 @@ export interface CallWithAuthContext {
 export function peerIdentity(call: CallWithAuthContext): CertificateIdentity | undefined {
   const certificate = call.getAuthContext()?.sslPeerCertificate;
   if (certificate?.raw === undefined) return undefined;
-  return certificateIdentity(new Uint8Array(certificate.raw));
+  // Parsing the certificate on every call was the largest CPU cost of a busy leader. The
+  // fingerprint (SHA-256 of the DER, computed by TLS already) names the exact certificate.
+  const key = certificate.fingerprint256;
+  const cached = key === undefined ? undefined : identityCache.get(key);
+  if (cached !== undefined) return cached;
+  const identity = certificateIdentity(new Uint8Array(certificate.raw));
+  if (identity !== undefined && key !== undefined) {
+    if (identityCache.size >= MAX_CACHED_IDENTITIES) identityCache.delete(identityCache.keys().next().value as string);
+    identityCache.set(key, identity);
+  }
+  return identity;
 }
+
+/** Identities of recently seen peer certificates, oldest first; bounded. */
+const identityCache = new Map<string, CertificateIdentity>();
+/** Peer certificates whose identity is remembered at most (about one per node and admin). */
+export const MAX_CACHED_IDENTITIES = 4096;

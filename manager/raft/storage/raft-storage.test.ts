@@ -97,3 +97,14 @@ describe('raft storage', () => {
     await expect(reopen(dir)).rejects.toThrow(`${segment} is corrupt at offset 0`);
   });
 });
+
+describe('raft storage sync rule', () => {
+  it('raft storage syncs for entries, a new term or a new vote, but not for a commit-only change', async () => {
+    const { mustSync } = await import('./raft-storage.js');
+    expect(mustSync(hard(1, 1), hard(1, 5), [])).toBe(false);
+    expect(mustSync(hard(1, 1), undefined, [])).toBe(false);
+    expect(mustSync(hard(1, 1), hard(1, 1), [entry(2, 1)])).toBe(true);
+    expect(mustSync(hard(1, 1), hard(2, 1), [])).toBe(true);
+    expect(mustSync(hard(1, 1, 'a'), hard(1, 1, 'b'), [])).toBe(true);
+  });
+});

@@ -14,6 +14,17 @@ export const RAFT_FORMAT = 'skiff-raft 1';
 
 const EMPTY_HARD_STATE: HardState = { term: 0 as Term, vote: '' as MemberId, commit: 0 as LogIndex };
 
+/**
+ * Whether a Ready must reach the disk before its messages go out: new entries, a new term or a
+ * new vote must (a member must never forget what it promised). A hard state whose only change
+ * is the commit index need not: after a crash the commit index is learnt again from the leader,
+ * and a lower one on disk only means re-applying from the snapshot (etcd's MustSync).
+ */
+export function mustSync(previous: HardState, next: HardState | undefined, entries: readonly Entry[]): boolean {
+  if (entries.length > 0) return true;
+  return next !== undefined && (next.term !== previous.term || next.vote !== previous.vote);
+}
+
 export class RaftStorage {
   private readonly wal: LocalWal;
   private hardState: HardState = EMPTY_HARD_STATE;
@@ -51,6 +62,7 @@ export class RaftStorage {
    * any), then entries and hard state together in one record and one fsync.
    */
   async save(snapshot: Snapshot | undefined, entries: Entry[], hardState: HardState | undefined): Promise<void> {
+    const previous = this.hardState;
     if (hardState !== undefined) this.hardState = hardState;
     if (snapshot !== undefined) {
       await this.writeSnapshot(snapshot, entries);
@@ -58,7 +70,7 @@ export class RaftStorage {
     }
     if (entries.length === 0 && hardState === undefined) return;
     const record = RaftWalRecord.encode({ entries: entries.map(entryToWire), hardState: hardState === undefined ? undefined : hardStateToWire(hardState) }).finish();
-    await this.wal.append([{ index: entries[0]?.index ?? 0, payload: record }]);
+    await this.wal.append([{ index: entries[0]?.index ?? 0, payload: record }], { sync: mustSync(previous, hardState, entries) });
   }
 
   /** Stores a snapshot the application took at `snapshot.meta.index`, keeping `tail` (entries after it). */

@@ -149,11 +149,14 @@ export class LocalWal {
     this.segment = await open(join(this.dir, 'wal', lastSegment ?? segmentName(firstIndex)), 'a');
   }
 
-  /** Appends records and makes them durable with one fdatasync. Callers batch for group commit. */
-  async append(records: WalRecord[]): Promise<void> {
+  /**
+   * Appends records and, unless `sync` is false, makes them durable with one fdatasync (which
+   * also covers earlier unsynced appends). Callers batch for group commit.
+   */
+  async append(records: WalRecord[], options: { sync: boolean } = { sync: true }): Promise<void> {
     if (this.segment === undefined) throw new Error('assertion failed: append before recover');
     await this.segment.writev(records.map(encodeRecord));
-    await this.segment.datasync();
+    if (options.sync) await this.segment.datasync();
   }
 
   /**
