@@ -12,7 +12,7 @@
 import type { MemberId } from '../../manager/raft/core/types.js';
 import type { ClientReply, ClientRequest } from './client-protocol.js';
 import type { EventLog } from './event-log.js';
-import type { KvInput, KvOperation, KvOutput } from './kv-model.js';
+import { describeKv, type KvInput, type KvOperation, type KvOutput } from './kv-model.js';
 import type { Prng } from './prng.js';
 import { DelayQueue } from './sim-network.js';
 
@@ -26,7 +26,7 @@ export interface WorkloadSettings {
   requestTimeoutTicks: number;
   /** Probability that a timed-out operation is abandoned (left pending) instead of retried, in the faulty phase. */
   abandonProbability: number;
-  /** Client <-> member latency is 0..maxLinkDelayTicks ticks each way. */
+  /** Client <-> member latency is 1..1+maxLinkDelayTicks ticks each way. */
   maxLinkDelayTicks: number;
   /** Ticks a client waits between operations, at most. */
   maxThinkTicks: number;
@@ -85,7 +85,7 @@ export class Workload {
 
   /** A member answers; the reply reaches the client after the link delay. */
   sendReply(reply: ClientReply, now: number): void {
-    this.replies.schedule(reply, now + this.random.int(this.settings.maxLinkDelayTicks + 1));
+    this.replies.schedule(reply, now + 1 + this.random.int(this.settings.maxLinkDelayTicks + 1));
   }
 
   /** One tick of client behaviour: handle replies, time out, retry, and (when allowed) start new operations. */
@@ -143,7 +143,9 @@ export class Workload {
   private send(client: ClientState, outstanding: Outstanding, now: number): void {
     outstanding.sendAtTick = undefined;
     const request: ClientRequest = { clientId: client.id, sequence: outstanding.sequence, attempt: outstanding.attempt, member: outstanding.target, input: outstanding.input };
-    this.requests.schedule(request, now + this.random.int(this.settings.maxLinkDelayTicks + 1));
+    this.events.record(now, client.id, () => `-> ${request.member} #${outstanding.historyIndex} ${describeKv(request.input, { returned: false }).replace(' -> pending', '')} attempt ${request.attempt}`);
+    // At least one tick: members took this tick's requests already (a request due now would be lost).
+    this.requests.schedule(request, now + 1 + this.random.int(this.settings.maxLinkDelayTicks + 1));
   }
 
   private retry(client: ClientState, outstanding: Outstanding, target: MemberId, now: number, backoffTicks: number): void {
@@ -159,6 +161,7 @@ export class Workload {
     const outstanding = client?.outstanding;
     if (client === undefined || outstanding === undefined || outstanding.sequence !== reply.sequence) return; // a late reply to an earlier operation
     const body = reply.body;
+    this.events.record(now, client.id, () => `<- ${reply.from} #${outstanding.historyIndex} ${body.kind === 'ok' ? JSON.stringify(body.output) : body.kind === 'not_leader' ? `not_leader ${body.leader || '?'}` : `unavailable ${body.reason}`}`);
     switch (body.kind) {
       case 'ok': {
         const record = this.records[outstanding.historyIndex] as HistoryRecord;

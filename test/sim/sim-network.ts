@@ -35,20 +35,24 @@ export interface NetworkStats {
 export class DelayQueue<T> {
   private readonly buckets = new Map<number, T[]>();
   private size = 0;
+  /** The last tick taken: an item due then or earlier would never come out. */
+  private takenThroughTick = Number.NEGATIVE_INFINITY;
 
   get length(): number {
     return this.size;
   }
 
   schedule(item: T, dueTick: number): void {
+    if (dueTick <= this.takenThroughTick) throw new Error(`DelayQueue: item due at tick ${dueTick} but tick ${this.takenThroughTick} was already taken`);
     const bucket = this.buckets.get(dueTick);
     if (bucket === undefined) this.buckets.set(dueTick, [item]);
     else bucket.push(item);
     this.size++;
   }
 
-  /** Everything due at or before `tick`, shuffled. Callers call this once per tick, in order. */
+  /** Everything due at `tick`, shuffled. Callers call this once per tick, in order. */
   takeDue(tick: number, random: Prng): T[] {
+    this.takenThroughTick = tick;
     const bucket = this.buckets.get(tick);
     if (bucket === undefined) return [];
     this.buckets.delete(tick);
