@@ -98,6 +98,9 @@ export interface SoftState {
  * 2. then send `messages`,
  * 3. then apply `committedEntries` in order (and install `snapshot` into the state machine first),
  * 4. then call `advance(ready)`.
+ * One exception, as in etcd: a LEADER may send its messages before (or while) persisting, as
+ * long as Readies are handled strictly one after another and `committedEntries` are applied
+ * only after that Ready's persistence (Raft thesis §10.2.1).
  */
 export interface Ready {
   softState: SoftState | undefined;

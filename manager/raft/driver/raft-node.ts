@@ -45,6 +45,7 @@ export class RaftNode {
   /** The log after the last snapshot as persisted: carried into the next compaction. */
   private persisted: Entry[];
   private readonly idleWaiters: Array<() => void> = [];
+  private role: SoftState['role'] = 'follower';
 
   constructor(
     readonly core: RaftCore,
@@ -116,11 +117,23 @@ export class RaftNode {
   }
 
   private async handle(ready: Ready): Promise<void> {
-    if (ready.softState !== undefined) this.events.onSoftState?.(ready.softState);
-    // 1. Persist, then 2. send: a vote or an entry acknowledged to a peer is on disk first.
-    await this.storage.save(ready.snapshot, ready.entries, ready.hardState);
+    if (ready.softState !== undefined) {
+      this.role = ready.softState.role;
+      this.events.onSoftState?.(ready.softState);
+    }
+    if (this.role === 'leader') {
+      // A leader replicates while it writes its own disk (Raft thesis §10.2.1, as etcd does).
+      // Safe because Readies are handled one at a time: acknowledgements of these entries can
+      // only surface (as a commit, in messages or as entries to apply) in a later Ready, which
+      // is taken after this one is durable. A leader's messages carry no vote of its own.
+      this.transport.send(ready.messages);
+      await this.storage.save(ready.snapshot, ready.entries, ready.hardState);
+    } else {
+      // 1. Persist, then 2. send: a vote or an entry acknowledged to a peer is on disk first.
+      await this.storage.save(ready.snapshot, ready.entries, ready.hardState);
+      this.transport.send(ready.messages);
+    }
     this.trackPersisted(ready);
-    this.transport.send(ready.messages);
     // 3. Apply.
     if (ready.snapshot !== undefined && ready.snapshot.meta.index > this.appliedIndex) {
       this.machine.restore(ready.snapshot.data);
