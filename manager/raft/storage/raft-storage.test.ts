@@ -108,3 +108,21 @@ describe('raft storage sync rule', () => {
     expect(mustSync(hard(1, 1, 'a'), hard(1, 1, 'b'), [])).toBe(true);
   });
 });
+
+describe('raft storage snapshots', () => {
+  it('raft storage refuses to start when the newest snapshot is damaged and the log no longer reaches back', async () => {
+    const dir = tempDir();
+    const storage = new RaftStorage(dir);
+    await storage.open(conf);
+    await storage.save(undefined, [1, 2, 3].map((i) => entry(i, 1)), hard(1, 3));
+    await storage.compact({ meta: { index: 2 as LogIndex, term: 1 as Term, conf }, data: new Uint8Array([2]) }, [entry(3, 1)]);
+    await storage.save(undefined, [4, 5, 6].map((i) => entry(i, 1)), hard(1, 6));
+    await storage.compact({ meta: { index: 5 as LogIndex, term: 1 as Term, conf }, data: new Uint8Array([5]) }, [entry(6, 1)]);
+    await storage.close();
+    const newest = join(dir, 'snap', readdirSync(join(dir, 'snap')).sort().at(-1)!);
+    const data = readFileSync(newest);
+    data[data.length - 1] = data[data.length - 1]! ^ 0xff;
+    writeFileSync(newest, data);
+    await expect(reopen(dir)).rejects.toThrow(/log resumes at index 6, but the newest readable snapshot ends at 2/);
+  });
+});

@@ -7,7 +7,7 @@
 import { RaftSnapshotFile, RaftWalRecord } from '../../../proto/skiff/v1/raft.js';
 import type { ConfState, Entry, HardState, LogIndex, MemberId, RaftInitialState, Snapshot, Term } from '../core/types.js';
 import { entryFromWire, entryToWire, hardStateFromWire, hardStateToWire, metaFromWire, metaToWire } from './codec.js';
-import { LocalWal } from './wal.js';
+import { LocalWal, WalCorruptionError } from './wal.js';
 
 /** The on-disk format of a Raft directory. */
 export const RAFT_FORMAT = 'skiff-raft 1';
@@ -29,7 +29,7 @@ export class RaftStorage {
   private readonly wal: LocalWal;
   private hardState: HardState = EMPTY_HARD_STATE;
 
-  constructor(dir: string) {
+  constructor(private readonly dir: string) {
     this.wal = new LocalWal(dir, { strictOrder: false, format: RAFT_FORMAT });
   }
 
@@ -53,6 +53,12 @@ export class RaftStorage {
       if (decoded.hardState !== undefined) this.hardState = hardStateFromWire(decoded.hardState);
     }
     entries = entries.filter((entry) => entry.index > snapshot.meta.index);
+    const first = entries[0];
+    if (first !== undefined && first.index !== snapshot.meta.index + 1) {
+      // The newest snapshot was unreadable and an older one was used, but the log between them
+      // is gone (it was compacted): starting would hand Raft a log with a hole.
+      throw new WalCorruptionError(this.dir, 0, `the log resumes at index ${first.index}, but the newest readable snapshot ends at ${snapshot.meta.index}; a newer snapshot is damaged`);
+    }
     const fresh = recovered.snapshot === undefined && recovered.records.length === 0;
     return { initial: { hardState: this.hardState, snapshot, entries, applied: snapshot.meta.index }, fresh };
   }
