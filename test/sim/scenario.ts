@@ -13,8 +13,14 @@ import type { WorkloadSettings } from './sim-clients.js';
 
 /** Ticks of the faulty phase, at least and at most. */
 export const FAULTY_PHASE_TICKS = { min: 200, max: 600 } as const;
-/** Ticks the fault-free phase may take to converge before the run counts as a liveness failure. */
-export const CONVERGENCE_DEADLINE_TICKS = 600;
+/**
+ * The fault-free phase fails (liveness) when nothing moves for CONVERGENCE_STALL_TICKS — no member
+ * appends or applies, no client is answered, leadership does not change — or when it lasts
+ * CONVERGENCE_DEADLINE_TICKS in all. Slow catch-up (a window of one 64-byte append) keeps moving;
+ * a livelock does not.
+ */
+export const CONVERGENCE_STALL_TICKS = 300;
+export const CONVERGENCE_DEADLINE_TICKS = 5_000;
 /** Every this many ticks the whole durable logs are compared pairwise (log matching). */
 export const LOG_PREFIX_CHECK_INTERVAL_TICKS = 25;
 

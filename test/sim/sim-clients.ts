@@ -61,6 +61,7 @@ export class Workload {
   private readonly replies = new DelayQueue<ClientReply>();
   private readonly records: HistoryRecord[] = [];
   private clock = 0;
+  private answered = 0;
 
   constructor(
     private readonly settings: WorkloadSettings,
@@ -119,6 +120,11 @@ export class Workload {
     return this.records.length;
   }
 
+  /** Operations answered so far. */
+  answeredCount(): number {
+    return this.answered;
+  }
+
   /** The history so far, in the checker's format; operations never answered are pending. */
   history(): KvOperation[] {
     return this.records.map((record, id): KvOperation => {
@@ -166,6 +172,7 @@ export class Workload {
       case 'ok': {
         const record = this.records[outstanding.historyIndex] as HistoryRecord;
         record.returnTime = ++this.clock;
+        this.answered++;
         record.output = body.output;
         if (body.output.kind === 'get') client.lastSeen.set(outstanding.input.key, body.output.value);
         else if (outstanding.input.kind !== 'get') client.lastSeen.set(outstanding.input.key, outstanding.input.value);

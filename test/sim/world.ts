@@ -18,7 +18,7 @@ import { checkLinearizability, type CheckResult } from './linearizability.js';
 import { kvModel, type KvOperation } from './kv-model.js';
 import { Nemesis, type NemesisTarget } from './nemesis.js';
 import { Prng } from './prng.js';
-import { CONVERGENCE_DEADLINE_TICKS, describeScenario, LOG_PREFIX_CHECK_INTERVAL_TICKS, scenarioFor, type Scenario } from './scenario.js';
+import { CONVERGENCE_DEADLINE_TICKS, CONVERGENCE_STALL_TICKS, describeScenario, LOG_PREFIX_CHECK_INTERVAL_TICKS, scenarioFor, type Scenario } from './scenario.js';
 import { Workload } from './sim-clients.js';
 import type { DurableImage } from './sim-disk.js';
 import { SimMember, type CoreFactory, type MemberEnvironment } from './sim-member.js';
@@ -142,9 +142,15 @@ class World implements NemesisTarget {
     this.network.setFaults(RELIABLE_NETWORK);
     this.nemesis.calm(this);
     const calmStart = this.tick;
+    let lastProgress = { tick: this.tick, fingerprint: this.progressFingerprint() };
     while (!this.converged()) {
-      if (this.tick - calmStart >= CONVERGENCE_DEADLINE_TICKS) throw new InvariantViolation('convergence', `no convergence ${CONVERGENCE_DEADLINE_TICKS} ticks into the fault-free phase: ${this.describeCluster()}`);
+      if (this.tick - lastProgress.tick >= CONVERGENCE_STALL_TICKS || this.tick - calmStart >= CONVERGENCE_DEADLINE_TICKS) {
+        const why = this.tick - calmStart >= CONVERGENCE_DEADLINE_TICKS ? `${CONVERGENCE_DEADLINE_TICKS} ticks into the fault-free phase` : `nothing moved for ${CONVERGENCE_STALL_TICKS} ticks`;
+        throw new InvariantViolation('convergence', `no convergence: ${why}: ${this.describeCluster()}`);
+      }
       this.step();
+      const fingerprint = this.progressFingerprint();
+      if (fingerprint !== lastProgress.fingerprint) lastProgress = { tick: this.tick, fingerprint };
     }
     this.checkFinalState();
     const history = this.workload.history();
@@ -251,6 +257,15 @@ class World implements NemesisTarget {
     this.nemesis.forget(id);
     if (member.isUp) member.crash('retired: removed from the configuration');
     this.events.record(this.tick, id, 'retired');
+  }
+
+  /** Changes whenever the cluster makes progress: logs grow, entries apply, clients get answers, leadership moves. */
+  private progressFingerprint(): string {
+    const members = this.activeMembers().map((member) => {
+      const status = member.status();
+      return status === undefined ? 'down' : `${status.term}/${status.leader}/${status.lastIndex}/${member.stateMachine()?.applied ?? -1}`;
+    });
+    return `${members.join(' ')} ops ${this.workload.operationCount()} idle ${this.workload.idle()} answered ${this.workload.answeredCount()}`;
   }
 
   /** Converged: one leader all configuration members follow, everyone applied the whole log, no client waiting. */
