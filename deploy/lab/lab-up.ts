@@ -19,6 +19,7 @@ import { contextCertsDir, saveContext } from '../../cli/context.js';
 import { buildDemoWebImage, pushOciLayout } from '../images/busybox-image.js';
 import { registryPidAlive, startRegistryDetached } from '../registry/registry.js';
 import { livePid, skiffdPath, startDaemon, waitDaemonsReady, type LaunchedDaemon } from './daemons.js';
+import { waitNodesReady } from './nodes-ready.js';
 import { DEFAULT_REGISTRY_PORT, LAB_RUN_ROOT, MAX_HOSTS, bridgeAddress, checkLabName, chooseSubnetIndex, hostLayout, labPaths } from './naming.js';
 import { ensureBridge, ensureHostNetwork, routeDestinations } from './network.js';
 import { readLabState, subnetIndexesOfOtherLabs, writeLabState, type LabHost, type LabState } from './state.js';
@@ -88,6 +89,8 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
     }
     await writeLabState(state);
     await waitDaemonsReady(launched);
+    // Started daemons are not yet nodes the scheduler can place tasks on.
+    await waitNodesReady(state, state.hosts);
   }
   return state;
 }
