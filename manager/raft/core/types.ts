@@ -94,7 +94,9 @@ export interface SoftState {
 /**
  * Work for the driver. Ordering, which the driver must honour:
  * 1. persist `snapshot` (if any), then `entries` (replacing any conflicting suffix), then
- *    `hardState` (if any) — all durable (fsync) —
+ *    `hardState` (if any) — all durable (fsync), and entries with hard state as ONE atomic
+ *    record: a crash between two records could leave entries newer than the stored term,
+ *    which the core refuses at start (manager/raft/storage writes one record per Ready) —
  * 2. then send `messages`,
  * 3. then apply `committedEntries` in order (and install `snapshot` into the state machine first),
  * 4. then call `advance(ready)`.
