@@ -1,6 +1,9 @@
 import { Command } from 'commander';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { defaultLabName, formatStatusTable, parseCount, registerLabCommands } from './lab.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defaultLabName, formatStatusTable, labNameFor, parseCount, registerLabCommands } from './lab.js';
 
 const savedLab = process.env['SKIFF_LAB'];
 afterEach(() => {
@@ -15,6 +18,24 @@ describe('skiff lab command line', () => {
     expect(defaultLabName()).toBe('lab');
     process.env['SKIFF_LAB'] = 'ci7';
     expect(defaultLabName()).toBe('ci7');
+  });
+
+  it('labNameFor prefers --name, then $SKIFF_LAB, and falls back to "lab" when the current context is no lab', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'skiff-labname-'));
+    const savedHome = process.env['SKIFF_HOME'];
+    process.env['SKIFF_HOME'] = home;
+    try {
+      writeFileSync(join(home, 'config.json'), JSON.stringify({ current: 'nolab123', contexts: {} }));
+      process.env['SKIFF_LAB'] = 'fromenv';
+      expect(await labNameFor('flag')).toBe('flag');
+      expect(await labNameFor(undefined)).toBe('fromenv');
+      delete process.env['SKIFF_LAB'];
+      expect(await labNameFor(undefined)).toBe('lab');
+    } finally {
+      if (savedHome === undefined) delete process.env['SKIFF_HOME'];
+      else process.env['SKIFF_HOME'] = savedHome;
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 
   it('parseCount accepts whole numbers and names the flag otherwise', () => {

@@ -13,12 +13,28 @@ import {
   labStatus,
   labUp,
   type LabStatus,
+  LAB_NAME_PATTERN,
+  readLabState,
 } from '../../deploy/lab/index.js';
+import { readConfig } from '../context.js';
 
-/** The lab a command acts on: --name, else $SKIFF_LAB, else "lab". */
+/** The lab a command acts on without --name: $SKIFF_LAB, else "lab". */
 export function defaultLabName(): string {
   const fromEnvironment = process.env['SKIFF_LAB'];
   return fromEnvironment !== undefined && fromEnvironment !== '' ? fromEnvironment : DEFAULT_LAB_NAME;
+}
+
+/**
+ * The lab a command acts on: --name, else $SKIFF_LAB, else the lab the CLI's current context
+ * points at (`lab up` names its context after the lab), else "lab".
+ */
+export async function labNameFor(flag: string | undefined): Promise<string> {
+  if (flag !== undefined) return flag;
+  const fromEnvironment = process.env['SKIFF_LAB'];
+  if (fromEnvironment !== undefined && fromEnvironment !== '') return fromEnvironment;
+  const current = await readConfig().then((config) => config.current).catch(() => '');
+  if (current !== '' && LAB_NAME_PATTERN.test(current) && (await readLabState(current).catch(() => undefined)) !== undefined) return current;
+  return DEFAULT_LAB_NAME;
 }
 
 /** Parses a whole, non-negative decimal number for option `field`; anything else is an error naming it. */
@@ -57,7 +73,7 @@ export function registerLabCommands(program: Command): void {
     .option('--registry-port <port>', 'port of the lab registry on the lab bridge', String(DEFAULT_REGISTRY_PORT))
     .action(async (flags: { managers?: string; workers?: string; name?: string; registryPort: string }, command: Command) => {
       try {
-        const name = flags.name ?? defaultLabName();
+        const name = await labNameFor(flags.name);
         const state = await labUp({
           name,
           ...(flags.managers === undefined ? {} : { managers: parseCount('--managers', flags.managers) }),
@@ -77,7 +93,7 @@ export function registerLabCommands(program: Command): void {
     .option(...nameOption)
     .action(async (flags: { name?: string }, command: Command) => {
       try {
-        await labDown(flags.name ?? defaultLabName(), say);
+        await labDown(await labNameFor(flags.name), say);
       } catch (error) {
         fail(command, error);
       }
@@ -91,7 +107,7 @@ export function registerLabCommands(program: Command): void {
     .action(async (flags: { name?: string; format: string }, command: Command) => {
       try {
         if (flags.format !== 'table' && flags.format !== 'json') throw new Error(`cannot use format "${flags.format}": expected table or json`);
-        const status = await labStatus(flags.name ?? defaultLabName());
+        const status = await labStatus(await labNameFor(flags.name));
         process.stdout.write(flags.format === 'json' ? `${JSON.stringify(status, null, 2)}\n` : formatStatusTable(status));
       } catch (error) {
         fail(command, error);
@@ -107,7 +123,7 @@ export function registerLabCommands(program: Command): void {
     .allowUnknownOption()
     .action(async (host: string, argv: string[], flags: { name?: string }, command: Command) => {
       try {
-        process.exitCode = await labExecInteractive(flags.name ?? defaultLabName(), host, argv);
+        process.exitCode = await labExecInteractive(await labNameFor(flags.name), host, argv);
       } catch (error) {
         fail(command, error);
       }
@@ -125,7 +141,7 @@ export function registerLabCommands(program: Command): void {
     .option(...nameOption)
     .action(async (hosts: string[], flags: { name?: string }, command: Command) => {
       try {
-        await labPartition(flags.name ?? defaultLabName(), hosts);
+        await labPartition(await labNameFor(flags.name), hosts);
         say(`partitioned ${hosts.join(', ')} from the other hosts`);
       } catch (error) {
         fail(command, error);
@@ -137,7 +153,7 @@ export function registerLabCommands(program: Command): void {
     .option(...nameOption)
     .action(async (flags: { name?: string }, command: Command) => {
       try {
-        await labHeal(flags.name ?? defaultLabName());
+        await labHeal(await labNameFor(flags.name));
         say('healed: every lab host reaches every other');
       } catch (error) {
         fail(command, error);
@@ -151,7 +167,7 @@ export function registerLabCommands(program: Command): void {
       .option(...nameOption)
       .action(async (host: string, flags: { name?: string }, command: Command) => {
         try {
-          say(await action(flags.name ?? defaultLabName(), host));
+          say(await action(await labNameFor(flags.name), host));
         } catch (error) {
           fail(command, error);
         }

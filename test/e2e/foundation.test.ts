@@ -73,6 +73,14 @@ describe('foundation on the lab', () => {
     expect(nodes.find((node) => node.hostname === 'h2')).toMatchObject({ role: 'worker', managerStatus: '' });
   });
 
+  it('lab commands without --name act on the lab of the current CLI context', async () => {
+    const env = { ...process.env };
+    delete env['SKIFF_LAB'];
+    const result = await skiff(home, ['lab', 'status', '--format', 'json'], 30_000, env);
+    expect(result.code, result.stderr).toBe(0);
+    expect((JSON.parse(result.stdout) as { name: string }).name).toBe(lab);
+  });
+
   it('service create runs 3 replicas as runc containers in their own namespaces on at least 2 hosts, each serving the demo page', async () => {
     const created = await skiff(home, ['service', 'create', '--name', 'web', '--replicas', '3', 'demo/web:v1']);
     expect(created.code, created.stderr).toBe(0);

@@ -24,9 +24,9 @@ export function uniqueLab(prefix: string): { name: string; home: string } {
 }
 
 /** Runs `bin/skiff ARGS` with the given SKIFF_HOME; never throws on a non-zero exit. */
-export function skiff(home: string, args: string[], timeoutMs = 120_000): Promise<CliResult> {
+export function skiff(home: string, args: string[], timeoutMs = 120_000, env: NodeJS.ProcessEnv = process.env): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(skiffBin, args, { env: { ...process.env, SKIFF_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(skiffBin, args, { env: { ...env, SKIFF_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
