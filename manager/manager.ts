@@ -21,7 +21,7 @@ import { ControllerRunner } from './orchestrator/controller-loop.js';
 import { DEFAULT_TASK_HISTORY_LIMIT, reaperController } from './orchestrator/reaper-controller.js';
 import { replicatedController } from './orchestrator/replicated-controller.js';
 import { schedulerController } from './orchestrator/scheduler-controller.js';
-import { Store } from './store/store.js';
+import { Store, type StoreReader, type WriteTransaction } from './store/store.js';
 
 /** Largest gRPC message a manager accepts; bigger requests are refused with RESOURCE_EXHAUSTED. */
 export const MAX_GRPC_MESSAGE_BYTES = 4 * 1024 * 1024;
@@ -152,24 +152,31 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   };
 }
 
-/** Creates or updates a manager's node with its Raft/gRPC address. */
+/**
+ * Adds to `transaction` what makes manager `nodeId` findable at `addr`: its node, created if the
+ * node has not registered yet, with its manager address. Leadership is not stored: `node ls`
+ * reads it live from Raft.
+ */
+function upsertManagerNode(transaction: WriteTransaction, reader: StoreReader, nodeId: string, addr: string): void {
+  const node = reader.get('node', nodeId);
+  const managerStatus = { addr, leader: false, reachability: 'reachable', raftId: 0 };
+  if (node === undefined) {
+    transaction.create('node', {
+      meta: { id: nodeId, version: 0, createdAtMs: 0, updatedAtMs: 0 },
+      spec: { desiredRole: NodeRole.NODE_ROLE_MANAGER, availability: NodeAvailability.NODE_AVAILABILITY_ACTIVE, labels: {} },
+      description: undefined,
+      status: { state: NodeState.NODE_STATE_UNKNOWN, message: '', addr: addr.split(':')[0] ?? '' },
+      managerStatus,
+      role: NodeRole.NODE_ROLE_MANAGER,
+    });
+  } else if (node.managerStatus?.addr !== addr) {
+    transaction.update('node', { ...node, managerStatus });
+  }
+}
+
+/** Records a joining manager's address durably. */
 async function recordManagerAddress(store: Store, nodeId: string, addr: string): Promise<void> {
-  await store.update((transaction, reader) => {
-    const node = reader.get('node', nodeId);
-    const managerStatus = { addr, leader: false, reachability: 'reachable', raftId: 0 };
-    if (node === undefined) {
-      transaction.create('node', {
-        meta: { id: nodeId, version: 0, createdAtMs: 0, updatedAtMs: 0 },
-        spec: { desiredRole: NodeRole.NODE_ROLE_MANAGER, availability: NodeAvailability.NODE_AVAILABILITY_ACTIVE, labels: {} },
-        description: undefined,
-        status: { state: NodeState.NODE_STATE_UNKNOWN, message: '', addr: addr.split(':')[0] ?? '' },
-        managerStatus,
-        role: NodeRole.NODE_ROLE_MANAGER,
-      });
-    } else if (node.managerStatus?.addr !== addr) {
-      transaction.update('node', { ...node, managerStatus });
-    }
-  });
+  await store.update((transaction, reader) => upsertManagerNode(transaction, reader, nodeId, addr));
 }
 
 /**
@@ -186,20 +193,7 @@ async function recordLeadership(store: Store, options: ManagerOptions, heartbeat
           rootCaCertPem: options.credentials.caCertPem,
         });
       }
-      const self = reader.get('node', options.selfNodeId);
-      const managerStatus = { addr: options.advertiseAddr, leader: true, reachability: 'reachable', raftId: 0 };
-      if (self === undefined) {
-        transaction.create('node', {
-          meta: { id: options.selfNodeId, version: 0, createdAtMs: 0, updatedAtMs: 0 },
-          spec: { desiredRole: NodeRole.NODE_ROLE_MANAGER, availability: NodeAvailability.NODE_AVAILABILITY_ACTIVE, labels: {} },
-          description: undefined,
-          status: { state: NodeState.NODE_STATE_UNKNOWN, message: '', addr: options.advertiseAddr.split(':')[0] ?? '' },
-          managerStatus,
-          role: NodeRole.NODE_ROLE_MANAGER,
-        });
-      } else if (self.managerStatus?.addr !== options.advertiseAddr) {
-        transaction.update('node', { ...self, managerStatus });
-      }
+      upsertManagerNode(transaction, reader, options.selfNodeId, options.advertiseAddr);
     });
   } catch (error) {
     log.warn('cannot record leadership in the store', { error: String(error) });

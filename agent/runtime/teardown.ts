@@ -28,17 +28,25 @@ export interface TeardownContext {
   network?: BridgeNetwork;
 }
 
-/** Kills, deletes and forgets one container: runc state, network, mounts, cgroups, files. */
-export async function teardownContainer(context: TeardownContext, containerId: string): Promise<void> {
-  const { paths, runc } = context;
-  const errors: string[] = [];
-  const step = async (name: string, action: () => Promise<void>): Promise<void> => {
+/**
+ * A teardown step runner: every step runs even when an earlier one failed, and each failure is
+ * collected as "<step>: <reason>" for one error at the end.
+ */
+function collectingStep(errors: string[]): (name: string, action: () => Promise<void>) => Promise<void> {
+  return async (name, action) => {
     try {
       await action();
     } catch (error) {
       errors.push(`${name}: ${errorMessage(error)}`);
     }
   };
+}
+
+/** Kills, deletes and forgets one container: runc state, network, mounts, cgroups, files. */
+export async function teardownContainer(context: TeardownContext, containerId: string): Promise<void> {
+  const { paths, runc } = context;
+  const errors: string[] = [];
+  const step = collectingStep(errors);
   await step('kill', async () => {
     const state = await runc.state(containerId);
     if (state === undefined || state.status === 'stopped') return;
@@ -88,13 +96,7 @@ export async function cleanupRuntimeState(roots: RuntimeStateRoots): Promise<voi
   const paths = new RuntimePaths(roots.stateDir);
   const runc = new RuncClient(roots.runcRoot);
   const errors: string[] = [];
-  const step = async (name: string, action: () => Promise<void>): Promise<void> => {
-    try {
-      await action();
-    } catch (error) {
-      errors.push(`${name}: ${errorMessage(error)}`);
-    }
-  };
+  const step = collectingStep(errors);
   await step('kill', async () => {
     await killAllInCgroupParent(roots.cgroupParent);
   });
