@@ -189,8 +189,12 @@ async function recordLeadership(store: Store, options: ManagerOptions, heartbeat
       if (reader.list('cluster').length === 0) {
         transaction.create('cluster', {
           meta: { id: options.clusterId, version: 0, createdAtMs: 0, updatedAtMs: 0 },
-          spec: { name: 'default', heartbeatPeriodMs, taskHistoryLimit: DEFAULT_TASK_HISTORY_LIMIT },
+          spec: { name: 'default', heartbeatPeriodMs, taskHistoryLimit: DEFAULT_TASK_HISTORY_LIMIT, nodeCertExpiryMs: 0, autolock: false },
           rootCaCertPem: options.credentials.caCertPem,
+          rootCa: undefined,
+          joinTokens: undefined,
+          deniedNodes: [],
+          unlockKey: '',
         });
       }
       upsertManagerNode(transaction, reader, options.selfNodeId, options.advertiseAddr);

@@ -67,7 +67,7 @@ describe('agent session', () => {
     expect(fake.nodeId).toBe('node-h2');
     expect(fake.hello).toMatchObject({ addr: '10.0.0.2', description: { hostname: 'h2', engineVersion: 'test' } });
     fake.start(HEARTBEAT_PERIOD_MS);
-    const full: Assignments = { kind: AssignmentsKind.ASSIGNMENTS_KIND_FULL, updated: [], removed: ['gone'] };
+    const full: Assignments = { kind: AssignmentsKind.ASSIGNMENTS_KIND_FULL, updated: [], secrets: [], configs: [], removed: ['gone'] };
     fake.assign(full);
     await vi.waitFor(() => expect(recorded.assignments).toEqual([full]), WAIT);
     expect(recorded.started).toEqual(['node-h2']);

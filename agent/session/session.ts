@@ -9,6 +9,7 @@ import { channelCredentials, channelOptions, type NodeCredentials } from '../../
 import {
   type AgentMessage,
   type Assignments,
+  type NodeChanged,
   DispatcherClient,
   type DispatcherMessage,
 } from '../../proto/skiff/v1/dispatcher.js';
@@ -29,6 +30,8 @@ export interface SessionOptions {
   addr: string;
   log: Logger;
   onAssignments: (assignments: Assignments) => void;
+  /** The manager says this node's desired role changed: renew the certificate now. */
+  onNodeChanged?: (change: NodeChanged) => void;
   /** Called when a new session starts, before its assignments arrive. */
   onSessionStarted: (nodeId: string) => void;
 }
@@ -112,6 +115,9 @@ export class AgentSession {
             this.managerIndex = Math.max(0, this.managers.indexOf(manager));
             log.info('managers changed', { managers: this.managers });
           }
+          break;
+        case 'node':
+          this.options.onNodeChanged?.(message.message.value);
           break;
         case undefined:
           break;

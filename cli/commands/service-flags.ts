@@ -81,7 +81,7 @@ export function specFromFlags(image: string, commandArgs: string[], flags: Creat
         hostname: flags.hostname ?? '',
         mounts: [],
         healthcheck: undefined,
-        labels: {},
+        labels: {}, secrets: [], configs: [],
       },
       resources: {
         limits: {

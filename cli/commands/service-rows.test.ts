@@ -10,7 +10,7 @@ function service(mode: 'replicated' | 'global'): Service {
       name: 'web',
       labels: {},
       taskTemplate: {
-        container: { image: 'demo/web:v1', command: [], args: [], env: [], user: '', workdir: '', hostname: '', mounts: [], healthcheck: undefined, labels: {} },
+        container: { image: 'demo/web:v1', command: [], args: [], env: [], user: '', workdir: '', hostname: '', mounts: [], healthcheck: undefined, labels: {}, secrets: [], configs: [] },
         resources: undefined,
         restartPolicy: undefined,
         placement: undefined,

@@ -2,67 +2,16 @@
  * The Control service: the user-facing API of a manager. Reads come from the store's tables;
  * writes go through one store transaction each and carry the version the caller read.
  */
-import * as grpc from '@grpc/grpc-js';
-import { peerIdentity } from '../../pki/index.js';
 import type { ControlServer, ServiceReplicaCounts } from '../../proto/skiff/v1/control.js';
-import type { ManagerStatus, Node, Service } from '../../proto/skiff/v1/objects.js';
+import type { ManagerStatus, Node } from '../../proto/skiff/v1/objects.js';
 import type { ServiceSpec } from '../../proto/skiff/v1/specs.js';
 import { NodeRole, TaskState } from '../../proto/skiff/v1/types.js';
-import { newObjectId, type Store, type StoreReader } from '../store/store.js';
+import { newObjectId, type Store } from '../store/store.js';
 import { ApiError } from './errors.js';
-import { toGrpcError } from './status-mapping.js';
 import { validateServiceSpec } from './validate-service.js';
-
-export interface ControlOptions {
-  clusterId: string;
-  /** Manager status per manager node id (leader, reachability), as this manager knows it. */
-  managerStatuses: () => Promise<Map<string, ManagerStatus>>;
-  /** True for the server on the local unix socket, whose file mode is the access control. */
-  local: boolean;
-}
-
-type UnaryCall<Request> = grpc.ServerUnaryCall<Request, unknown>;
-
-/** Wraps a handler: authorisation first, then domain errors mapped to statuses in one place. */
-function unary<Request, Response>(
-  options: ControlOptions,
-  handler: (request: Request) => Promise<Response> | Response,
-): grpc.handleUnaryCall<Request, Response> {
-  return (call: UnaryCall<Request>, callback: grpc.sendUnaryData<Response>) => {
-    const identity = peerIdentity(call);
-    const allowed = options.local || (identity !== undefined && identity.clusterId === options.clusterId && (identity.role === 'admin' || identity.role === 'manager'));
-    if (!allowed) {
-      callback(toGrpcError(new ApiError('permission_denied', 'cannot call the control API: an admin or manager certificate of this cluster is required')));
-      return;
-    }
-    Promise.resolve()
-      .then(() => handler(call.request))
-      .then(
-        (response) => callback(null, response),
-        (error: unknown) => callback(toGrpcError(error)),
-      );
-  };
-}
-
-/** Finds an object by exact id, exact name, or unique id prefix. */
-function resolveService(reader: StoreReader, reference: string): Service {
-  if (reference === '') throw new ApiError('invalid_argument', 'cannot find service: no service name or id given');
-  const found = reader.get('service', reference) ?? reader.findByName('service', reference);
-  if (found !== undefined) return found;
-  const matches = reader.list('service').filter((service) => service.meta?.id.startsWith(reference));
-  if (matches.length === 1 && matches[0] !== undefined) return matches[0];
-  if (matches.length > 1) throw new ApiError('invalid_argument', `cannot find service "${reference}": the id prefix is ambiguous`);
-  throw new ApiError('not_found', `cannot find service "${reference}": no such service`);
-}
-
-function resolveNode(reader: StoreReader, reference: string): Node {
-  const nodes = reader.list('node');
-  const found = reader.get('node', reference) ?? nodes.find((node) => node.description?.hostname === reference);
-  if (found !== undefined) return found;
-  const matches = nodes.filter((node) => node.meta?.id.startsWith(reference));
-  if (reference !== '' && matches.length === 1 && matches[0] !== undefined) return matches[0];
-  throw new ApiError('not_found', `cannot find node "${reference}": no such node`);
-}
+import { type ControlOptions, resolveNode, resolveService, unary } from './control-common.js';
+import { clusterHandlers } from './cluster-handlers.js';
+import { secretHandlers } from './secret-handlers.js';
 
 function specsEqual(a: ServiceSpec | undefined, b: ServiceSpec | undefined): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
@@ -154,5 +103,7 @@ export function controlHandlers(store: Store, options: ControlOptions): ControlS
       }
       return { tasks };
     }),
+    ...clusterHandlers(store, options),
+    ...secretHandlers(store, options),
   };
 }

@@ -63,7 +63,7 @@ describe('dispatcher', () => {
   it('dispatcher sends session started and a full set first, then incremental assignments', async () => {
     const { agent, nodeId } = await connectAgent('h2');
     expect(agent.received.slice(0, 2).map((message) => message.message?.$case)).toEqual(['started', 'assignments']);
-    expect(agent.assignments[0]).toEqual({ kind: AssignmentsKind.ASSIGNMENTS_KIND_FULL, updated: [], removed: [] });
+    expect(agent.assignments[0]).toEqual({ kind: AssignmentsKind.ASSIGNMENTS_KIND_FULL, updated: [], removed: [], secrets: [], configs: [] });
     await admin.call((c) => c.createService, { spec: fakeServiceSpec('web', 2) });
     const assigned = await waitForAssigned(agent, 2);
     expect(agent.assignments.slice(1).every((assignments) => assignments.kind === AssignmentsKind.ASSIGNMENTS_KIND_INCREMENTAL)).toBe(true);

@@ -239,7 +239,7 @@ function sendAssignments(
   for (let offset = 0, first = true; first || offset < updated.length; offset += MAX_TASKS_PER_MESSAGE, first = false) {
     const part = updated.slice(offset, offset + MAX_TASKS_PER_MESSAGE);
     const partKind = first ? kind : AssignmentsKind.ASSIGNMENTS_KIND_INCREMENTAL;
-    call.write({ message: { $case: 'assignments', value: { kind: partKind, updated: part, removed: first ? removed : [] } } });
+    call.write({ message: { $case: 'assignments', value: { kind: partKind, updated: part, removed: first ? removed : [], secrets: [], configs: [] } } });
   }
 }
 

@@ -14,7 +14,7 @@ export function fakeTask(id: string, options: { state?: TaskState; desiredState?
     slot: 1,
     nodeId: 'node1',
     spec: {
-      container: { image: options.image ?? FAKE_IMAGE, command: [], args: [], env: [], user: '', workdir: '', hostname: '', mounts: [], healthcheck: undefined, labels: {} },
+      container: { image: options.image ?? FAKE_IMAGE, command: [], args: [], env: [], user: '', workdir: '', hostname: '', mounts: [], healthcheck: undefined, labels: {}, secrets: [], configs: [] },
       resources: undefined,
       restartPolicy: undefined,
       placement: undefined,

@@ -146,7 +146,7 @@ export function fakeServiceSpec(name: string, replicas: number, options: { image
     name,
     labels: {},
     taskTemplate: {
-      container: { image: options.image ?? 'demo/web:v1', command: [], args: [], env: [], user: '', workdir: '', hostname: '', mounts: [], healthcheck: undefined, labels: {} },
+      container: { image: options.image ?? 'demo/web:v1', command: [], args: [], env: [], user: '', workdir: '', hostname: '', mounts: [], healthcheck: undefined, labels: {}, secrets: [], configs: [] },
       resources: undefined,
       restartPolicy: { condition: '', delayMs: options.restartDelayMs ?? 0, maxAttempts: 0, windowMs: 0 },
       placement: undefined,

@@ -18,8 +18,8 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { Cluster, Node, Service, Task } from "./objects.js";
-import { ServiceSpec } from "./specs.js";
+import { Cluster, Config, Node, Secret, Service, Task } from "./objects.js";
+import { ClusterSpec, ConfigSpec, NodeSpec, SecretSpec, ServiceSpec } from "./specs.js";
 
 export const protobufPackage = "skiff.v1";
 
@@ -104,6 +104,120 @@ export interface GetClusterRequest {
 
 export interface GetClusterResponse {
   cluster: Cluster | undefined;
+}
+
+/** `version` is the cluster's meta.version as read. A missing spec leaves the spec unchanged. */
+export interface UpdateClusterRequest {
+  version: number;
+  spec: ClusterSpec | undefined;
+  rotateWorkerToken: boolean;
+  rotateManagerToken: boolean;
+  rotateUnlockKey: boolean;
+}
+
+export interface UpdateClusterResponse {
+  cluster: Cluster | undefined;
+}
+
+export interface GetUnlockKeyRequest {
+}
+
+export interface GetUnlockKeyResponse {
+  unlockKey: string;
+}
+
+export interface UpdateNodeRequest {
+  node: string;
+  version: number;
+  spec: NodeSpec | undefined;
+}
+
+export interface UpdateNodeResponse {
+  node: Node | undefined;
+}
+
+/** Without force, only a node that is down (and not a manager in the Raft group) can be removed. */
+export interface RemoveNodeRequest {
+  node: string;
+  force: boolean;
+}
+
+export interface RemoveNodeResponse {
+}
+
+export interface RotateRootCaRequest {
+}
+
+export interface RotateRootCaResponse {
+  cluster: Cluster | undefined;
+}
+
+/** Secrets and configs come back without their data, always. */
+export interface CreateSecretRequest {
+  spec: SecretSpec | undefined;
+}
+
+export interface CreateSecretResponse {
+  secret: Secret | undefined;
+}
+
+export interface GetSecretRequest {
+  secret: string;
+}
+
+export interface GetSecretResponse {
+  secret: Secret | undefined;
+}
+
+export interface ListSecretsRequest {
+}
+
+export interface ListSecretsResponse {
+  secrets: Secret[];
+}
+
+export interface RemoveSecretRequest {
+  secret: string;
+}
+
+export interface RemoveSecretResponse {
+}
+
+export interface CreateConfigRequest {
+  spec: ConfigSpec | undefined;
+}
+
+export interface CreateConfigResponse {
+  config: Config | undefined;
+}
+
+export interface GetConfigRequest {
+  config: string;
+}
+
+export interface GetConfigResponse {
+  config: Config | undefined;
+}
+
+export interface ListConfigsRequest {
+}
+
+export interface ListConfigsResponse {
+  configs: Config[];
+}
+
+export interface RemoveConfigRequest {
+  config: string;
+}
+
+export interface RemoveConfigResponse {
+}
+
+export interface UnlockRequest {
+  unlockKey: string;
+}
+
+export interface UnlockResponse {
 }
 
 function createBaseListNodesRequest(): ListNodesRequest {
@@ -1441,6 +1555,1926 @@ export const GetClusterResponse: MessageFns<GetClusterResponse> = {
   },
 };
 
+function createBaseUpdateClusterRequest(): UpdateClusterRequest {
+  return { version: 0, spec: undefined, rotateWorkerToken: false, rotateManagerToken: false, rotateUnlockKey: false };
+}
+
+export const UpdateClusterRequest: MessageFns<UpdateClusterRequest> = {
+  encode(message: UpdateClusterRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.version !== 0) {
+      writer.uint32(8).uint64(message.version);
+    }
+    if (message.spec !== undefined) {
+      ClusterSpec.encode(message.spec, writer.uint32(18).fork()).join();
+    }
+    if (message.rotateWorkerToken !== false) {
+      writer.uint32(24).bool(message.rotateWorkerToken);
+    }
+    if (message.rotateManagerToken !== false) {
+      writer.uint32(32).bool(message.rotateManagerToken);
+    }
+    if (message.rotateUnlockKey !== false) {
+      writer.uint32(40).bool(message.rotateUnlockKey);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateClusterRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateClusterRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.version = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.spec = ClusterSpec.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.rotateWorkerToken = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.rotateManagerToken = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.rotateUnlockKey = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateClusterRequest {
+    return {
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      spec: isSet(object.spec) ? ClusterSpec.fromJSON(object.spec) : undefined,
+      rotateWorkerToken: isSet(object.rotateWorkerToken)
+        ? globalThis.Boolean(object.rotateWorkerToken)
+        : isSet(object.rotate_worker_token)
+        ? globalThis.Boolean(object.rotate_worker_token)
+        : false,
+      rotateManagerToken: isSet(object.rotateManagerToken)
+        ? globalThis.Boolean(object.rotateManagerToken)
+        : isSet(object.rotate_manager_token)
+        ? globalThis.Boolean(object.rotate_manager_token)
+        : false,
+      rotateUnlockKey: isSet(object.rotateUnlockKey)
+        ? globalThis.Boolean(object.rotateUnlockKey)
+        : isSet(object.rotate_unlock_key)
+        ? globalThis.Boolean(object.rotate_unlock_key)
+        : false,
+    };
+  },
+
+  toJSON(message: UpdateClusterRequest): unknown {
+    const obj: any = {};
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.spec !== undefined) {
+      obj.spec = ClusterSpec.toJSON(message.spec);
+    }
+    if (message.rotateWorkerToken !== false) {
+      obj.rotateWorkerToken = message.rotateWorkerToken;
+    }
+    if (message.rotateManagerToken !== false) {
+      obj.rotateManagerToken = message.rotateManagerToken;
+    }
+    if (message.rotateUnlockKey !== false) {
+      obj.rotateUnlockKey = message.rotateUnlockKey;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UpdateClusterRequest>): UpdateClusterRequest {
+    return UpdateClusterRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UpdateClusterRequest>): UpdateClusterRequest {
+    const message = createBaseUpdateClusterRequest();
+    message.version = object.version ?? 0;
+    message.spec = (object.spec !== undefined && object.spec !== null)
+      ? ClusterSpec.fromPartial(object.spec)
+      : undefined;
+    message.rotateWorkerToken = object.rotateWorkerToken ?? false;
+    message.rotateManagerToken = object.rotateManagerToken ?? false;
+    message.rotateUnlockKey = object.rotateUnlockKey ?? false;
+    return message;
+  },
+};
+
+function createBaseUpdateClusterResponse(): UpdateClusterResponse {
+  return { cluster: undefined };
+}
+
+export const UpdateClusterResponse: MessageFns<UpdateClusterResponse> = {
+  encode(message: UpdateClusterResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cluster !== undefined) {
+      Cluster.encode(message.cluster, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateClusterResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateClusterResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.cluster = Cluster.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateClusterResponse {
+    return { cluster: isSet(object.cluster) ? Cluster.fromJSON(object.cluster) : undefined };
+  },
+
+  toJSON(message: UpdateClusterResponse): unknown {
+    const obj: any = {};
+    if (message.cluster !== undefined) {
+      obj.cluster = Cluster.toJSON(message.cluster);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UpdateClusterResponse>): UpdateClusterResponse {
+    return UpdateClusterResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UpdateClusterResponse>): UpdateClusterResponse {
+    const message = createBaseUpdateClusterResponse();
+    message.cluster = (object.cluster !== undefined && object.cluster !== null)
+      ? Cluster.fromPartial(object.cluster)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseGetUnlockKeyRequest(): GetUnlockKeyRequest {
+  return {};
+}
+
+export const GetUnlockKeyRequest: MessageFns<GetUnlockKeyRequest> = {
+  encode(_: GetUnlockKeyRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetUnlockKeyRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetUnlockKeyRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): GetUnlockKeyRequest {
+    return {};
+  },
+
+  toJSON(_: GetUnlockKeyRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetUnlockKeyRequest>): GetUnlockKeyRequest {
+    return GetUnlockKeyRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<GetUnlockKeyRequest>): GetUnlockKeyRequest {
+    const message = createBaseGetUnlockKeyRequest();
+    return message;
+  },
+};
+
+function createBaseGetUnlockKeyResponse(): GetUnlockKeyResponse {
+  return { unlockKey: "" };
+}
+
+export const GetUnlockKeyResponse: MessageFns<GetUnlockKeyResponse> = {
+  encode(message: GetUnlockKeyResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.unlockKey !== "") {
+      writer.uint32(10).string(message.unlockKey);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetUnlockKeyResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetUnlockKeyResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.unlockKey = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetUnlockKeyResponse {
+    return {
+      unlockKey: isSet(object.unlockKey)
+        ? globalThis.String(object.unlockKey)
+        : isSet(object.unlock_key)
+        ? globalThis.String(object.unlock_key)
+        : "",
+    };
+  },
+
+  toJSON(message: GetUnlockKeyResponse): unknown {
+    const obj: any = {};
+    if (message.unlockKey !== "") {
+      obj.unlockKey = message.unlockKey;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetUnlockKeyResponse>): GetUnlockKeyResponse {
+    return GetUnlockKeyResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetUnlockKeyResponse>): GetUnlockKeyResponse {
+    const message = createBaseGetUnlockKeyResponse();
+    message.unlockKey = object.unlockKey ?? "";
+    return message;
+  },
+};
+
+function createBaseUpdateNodeRequest(): UpdateNodeRequest {
+  return { node: "", version: 0, spec: undefined };
+}
+
+export const UpdateNodeRequest: MessageFns<UpdateNodeRequest> = {
+  encode(message: UpdateNodeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.node !== "") {
+      writer.uint32(10).string(message.node);
+    }
+    if (message.version !== 0) {
+      writer.uint32(16).uint64(message.version);
+    }
+    if (message.spec !== undefined) {
+      NodeSpec.encode(message.spec, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateNodeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateNodeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.node = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.version = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.spec = NodeSpec.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateNodeRequest {
+    return {
+      node: isSet(object.node) ? globalThis.String(object.node) : "",
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      spec: isSet(object.spec) ? NodeSpec.fromJSON(object.spec) : undefined,
+    };
+  },
+
+  toJSON(message: UpdateNodeRequest): unknown {
+    const obj: any = {};
+    if (message.node !== "") {
+      obj.node = message.node;
+    }
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.spec !== undefined) {
+      obj.spec = NodeSpec.toJSON(message.spec);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UpdateNodeRequest>): UpdateNodeRequest {
+    return UpdateNodeRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UpdateNodeRequest>): UpdateNodeRequest {
+    const message = createBaseUpdateNodeRequest();
+    message.node = object.node ?? "";
+    message.version = object.version ?? 0;
+    message.spec = (object.spec !== undefined && object.spec !== null) ? NodeSpec.fromPartial(object.spec) : undefined;
+    return message;
+  },
+};
+
+function createBaseUpdateNodeResponse(): UpdateNodeResponse {
+  return { node: undefined };
+}
+
+export const UpdateNodeResponse: MessageFns<UpdateNodeResponse> = {
+  encode(message: UpdateNodeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.node !== undefined) {
+      Node.encode(message.node, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateNodeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateNodeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.node = Node.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateNodeResponse {
+    return { node: isSet(object.node) ? Node.fromJSON(object.node) : undefined };
+  },
+
+  toJSON(message: UpdateNodeResponse): unknown {
+    const obj: any = {};
+    if (message.node !== undefined) {
+      obj.node = Node.toJSON(message.node);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UpdateNodeResponse>): UpdateNodeResponse {
+    return UpdateNodeResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UpdateNodeResponse>): UpdateNodeResponse {
+    const message = createBaseUpdateNodeResponse();
+    message.node = (object.node !== undefined && object.node !== null) ? Node.fromPartial(object.node) : undefined;
+    return message;
+  },
+};
+
+function createBaseRemoveNodeRequest(): RemoveNodeRequest {
+  return { node: "", force: false };
+}
+
+export const RemoveNodeRequest: MessageFns<RemoveNodeRequest> = {
+  encode(message: RemoveNodeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.node !== "") {
+      writer.uint32(10).string(message.node);
+    }
+    if (message.force !== false) {
+      writer.uint32(16).bool(message.force);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveNodeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveNodeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.node = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.force = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RemoveNodeRequest {
+    return {
+      node: isSet(object.node) ? globalThis.String(object.node) : "",
+      force: isSet(object.force) ? globalThis.Boolean(object.force) : false,
+    };
+  },
+
+  toJSON(message: RemoveNodeRequest): unknown {
+    const obj: any = {};
+    if (message.node !== "") {
+      obj.node = message.node;
+    }
+    if (message.force !== false) {
+      obj.force = message.force;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RemoveNodeRequest>): RemoveNodeRequest {
+    return RemoveNodeRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RemoveNodeRequest>): RemoveNodeRequest {
+    const message = createBaseRemoveNodeRequest();
+    message.node = object.node ?? "";
+    message.force = object.force ?? false;
+    return message;
+  },
+};
+
+function createBaseRemoveNodeResponse(): RemoveNodeResponse {
+  return {};
+}
+
+export const RemoveNodeResponse: MessageFns<RemoveNodeResponse> = {
+  encode(_: RemoveNodeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveNodeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveNodeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): RemoveNodeResponse {
+    return {};
+  },
+
+  toJSON(_: RemoveNodeResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<RemoveNodeResponse>): RemoveNodeResponse {
+    return RemoveNodeResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<RemoveNodeResponse>): RemoveNodeResponse {
+    const message = createBaseRemoveNodeResponse();
+    return message;
+  },
+};
+
+function createBaseRotateRootCaRequest(): RotateRootCaRequest {
+  return {};
+}
+
+export const RotateRootCaRequest: MessageFns<RotateRootCaRequest> = {
+  encode(_: RotateRootCaRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RotateRootCaRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRotateRootCaRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): RotateRootCaRequest {
+    return {};
+  },
+
+  toJSON(_: RotateRootCaRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<RotateRootCaRequest>): RotateRootCaRequest {
+    return RotateRootCaRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<RotateRootCaRequest>): RotateRootCaRequest {
+    const message = createBaseRotateRootCaRequest();
+    return message;
+  },
+};
+
+function createBaseRotateRootCaResponse(): RotateRootCaResponse {
+  return { cluster: undefined };
+}
+
+export const RotateRootCaResponse: MessageFns<RotateRootCaResponse> = {
+  encode(message: RotateRootCaResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cluster !== undefined) {
+      Cluster.encode(message.cluster, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RotateRootCaResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRotateRootCaResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.cluster = Cluster.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RotateRootCaResponse {
+    return { cluster: isSet(object.cluster) ? Cluster.fromJSON(object.cluster) : undefined };
+  },
+
+  toJSON(message: RotateRootCaResponse): unknown {
+    const obj: any = {};
+    if (message.cluster !== undefined) {
+      obj.cluster = Cluster.toJSON(message.cluster);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RotateRootCaResponse>): RotateRootCaResponse {
+    return RotateRootCaResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RotateRootCaResponse>): RotateRootCaResponse {
+    const message = createBaseRotateRootCaResponse();
+    message.cluster = (object.cluster !== undefined && object.cluster !== null)
+      ? Cluster.fromPartial(object.cluster)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseCreateSecretRequest(): CreateSecretRequest {
+  return { spec: undefined };
+}
+
+export const CreateSecretRequest: MessageFns<CreateSecretRequest> = {
+  encode(message: CreateSecretRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.spec !== undefined) {
+      SecretSpec.encode(message.spec, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateSecretRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateSecretRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.spec = SecretSpec.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateSecretRequest {
+    return { spec: isSet(object.spec) ? SecretSpec.fromJSON(object.spec) : undefined };
+  },
+
+  toJSON(message: CreateSecretRequest): unknown {
+    const obj: any = {};
+    if (message.spec !== undefined) {
+      obj.spec = SecretSpec.toJSON(message.spec);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CreateSecretRequest>): CreateSecretRequest {
+    return CreateSecretRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CreateSecretRequest>): CreateSecretRequest {
+    const message = createBaseCreateSecretRequest();
+    message.spec = (object.spec !== undefined && object.spec !== null)
+      ? SecretSpec.fromPartial(object.spec)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseCreateSecretResponse(): CreateSecretResponse {
+  return { secret: undefined };
+}
+
+export const CreateSecretResponse: MessageFns<CreateSecretResponse> = {
+  encode(message: CreateSecretResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.secret !== undefined) {
+      Secret.encode(message.secret, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateSecretResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateSecretResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.secret = Secret.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateSecretResponse {
+    return { secret: isSet(object.secret) ? Secret.fromJSON(object.secret) : undefined };
+  },
+
+  toJSON(message: CreateSecretResponse): unknown {
+    const obj: any = {};
+    if (message.secret !== undefined) {
+      obj.secret = Secret.toJSON(message.secret);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CreateSecretResponse>): CreateSecretResponse {
+    return CreateSecretResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CreateSecretResponse>): CreateSecretResponse {
+    const message = createBaseCreateSecretResponse();
+    message.secret = (object.secret !== undefined && object.secret !== null)
+      ? Secret.fromPartial(object.secret)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseGetSecretRequest(): GetSecretRequest {
+  return { secret: "" };
+}
+
+export const GetSecretRequest: MessageFns<GetSecretRequest> = {
+  encode(message: GetSecretRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.secret !== "") {
+      writer.uint32(10).string(message.secret);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetSecretRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetSecretRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.secret = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetSecretRequest {
+    return { secret: isSet(object.secret) ? globalThis.String(object.secret) : "" };
+  },
+
+  toJSON(message: GetSecretRequest): unknown {
+    const obj: any = {};
+    if (message.secret !== "") {
+      obj.secret = message.secret;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetSecretRequest>): GetSecretRequest {
+    return GetSecretRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetSecretRequest>): GetSecretRequest {
+    const message = createBaseGetSecretRequest();
+    message.secret = object.secret ?? "";
+    return message;
+  },
+};
+
+function createBaseGetSecretResponse(): GetSecretResponse {
+  return { secret: undefined };
+}
+
+export const GetSecretResponse: MessageFns<GetSecretResponse> = {
+  encode(message: GetSecretResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.secret !== undefined) {
+      Secret.encode(message.secret, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetSecretResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetSecretResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.secret = Secret.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetSecretResponse {
+    return { secret: isSet(object.secret) ? Secret.fromJSON(object.secret) : undefined };
+  },
+
+  toJSON(message: GetSecretResponse): unknown {
+    const obj: any = {};
+    if (message.secret !== undefined) {
+      obj.secret = Secret.toJSON(message.secret);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetSecretResponse>): GetSecretResponse {
+    return GetSecretResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetSecretResponse>): GetSecretResponse {
+    const message = createBaseGetSecretResponse();
+    message.secret = (object.secret !== undefined && object.secret !== null)
+      ? Secret.fromPartial(object.secret)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseListSecretsRequest(): ListSecretsRequest {
+  return {};
+}
+
+export const ListSecretsRequest: MessageFns<ListSecretsRequest> = {
+  encode(_: ListSecretsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSecretsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSecretsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListSecretsRequest {
+    return {};
+  },
+
+  toJSON(_: ListSecretsRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListSecretsRequest>): ListSecretsRequest {
+    return ListSecretsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<ListSecretsRequest>): ListSecretsRequest {
+    const message = createBaseListSecretsRequest();
+    return message;
+  },
+};
+
+function createBaseListSecretsResponse(): ListSecretsResponse {
+  return { secrets: [] };
+}
+
+export const ListSecretsResponse: MessageFns<ListSecretsResponse> = {
+  encode(message: ListSecretsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.secrets) {
+      Secret.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSecretsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSecretsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.secrets.push(Secret.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListSecretsResponse {
+    return {
+      secrets: globalThis.Array.isArray(object?.secrets) ? object.secrets.map((e: any) => Secret.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ListSecretsResponse): unknown {
+    const obj: any = {};
+    if (message.secrets?.length) {
+      obj.secrets = message.secrets.map((e) => Secret.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListSecretsResponse>): ListSecretsResponse {
+    return ListSecretsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListSecretsResponse>): ListSecretsResponse {
+    const message = createBaseListSecretsResponse();
+    message.secrets = object.secrets?.map((e) => Secret.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRemoveSecretRequest(): RemoveSecretRequest {
+  return { secret: "" };
+}
+
+export const RemoveSecretRequest: MessageFns<RemoveSecretRequest> = {
+  encode(message: RemoveSecretRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.secret !== "") {
+      writer.uint32(10).string(message.secret);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveSecretRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveSecretRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.secret = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RemoveSecretRequest {
+    return { secret: isSet(object.secret) ? globalThis.String(object.secret) : "" };
+  },
+
+  toJSON(message: RemoveSecretRequest): unknown {
+    const obj: any = {};
+    if (message.secret !== "") {
+      obj.secret = message.secret;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RemoveSecretRequest>): RemoveSecretRequest {
+    return RemoveSecretRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RemoveSecretRequest>): RemoveSecretRequest {
+    const message = createBaseRemoveSecretRequest();
+    message.secret = object.secret ?? "";
+    return message;
+  },
+};
+
+function createBaseRemoveSecretResponse(): RemoveSecretResponse {
+  return {};
+}
+
+export const RemoveSecretResponse: MessageFns<RemoveSecretResponse> = {
+  encode(_: RemoveSecretResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveSecretResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveSecretResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): RemoveSecretResponse {
+    return {};
+  },
+
+  toJSON(_: RemoveSecretResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<RemoveSecretResponse>): RemoveSecretResponse {
+    return RemoveSecretResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<RemoveSecretResponse>): RemoveSecretResponse {
+    const message = createBaseRemoveSecretResponse();
+    return message;
+  },
+};
+
+function createBaseCreateConfigRequest(): CreateConfigRequest {
+  return { spec: undefined };
+}
+
+export const CreateConfigRequest: MessageFns<CreateConfigRequest> = {
+  encode(message: CreateConfigRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.spec !== undefined) {
+      ConfigSpec.encode(message.spec, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateConfigRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateConfigRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.spec = ConfigSpec.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateConfigRequest {
+    return { spec: isSet(object.spec) ? ConfigSpec.fromJSON(object.spec) : undefined };
+  },
+
+  toJSON(message: CreateConfigRequest): unknown {
+    const obj: any = {};
+    if (message.spec !== undefined) {
+      obj.spec = ConfigSpec.toJSON(message.spec);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CreateConfigRequest>): CreateConfigRequest {
+    return CreateConfigRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CreateConfigRequest>): CreateConfigRequest {
+    const message = createBaseCreateConfigRequest();
+    message.spec = (object.spec !== undefined && object.spec !== null)
+      ? ConfigSpec.fromPartial(object.spec)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseCreateConfigResponse(): CreateConfigResponse {
+  return { config: undefined };
+}
+
+export const CreateConfigResponse: MessageFns<CreateConfigResponse> = {
+  encode(message: CreateConfigResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.config !== undefined) {
+      Config.encode(message.config, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateConfigResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateConfigResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.config = Config.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateConfigResponse {
+    return { config: isSet(object.config) ? Config.fromJSON(object.config) : undefined };
+  },
+
+  toJSON(message: CreateConfigResponse): unknown {
+    const obj: any = {};
+    if (message.config !== undefined) {
+      obj.config = Config.toJSON(message.config);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CreateConfigResponse>): CreateConfigResponse {
+    return CreateConfigResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CreateConfigResponse>): CreateConfigResponse {
+    const message = createBaseCreateConfigResponse();
+    message.config = (object.config !== undefined && object.config !== null)
+      ? Config.fromPartial(object.config)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseGetConfigRequest(): GetConfigRequest {
+  return { config: "" };
+}
+
+export const GetConfigRequest: MessageFns<GetConfigRequest> = {
+  encode(message: GetConfigRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.config !== "") {
+      writer.uint32(10).string(message.config);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetConfigRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetConfigRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.config = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetConfigRequest {
+    return { config: isSet(object.config) ? globalThis.String(object.config) : "" };
+  },
+
+  toJSON(message: GetConfigRequest): unknown {
+    const obj: any = {};
+    if (message.config !== "") {
+      obj.config = message.config;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetConfigRequest>): GetConfigRequest {
+    return GetConfigRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetConfigRequest>): GetConfigRequest {
+    const message = createBaseGetConfigRequest();
+    message.config = object.config ?? "";
+    return message;
+  },
+};
+
+function createBaseGetConfigResponse(): GetConfigResponse {
+  return { config: undefined };
+}
+
+export const GetConfigResponse: MessageFns<GetConfigResponse> = {
+  encode(message: GetConfigResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.config !== undefined) {
+      Config.encode(message.config, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetConfigResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetConfigResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.config = Config.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetConfigResponse {
+    return { config: isSet(object.config) ? Config.fromJSON(object.config) : undefined };
+  },
+
+  toJSON(message: GetConfigResponse): unknown {
+    const obj: any = {};
+    if (message.config !== undefined) {
+      obj.config = Config.toJSON(message.config);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetConfigResponse>): GetConfigResponse {
+    return GetConfigResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetConfigResponse>): GetConfigResponse {
+    const message = createBaseGetConfigResponse();
+    message.config = (object.config !== undefined && object.config !== null)
+      ? Config.fromPartial(object.config)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseListConfigsRequest(): ListConfigsRequest {
+  return {};
+}
+
+export const ListConfigsRequest: MessageFns<ListConfigsRequest> = {
+  encode(_: ListConfigsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListConfigsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListConfigsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListConfigsRequest {
+    return {};
+  },
+
+  toJSON(_: ListConfigsRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListConfigsRequest>): ListConfigsRequest {
+    return ListConfigsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<ListConfigsRequest>): ListConfigsRequest {
+    const message = createBaseListConfigsRequest();
+    return message;
+  },
+};
+
+function createBaseListConfigsResponse(): ListConfigsResponse {
+  return { configs: [] };
+}
+
+export const ListConfigsResponse: MessageFns<ListConfigsResponse> = {
+  encode(message: ListConfigsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.configs) {
+      Config.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListConfigsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListConfigsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.configs.push(Config.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListConfigsResponse {
+    return {
+      configs: globalThis.Array.isArray(object?.configs) ? object.configs.map((e: any) => Config.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ListConfigsResponse): unknown {
+    const obj: any = {};
+    if (message.configs?.length) {
+      obj.configs = message.configs.map((e) => Config.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListConfigsResponse>): ListConfigsResponse {
+    return ListConfigsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListConfigsResponse>): ListConfigsResponse {
+    const message = createBaseListConfigsResponse();
+    message.configs = object.configs?.map((e) => Config.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRemoveConfigRequest(): RemoveConfigRequest {
+  return { config: "" };
+}
+
+export const RemoveConfigRequest: MessageFns<RemoveConfigRequest> = {
+  encode(message: RemoveConfigRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.config !== "") {
+      writer.uint32(10).string(message.config);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveConfigRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveConfigRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.config = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RemoveConfigRequest {
+    return { config: isSet(object.config) ? globalThis.String(object.config) : "" };
+  },
+
+  toJSON(message: RemoveConfigRequest): unknown {
+    const obj: any = {};
+    if (message.config !== "") {
+      obj.config = message.config;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RemoveConfigRequest>): RemoveConfigRequest {
+    return RemoveConfigRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RemoveConfigRequest>): RemoveConfigRequest {
+    const message = createBaseRemoveConfigRequest();
+    message.config = object.config ?? "";
+    return message;
+  },
+};
+
+function createBaseRemoveConfigResponse(): RemoveConfigResponse {
+  return {};
+}
+
+export const RemoveConfigResponse: MessageFns<RemoveConfigResponse> = {
+  encode(_: RemoveConfigResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveConfigResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveConfigResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): RemoveConfigResponse {
+    return {};
+  },
+
+  toJSON(_: RemoveConfigResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<RemoveConfigResponse>): RemoveConfigResponse {
+    return RemoveConfigResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<RemoveConfigResponse>): RemoveConfigResponse {
+    const message = createBaseRemoveConfigResponse();
+    return message;
+  },
+};
+
+function createBaseUnlockRequest(): UnlockRequest {
+  return { unlockKey: "" };
+}
+
+export const UnlockRequest: MessageFns<UnlockRequest> = {
+  encode(message: UnlockRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.unlockKey !== "") {
+      writer.uint32(10).string(message.unlockKey);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UnlockRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUnlockRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.unlockKey = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UnlockRequest {
+    return {
+      unlockKey: isSet(object.unlockKey)
+        ? globalThis.String(object.unlockKey)
+        : isSet(object.unlock_key)
+        ? globalThis.String(object.unlock_key)
+        : "",
+    };
+  },
+
+  toJSON(message: UnlockRequest): unknown {
+    const obj: any = {};
+    if (message.unlockKey !== "") {
+      obj.unlockKey = message.unlockKey;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UnlockRequest>): UnlockRequest {
+    return UnlockRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UnlockRequest>): UnlockRequest {
+    const message = createBaseUnlockRequest();
+    message.unlockKey = object.unlockKey ?? "";
+    return message;
+  },
+};
+
+function createBaseUnlockResponse(): UnlockResponse {
+  return {};
+}
+
+export const UnlockResponse: MessageFns<UnlockResponse> = {
+  encode(_: UnlockResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UnlockResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUnlockResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): UnlockResponse {
+    return {};
+  },
+
+  toJSON(_: UnlockResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<UnlockResponse>): UnlockResponse {
+    return UnlockResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<UnlockResponse>): UnlockResponse {
+    const message = createBaseUnlockResponse();
+    return message;
+  },
+};
+
 export type ControlService = typeof ControlService;
 export const ControlService = {
   listNodes: {
@@ -1528,6 +3562,140 @@ export const ControlService = {
     responseSerialize: (value: GetClusterResponse): Buffer => Buffer.from(GetClusterResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetClusterResponse => GetClusterResponse.decode(value),
   },
+  updateCluster: {
+    path: "/skiff.v1.Control/UpdateCluster" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UpdateClusterRequest): Buffer => Buffer.from(UpdateClusterRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UpdateClusterRequest => UpdateClusterRequest.decode(value),
+    responseSerialize: (value: UpdateClusterResponse): Buffer =>
+      Buffer.from(UpdateClusterResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UpdateClusterResponse => UpdateClusterResponse.decode(value),
+  },
+  getUnlockKey: {
+    path: "/skiff.v1.Control/GetUnlockKey" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetUnlockKeyRequest): Buffer => Buffer.from(GetUnlockKeyRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetUnlockKeyRequest => GetUnlockKeyRequest.decode(value),
+    responseSerialize: (value: GetUnlockKeyResponse): Buffer =>
+      Buffer.from(GetUnlockKeyResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetUnlockKeyResponse => GetUnlockKeyResponse.decode(value),
+  },
+  updateNode: {
+    path: "/skiff.v1.Control/UpdateNode" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UpdateNodeRequest): Buffer => Buffer.from(UpdateNodeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UpdateNodeRequest => UpdateNodeRequest.decode(value),
+    responseSerialize: (value: UpdateNodeResponse): Buffer => Buffer.from(UpdateNodeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UpdateNodeResponse => UpdateNodeResponse.decode(value),
+  },
+  removeNode: {
+    path: "/skiff.v1.Control/RemoveNode" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RemoveNodeRequest): Buffer => Buffer.from(RemoveNodeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RemoveNodeRequest => RemoveNodeRequest.decode(value),
+    responseSerialize: (value: RemoveNodeResponse): Buffer => Buffer.from(RemoveNodeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RemoveNodeResponse => RemoveNodeResponse.decode(value),
+  },
+  rotateRootCa: {
+    path: "/skiff.v1.Control/RotateRootCa" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RotateRootCaRequest): Buffer => Buffer.from(RotateRootCaRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RotateRootCaRequest => RotateRootCaRequest.decode(value),
+    responseSerialize: (value: RotateRootCaResponse): Buffer =>
+      Buffer.from(RotateRootCaResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RotateRootCaResponse => RotateRootCaResponse.decode(value),
+  },
+  createSecret: {
+    path: "/skiff.v1.Control/CreateSecret" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CreateSecretRequest): Buffer => Buffer.from(CreateSecretRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CreateSecretRequest => CreateSecretRequest.decode(value),
+    responseSerialize: (value: CreateSecretResponse): Buffer =>
+      Buffer.from(CreateSecretResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CreateSecretResponse => CreateSecretResponse.decode(value),
+  },
+  getSecret: {
+    path: "/skiff.v1.Control/GetSecret" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetSecretRequest): Buffer => Buffer.from(GetSecretRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetSecretRequest => GetSecretRequest.decode(value),
+    responseSerialize: (value: GetSecretResponse): Buffer => Buffer.from(GetSecretResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetSecretResponse => GetSecretResponse.decode(value),
+  },
+  listSecrets: {
+    path: "/skiff.v1.Control/ListSecrets" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListSecretsRequest): Buffer => Buffer.from(ListSecretsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListSecretsRequest => ListSecretsRequest.decode(value),
+    responseSerialize: (value: ListSecretsResponse): Buffer => Buffer.from(ListSecretsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListSecretsResponse => ListSecretsResponse.decode(value),
+  },
+  removeSecret: {
+    path: "/skiff.v1.Control/RemoveSecret" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RemoveSecretRequest): Buffer => Buffer.from(RemoveSecretRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RemoveSecretRequest => RemoveSecretRequest.decode(value),
+    responseSerialize: (value: RemoveSecretResponse): Buffer =>
+      Buffer.from(RemoveSecretResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RemoveSecretResponse => RemoveSecretResponse.decode(value),
+  },
+  createConfig: {
+    path: "/skiff.v1.Control/CreateConfig" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CreateConfigRequest): Buffer => Buffer.from(CreateConfigRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CreateConfigRequest => CreateConfigRequest.decode(value),
+    responseSerialize: (value: CreateConfigResponse): Buffer =>
+      Buffer.from(CreateConfigResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CreateConfigResponse => CreateConfigResponse.decode(value),
+  },
+  getConfig: {
+    path: "/skiff.v1.Control/GetConfig" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetConfigRequest): Buffer => Buffer.from(GetConfigRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetConfigRequest => GetConfigRequest.decode(value),
+    responseSerialize: (value: GetConfigResponse): Buffer => Buffer.from(GetConfigResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetConfigResponse => GetConfigResponse.decode(value),
+  },
+  listConfigs: {
+    path: "/skiff.v1.Control/ListConfigs" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListConfigsRequest): Buffer => Buffer.from(ListConfigsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListConfigsRequest => ListConfigsRequest.decode(value),
+    responseSerialize: (value: ListConfigsResponse): Buffer => Buffer.from(ListConfigsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListConfigsResponse => ListConfigsResponse.decode(value),
+  },
+  removeConfig: {
+    path: "/skiff.v1.Control/RemoveConfig" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RemoveConfigRequest): Buffer => Buffer.from(RemoveConfigRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RemoveConfigRequest => RemoveConfigRequest.decode(value),
+    responseSerialize: (value: RemoveConfigResponse): Buffer =>
+      Buffer.from(RemoveConfigResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RemoveConfigResponse => RemoveConfigResponse.decode(value),
+  },
+  /** Served by a locked manager on its local socket only: unwraps the data key and starts it. */
+  unlock: {
+    path: "/skiff.v1.Control/Unlock" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UnlockRequest): Buffer => Buffer.from(UnlockRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UnlockRequest => UnlockRequest.decode(value),
+    responseSerialize: (value: UnlockResponse): Buffer => Buffer.from(UnlockResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UnlockResponse => UnlockResponse.decode(value),
+  },
 } as const;
 
 export interface ControlServer extends UntypedServiceImplementation {
@@ -1540,6 +3708,21 @@ export interface ControlServer extends UntypedServiceImplementation {
   removeService: handleUnaryCall<RemoveServiceRequest, RemoveServiceResponse>;
   listTasks: handleUnaryCall<ListTasksRequest, ListTasksResponse>;
   getCluster: handleUnaryCall<GetClusterRequest, GetClusterResponse>;
+  updateCluster: handleUnaryCall<UpdateClusterRequest, UpdateClusterResponse>;
+  getUnlockKey: handleUnaryCall<GetUnlockKeyRequest, GetUnlockKeyResponse>;
+  updateNode: handleUnaryCall<UpdateNodeRequest, UpdateNodeResponse>;
+  removeNode: handleUnaryCall<RemoveNodeRequest, RemoveNodeResponse>;
+  rotateRootCa: handleUnaryCall<RotateRootCaRequest, RotateRootCaResponse>;
+  createSecret: handleUnaryCall<CreateSecretRequest, CreateSecretResponse>;
+  getSecret: handleUnaryCall<GetSecretRequest, GetSecretResponse>;
+  listSecrets: handleUnaryCall<ListSecretsRequest, ListSecretsResponse>;
+  removeSecret: handleUnaryCall<RemoveSecretRequest, RemoveSecretResponse>;
+  createConfig: handleUnaryCall<CreateConfigRequest, CreateConfigResponse>;
+  getConfig: handleUnaryCall<GetConfigRequest, GetConfigResponse>;
+  listConfigs: handleUnaryCall<ListConfigsRequest, ListConfigsResponse>;
+  removeConfig: handleUnaryCall<RemoveConfigRequest, RemoveConfigResponse>;
+  /** Served by a locked manager on its local socket only: unwraps the data key and starts it. */
+  unlock: handleUnaryCall<UnlockRequest, UnlockResponse>;
 }
 
 export interface ControlClient extends Client {
@@ -1677,6 +3860,217 @@ export interface ControlClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetClusterResponse) => void,
+  ): ClientUnaryCall;
+  updateCluster(
+    request: UpdateClusterRequest,
+    callback: (error: ServiceError | null, response: UpdateClusterResponse) => void,
+  ): ClientUnaryCall;
+  updateCluster(
+    request: UpdateClusterRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UpdateClusterResponse) => void,
+  ): ClientUnaryCall;
+  updateCluster(
+    request: UpdateClusterRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UpdateClusterResponse) => void,
+  ): ClientUnaryCall;
+  getUnlockKey(
+    request: GetUnlockKeyRequest,
+    callback: (error: ServiceError | null, response: GetUnlockKeyResponse) => void,
+  ): ClientUnaryCall;
+  getUnlockKey(
+    request: GetUnlockKeyRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetUnlockKeyResponse) => void,
+  ): ClientUnaryCall;
+  getUnlockKey(
+    request: GetUnlockKeyRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetUnlockKeyResponse) => void,
+  ): ClientUnaryCall;
+  updateNode(
+    request: UpdateNodeRequest,
+    callback: (error: ServiceError | null, response: UpdateNodeResponse) => void,
+  ): ClientUnaryCall;
+  updateNode(
+    request: UpdateNodeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UpdateNodeResponse) => void,
+  ): ClientUnaryCall;
+  updateNode(
+    request: UpdateNodeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UpdateNodeResponse) => void,
+  ): ClientUnaryCall;
+  removeNode(
+    request: RemoveNodeRequest,
+    callback: (error: ServiceError | null, response: RemoveNodeResponse) => void,
+  ): ClientUnaryCall;
+  removeNode(
+    request: RemoveNodeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RemoveNodeResponse) => void,
+  ): ClientUnaryCall;
+  removeNode(
+    request: RemoveNodeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RemoveNodeResponse) => void,
+  ): ClientUnaryCall;
+  rotateRootCa(
+    request: RotateRootCaRequest,
+    callback: (error: ServiceError | null, response: RotateRootCaResponse) => void,
+  ): ClientUnaryCall;
+  rotateRootCa(
+    request: RotateRootCaRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RotateRootCaResponse) => void,
+  ): ClientUnaryCall;
+  rotateRootCa(
+    request: RotateRootCaRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RotateRootCaResponse) => void,
+  ): ClientUnaryCall;
+  createSecret(
+    request: CreateSecretRequest,
+    callback: (error: ServiceError | null, response: CreateSecretResponse) => void,
+  ): ClientUnaryCall;
+  createSecret(
+    request: CreateSecretRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CreateSecretResponse) => void,
+  ): ClientUnaryCall;
+  createSecret(
+    request: CreateSecretRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CreateSecretResponse) => void,
+  ): ClientUnaryCall;
+  getSecret(
+    request: GetSecretRequest,
+    callback: (error: ServiceError | null, response: GetSecretResponse) => void,
+  ): ClientUnaryCall;
+  getSecret(
+    request: GetSecretRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetSecretResponse) => void,
+  ): ClientUnaryCall;
+  getSecret(
+    request: GetSecretRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetSecretResponse) => void,
+  ): ClientUnaryCall;
+  listSecrets(
+    request: ListSecretsRequest,
+    callback: (error: ServiceError | null, response: ListSecretsResponse) => void,
+  ): ClientUnaryCall;
+  listSecrets(
+    request: ListSecretsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListSecretsResponse) => void,
+  ): ClientUnaryCall;
+  listSecrets(
+    request: ListSecretsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListSecretsResponse) => void,
+  ): ClientUnaryCall;
+  removeSecret(
+    request: RemoveSecretRequest,
+    callback: (error: ServiceError | null, response: RemoveSecretResponse) => void,
+  ): ClientUnaryCall;
+  removeSecret(
+    request: RemoveSecretRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RemoveSecretResponse) => void,
+  ): ClientUnaryCall;
+  removeSecret(
+    request: RemoveSecretRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RemoveSecretResponse) => void,
+  ): ClientUnaryCall;
+  createConfig(
+    request: CreateConfigRequest,
+    callback: (error: ServiceError | null, response: CreateConfigResponse) => void,
+  ): ClientUnaryCall;
+  createConfig(
+    request: CreateConfigRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CreateConfigResponse) => void,
+  ): ClientUnaryCall;
+  createConfig(
+    request: CreateConfigRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CreateConfigResponse) => void,
+  ): ClientUnaryCall;
+  getConfig(
+    request: GetConfigRequest,
+    callback: (error: ServiceError | null, response: GetConfigResponse) => void,
+  ): ClientUnaryCall;
+  getConfig(
+    request: GetConfigRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetConfigResponse) => void,
+  ): ClientUnaryCall;
+  getConfig(
+    request: GetConfigRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetConfigResponse) => void,
+  ): ClientUnaryCall;
+  listConfigs(
+    request: ListConfigsRequest,
+    callback: (error: ServiceError | null, response: ListConfigsResponse) => void,
+  ): ClientUnaryCall;
+  listConfigs(
+    request: ListConfigsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListConfigsResponse) => void,
+  ): ClientUnaryCall;
+  listConfigs(
+    request: ListConfigsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListConfigsResponse) => void,
+  ): ClientUnaryCall;
+  removeConfig(
+    request: RemoveConfigRequest,
+    callback: (error: ServiceError | null, response: RemoveConfigResponse) => void,
+  ): ClientUnaryCall;
+  removeConfig(
+    request: RemoveConfigRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RemoveConfigResponse) => void,
+  ): ClientUnaryCall;
+  removeConfig(
+    request: RemoveConfigRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RemoveConfigResponse) => void,
+  ): ClientUnaryCall;
+  /** Served by a locked manager on its local socket only: unwraps the data key and starts it. */
+  unlock(
+    request: UnlockRequest,
+    callback: (error: ServiceError | null, response: UnlockResponse) => void,
+  ): ClientUnaryCall;
+  unlock(
+    request: UnlockRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UnlockResponse) => void,
+  ): ClientUnaryCall;
+  unlock(
+    request: UnlockRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UnlockResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -17,7 +17,8 @@ import {
   type Metadata,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { NetworkAttachment, NodeDescription, Task, TaskStatus } from "./objects.js";
+import { Config, NetworkAttachment, NodeDescription, Secret, Task, TaskStatus } from "./objects.js";
+import { NodeRole, nodeRoleFromJSON, nodeRoleToJSON } from "./types.js";
 
 export const protobufPackage = "skiff.v1";
 
@@ -98,6 +99,12 @@ export interface Assignments {
   updated: Task[];
   /** Task ids no longer assigned to this node: their containers are to be removed. */
   removed: string[];
+  /**
+   * The secrets and configs (with their data) that tasks in `updated` use and this node has not
+   * been sent in this session. The agent keeps them in memory only.
+   */
+  secrets: Secret[];
+  configs: Config[];
 }
 
 /** The managers changed (one joined, left or moved): the agent's failover list. */
@@ -105,11 +112,18 @@ export interface ManagersUpdate {
   managers: string[];
 }
 
+/** This node's desired role changed (`skiff node promote|demote`): renew the certificate now. */
+export interface NodeChanged {
+  desiredRole: NodeRole;
+}
+
 export interface DispatcherMessage {
-  message: { $case: "started"; value: SessionStarted } | { $case: "assignments"; value: Assignments } | {
-    $case: "managers";
-    value: ManagersUpdate;
-  } | undefined;
+  message:
+    | { $case: "started"; value: SessionStarted }
+    | { $case: "assignments"; value: Assignments }
+    | { $case: "managers"; value: ManagersUpdate }
+    | { $case: "node"; value: NodeChanged }
+    | undefined;
 }
 
 function createBaseAgentHello(): AgentHello {
@@ -683,7 +697,7 @@ export const SessionStarted: MessageFns<SessionStarted> = {
 };
 
 function createBaseAssignments(): Assignments {
-  return { kind: 0, updated: [], removed: [] };
+  return { kind: 0, updated: [], removed: [], secrets: [], configs: [] };
 }
 
 export const Assignments: MessageFns<Assignments> = {
@@ -696,6 +710,12 @@ export const Assignments: MessageFns<Assignments> = {
     }
     for (const v of message.removed) {
       writer.uint32(26).string(v!);
+    }
+    for (const v of message.secrets) {
+      Secret.encode(v!, writer.uint32(34).fork()).join();
+    }
+    for (const v of message.configs) {
+      Config.encode(v!, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -737,6 +757,22 @@ export const Assignments: MessageFns<Assignments> = {
             message.removed.push(reader.string());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.secrets.push(Secret.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.configs.push(Config.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -754,6 +790,8 @@ export const Assignments: MessageFns<Assignments> = {
       kind: isSet(object.kind) ? assignmentsKindFromJSON(object.kind) : 0,
       updated: globalThis.Array.isArray(object?.updated) ? object.updated.map((e: any) => Task.fromJSON(e)) : [],
       removed: globalThis.Array.isArray(object?.removed) ? object.removed.map((e: any) => globalThis.String(e)) : [],
+      secrets: globalThis.Array.isArray(object?.secrets) ? object.secrets.map((e: any) => Secret.fromJSON(e)) : [],
+      configs: globalThis.Array.isArray(object?.configs) ? object.configs.map((e: any) => Config.fromJSON(e)) : [],
     };
   },
 
@@ -768,6 +806,12 @@ export const Assignments: MessageFns<Assignments> = {
     if (message.removed?.length) {
       obj.removed = message.removed;
     }
+    if (message.secrets?.length) {
+      obj.secrets = message.secrets.map((e) => Secret.toJSON(e));
+    }
+    if (message.configs?.length) {
+      obj.configs = message.configs.map((e) => Config.toJSON(e));
+    }
     return obj;
   },
 
@@ -779,6 +823,8 @@ export const Assignments: MessageFns<Assignments> = {
     message.kind = object.kind ?? 0;
     message.updated = object.updated?.map((e) => Task.fromPartial(e)) || [];
     message.removed = object.removed?.map((e) => e) || [];
+    message.secrets = object.secrets?.map((e) => Secret.fromPartial(e)) || [];
+    message.configs = object.configs?.map((e) => Config.fromPartial(e)) || [];
     return message;
   },
 };
@@ -852,6 +898,79 @@ export const ManagersUpdate: MessageFns<ManagersUpdate> = {
   },
 };
 
+function createBaseNodeChanged(): NodeChanged {
+  return { desiredRole: 0 };
+}
+
+export const NodeChanged: MessageFns<NodeChanged> = {
+  encode(message: NodeChanged, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.desiredRole !== 0) {
+      writer.uint32(8).int32(message.desiredRole);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NodeChanged {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNodeChanged();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.desiredRole = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NodeChanged {
+    return {
+      desiredRole: isSet(object.desiredRole)
+        ? nodeRoleFromJSON(object.desiredRole)
+        : isSet(object.desired_role)
+        ? nodeRoleFromJSON(object.desired_role)
+        : 0,
+    };
+  },
+
+  toJSON(message: NodeChanged): unknown {
+    const obj: any = {};
+    if (message.desiredRole !== 0) {
+      obj.desiredRole = nodeRoleToJSON(message.desiredRole);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<NodeChanged>): NodeChanged {
+    return NodeChanged.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<NodeChanged>): NodeChanged {
+    const message = createBaseNodeChanged();
+    message.desiredRole = object.desiredRole ?? 0;
+    return message;
+  },
+};
+
 function createBaseDispatcherMessage(): DispatcherMessage {
   return { message: undefined };
 }
@@ -867,6 +986,9 @@ export const DispatcherMessage: MessageFns<DispatcherMessage> = {
         break;
       case "managers":
         ManagersUpdate.encode(message.message.value, writer.uint32(26).fork()).join();
+        break;
+      case "node":
+        NodeChanged.encode(message.message.value, writer.uint32(34).fork()).join();
         break;
     }
     return writer;
@@ -909,6 +1031,14 @@ export const DispatcherMessage: MessageFns<DispatcherMessage> = {
             message.message = { $case: "managers", value: ManagersUpdate.decode(reader, reader.uint32()) };
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.message = { $case: "node", value: NodeChanged.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -929,6 +1059,8 @@ export const DispatcherMessage: MessageFns<DispatcherMessage> = {
         ? { $case: "assignments", value: Assignments.fromJSON(object.assignments) }
         : isSet(object.managers)
         ? { $case: "managers", value: ManagersUpdate.fromJSON(object.managers) }
+        : isSet(object.node)
+        ? { $case: "node", value: NodeChanged.fromJSON(object.node) }
         : undefined,
     };
   },
@@ -941,6 +1073,8 @@ export const DispatcherMessage: MessageFns<DispatcherMessage> = {
       obj.assignments = Assignments.toJSON(message.message.value);
     } else if (message.message?.$case === "managers") {
       obj.managers = ManagersUpdate.toJSON(message.message.value);
+    } else if (message.message?.$case === "node") {
+      obj.node = NodeChanged.toJSON(message.message.value);
     }
     return obj;
   },
@@ -966,6 +1100,12 @@ export const DispatcherMessage: MessageFns<DispatcherMessage> = {
       case "managers": {
         if (object.message?.value !== undefined && object.message?.value !== null) {
           message.message = { $case: "managers", value: ManagersUpdate.fromPartial(object.message.value) };
+        }
+        break;
+      }
+      case "node": {
+        if (object.message?.value !== undefined && object.message?.value !== null) {
+          message.message = { $case: "node", value: NodeChanged.fromPartial(object.message.value) };
         }
         break;
       }

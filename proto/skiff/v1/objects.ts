@@ -129,10 +129,42 @@ export interface Task {
   color: string;
 }
 
+/** The cluster's certificate authority. The key lives only in the (encrypted) Raft store. */
+export interface RootCa {
+  caCertPem: string;
+  caKeyPem: string;
+  /** Digest of the CA certificate as join tokens carry it. */
+  caDigest: string;
+  /** During `skiff ca rotate`: the previous root, still trusted until every node has renewed. */
+  previousCaCertPem: string;
+  /** The new root's certificate signed by the previous root, so old nodes can verify new chains. */
+  crossSignedCaCertPem: string;
+}
+
+export interface JoinTokens {
+  worker: string;
+  manager: string;
+}
+
+/** A removed node: its certificates are refused until they would have expired anyway. */
+export interface DeniedNode {
+  nodeId: string;
+  removedAtMs: number;
+  expiresAtMs: number;
+}
+
 export interface Cluster {
   meta: Meta | undefined;
-  spec: ClusterSpec | undefined;
+  spec:
+    | ClusterSpec
+    | undefined;
+  /** The CA certificate(s) every node trusts: PEM, possibly several during a CA rotation. */
   rootCaCertPem: string;
+  rootCa: RootCa | undefined;
+  joinTokens: JoinTokens | undefined;
+  deniedNodes: DeniedNode[];
+  /** The key-encryption key that unlocks a manager when autolock is on (empty when off). */
+  unlockKey: string;
 }
 
 export interface Network {
@@ -1747,8 +1779,367 @@ export const Task: MessageFns<Task> = {
   },
 };
 
+function createBaseRootCa(): RootCa {
+  return { caCertPem: "", caKeyPem: "", caDigest: "", previousCaCertPem: "", crossSignedCaCertPem: "" };
+}
+
+export const RootCa: MessageFns<RootCa> = {
+  encode(message: RootCa, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.caCertPem !== "") {
+      writer.uint32(10).string(message.caCertPem);
+    }
+    if (message.caKeyPem !== "") {
+      writer.uint32(18).string(message.caKeyPem);
+    }
+    if (message.caDigest !== "") {
+      writer.uint32(26).string(message.caDigest);
+    }
+    if (message.previousCaCertPem !== "") {
+      writer.uint32(34).string(message.previousCaCertPem);
+    }
+    if (message.crossSignedCaCertPem !== "") {
+      writer.uint32(42).string(message.crossSignedCaCertPem);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RootCa {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRootCa();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.caCertPem = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.caKeyPem = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.caDigest = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.previousCaCertPem = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.crossSignedCaCertPem = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RootCa {
+    return {
+      caCertPem: isSet(object.caCertPem)
+        ? globalThis.String(object.caCertPem)
+        : isSet(object.ca_cert_pem)
+        ? globalThis.String(object.ca_cert_pem)
+        : "",
+      caKeyPem: isSet(object.caKeyPem)
+        ? globalThis.String(object.caKeyPem)
+        : isSet(object.ca_key_pem)
+        ? globalThis.String(object.ca_key_pem)
+        : "",
+      caDigest: isSet(object.caDigest)
+        ? globalThis.String(object.caDigest)
+        : isSet(object.ca_digest)
+        ? globalThis.String(object.ca_digest)
+        : "",
+      previousCaCertPem: isSet(object.previousCaCertPem)
+        ? globalThis.String(object.previousCaCertPem)
+        : isSet(object.previous_ca_cert_pem)
+        ? globalThis.String(object.previous_ca_cert_pem)
+        : "",
+      crossSignedCaCertPem: isSet(object.crossSignedCaCertPem)
+        ? globalThis.String(object.crossSignedCaCertPem)
+        : isSet(object.cross_signed_ca_cert_pem)
+        ? globalThis.String(object.cross_signed_ca_cert_pem)
+        : "",
+    };
+  },
+
+  toJSON(message: RootCa): unknown {
+    const obj: any = {};
+    if (message.caCertPem !== "") {
+      obj.caCertPem = message.caCertPem;
+    }
+    if (message.caKeyPem !== "") {
+      obj.caKeyPem = message.caKeyPem;
+    }
+    if (message.caDigest !== "") {
+      obj.caDigest = message.caDigest;
+    }
+    if (message.previousCaCertPem !== "") {
+      obj.previousCaCertPem = message.previousCaCertPem;
+    }
+    if (message.crossSignedCaCertPem !== "") {
+      obj.crossSignedCaCertPem = message.crossSignedCaCertPem;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RootCa>): RootCa {
+    return RootCa.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RootCa>): RootCa {
+    const message = createBaseRootCa();
+    message.caCertPem = object.caCertPem ?? "";
+    message.caKeyPem = object.caKeyPem ?? "";
+    message.caDigest = object.caDigest ?? "";
+    message.previousCaCertPem = object.previousCaCertPem ?? "";
+    message.crossSignedCaCertPem = object.crossSignedCaCertPem ?? "";
+    return message;
+  },
+};
+
+function createBaseJoinTokens(): JoinTokens {
+  return { worker: "", manager: "" };
+}
+
+export const JoinTokens: MessageFns<JoinTokens> = {
+  encode(message: JoinTokens, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.worker !== "") {
+      writer.uint32(10).string(message.worker);
+    }
+    if (message.manager !== "") {
+      writer.uint32(18).string(message.manager);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): JoinTokens {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseJoinTokens();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.worker = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.manager = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): JoinTokens {
+    return {
+      worker: isSet(object.worker) ? globalThis.String(object.worker) : "",
+      manager: isSet(object.manager) ? globalThis.String(object.manager) : "",
+    };
+  },
+
+  toJSON(message: JoinTokens): unknown {
+    const obj: any = {};
+    if (message.worker !== "") {
+      obj.worker = message.worker;
+    }
+    if (message.manager !== "") {
+      obj.manager = message.manager;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<JoinTokens>): JoinTokens {
+    return JoinTokens.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<JoinTokens>): JoinTokens {
+    const message = createBaseJoinTokens();
+    message.worker = object.worker ?? "";
+    message.manager = object.manager ?? "";
+    return message;
+  },
+};
+
+function createBaseDeniedNode(): DeniedNode {
+  return { nodeId: "", removedAtMs: 0, expiresAtMs: 0 };
+}
+
+export const DeniedNode: MessageFns<DeniedNode> = {
+  encode(message: DeniedNode, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nodeId !== "") {
+      writer.uint32(10).string(message.nodeId);
+    }
+    if (message.removedAtMs !== 0) {
+      writer.uint32(16).int64(message.removedAtMs);
+    }
+    if (message.expiresAtMs !== 0) {
+      writer.uint32(24).int64(message.expiresAtMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeniedNode {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeniedNode();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.removedAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.expiresAtMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeniedNode {
+    return {
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+      removedAtMs: isSet(object.removedAtMs)
+        ? globalThis.Number(object.removedAtMs)
+        : isSet(object.removed_at_ms)
+        ? globalThis.Number(object.removed_at_ms)
+        : 0,
+      expiresAtMs: isSet(object.expiresAtMs)
+        ? globalThis.Number(object.expiresAtMs)
+        : isSet(object.expires_at_ms)
+        ? globalThis.Number(object.expires_at_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: DeniedNode): unknown {
+    const obj: any = {};
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    if (message.removedAtMs !== 0) {
+      obj.removedAtMs = Math.round(message.removedAtMs);
+    }
+    if (message.expiresAtMs !== 0) {
+      obj.expiresAtMs = Math.round(message.expiresAtMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeniedNode>): DeniedNode {
+    return DeniedNode.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DeniedNode>): DeniedNode {
+    const message = createBaseDeniedNode();
+    message.nodeId = object.nodeId ?? "";
+    message.removedAtMs = object.removedAtMs ?? 0;
+    message.expiresAtMs = object.expiresAtMs ?? 0;
+    return message;
+  },
+};
+
 function createBaseCluster(): Cluster {
-  return { meta: undefined, spec: undefined, rootCaCertPem: "" };
+  return {
+    meta: undefined,
+    spec: undefined,
+    rootCaCertPem: "",
+    rootCa: undefined,
+    joinTokens: undefined,
+    deniedNodes: [],
+    unlockKey: "",
+  };
 }
 
 export const Cluster: MessageFns<Cluster> = {
@@ -1761,6 +2152,18 @@ export const Cluster: MessageFns<Cluster> = {
     }
     if (message.rootCaCertPem !== "") {
       writer.uint32(26).string(message.rootCaCertPem);
+    }
+    if (message.rootCa !== undefined) {
+      RootCa.encode(message.rootCa, writer.uint32(34).fork()).join();
+    }
+    if (message.joinTokens !== undefined) {
+      JoinTokens.encode(message.joinTokens, writer.uint32(42).fork()).join();
+    }
+    for (const v of message.deniedNodes) {
+      DeniedNode.encode(v!, writer.uint32(50).fork()).join();
+    }
+    if (message.unlockKey !== "") {
+      writer.uint32(58).string(message.unlockKey);
     }
     return writer;
   },
@@ -1802,6 +2205,38 @@ export const Cluster: MessageFns<Cluster> = {
             message.rootCaCertPem = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.rootCa = RootCa.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.joinTokens = JoinTokens.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.deniedNodes.push(DeniedNode.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.unlockKey = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1823,6 +2258,26 @@ export const Cluster: MessageFns<Cluster> = {
         : isSet(object.root_ca_cert_pem)
         ? globalThis.String(object.root_ca_cert_pem)
         : "",
+      rootCa: isSet(object.rootCa)
+        ? RootCa.fromJSON(object.rootCa)
+        : isSet(object.root_ca)
+        ? RootCa.fromJSON(object.root_ca)
+        : undefined,
+      joinTokens: isSet(object.joinTokens)
+        ? JoinTokens.fromJSON(object.joinTokens)
+        : isSet(object.join_tokens)
+        ? JoinTokens.fromJSON(object.join_tokens)
+        : undefined,
+      deniedNodes: globalThis.Array.isArray(object?.deniedNodes)
+        ? object.deniedNodes.map((e: any) => DeniedNode.fromJSON(e))
+        : globalThis.Array.isArray(object?.denied_nodes)
+        ? object.denied_nodes.map((e: any) => DeniedNode.fromJSON(e))
+        : [],
+      unlockKey: isSet(object.unlockKey)
+        ? globalThis.String(object.unlockKey)
+        : isSet(object.unlock_key)
+        ? globalThis.String(object.unlock_key)
+        : "",
     };
   },
 
@@ -1837,6 +2292,18 @@ export const Cluster: MessageFns<Cluster> = {
     if (message.rootCaCertPem !== "") {
       obj.rootCaCertPem = message.rootCaCertPem;
     }
+    if (message.rootCa !== undefined) {
+      obj.rootCa = RootCa.toJSON(message.rootCa);
+    }
+    if (message.joinTokens !== undefined) {
+      obj.joinTokens = JoinTokens.toJSON(message.joinTokens);
+    }
+    if (message.deniedNodes?.length) {
+      obj.deniedNodes = message.deniedNodes.map((e) => DeniedNode.toJSON(e));
+    }
+    if (message.unlockKey !== "") {
+      obj.unlockKey = message.unlockKey;
+    }
     return obj;
   },
 
@@ -1850,6 +2317,14 @@ export const Cluster: MessageFns<Cluster> = {
       ? ClusterSpec.fromPartial(object.spec)
       : undefined;
     message.rootCaCertPem = object.rootCaCertPem ?? "";
+    message.rootCa = (object.rootCa !== undefined && object.rootCa !== null)
+      ? RootCa.fromPartial(object.rootCa)
+      : undefined;
+    message.joinTokens = (object.joinTokens !== undefined && object.joinTokens !== null)
+      ? JoinTokens.fromPartial(object.joinTokens)
+      : undefined;
+    message.deniedNodes = object.deniedNodes?.map((e) => DeniedNode.fromPartial(e)) || [];
+    message.unlockKey = object.unlockKey ?? "";
     return message;
   },
 };

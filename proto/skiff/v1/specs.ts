@@ -59,11 +59,38 @@ export interface ContainerSpec {
   mounts: Mount[];
   healthcheck: HealthCheck | undefined;
   labels: { [key: string]: string };
+  secrets: SecretReference[];
+  configs: ConfigReference[];
 }
 
 export interface ContainerSpec_LabelsEntry {
   key: string;
   value: string;
+}
+
+/**
+ * A service's use of a secret. The manager fills in secret_id from secret_name at create time.
+ * The agent mounts it read-only from a tmpfs at /run/secrets/<target>.
+ */
+export interface SecretReference {
+  secretId: string;
+  secretName: string;
+  /** file name under /run/secrets (default: secret_name) */
+  target: string;
+  uid: number;
+  gid: number;
+  /** file mode; 0 means the default 0444 */
+  mode: number;
+}
+
+/** A service's use of a config: like a secret, but mounted at an absolute target (default: /<name>). */
+export interface ConfigReference {
+  configId: string;
+  configName: string;
+  target: string;
+  uid: number;
+  gid: number;
+  mode: number;
 }
 
 export interface ResourceRequirements {
@@ -194,6 +221,13 @@ export interface ClusterSpec {
   name: string;
   heartbeatPeriodMs: number;
   taskHistoryLimit: number;
+  /** Lifetime of node certificates issued from now on; 0 means the default (90 days). */
+  nodeCertExpiryMs: number;
+  /**
+   * When true, managers keep the key-encryption key off disk: a restarted manager stays locked
+   * until `skiff unlock` is given the unlock key.
+   */
+  autolock: boolean;
 }
 
 function createBaseNodeSpec(): NodeSpec {
@@ -694,6 +728,8 @@ function createBaseContainerSpec(): ContainerSpec {
     mounts: [],
     healthcheck: undefined,
     labels: {},
+    secrets: [],
+    configs: [],
   };
 }
 
@@ -729,6 +765,12 @@ export const ContainerSpec: MessageFns<ContainerSpec> = {
     globalThis.Object.entries(message.labels).forEach(([key, value]: [string, string]) => {
       ContainerSpec_LabelsEntry.encode({ key: key as any, value }, writer.uint32(82).fork()).join();
     });
+    for (const v of message.secrets) {
+      SecretReference.encode(v!, writer.uint32(90).fork()).join();
+    }
+    for (const v of message.configs) {
+      ConfigReference.encode(v!, writer.uint32(98).fork()).join();
+    }
     return writer;
   },
 
@@ -828,6 +870,22 @@ export const ContainerSpec: MessageFns<ContainerSpec> = {
             }
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.secrets.push(SecretReference.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.configs.push(ConfigReference.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -865,6 +923,12 @@ export const ContainerSpec: MessageFns<ContainerSpec> = {
           {},
         )
         : {},
+      secrets: globalThis.Array.isArray(object?.secrets)
+        ? object.secrets.map((e: any) => SecretReference.fromJSON(e))
+        : [],
+      configs: globalThis.Array.isArray(object?.configs)
+        ? object.configs.map((e: any) => ConfigReference.fromJSON(e))
+        : [],
     };
   },
 
@@ -906,6 +970,12 @@ export const ContainerSpec: MessageFns<ContainerSpec> = {
         });
       }
     }
+    if (message.secrets?.length) {
+      obj.secrets = message.secrets.map((e) => SecretReference.toJSON(e));
+    }
+    if (message.configs?.length) {
+      obj.configs = message.configs.map((e) => ConfigReference.toJSON(e));
+    }
     return obj;
   },
 
@@ -934,6 +1004,8 @@ export const ContainerSpec: MessageFns<ContainerSpec> = {
       },
       {},
     );
+    message.secrets = object.secrets?.map((e) => SecretReference.fromPartial(e)) || [];
+    message.configs = object.configs?.map((e) => ConfigReference.fromPartial(e)) || [];
     return message;
   },
 };
@@ -1019,6 +1091,320 @@ export const ContainerSpec_LabelsEntry: MessageFns<ContainerSpec_LabelsEntry> = 
     const message = createBaseContainerSpec_LabelsEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseSecretReference(): SecretReference {
+  return { secretId: "", secretName: "", target: "", uid: 0, gid: 0, mode: 0 };
+}
+
+export const SecretReference: MessageFns<SecretReference> = {
+  encode(message: SecretReference, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.secretId !== "") {
+      writer.uint32(10).string(message.secretId);
+    }
+    if (message.secretName !== "") {
+      writer.uint32(18).string(message.secretName);
+    }
+    if (message.target !== "") {
+      writer.uint32(26).string(message.target);
+    }
+    if (message.uid !== 0) {
+      writer.uint32(32).uint32(message.uid);
+    }
+    if (message.gid !== 0) {
+      writer.uint32(40).uint32(message.gid);
+    }
+    if (message.mode !== 0) {
+      writer.uint32(48).uint32(message.mode);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SecretReference {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSecretReference();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.secretId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.secretName = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.target = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.uid = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.gid = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.mode = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SecretReference {
+    return {
+      secretId: isSet(object.secretId)
+        ? globalThis.String(object.secretId)
+        : isSet(object.secret_id)
+        ? globalThis.String(object.secret_id)
+        : "",
+      secretName: isSet(object.secretName)
+        ? globalThis.String(object.secretName)
+        : isSet(object.secret_name)
+        ? globalThis.String(object.secret_name)
+        : "",
+      target: isSet(object.target) ? globalThis.String(object.target) : "",
+      uid: isSet(object.uid) ? globalThis.Number(object.uid) : 0,
+      gid: isSet(object.gid) ? globalThis.Number(object.gid) : 0,
+      mode: isSet(object.mode) ? globalThis.Number(object.mode) : 0,
+    };
+  },
+
+  toJSON(message: SecretReference): unknown {
+    const obj: any = {};
+    if (message.secretId !== "") {
+      obj.secretId = message.secretId;
+    }
+    if (message.secretName !== "") {
+      obj.secretName = message.secretName;
+    }
+    if (message.target !== "") {
+      obj.target = message.target;
+    }
+    if (message.uid !== 0) {
+      obj.uid = Math.round(message.uid);
+    }
+    if (message.gid !== 0) {
+      obj.gid = Math.round(message.gid);
+    }
+    if (message.mode !== 0) {
+      obj.mode = Math.round(message.mode);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SecretReference>): SecretReference {
+    return SecretReference.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SecretReference>): SecretReference {
+    const message = createBaseSecretReference();
+    message.secretId = object.secretId ?? "";
+    message.secretName = object.secretName ?? "";
+    message.target = object.target ?? "";
+    message.uid = object.uid ?? 0;
+    message.gid = object.gid ?? 0;
+    message.mode = object.mode ?? 0;
+    return message;
+  },
+};
+
+function createBaseConfigReference(): ConfigReference {
+  return { configId: "", configName: "", target: "", uid: 0, gid: 0, mode: 0 };
+}
+
+export const ConfigReference: MessageFns<ConfigReference> = {
+  encode(message: ConfigReference, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.configId !== "") {
+      writer.uint32(10).string(message.configId);
+    }
+    if (message.configName !== "") {
+      writer.uint32(18).string(message.configName);
+    }
+    if (message.target !== "") {
+      writer.uint32(26).string(message.target);
+    }
+    if (message.uid !== 0) {
+      writer.uint32(32).uint32(message.uid);
+    }
+    if (message.gid !== 0) {
+      writer.uint32(40).uint32(message.gid);
+    }
+    if (message.mode !== 0) {
+      writer.uint32(48).uint32(message.mode);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConfigReference {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConfigReference();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.configId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.configName = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.target = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.uid = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.gid = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.mode = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConfigReference {
+    return {
+      configId: isSet(object.configId)
+        ? globalThis.String(object.configId)
+        : isSet(object.config_id)
+        ? globalThis.String(object.config_id)
+        : "",
+      configName: isSet(object.configName)
+        ? globalThis.String(object.configName)
+        : isSet(object.config_name)
+        ? globalThis.String(object.config_name)
+        : "",
+      target: isSet(object.target) ? globalThis.String(object.target) : "",
+      uid: isSet(object.uid) ? globalThis.Number(object.uid) : 0,
+      gid: isSet(object.gid) ? globalThis.Number(object.gid) : 0,
+      mode: isSet(object.mode) ? globalThis.Number(object.mode) : 0,
+    };
+  },
+
+  toJSON(message: ConfigReference): unknown {
+    const obj: any = {};
+    if (message.configId !== "") {
+      obj.configId = message.configId;
+    }
+    if (message.configName !== "") {
+      obj.configName = message.configName;
+    }
+    if (message.target !== "") {
+      obj.target = message.target;
+    }
+    if (message.uid !== 0) {
+      obj.uid = Math.round(message.uid);
+    }
+    if (message.gid !== 0) {
+      obj.gid = Math.round(message.gid);
+    }
+    if (message.mode !== 0) {
+      obj.mode = Math.round(message.mode);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ConfigReference>): ConfigReference {
+    return ConfigReference.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ConfigReference>): ConfigReference {
+    const message = createBaseConfigReference();
+    message.configId = object.configId ?? "";
+    message.configName = object.configName ?? "";
+    message.target = object.target ?? "";
+    message.uid = object.uid ?? 0;
+    message.gid = object.gid ?? 0;
+    message.mode = object.mode ?? 0;
     return message;
   },
 };
@@ -3161,7 +3547,7 @@ export const ConfigSpec_LabelsEntry: MessageFns<ConfigSpec_LabelsEntry> = {
 };
 
 function createBaseClusterSpec(): ClusterSpec {
-  return { name: "", heartbeatPeriodMs: 0, taskHistoryLimit: 0 };
+  return { name: "", heartbeatPeriodMs: 0, taskHistoryLimit: 0, nodeCertExpiryMs: 0, autolock: false };
 }
 
 export const ClusterSpec: MessageFns<ClusterSpec> = {
@@ -3174,6 +3560,12 @@ export const ClusterSpec: MessageFns<ClusterSpec> = {
     }
     if (message.taskHistoryLimit !== 0) {
       writer.uint32(24).uint32(message.taskHistoryLimit);
+    }
+    if (message.nodeCertExpiryMs !== 0) {
+      writer.uint32(32).int64(message.nodeCertExpiryMs);
+    }
+    if (message.autolock !== false) {
+      writer.uint32(40).bool(message.autolock);
     }
     return writer;
   },
@@ -3215,6 +3607,22 @@ export const ClusterSpec: MessageFns<ClusterSpec> = {
             message.taskHistoryLimit = reader.uint32();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.nodeCertExpiryMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.autolock = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3240,6 +3648,12 @@ export const ClusterSpec: MessageFns<ClusterSpec> = {
         : isSet(object.task_history_limit)
         ? globalThis.Number(object.task_history_limit)
         : 0,
+      nodeCertExpiryMs: isSet(object.nodeCertExpiryMs)
+        ? globalThis.Number(object.nodeCertExpiryMs)
+        : isSet(object.node_cert_expiry_ms)
+        ? globalThis.Number(object.node_cert_expiry_ms)
+        : 0,
+      autolock: isSet(object.autolock) ? globalThis.Boolean(object.autolock) : false,
     };
   },
 
@@ -3254,6 +3668,12 @@ export const ClusterSpec: MessageFns<ClusterSpec> = {
     if (message.taskHistoryLimit !== 0) {
       obj.taskHistoryLimit = Math.round(message.taskHistoryLimit);
     }
+    if (message.nodeCertExpiryMs !== 0) {
+      obj.nodeCertExpiryMs = Math.round(message.nodeCertExpiryMs);
+    }
+    if (message.autolock !== false) {
+      obj.autolock = message.autolock;
+    }
     return obj;
   },
 
@@ -3265,6 +3685,8 @@ export const ClusterSpec: MessageFns<ClusterSpec> = {
     message.name = object.name ?? "";
     message.heartbeatPeriodMs = object.heartbeatPeriodMs ?? 0;
     message.taskHistoryLimit = object.taskHistoryLimit ?? 0;
+    message.nodeCertExpiryMs = object.nodeCertExpiryMs ?? 0;
+    message.autolock = object.autolock ?? false;
     return message;
   },
 };

@@ -1,0 +1,62 @@
+/**
+ * What every Control API handler shares: its options, the authorising wrapper, and how a
+ * reference (id, name, unique id prefix) finds a service or a node.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { peerIdentity } from '../../pki/index.js';
+import type { ManagerStatus, Node, Service } from '../../proto/skiff/v1/objects.js';
+import type { StoreReader } from '../store/store.js';
+import { ApiError } from './errors.js';
+import { toGrpcError } from './status-mapping.js';
+
+export interface ControlOptions {
+  clusterId: string;
+  /** Manager status per manager node id (leader, reachability), as this manager knows it. */
+  managerStatuses: () => Promise<Map<string, ManagerStatus>>;
+  /** True for the server on the local unix socket, whose file mode is the access control. */
+  local: boolean;
+}
+
+type UnaryCall<Request> = grpc.ServerUnaryCall<Request, unknown>;
+
+/** Wraps a handler: authorisation first, then domain errors mapped to statuses in one place. */
+export function unary<Request, Response>(
+  options: ControlOptions,
+  handler: (request: Request) => Promise<Response> | Response,
+): grpc.handleUnaryCall<Request, Response> {
+  return (call: UnaryCall<Request>, callback: grpc.sendUnaryData<Response>) => {
+    const identity = peerIdentity(call);
+    const allowed = options.local || (identity !== undefined && identity.clusterId === options.clusterId && (identity.role === 'admin' || identity.role === 'manager'));
+    if (!allowed) {
+      callback(toGrpcError(new ApiError('permission_denied', 'cannot call the control API: an admin or manager certificate of this cluster is required')));
+      return;
+    }
+    Promise.resolve()
+      .then(() => handler(call.request))
+      .then(
+        (response) => callback(null, response),
+        (error: unknown) => callback(toGrpcError(error)),
+      );
+  };
+}
+
+/** Finds an object by exact id, exact name, or unique id prefix. */
+export function resolveService(reader: StoreReader, reference: string): Service {
+  if (reference === '') throw new ApiError('invalid_argument', 'cannot find service: no service name or id given');
+  const found = reader.get('service', reference) ?? reader.findByName('service', reference);
+  if (found !== undefined) return found;
+  const matches = reader.list('service').filter((service) => service.meta?.id.startsWith(reference));
+  if (matches.length === 1 && matches[0] !== undefined) return matches[0];
+  if (matches.length > 1) throw new ApiError('invalid_argument', `cannot find service "${reference}": the id prefix is ambiguous`);
+  throw new ApiError('not_found', `cannot find service "${reference}": no such service`);
+}
+
+export function resolveNode(reader: StoreReader, reference: string): Node {
+  const nodes = reader.list('node');
+  const found = reader.get('node', reference) ?? nodes.find((node) => node.description?.hostname === reference);
+  if (found !== undefined) return found;
+  const matches = nodes.filter((node) => node.meta?.id.startsWith(reference));
+  if (reference !== '' && matches.length === 1 && matches[0] !== undefined) return matches[0];
+  throw new ApiError('not_found', `cannot find node "${reference}": no such node`);
+}
+
