@@ -2,8 +2,11 @@
  * Durable Raft state on one manager's disk: a WAL whose records are what one Ready made durable
  * (entries and hard state, one fsync), and checksummed snapshot files. Recovery resolves
  * rewritten suffixes (a later record's entries replace earlier ones from their first index on),
- * truncates a torn tail and refuses corruption in the middle, naming file and offset.
+ * truncates a torn tail and refuses corruption in the middle, naming file and offset. With a
+ * data key (manager/keys), every record and snapshot is encrypted at rest.
  */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { RaftSnapshotFile, RaftWalRecord } from '../../../proto/skiff/v1/raft.js';
 import type { ConfState, Entry, HardState, LogIndex, MemberId, RaftInitialState, Snapshot, Term } from '../core/types.js';
 import { entryFromWire, entryToWire, hardStateFromWire, hardStateToWire, metaFromWire, metaToWire } from './codec.js';
@@ -11,6 +14,27 @@ import { LocalWal, WalCorruptionError } from './wal.js';
 
 /** The on-disk format of a Raft directory. */
 export const RAFT_FORMAT = 'skiff-raft 1';
+/** The same, with every WAL record and snapshot sealed with the manager's data key. */
+export const RAFT_FORMAT_ENCRYPTED = 'skiff-raft 2 encrypted';
+
+export interface RaftStorageOptions {
+  /** The manager's 32-byte data key; without it the directory is (and must be) plaintext. */
+  dataKey?: Buffer;
+}
+
+/**
+ * What a Raft directory's FORMAT line says, before opening it: 'new' when there is none yet
+ * (the first open writes it), so a caller can tell whether it needs the data key.
+ */
+export async function raftDirectoryEncryption(dir: string): Promise<'encrypted' | 'plaintext' | 'new' | 'unknown'> {
+  const found = await readFile(join(dir, 'FORMAT'), 'utf8').catch((error: unknown) => {
+    if (error instanceof Error && 'code' in error && error.code === 'ENOENT') return undefined;
+    throw error;
+  });
+  if (found === undefined) return 'new';
+  const format = found.trim();
+  return format === RAFT_FORMAT_ENCRYPTED ? 'encrypted' : format === RAFT_FORMAT ? 'plaintext' : 'unknown';
+}
 
 const EMPTY_HARD_STATE: HardState = { term: 0 as Term, vote: '' as MemberId, commit: 0 as LogIndex };
 
@@ -29,8 +53,12 @@ export class RaftStorage {
   private readonly wal: LocalWal;
   private hardState: HardState = EMPTY_HARD_STATE;
 
-  constructor(private readonly dir: string) {
-    this.wal = new LocalWal(dir, { strictOrder: false, format: RAFT_FORMAT });
+  constructor(
+    private readonly dir: string,
+    options: RaftStorageOptions = {},
+  ) {
+    const dataKey = options.dataKey === undefined ? {} : { dataKey: options.dataKey };
+    this.wal = new LocalWal(dir, { strictOrder: false, format: RAFT_FORMAT, encryptedFormat: RAFT_FORMAT_ENCRYPTED, ...dataKey });
   }
 
   /**

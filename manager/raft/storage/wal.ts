@@ -2,16 +2,21 @@
  * A write-ahead log on local disk: segments of CRC-checked records, one record per committed
  * transaction, group-committed with one fdatasync per batch; snapshots with checksums bound
  * recovery time. Recovery truncates a torn tail and refuses corruption in the middle with an
- * error that names the file and offset.
+ * error that names the file and offset. With a data key, every record and snapshot payload is
+ * sealed with AES-256-GCM (record-cipher.ts); the CRC covers the sealed bytes, so torn tails and
+ * damage are found exactly as without a key, and a tag that fails is refused, never truncated.
  */
 import { closeSync, fsyncSync, openSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, truncate, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
+import { NONCE_BYTES, PayloadCipher, SEAL_OVERHEAD_BYTES, snapshotAad, walRecordAad, type RecordPlace } from './record-cipher.js';
 
 /** The on-disk format version of a store directory. Bumped on any incompatible change. */
 export const STORE_FORMAT = 'skiff-store 1';
-const RECORD_HEADER_BYTES = 16; // u32 length, u32 crc, u64 index
+/** The same, with every payload encrypted under a data key. */
+export const STORE_FORMAT_ENCRYPTED = 'skiff-store 2 encrypted';
+const RECORD_HEADER_BYTES = 16; // u32 length, u32 crc, u64 index; then the payload (sealed: nonce, ciphertext, tag)
 const SNAPSHOT_MAGIC = 0x534b534e; // "SKSN"
 const SNAPSHOT_HEADER_BYTES = 20; // u32 magic, u64 index, u32 crc, u32 length
 /** Upper bound of one record's payload; larger is corruption, not data. */
@@ -40,20 +45,61 @@ export class WalCorruptionError extends Error {
   }
 }
 
+/** A sealed record or snapshot whose tag does not verify: the wrong data key, or bytes changed on purpose. */
+export class WalDecryptionError extends Error {
+  constructor(
+    readonly file: string,
+    readonly offset: number,
+  ) {
+    super(`cannot decrypt ${file} at offset ${offset}: wrong data key or tampered record`);
+    this.name = 'WalDecryptionError';
+  }
+}
+
 const segmentName = (firstIndex: number): string => `${String(firstIndex).padStart(16, '0')}.wal`;
 const snapshotName = (index: number): string => `${String(index).padStart(16, '0')}.snap`;
 
-function encodeRecord(record: WalRecord): Buffer {
-  const buffer = Buffer.alloc(RECORD_HEADER_BYTES + record.payload.length);
-  buffer.writeUInt32LE(record.payload.length, 0);
-  buffer.writeBigUInt64LE(BigInt(record.index), 8);
-  Buffer.from(record.payload.buffer, record.payload.byteOffset, record.payload.length).copy(buffer, RECORD_HEADER_BYTES);
-  buffer.writeUInt32LE(crc32(buffer.subarray(8)), 4);
-  return buffer;
+/** The first index a segment's name carries; sealed records bind it, so it must parse. */
+function segmentFirstIndex(path: string, name: string): number {
+  const firstIndex = /^\d{16}\.wal$/.test(name) ? Number(name.slice(0, 16)) : Number.NaN;
+  if (!Number.isSafeInteger(firstIndex)) throw new WalCorruptionError(path, 0, 'the file name is not <16 digits>.wal');
+  return firstIndex;
+}
+
+/**
+ * Frames one record for writev without copying its payload: [header, payload] or, sealed,
+ * [header with nonce, ciphertext, tag]. The CRC covers index and everything after it.
+ */
+function frameRecord(record: WalRecord, cipher: PayloadCipher | undefined, place: RecordPlace): Uint8Array[] {
+  // Recovery reads a longer record as corruption, so it must never be written.
+  const limit = MAX_RECORD_BYTES - (cipher === undefined ? 0 : SEAL_OVERHEAD_BYTES);
+  if (record.payload.length > limit) throw new Error(`cannot append record ${record.index}: ${record.payload.length} bytes is over the limit of ${limit}`);
+  if (cipher === undefined) {
+    const header = Buffer.allocUnsafe(RECORD_HEADER_BYTES);
+    header.writeUInt32LE(record.payload.length, 0);
+    header.writeBigUInt64LE(BigInt(record.index), 8);
+    header.writeUInt32LE(crc32(record.payload, crc32(header.subarray(8))), 4);
+    return [header, record.payload];
+  }
+  const header = Buffer.allocUnsafe(RECORD_HEADER_BYTES + NONCE_BYTES);
+  header.writeBigUInt64LE(BigInt(record.index), 8);
+  const { ciphertext, tag } = cipher.seal(header.subarray(RECORD_HEADER_BYTES), walRecordAad(place), record.payload);
+  header.writeUInt32LE(NONCE_BYTES + ciphertext.length + tag.length, 0);
+  header.writeUInt32LE(crc32(tag, crc32(ciphertext, crc32(header.subarray(8)))), 4);
+  return [header, ciphertext, tag];
+}
+
+interface SegmentToDecode {
+  file: string;
+  name: string;
+  data: Buffer;
+  isLast: boolean;
 }
 
 /** Parses one segment; returns its records and, for a torn tail, the offset to truncate to. */
-function decodeSegment(file: string, data: Buffer, isLast: boolean, strictOrder: boolean): { records: WalRecord[]; truncateAt?: number } {
+function decodeSegment(segment: SegmentToDecode, strictOrder: boolean, cipher: PayloadCipher | undefined): { records: WalRecord[]; truncateAt?: number } {
+  const { file, data, isLast } = segment;
+  const firstIndex = cipher === undefined ? 0 : segmentFirstIndex(file, segment.name);
   const records: WalRecord[] = [];
   let offset = 0;
   while (offset < data.length) {
@@ -74,7 +120,13 @@ function decodeSegment(file: string, data: Buffer, isLast: boolean, strictOrder:
     if (strictOrder && previous !== undefined && index !== previous.index + 1) {
       throw new WalCorruptionError(file, offset, `index ${index} does not follow ${previous.index}`);
     }
-    records.push({ index, payload: data.subarray(offset + RECORD_HEADER_BYTES, end) });
+    let payload: Buffer | undefined = data.subarray(offset + RECORD_HEADER_BYTES, end);
+    if (cipher !== undefined) {
+      // The CRC held, so these are the bytes that were written: a failing tag is never a torn write.
+      payload = cipher.open(payload, walRecordAad({ segmentFirstIndex: firstIndex, offset, index }));
+      if (payload === undefined) throw new WalDecryptionError(file, offset);
+    }
+    records.push({ index, payload });
     offset = end;
   }
   return { records };
@@ -95,21 +147,38 @@ export interface WalOptions {
    * a suffix (Raft), where the reader resolves overlaps itself.
    */
   strictOrder: boolean;
-  /** The FORMAT line of this directory. */
+  /** The FORMAT line of this directory without a data key. */
   format: string;
+  /** The FORMAT line with a data key; `<format> encrypted` unless given. */
+  encryptedFormat?: string;
+  /** 32 bytes; every payload on disk is sealed with it (AES-256-GCM). */
+  dataKey?: Buffer;
+}
+
+interface OpenSegment {
+  handle: FileHandle;
+  path: string;
+  firstIndex: number;
+  /** Where the next record starts; undefined after a failed write until the file is measured again. */
+  bytes: number | undefined;
 }
 
 /**
  * A directory of WAL segments and snapshot files. Records are framed with a length and a CRC;
- * snapshots carry a checksum. Not safe for two processes at once.
+ * snapshots carry a checksum. Not safe for two processes at once, nor for overlapping calls
+ * from one: callers await each append and snapshot before the next (asserted).
  */
 export class LocalWal {
-  private segment: FileHandle | undefined;
+  private segment: OpenSegment | undefined;
+  private writing = false;
+  private readonly cipher: PayloadCipher | undefined;
 
   constructor(
     private readonly dir: string,
-    private readonly options: WalOptions = { strictOrder: true, format: STORE_FORMAT },
-  ) {}
+    private readonly options: WalOptions = { strictOrder: true, format: STORE_FORMAT, encryptedFormat: STORE_FORMAT_ENCRYPTED },
+  ) {
+    this.cipher = options.dataKey === undefined ? undefined : new PayloadCipher(options.dataKey);
+  }
 
   /** Creates or checks the directory, then reads back the newest valid snapshot and every later record. */
   async recover(): Promise<RecoveredLog> {
@@ -121,7 +190,8 @@ export class LocalWal {
     const records: WalRecord[] = [];
     for (const [position, name] of segments.entries()) {
       const path = join(this.dir, 'wal', name);
-      const decoded = decodeSegment(path, await readFile(path), position === segments.length - 1, this.options.strictOrder);
+      const segment = { file: path, name, data: await readFile(path), isLast: position === segments.length - 1 };
+      const decoded = decodeSegment(segment, this.options.strictOrder, this.cipher);
       if (decoded.truncateAt !== undefined) await truncate(path, decoded.truncateAt);
       for (const record of decoded.records) {
         const previous = records.at(-1);
@@ -132,7 +202,7 @@ export class LocalWal {
       }
     }
     if (!this.options.strictOrder) {
-      await this.openLastSegment(segments.at(-1), 1);
+      await this.openSegment(segments.at(-1) ?? segmentName(1));
       return { snapshot, records };
     }
     const afterSnapshot = records.filter((r) => r.index > (snapshot?.index ?? 0));
@@ -141,22 +211,55 @@ export class LocalWal {
       throw new WalCorruptionError(join(this.dir, 'wal'), 0, `entries resume at ${first.index} after snapshot ${snapshot.index}`);
     }
     const lastIndex = afterSnapshot.at(-1)?.index ?? snapshot?.index ?? 0;
-    await this.openLastSegment(segments.at(-1), lastIndex + 1);
+    await this.openSegment(segments.at(-1) ?? segmentName(lastIndex + 1));
     return { snapshot, records: afterSnapshot };
   }
 
-  private async openLastSegment(lastSegment: string | undefined, firstIndex: number): Promise<void> {
-    this.segment = await open(join(this.dir, 'wal', lastSegment ?? segmentName(firstIndex)), 'a');
+  /** Opens a segment for appending; sealed records bind their offset, so its size is measured. */
+  private async openSegment(name: string): Promise<void> {
+    const path = join(this.dir, 'wal', name);
+    const handle = await open(path, 'a');
+    const firstIndex = this.cipher === undefined ? 0 : segmentFirstIndex(path, name);
+    this.segment = { handle, path, firstIndex, bytes: (await handle.stat()).size };
   }
 
   /**
    * Appends records and, unless `sync` is false, makes them durable with one fdatasync (which
-   * also covers earlier unsynced appends). Callers batch for group commit.
+   * also covers earlier unsynced appends). Callers batch for group commit. Payloads are written
+   * without a copy: the caller must not change them until the promise settles.
    */
   async append(records: WalRecord[], options: { sync: boolean } = { sync: true }): Promise<void> {
-    if (this.segment === undefined) throw new Error('assertion failed: append before recover');
-    await this.segment.writev(records.map(encodeRecord));
-    if (options.sync) await this.segment.datasync();
+    this.beginWrite();
+    try {
+      await this.appendNow(records, options.sync);
+    } finally {
+      this.writing = false;
+    }
+  }
+
+  private async appendNow(records: WalRecord[], sync: boolean): Promise<void> {
+    const segment = this.segment;
+    if (segment === undefined) throw new Error('assertion failed: append before recover');
+    const start = segment.bytes ?? (await segment.handle.stat()).size;
+    let end = start;
+    const buffers: Uint8Array[] = [];
+    for (const record of records) {
+      for (const buffer of frameRecord(record, this.cipher, { segmentFirstIndex: segment.firstIndex, offset: end, index: record.index })) {
+        buffers.push(buffer);
+        end += buffer.length;
+      }
+    }
+    segment.bytes = undefined;
+    // libuv retries short writes, but an error part way returns the bytes written so far.
+    const { bytesWritten } = await segment.handle.writev(buffers);
+    if (bytesWritten !== end - start) throw new Error(`cannot append to ${segment.path}: wrote ${bytesWritten} of ${end - start} bytes`);
+    segment.bytes = end;
+    if (sync) await segment.handle.datasync();
+  }
+
+  private beginWrite(): void {
+    if (this.writing) throw new Error(`assertion failed: overlapping writes to the WAL in ${this.dir}`);
+    this.writing = true;
   }
 
   /**
@@ -166,50 +269,80 @@ export class LocalWal {
    * durable (files and directories) before anything is deleted.
    */
   async writeSnapshot(index: number, payload: Uint8Array, carryOver: WalRecord[] = []): Promise<void> {
-    const header = Buffer.alloc(SNAPSHOT_HEADER_BYTES);
+    this.beginWrite();
+    try {
+      await this.writeSnapshotFile(index, payload);
+      await this.segment?.handle.close();
+      this.segment = undefined;
+      await this.openSegment(segmentName(index + 1));
+      if (carryOver.length > 0) await this.appendNow(carryOver, true);
+    } finally {
+      this.writing = false;
+    }
+    const walDir = join(this.dir, 'wal');
+    fsyncDirectory(walDir);
+    for (const name of (await readdir(walDir)).filter((f) => f.endsWith('.wal') && f !== segmentName(index + 1))) {
+      await rm(join(walDir, name));
+    }
+    const snapDir = join(this.dir, 'snap');
+    const snapshots = (await readdir(snapDir)).filter((f) => f.endsWith('.snap')).sort();
+    for (const name of snapshots.slice(0, Math.max(0, snapshots.length - SNAPSHOTS_KEPT))) await rm(join(snapDir, name));
+  }
+
+  /** Writes and renames one snapshot file; durable (file and directory) when it resolves. */
+  private async writeSnapshotFile(index: number, payload: Uint8Array): Promise<void> {
+    // Sealed, the nonce rides at the end of the header buffer and counts as payload on disk.
+    const header = Buffer.alloc(SNAPSHOT_HEADER_BYTES + (this.cipher === undefined ? 0 : NONCE_BYTES));
+    let parts: Uint8Array[] = [payload];
+    if (this.cipher !== undefined) {
+      const { ciphertext, tag } = this.cipher.seal(header.subarray(SNAPSHOT_HEADER_BYTES), snapshotAad(index), payload);
+      parts = [ciphertext, tag];
+    }
+    let crc = crc32(header.subarray(SNAPSHOT_HEADER_BYTES));
+    let length = header.length - SNAPSHOT_HEADER_BYTES;
+    for (const part of parts) {
+      crc = crc32(part, crc);
+      length += part.length;
+    }
     header.writeUInt32LE(SNAPSHOT_MAGIC, 0);
     header.writeBigUInt64LE(BigInt(index), 4);
-    header.writeUInt32LE(crc32(payload), 12);
-    header.writeUInt32LE(payload.length, 16);
+    header.writeUInt32LE(crc, 12);
+    header.writeUInt32LE(length, 16);
     const snapDir = join(this.dir, 'snap');
     const temporary = join(snapDir, `${snapshotName(index)}.tmp`);
     const handle = await open(temporary, 'w');
     try {
-      await handle.writev([header, payload]);
+      const { bytesWritten } = await handle.writev([header, ...parts]);
+      if (bytesWritten !== SNAPSHOT_HEADER_BYTES + length) throw new Error(`cannot write ${temporary}: wrote ${bytesWritten} of ${SNAPSHOT_HEADER_BYTES + length} bytes`);
       await handle.sync();
     } finally {
       await handle.close();
     }
     await rename(temporary, join(snapDir, snapshotName(index)));
     fsyncDirectory(snapDir);
-    await this.segment?.close();
-    const walDir = join(this.dir, 'wal');
-    this.segment = await open(join(walDir, segmentName(index + 1)), 'a');
-    if (carryOver.length > 0) await this.append(carryOver);
-    fsyncDirectory(walDir);
-    for (const name of (await readdir(walDir)).filter((f) => f.endsWith('.wal') && f !== segmentName(index + 1))) {
-      await rm(join(walDir, name));
-    }
-    const snapshots = (await readdir(snapDir)).filter((f) => f.endsWith('.snap')).sort();
-    for (const name of snapshots.slice(0, Math.max(0, snapshots.length - SNAPSHOTS_KEPT))) await rm(join(snapDir, name));
   }
 
   async close(): Promise<void> {
-    await this.segment?.close();
+    await this.segment?.handle.close();
     this.segment = undefined;
   }
 
   private async checkFormat(): Promise<void> {
     const path = join(this.dir, 'FORMAT');
+    const plaintext = this.options.format;
+    const encrypted = this.options.encryptedFormat ?? `${plaintext} encrypted`;
+    const expected = this.cipher === undefined ? plaintext : encrypted;
     const found = await readFile(path, 'utf8').catch(() => undefined);
     if (found === undefined) {
-      await writeFile(path, `${this.options.format}\n`);
+      await writeFile(path, `${expected}\n`);
       fsyncDirectory(this.dir);
       return;
     }
-    if (found.trim() !== this.options.format) {
-      throw new Error(`cannot open ${this.dir}: format "${found.trim()}" is not "${this.options.format}"`);
-    }
+    const format = found.trim();
+    if (format === expected) return;
+    if (format === encrypted) throw new Error(`cannot open ${this.dir}: it is encrypted at rest (format "${format}") and no data key was given`);
+    if (format === plaintext) throw new Error(`cannot open ${this.dir}: it is not encrypted (format "${format}") but a data key was given`);
+    throw new Error(`cannot open ${this.dir}: format "${format}" is not "${expected}"`);
   }
 
   private async readNewestSnapshot(): Promise<RecoveredLog['snapshot']> {
@@ -228,7 +361,14 @@ export class LocalWal {
         // is skipped rather than fatal; if the log no longer reaches back, recover() refuses.
         continue;
       }
-      return { index: Number(data.readBigUInt64LE(4)), payload: data.subarray(SNAPSHOT_HEADER_BYTES) };
+      const index = Number(data.readBigUInt64LE(4));
+      const payload = data.subarray(SNAPSHOT_HEADER_BYTES);
+      if (this.cipher === undefined) return { index, payload };
+      // Intact bytes that do not open mean the wrong key, not damage: falling back to an older
+      // snapshot would only fail the same way, or worse, succeed on a tampered history.
+      const opened = this.cipher.open(payload, snapshotAad(index));
+      if (opened === undefined) throw new WalDecryptionError(path, SNAPSHOT_HEADER_BYTES);
+      return { index, payload: opened };
     }
     return undefined;
   }
