@@ -8,6 +8,36 @@ import { CA_CERT_FILE, writeFileAtomic, type NodeCredentials } from './credentia
 import { PkiError } from './errors.js';
 
 export const CA_KEY_FILE = 'ca.key';
+/** What `skiff init` decided for the new cluster, read once by its first manager. */
+export const BOOTSTRAP_FILE = 'bootstrap.json';
+
+/** Join tokens and certificate lifetime chosen at `skiff init`, before any manager runs. */
+export interface ClusterBootstrap {
+  workerToken: string;
+  managerToken: string;
+  /** 0 means the default lifetime. */
+  certExpiryMs: number;
+}
+
+export async function writeClusterBootstrap(dir: string, bootstrap: ClusterBootstrap): Promise<void> {
+  await writeFileAtomic(join(dir, BOOTSTRAP_FILE), `${JSON.stringify(bootstrap, null, 2)}\n`, 0o600);
+}
+
+/** The bootstrap file in `dir`, or undefined when there is none; a damaged one names the file. */
+export async function readClusterBootstrap(dir: string): Promise<ClusterBootstrap | undefined> {
+  const path = join(dir, BOOTSTRAP_FILE);
+  const text = await readFile(path, 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  try {
+    const value = JSON.parse(text) as Partial<ClusterBootstrap>;
+    if (typeof value.workerToken === 'string' && typeof value.managerToken === 'string' && typeof value.certExpiryMs === 'number') {
+      return { workerToken: value.workerToken, managerToken: value.managerToken, certExpiryMs: value.certExpiryMs };
+    }
+  } catch {
+    // Reported below.
+  }
+  throw new PkiError('credentials_corrupt', `cannot read cluster bootstrap: ${path} is not {workerToken, managerToken, certExpiryMs}`);
+}
 
 /**
  * Writes `ca` into `dir` (created 0700 if missing). Refuses, naming the file, when a CA
@@ -56,13 +86,14 @@ export async function readCertificateAuthority(dir: string): Promise<Certificate
 /** Issues a node's (or an admin's) full credentials: its certificate and key plus the CA to trust. */
 export async function issueNodeCredentials(
   ca: CertificateAuthority,
-  request: { nodeId: string; role: NodeRole; ipAddresses?: string[]; dnsNames?: string[] },
+  request: { nodeId: string; role: NodeRole; ipAddresses?: string[]; dnsNames?: string[]; lifetimeMs?: number },
 ): Promise<NodeCredentials> {
   const issued = await issueCertificate(ca, {
     commonName: request.nodeId,
     role: request.role,
     ipAddresses: request.ipAddresses ?? [],
     dnsNames: request.dnsNames ?? [],
+    ...(request.lifetimeMs === undefined ? {} : { lifetimeMs: request.lifetimeMs }),
   });
   return { caCertPem: ca.certPem, certPem: issued.certPem, keyPem: issued.keyPem };
 }

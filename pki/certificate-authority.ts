@@ -20,6 +20,8 @@ export const MAX_CERTIFICATE_LIFETIME_DAYS = 3650;
 export const ROOT_CA_LIFETIME_DAYS = 20 * 365;
 /** Certificates start this long before "now" so a peer whose clock lags a little accepts them. */
 export const NOT_BEFORE_BACKDATE_MS = 5 * 60 * 1000;
+/** Shortest certificate lifetime we issue (tests of renewal use tens of seconds). */
+export const MIN_CERTIFICATE_LIFETIME_MS = 10_000;
 /** Length of node and cluster ids: 128 random bits in base 36, like swarm ids. */
 export const ID_LENGTH = 25;
 const ID_RANDOM_BYTES = 16;
@@ -41,6 +43,8 @@ export interface IssueRequest {
   commonName: string;
   role: NodeRole;
   lifetimeDays?: number;
+  /** Lifetime in milliseconds; wins over lifetimeDays (short lifetimes exercise renewal). */
+  lifetimeMs?: number;
   dnsNames?: string[];
   ipAddresses?: string[];
 }
@@ -94,13 +98,23 @@ export async function createCertificateAuthority(
  * carry the DNS name MANAGER_TLS_NAME and both server and client auth; others get client auth only.
  */
 export async function issueCertificate(ca: CertificateAuthority, request: IssueRequest): Promise<IssuedCertificate> {
+  const keys = await generateKeyPair();
+  const certPem = await issueCertificateForKey(ca, request, keys.publicKey);
+  return { certPem, keyPem: await exportPrivateKeyPem(keys.privateKey) };
+}
+
+/**
+ * Issues a certificate for a public key whose private key stays with its owner (a joining or
+ * renewing node sends a certificate request). Same rules as `issueCertificate`.
+ */
+export async function issueCertificateForKey(ca: CertificateAuthority, request: IssueRequest, publicKey: CryptoKey): Promise<string> {
   checkNameComponent('commonName', request.commonName);
   if (!NODE_ROLES.includes(request.role)) {
     throw new PkiError('invalid_request', `cannot issue certificate: role "${String(request.role)}" is not one of ${NODE_ROLES.join(', ')}`);
   }
-  const lifetimeDays = request.lifetimeDays ?? DEFAULT_CERTIFICATE_LIFETIME_DAYS;
-  if (!Number.isFinite(lifetimeDays) || lifetimeDays <= 0 || lifetimeDays > MAX_CERTIFICATE_LIFETIME_DAYS) {
-    throw new PkiError('invalid_request', `cannot issue certificate: lifetimeDays ${lifetimeDays} is outside (0, ${MAX_CERTIFICATE_LIFETIME_DAYS}]`);
+  const lifetimeMs = request.lifetimeMs ?? (request.lifetimeDays ?? DEFAULT_CERTIFICATE_LIFETIME_DAYS) * MS_PER_DAY;
+  if (!Number.isFinite(lifetimeMs) || lifetimeMs < MIN_CERTIFICATE_LIFETIME_MS || lifetimeMs > MAX_CERTIFICATE_LIFETIME_DAYS * MS_PER_DAY) {
+    throw new PkiError('invalid_request', `cannot issue certificate: lifetime ${lifetimeMs} ms is outside [${MIN_CERTIFICATE_LIFETIME_MS} ms, ${MAX_CERTIFICATE_LIFETIME_DAYS} days]`);
   }
   const ips = request.ipAddresses ?? [];
   for (const ip of ips) {
@@ -111,7 +125,6 @@ export async function issueCertificate(ca: CertificateAuthority, request: IssueR
 
   const caCert = new x509.X509Certificate(ca.certPem);
   const caKey = await importPrivateKeyPem(ca.keyPem);
-  const keys = await generateKeyPair();
   const now = Date.now();
   const usages = request.role === 'manager'
     ? [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]
@@ -120,7 +133,7 @@ export async function issueCertificate(ca: CertificateAuthority, request: IssueR
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
     new x509.ExtendedKeyUsageExtension(usages, false),
-    await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
+    await x509.SubjectKeyIdentifierExtension.create(publicKey, false, crypto),
     await x509.AuthorityKeyIdentifierExtension.create(caCert.publicKey, false, crypto),
   ];
   const names: x509.JsonGeneralName[] = [
@@ -133,16 +146,47 @@ export async function issueCertificate(ca: CertificateAuthority, request: IssueR
       serialNumber: randomSerialNumber(),
       subject: [{ CN: [request.commonName] }, { OU: [request.role] }, { O: [ca.clusterId] }],
       issuer: caCert.subjectName,
-      notBefore: new Date(now - NOT_BEFORE_BACKDATE_MS),
-      notAfter: new Date(now + lifetimeDays * MS_PER_DAY),
-      publicKey: keys.publicKey,
+      // A short-lived certificate is backdated less, so most of its validity lies ahead.
+      notBefore: new Date(now - Math.min(NOT_BEFORE_BACKDATE_MS, lifetimeMs / 10)),
+      notAfter: new Date(now + lifetimeMs),
+      publicKey,
       signingKey: caKey,
       signingAlgorithm: SIGNING_ALGORITHM,
       extensions,
     },
     crypto,
   );
-  return { certPem: cert.toString('pem'), keyPem: await exportPrivateKeyPem(keys.privateKey) };
+  return cert.toString('pem');
+}
+
+/** A fresh key pair and a PKCS#10 request for it (DER): what a joining or renewing node sends. */
+export async function createCertificateRequest(): Promise<{ csrDer: Uint8Array; keyPem: string }> {
+  const keys = await generateKeyPair();
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: [{ CN: ['skiff-node'] }], keys, signingAlgorithm: SIGNING_ALGORITHM }, crypto);
+  return { csrDer: new Uint8Array(csr.rawData), keyPem: await exportPrivateKeyPem(keys.privateKey) };
+}
+
+/**
+ * The public key of a PKCS#10 request, after checking its signature (the sender holds the
+ * private key). The request's subject is ignored: the CA decides every name.
+ */
+export async function publicKeyOfCertificateRequest(csrDer: Uint8Array): Promise<CryptoKey> {
+  let csr: x509.Pkcs10CertificateRequest;
+  try {
+    csr = new x509.Pkcs10CertificateRequest(Buffer.from(csrDer));
+  } catch (error) {
+    throw new PkiError('invalid_request', `cannot issue certificate: csr is not a DER PKCS#10 request (${String(error)})`);
+  }
+  let valid = false;
+  let key: CryptoKey | undefined;
+  try {
+    key = await csr.publicKey.export(KEY_ALGORITHM, ['verify'], crypto);
+    valid = await csr.verify(crypto);
+  } catch {
+    valid = false;
+  }
+  if (!valid || key === undefined) throw new PkiError('invalid_request', 'cannot issue certificate: csr must be signed by an ECDSA P-256 key it carries');
+  return key;
 }
 
 // Ids land in a distinguished name: keep them to a plain, printable alphabet.

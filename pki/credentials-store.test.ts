@@ -1,9 +1,9 @@
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createCertificateAuthority, issueCertificate } from './certificate-authority.js';
-import { CA_CERT_FILE, NODE_CERT_FILE, NODE_KEY_FILE, readCredentials, writeCredentials, type NodeCredentials } from './credentials-store.js';
+import { CA_CERT_FILE, NODE_CERT_FILE, NODE_KEY_FILE, isKeyEncrypted, readCredentials, rewrapNodeKey, writeCredentials, type NodeCredentials } from './credentials-store.js';
 
 let dir: string;
 let creds: NodeCredentials;
@@ -56,5 +56,54 @@ describe('credentials store', () => {
     const ca = await createCertificateAuthority();
     await writeCredentials(dir, { ...creds, caCertPem: ca.certPem });
     await expect(readCredentials(dir)).rejects.toThrow(new RegExp(`${NODE_CERT_FILE} is not signed`));
+  });
+});
+
+describe('credentials store with an encrypted key', () => {
+  const passphrase = 'SKFKEY-1-c2tpZmYtdGVzdC1wYXNzcGhyYXNlLW5vdC1hLXJlYWwta2V5';
+  const keyBody = (pem: string): string => pem.split('\n').filter((line) => line !== '' && !line.startsWith('-----')).join('');
+
+  it('credentials store with a passphrase writes an encrypted PKCS#8 key and reads back the plaintext PEM', async () => {
+    await writeCredentials(dir, creds, { keyPassphrase: passphrase });
+    const file = await readFile(join(dir, NODE_KEY_FILE), 'utf8');
+    expect(file).toMatch(/^-----BEGIN ENCRYPTED PRIVATE KEY-----\n/);
+    expect(file).not.toContain(keyBody(creds.keyPem).slice(0, 40));
+    expect(file).not.toContain(passphrase);
+    expect((await stat(join(dir, NODE_KEY_FILE))).mode & 0o777).toBe(0o600);
+    expect(await isKeyEncrypted(dir)).toBe(true);
+    const read = await readCredentials(dir, { keyPassphrase: passphrase });
+    expect(read).toEqual({ ...creds, keyPem: expect.stringMatching(/^-----BEGIN PRIVATE KEY-----\n/) });
+    expect(keyBody(read.keyPem)).toBe(keyBody(creds.keyPem));
+  });
+
+  it('credentials store refuses an encrypted key without a passphrase, or with the wrong one, as credentials_locked', async () => {
+    await writeCredentials(dir, creds, { keyPassphrase: passphrase });
+    await expect(readCredentials(dir)).rejects.toMatchObject({
+      code: 'credentials_locked',
+      message: `cannot read credentials: ${join(dir, NODE_KEY_FILE)} is an encrypted private key and no passphrase was given (the manager is autolocked: run \`skiff unlock\`)`,
+    });
+    await expect(readCredentials(dir, { keyPassphrase: `${passphrase}x` })).rejects.toMatchObject({ code: 'credentials_locked', message: expect.stringContaining('wrong unlock key') });
+  });
+
+  it('credentials store rewraps node.key in place: encrypt, change passphrase, decrypt', async () => {
+    await writeCredentials(dir, creds);
+    expect(await isKeyEncrypted(dir)).toBe(false);
+    await rewrapNodeKey(dir, passphrase);
+    expect(await isKeyEncrypted(dir)).toBe(true);
+    await rewrapNodeKey(dir, passphrase); // repeated after a crash: harmless
+    const next = `${passphrase}-next`;
+    await expect(rewrapNodeKey(dir, next)).rejects.toMatchObject({ code: 'credentials_locked' });
+    await rewrapNodeKey(dir, next, passphrase);
+    await expect(readCredentials(dir, { keyPassphrase: passphrase })).rejects.toMatchObject({ code: 'credentials_locked' });
+    expect(keyBody((await readCredentials(dir, { keyPassphrase: next })).keyPem)).toBe(keyBody(creds.keyPem));
+    await rewrapNodeKey(dir, undefined, next);
+    expect(await isKeyEncrypted(dir)).toBe(false);
+    expect(keyBody((await readCredentials(dir)).keyPem)).toBe(keyBody(creds.keyPem));
+    expect((await stat(join(dir, NODE_KEY_FILE))).mode & 0o777).toBe(0o600);
+    expect((await readdir(dir)).sort()).toEqual([CA_CERT_FILE, NODE_CERT_FILE, NODE_KEY_FILE].sort());
+  });
+
+  it('credentials store refuses an empty passphrase', async () => {
+    await expect(writeCredentials(dir, creds, { keyPassphrase: '' })).rejects.toMatchObject({ code: 'invalid_request' });
   });
 });

@@ -3,6 +3,7 @@ export type PkiErrorCode =
   | 'invalid_request'
   | 'credentials_missing'
   | 'credentials_corrupt'
+  | 'credentials_locked'
   | 'already_exists';
 
 /**

@@ -4,12 +4,14 @@ import * as grpc from '@grpc/grpc-js';
 import type { PeerCertificate } from 'node:tls';
 import { MANAGER_TLS_NAME, certificateIdentity, type CertificateIdentity } from './certificate-identity.js';
 import type { NodeCredentials } from './credentials-store.js';
+import { LiveCredentials } from './live-credentials.js';
 
 /**
  * Server credentials: present this node's certificate; REQUIRE a client certificate that chains to
  * the cluster CA (a connection without one, or with one from another CA, fails the handshake).
  */
 export function serverCredentials(creds: NodeCredentials): grpc.ServerCredentials {
+  if (creds instanceof LiveCredentials) return grpc.experimental.createCertificateProviderServerCredentials(creds, creds, true);
   return grpc.ServerCredentials.createSsl(
     Buffer.from(creds.caCertPem),
     [{ private_key: Buffer.from(creds.keyPem), cert_chain: Buffer.from(creds.certPem) }],
@@ -18,10 +20,19 @@ export function serverCredentials(creds: NodeCredentials): grpc.ServerCredential
 }
 
 /**
+ * Server credentials for the join port: this manager's certificate followed by the CA chain, so
+ * a joining node can pin the CA by its digest; no client certificate (the token is the credential).
+ */
+export function joinServerCredentials(creds: NodeCredentials): grpc.ServerCredentials {
+  return grpc.ServerCredentials.createSsl(null, [{ private_key: Buffer.from(creds.keyPem), cert_chain: Buffer.from(`${creds.certPem.trimEnd()}\n${creds.caCertPem}`) }], false);
+}
+
+/**
  * Channel credentials for a client (agent, CLI, peer manager): trust only the cluster CA and
  * present this node's certificate. Use with `channelOptions()`, since managers are dialled by IP.
  */
 export function channelCredentials(creds: NodeCredentials): grpc.ChannelCredentials {
+  if (creds instanceof LiveCredentials) return grpc.experimental.createCertificateProviderChannelCredentials(creds, creds);
   return grpc.credentials.createSsl(
     Buffer.from(creds.caCertPem),
     Buffer.from(creds.keyPem),

@@ -8,6 +8,11 @@ export {
   certificateIdentity,
   certificateIdentityOfCa,
   createCertificateAuthority,
+  createCertificateRequest,
+  issueCertificateForKey,
+  publicKeyOfCertificateRequest,
+  MIN_CERTIFICATE_LIFETIME_MS,
+  MAX_CERTIFICATE_LIFETIME_DAYS,
   isNodeRole,
   issueCertificate,
   newNodeId,
@@ -27,7 +32,11 @@ export {
   type NodeCredentials,
 } from './credentials-store.js';
 export {
+  BOOTSTRAP_FILE,
   CA_KEY_FILE,
+  readClusterBootstrap,
+  writeClusterBootstrap,
+  type ClusterBootstrap,
   issueNodeCredentials,
   readCertificateAuthority,
   writeCertificateAuthority,
@@ -36,7 +45,12 @@ export { PkiError, type PkiErrorCode } from './errors.js';
 export {
   channelCredentials,
   channelOptions,
+  joinServerCredentials,
   peerIdentity,
   serverCredentials,
   type CallWithAuthContext,
 } from './grpc-credentials.js';
+export { LiveCredentials } from './live-credentials.js';
+export { CA_DIGEST_LENGTH, caDigest, digestOfDer, joinTokensEqual, newJoinToken, parseJoinToken, type JoinToken } from './join-token.js';
+export { CertificateRenewer, renewalDelayMs, RENEW_AT_MAX_FRACTION, RENEW_AT_MIN_FRACTION, type RenewedCertificate } from './renewal.js';
+export { isKeyEncrypted, rewrapNodeKey, type KeyPassphraseOptions } from './credentials-store.js';
