@@ -3,7 +3,7 @@
  * managers. It never imports manager code: it talks to managers only over the Dispatcher.
  */
 import { availableParallelism, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Logger } from '../common/log.js';
 import type { NodeCredentials } from '../pki/index.js';
 import { createImageStore } from './image/index.js';
@@ -19,6 +19,11 @@ export interface AgentOptions {
   managers: string[];
   credentials: NodeCredentials;
   runcRoot: string;
+  /**
+   * Where the per-task tmpfs mounts of secret and config files go; outside dataDir. Default:
+   * `secrets` beside runcRoot (e.g. /run/skiff/secrets), which is under /run like runc's state.
+   */
+  secretsDir?: string;
   cgroupParent: string;
   bridgeName: string;
   bridgeSubnet: string;
@@ -26,6 +31,8 @@ export interface AgentOptions {
   insecureRegistries: string[];
   log: Logger;
   clock?: () => number;
+  /** The cluster changed this node's desired role: its certificate is to be renewed now. */
+  onRoleChange?: () => void;
 }
 
 export interface RunningAgent {
@@ -42,6 +49,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const runtime = await createRuntime({
     stateDir: join(options.dataDir, 'runtime'),
     runcRoot: options.runcRoot,
+    secretsDir: options.secretsDir ?? join(dirname(options.runcRoot), 'secrets'),
     cgroupParent: options.cgroupParent,
     bridgeName: options.bridgeName,
     bridgeSubnet: options.bridgeSubnet,
@@ -66,8 +74,9 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       engineVersion: 'skiff-runc',
     },
     log,
-    onSessionStarted: () => tasks.resendAll(),
-    onAssignments: (assignments) => tasks.apply(assignments.kind, assignments.updated, assignments.removed),
+    onSessionStarted: () => tasks.sessionStarted(),
+    onAssignments: (assignments) => tasks.apply(assignments.kind, assignments.updated, assignments.removed, assignments),
+    onNodeChanged: () => options.onRoleChange?.(),
   });
   session.start();
   log.info('agent started', { hostname: options.hostname, managers: options.managers });

@@ -3,13 +3,30 @@
  * role (with --manager) and the worker role, and shuts both down on SIGTERM/SIGINT leaving
  * containers running.
  */
+import { access, rm } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
 import { Command } from 'commander';
 import { startAgent } from '../agent/agent.js';
 import { createLogger } from '../common/log.js';
-import { startManager } from '../manager/manager.js';
-import { certificateIdentity, readCredentials } from '../pki/index.js';
+import { startManager, type RunningManager } from '../manager/manager.js';
+import {
+  CA_KEY_FILE,
+  CertificateRenewer,
+  LiveCredentials,
+  certificateIdentity,
+  channelCredentials,
+  channelOptions,
+  readCertificateAuthority,
+  readClusterBootstrap,
+  readCredentials,
+  type RenewedCertificate,
+} from '../pki/index.js';
+import { NodeCAClient } from '../proto/skiff/v1/ca.js';
+
+/** Deadline of one renewal call. */
+const RENEW_TIMEOUT_MS = 10_000;
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
@@ -54,13 +71,18 @@ async function main(): Promise<void> {
     .parse();
   const flags = program.opts<DaemonFlags>();
   const log = createLogger({ host: flags.hostname });
-  const credentials = await readCredentials(join(flags.dataDir, 'certs'));
+  const certsDir = join(flags.dataDir, 'certs');
+  const credentials = new LiveCredentials(await readCredentials(certsDir));
   const identity = certificateIdentity(credentials.certPem);
   if (identity === undefined) throw new Error(`cannot start: ${join(flags.dataDir, 'certs')} holds no Skiff node certificate`);
   if (flags.manager && identity.role !== 'manager') throw new Error(`cannot start as manager: the node certificate's role is ${identity.role}`);
   const advertiseAddr = flags.advertiseAddr ?? flags.listenAddr;
-  const manager = flags.manager
-    ? await startManager({
+  // The first manager of a new cluster finds the CA and the bootstrap that `skiff init` left.
+  const caDir = join(flags.dataDir, 'ca');
+  const ca = (await access(join(caDir, CA_KEY_FILE)).then(() => true, () => false)) ? await readCertificateAuthority(caDir) : undefined;
+  const bootstrap = ca === undefined ? undefined : await readClusterBootstrap(caDir);
+  const startManagerRole = (joinAddr: string | undefined): Promise<RunningManager> =>
+    startManager({
         dataDir: flags.dataDir,
         clusterId: identity.clusterId,
         selfNodeId: identity.nodeId,
@@ -69,15 +91,48 @@ async function main(): Promise<void> {
         advertiseAddr,
         controlSocket: flags.controlSocket,
         // A manager joins through --join unless that is itself (the first manager of a cluster).
-        join: flags.join !== undefined && flags.join !== advertiseAddr ? flags.join : undefined,
+        join: joinAddr,
         forceNewCluster: flags.forceNewCluster,
+        ca,
+        bootstrap,
         ...(flags.heartbeatPeriodMs === undefined ? {} : { heartbeatPeriodMs: Number(flags.heartbeatPeriodMs) }),
         log,
-      })
-    : undefined;
+      });
+  // A manager joins through --join unless that is itself (the first manager of a cluster).
+  let manager = flags.manager ? await startManagerRole(flags.join !== undefined && flags.join !== advertiseAddr ? flags.join : undefined) : undefined;
   if (!flags.manager && !flags.agent) throw new Error('cannot start: --no-agent needs --manager (the node would have no role)');
   const join_ = flags.join ?? (flags.manager ? advertiseAddr : undefined);
   if (join_ === undefined) throw new Error('cannot start a worker: --join <manager ip:port> is required');
+  // Renewal asks the other managers first (a demoted manager's own store is stale), then itself.
+  // The managers last seen by this node's manager role are remembered past a demotion.
+  let knownManagers: string[] = [];
+  const renewTargets = (): string[] => {
+    if (manager !== undefined) knownManagers = manager.managerAddresses();
+    const all = [...knownManagers.filter((addr) => addr !== advertiseAddr), join_, ...(manager === undefined ? [] : [advertiseAddr])];
+    return [...new Set(all)].filter((addr) => addr !== advertiseAddr || manager !== undefined);
+  };
+  let roleChange: Promise<void> = Promise.resolve();
+  const renewer = new CertificateRenewer({
+    credentials,
+    dir: certsDir,
+    renew: (csr) => renewCertificate(renewTargets(), credentials, csr, advertiseAddr),
+    onRenewed: (previous, role) => {
+      if (previous === role) return;
+      log.info('node role changed by its certificate', { from: previous, to: role });
+      roleChange = roleChange.then(async () => {
+        if (role === 'manager' && manager === undefined) {
+          manager = await startManagerRole(join_ === advertiseAddr ? undefined : join_);
+        } else if (role === 'worker' && manager !== undefined) {
+          await manager.stop();
+          manager = undefined;
+          // A demoted manager keeps no Raft state: a later promotion joins afresh.
+          await rm(join(flags.dataDir, 'raft'), { recursive: true, force: true });
+        }
+      }).catch((error: unknown) => log.error('cannot change role', { error: String(error) }));
+    },
+    log,
+  });
+  renewer.start();
   const agent = !flags.agent ? undefined : await startAgent({
     dataDir: flags.dataDir,
     hostname: flags.hostname,
@@ -91,6 +146,7 @@ async function main(): Promise<void> {
     defaultRegistry: flags.defaultRegistry,
     insecureRegistries: flags.insecureRegistry,
     log,
+    onRoleChange: () => void renewer.renewNow().catch(() => undefined),
   });
   log.info('skiffd ready', { nodeId: identity.nodeId, role: identity.role, manager: flags.manager });
   let stopping = false;
@@ -99,13 +155,35 @@ async function main(): Promise<void> {
     stopping = true;
     log.info('shutting down; containers keep running', { signal });
     void (async () => {
+      renewer.stop();
       await agent?.stop();
+      await roleChange;
       await manager?.stop();
       process.exit(0);
     })();
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+/** Asks each target in turn for a renewed certificate, with the node's current certificate. */
+async function renewCertificate(targets: readonly string[], credentials: LiveCredentials, csr: Uint8Array, addr: string): Promise<RenewedCertificate> {
+  let lastError: unknown;
+  for (const target of targets) {
+    const client = new NodeCAClient(target, channelCredentials(credentials), channelOptions());
+    try {
+      return await new Promise<RenewedCertificate>((resolve, reject) => {
+        client.renewNodeCertificate({ csr, addr }, new grpc.Metadata(), { deadline: Date.now() + RENEW_TIMEOUT_MS }, (error, response) =>
+          error === null ? resolve(response) : reject(new Error(`${target}: ${error.details || error.message}`)),
+        );
+      });
+    } catch (error) {
+      lastError = error;
+    } finally {
+      client.close();
+    }
+  }
+  throw lastError instanceof Error ? lastError : new Error('no manager to renew with');
 }
 
 main().catch((error: unknown) => {

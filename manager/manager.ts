@@ -7,7 +7,8 @@ import { chmod, mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../common/log.js';
-import { channelCredentials, channelOptions, type NodeCredentials, serverCredentials } from '../pki/index.js';
+import { BOOTSTRAP_FILE, CA_KEY_FILE, channelCredentials, channelOptions, joinServerCredentials, type CertificateAuthority, type ClusterBootstrap, type NodeCredentials, serverCredentials } from '../pki/index.js';
+import { NodeCAService, NodeJoinService } from '../proto/skiff/v1/ca.js';
 import { ControlService } from '../proto/skiff/v1/control.js';
 import { DispatcherService } from '../proto/skiff/v1/dispatcher.js';
 import { NodeAvailability, NodeRole, NodeState } from '../proto/skiff/v1/types.js';
@@ -16,12 +17,15 @@ import { managerAddresses, managerStatuses } from './manager-status.js';
 import type { MemberId } from './raft/core/types.js';
 import { RaftGroup } from './raft-group.js';
 import { controlHandlers } from './api/control-service.js';
+import type { Membership } from './api/control-common.js';
 import { DEFAULT_HEARTBEAT_PERIOD_MS, Dispatcher } from './dispatcher/dispatcher.js';
 import { ControllerRunner } from './orchestrator/controller-loop.js';
 import { DEFAULT_TASK_HISTORY_LIMIT, reaperController } from './orchestrator/reaper-controller.js';
 import { replicatedController } from './orchestrator/replicated-controller.js';
 import { schedulerController } from './orchestrator/scheduler-controller.js';
 import { Store, type StoreReader, type WriteTransaction } from './store/store.js';
+import { Authorizer } from './security/authorization.js';
+import { ensureClusterSecurity, nodeCaHandlers, nodeJoinHandlers } from './security/node-ca.js';
 
 /** Largest gRPC message a manager accepts; bigger requests are refused with RESOURCE_EXHAUSTED. */
 export const MAX_GRPC_MESSAGE_BYTES = 4 * 1024 * 1024;
@@ -38,12 +42,18 @@ export interface ManagerOptions {
   join?: string | undefined;
   forceNewCluster?: boolean;
   heartbeatPeriodMs?: number;
+  /** The cluster CA from `skiff init` (first manager only): moved into the store, then off disk. */
+  ca?: CertificateAuthority | undefined;
+  /** Tokens and certificate lifetime from `skiff init`, used when this manager creates the cluster. */
+  bootstrap?: ClusterBootstrap | undefined;
   clock?: () => number;
   log: Logger;
 }
 
 export interface RunningManager {
   store: Store;
+  /** The gRPC addresses of every manager this one knows of (from its store). */
+  managerAddresses(): string[];
   stop(): Promise<void>;
 }
 
@@ -98,12 +108,53 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     'grpc.http2.min_ping_interval_without_data_ms': 5_000,
   };
   const statuses = () => managerStatuses(group, store.reader, options.selfNodeId, peerCredentials, channelOptions());
-  const remote = new grpc.Server(serverOptions);
-  const controlOptions = { clusterId: options.clusterId, managerStatuses: statuses };
+  // Removed nodes are refused on every RPC, and their open calls are ended the moment they are.
+  let denied = new Set<string>();
+  const authorizer = new Authorizer(options.clusterId, (nodeId) => denied.has(nodeId));
+  const syncDenied = (): void => {
+    const next = new Set((store.reader.list('cluster')[0]?.deniedNodes ?? []).map((entry) => entry.nodeId));
+    const added = [...next].filter((id) => !denied.has(id));
+    denied = next;
+    for (const nodeId of added) {
+      const ended = authorizer.cutOff(nodeId);
+      log.info('node denied; its open calls were ended', { nodeId, calls: ended });
+    }
+  };
+  syncDenied();
+  store.subscribe((commit) => {
+    if (commit.events.some((event) => event.kind === 'cluster')) {
+      syncDenied();
+      void forgetCaKey(store.reader, options, log);
+    }
+  });
+  const caOptions = { isRaftMember: (nodeId: string) => group.isMember(nodeId as MemberId), selfId: options.selfNodeId, clock };
+
+  const remote = new grpc.Server({ ...serverOptions, interceptors: [authorizer.interceptor] });
+  const membership: Membership = {
+    get leading() {
+      return group.leading;
+    },
+    selfId: options.selfNodeId,
+    isMember: (nodeId) => group.isMember(nodeId as MemberId),
+    removalBlocker: (nodeId) => group.removalBlocker(nodeId as MemberId),
+    removeMember: (nodeId) => group.removeMember(nodeId as MemberId),
+    voters: () => {
+      const status = group.status();
+      const reachable = status.conf.voters.filter((id) => id === options.selfNodeId || status.progress.get(id)?.recentActive === true).length;
+      return { total: status.conf.voters.length, reachable };
+    },
+  };
+  const controlOptions = { clusterId: options.clusterId, managerStatuses: statuses, membership, clock };
   remote.addService(ControlService, controlHandlers(store, { ...controlOptions, local: false }));
   remote.addService(DispatcherService, dispatcher.handlers());
   remote.addService(RaftService, group.handlers());
+  remote.addService(NodeCAService, nodeCaHandlers(store, caOptions));
   await bind(remote, options.listenAddr, serverCredentials(options.credentials));
+
+  // The join port: TLS without client certificates, serving only NodeJoin (the token is checked).
+  const joinServer = new grpc.Server({ ...serverOptions, 'grpc.max_receive_message_length': 64 * 1024, interceptors: [authorizer.interceptor] });
+  joinServer.addService(NodeJoinService, nodeJoinHandlers(store, caOptions));
+  await bind(joinServer, joinAddress(options.listenAddr), joinServerCredentials(options.credentials));
 
   const local = new grpc.Server(serverOptions);
   local.addService(ControlService, controlHandlers(store, { ...controlOptions, local: true }));
@@ -134,14 +185,16 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   // A manager that leads when start() returns is already dispatching and reconciling.
   await leaderDutiesStarted;
   syncAddresses();
+  await forgetCaKey(store.reader, options, log);
   log.info('manager started', { listenAddr: options.listenAddr, controlSocket: options.controlSocket, storeVersion: store.reader.version });
 
   return {
     store,
+    managerAddresses: () => [...managerAddresses(store.reader).values()],
     async stop() {
       onLeadership(false);
       onLeadership = () => undefined;
-      await Promise.all([remote, local].map((server) => new Promise<void>((resolve) => {
+      await Promise.all([remote, joinServer, local].map((server) => new Promise<void>((resolve) => {
         const timer = setTimeout(() => { server.forceShutdown(); resolve(); }, 2_000);
         server.tryShutdown(() => { clearTimeout(timer); resolve(); });
       })));
@@ -189,7 +242,7 @@ async function recordLeadership(store: Store, options: ManagerOptions, heartbeat
       if (reader.list('cluster').length === 0) {
         transaction.create('cluster', {
           meta: { id: options.clusterId, version: 0, createdAtMs: 0, updatedAtMs: 0 },
-          spec: { name: 'default', heartbeatPeriodMs, taskHistoryLimit: DEFAULT_TASK_HISTORY_LIMIT, nodeCertExpiryMs: 0, autolock: false },
+          spec: { name: 'default', heartbeatPeriodMs, taskHistoryLimit: DEFAULT_TASK_HISTORY_LIMIT, nodeCertExpiryMs: options.bootstrap?.certExpiryMs ?? 0, autolock: false },
           rootCaCertPem: options.credentials.caCertPem,
           rootCa: undefined,
           joinTokens: undefined,
@@ -199,7 +252,30 @@ async function recordLeadership(store: Store, options: ManagerOptions, heartbeat
       }
       upsertManagerNode(transaction, reader, options.selfNodeId, options.advertiseAddr);
     });
+    await store.update((transaction, reader) => {
+      const cluster = reader.list('cluster')[0];
+      if (cluster !== undefined) ensureClusterSecurity(transaction, cluster, options.ca, options.bootstrap === undefined ? undefined : { worker: options.bootstrap.workerToken, manager: options.bootstrap.managerToken });
+    });
   } catch (error) {
     log.warn('cannot record leadership in the store', { error: String(error) });
   }
+}
+
+/** The join port: the gRPC port + 1 on the same address. */
+export function joinAddress(listenAddr: string): string {
+  const separator = listenAddr.lastIndexOf(':');
+  return `${listenAddr.slice(0, separator)}:${Number(listenAddr.slice(separator + 1)) + 1}`;
+}
+
+/**
+ * Once the store holds the CA key that `skiff init` left in <dataDir>/ca, the file goes: the only
+ * copy at rest is then the one in the (encrypted) Raft log.
+ */
+async function forgetCaKey(reader: StoreReader, options: ManagerOptions, log: Logger): Promise<void> {
+  if (options.ca === undefined) return;
+  if (reader.list('cluster')[0]?.rootCa?.caKeyPem !== options.ca.keyPem) return;
+  const path = join(options.dataDir, 'ca', CA_KEY_FILE);
+  const existed = await rm(path).then(() => true, () => false);
+  await rm(join(options.dataDir, 'ca', BOOTSTRAP_FILE), { force: true });
+  if (existed) log.info('the CA key is in the replicated store now; removed it from disk', { path });
 }

@@ -18,6 +18,8 @@ import { peerIdentity } from '../pki/grpc-credentials.js';
 import { toGrpcError } from './api/status-mapping.js';
 import { RaftStoreBackend } from './store/raft-backend.js';
 
+/** A voter counts as reachable for a membership change only if heard from this recently. */
+export const MEMBERSHIP_REACHABLE_WINDOW_MS = 1_000;
 /** How often the leader looks for learners to promote. */
 const PROMOTION_CHECK_MS = 500;
 /** A learner within this many entries of the leader's log counts as caught up. */
@@ -165,6 +167,54 @@ export class RaftGroup {
 
   status() {
     return this.requireCore().status();
+  }
+
+  /**
+   * Why removing `member` from the voters would lose quorum, or undefined when it would not:
+   * the voters that remain must still have a reachable majority (the leader's view of who is
+   * reachable). Only the leader can tell; elsewhere the answer is "ask the leader".
+   */
+  removalBlocker(member: MemberId): string | undefined {
+    const status = this.requireCore().status();
+    if (status.role !== 'leader') return 'this manager is not the leader; retry (the CLI tries every manager)';
+    if (!status.conf.voters.includes(member)) return undefined;
+    const remaining = status.conf.voters.filter((id) => id !== member);
+    if (remaining.length === 0) return 'it is the last manager; the cluster would have none';
+    // Strict: heard from within the last second, not merely "active" within an election timeout,
+    // so a manager that just died does not count.
+    const now = Date.now();
+    const reachable = remaining.filter((id) => id === this.options.selfId || (status.progress.get(id)?.recentActive === true && this.transport.isReachable(id, now, MEMBERSHIP_REACHABLE_WINDOW_MS))).length;
+    const quorum = Math.floor(remaining.length / 2) + 1;
+    if (reachable < quorum) {
+      return `the ${remaining.length} remaining managers would need ${quorum} reachable for a quorum, but only ${reachable} are reachable`;
+    }
+    return undefined;
+  }
+
+  /** Removes `member` from the group (leader only) and waits until the change is applied here. */
+  async removeMember(member: MemberId, timeoutMs = 10_000): Promise<void> {
+    if (!this.isMember(member)) return;
+    const result = this.requireCore().proposeConfChange({ type: 'removeMember', member });
+    this.node?.kick();
+    if (!result.ok) throw new Error(`cannot remove manager ${member} from the raft group: ${result.reason}`);
+    const deadline = Date.now() + timeoutMs;
+    while (this.isMember(member)) {
+      if (Date.now() > deadline) throw new Error(`cannot remove manager ${member} from the raft group: the change did not commit within ${timeoutMs} ms (no quorum?)`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    this.options.log.info('removed a manager from the raft group', { member });
+  }
+
+  /** Whether this manager leads the group now. */
+  get leading(): boolean {
+    return this.isLeader;
+  }
+
+  /** Whether `member` is a voter or a learner of the group, as this manager knows it. */
+  isMember(member: MemberId): boolean {
+    if (this.core === undefined) return false;
+    const conf = this.core.status().conf;
+    return conf.voters.includes(member) || conf.learners.includes(member);
   }
 
   /** The Raft gRPC service's handlers. */

@@ -49,7 +49,7 @@ describe('raft service', () => {
   it('raft service refuses a join from a worker certificate', async () => {
     const client = await raftClient('worker');
     const error = await new Promise<grpc.ServiceError | null>((resolve) => client.join({ addr: '127.0.0.1:1' }, (caught) => resolve(caught)));
-    expect(error?.details).toContain('a manager certificate of this cluster is required');
+    expect(error?.details).toContain('requires a manager certificate, the caller\'s is worker');
   });
 
   it('raft service refuses a message stream from a worker certificate', async () => {

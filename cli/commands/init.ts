@@ -10,8 +10,11 @@ import {
   CA_KEY_FILE,
   NODE_CERT_FILE,
   NODE_KEY_FILE,
+  caDigest,
   createCertificateAuthority,
   issueNodeCredentials,
+  newJoinToken,
+  writeClusterBootstrap,
   newNodeId,
   writeCertificateAuthority,
   writeCredentials,
@@ -41,6 +44,8 @@ export interface InitClusterOptions {
   ca?: CertificateAuthority;
   /** Use this node id instead of a random one. */
   nodeId?: string;
+  /** Lifetime of node certificates in ms (0: the default, 90 days). */
+  certExpiryMs?: number;
 }
 
 /** What `initCluster` made. */
@@ -50,6 +55,7 @@ export interface InitClusterResult {
   caDir: string;
   certsDir: string;
   adminCertsDir: string;
+  joinTokens: { worker: string; manager: string };
   /** argv of the skiffd that serves this manager (without the binary's path resolution). */
   daemonArgv: string[];
 }
@@ -67,10 +73,16 @@ export async function initCluster(options: InitClusterOptions): Promise<InitClus
   const caDir = join(options.dataDir, CA_DIR);
   await writeCertificateAuthority(caDir, ca);
 
+  // The tokens exist before any manager runs, so init can print the join commands; the first
+  // manager writes them into the store, and deletes this file with the CA key.
+  const digest = caDigest(ca.certPem);
+  const joinTokens = { worker: newJoinToken(digest), manager: newJoinToken(digest) };
+  await writeClusterBootstrap(caDir, { workerToken: joinTokens.worker, managerToken: joinTokens.manager, certExpiryMs: options.certExpiryMs ?? 0 });
+
   const nodeId = options.nodeId ?? newNodeId();
   const certsDir = join(options.dataDir, CERTS_DIR);
   const dnsNames = options.hostname === undefined ? [] : [options.hostname];
-  await writeCredentials(certsDir, await issueNodeCredentials(ca, { nodeId, role: 'manager', ipAddresses: [advertiseIp], dnsNames }));
+  await writeCredentials(certsDir, await issueNodeCredentials(ca, { nodeId, role: 'manager', ipAddresses: [advertiseIp], dnsNames, ...(options.certExpiryMs ? { lifetimeMs: options.certExpiryMs } : {}) }));
 
   const adminCertsDir = contextCertsDir(options.contextName);
   await writeCredentials(adminCertsDir, await issueNodeCredentials(ca, { nodeId: newNodeId(), role: 'admin' }));
@@ -86,7 +98,7 @@ export async function initCluster(options: InitClusterOptions): Promise<InitClus
   );
   const daemonArgv = ['skiffd', '--manager', '--data-dir', options.dataDir, '--listen-addr', `0.0.0.0:${splitAddress('advertise-addr', options.advertiseAddr).port}`, '--advertise-addr', options.advertiseAddr];
   if (options.hostname !== undefined) daemonArgv.push('--hostname', options.hostname);
-  return { ca, nodeId, caDir, certsDir, adminCertsDir, daemonArgv };
+  return { ca, nodeId, caDir, certsDir, adminCertsDir, joinTokens, daemonArgv };
 }
 
 /** Splits and checks an IPv4 `ip:port`; `field` names the flag in the error. */
@@ -119,7 +131,8 @@ export function registerInitCommand(program: Command): void {
     .option('--advertise-addr <ip:port>', `address other nodes reach this manager at (default: first non-loopback IPv4:${DEFAULT_GRPC_PORT})`)
     .option('--context <name>', 'CLI context to create and select', DEFAULT_CONTEXT_NAME)
     .option('--hostname <name>', 'hostname this node reports')
-    .action(async (flags: { dataDir: string; advertiseAddr?: string; context: string; hostname?: string }, command: Command) => {
+    .option('--cert-expiry <duration>', 'lifetime of node certificates, e.g. 90d, 12h, 2m', '90d')
+    .action(async (flags: { dataDir: string; advertiseAddr?: string; context: string; hostname?: string; certExpiry: string }, command: Command) => {
       try {
         let advertiseAddr = flags.advertiseAddr;
         if (advertiseAddr === undefined) {
@@ -131,6 +144,7 @@ export function registerInitCommand(program: Command): void {
           dataDir: flags.dataDir,
           advertiseAddr,
           contextName: flags.context,
+          certExpiryMs: parseDuration('cert-expiry', flags.certExpiry),
           ...(flags.hostname === undefined ? {} : { hostname: flags.hostname }),
         });
         process.stdout.write(
@@ -142,6 +156,11 @@ export function registerInitCommand(program: Command): void {
             'Start the manager with:',
             `  ${result.daemonArgv.map(shellQuote).join(' ')}`,
             '',
+            'Then, to add a worker, run on the new host:',
+            `  skiff join --token ${result.joinTokens.worker} ${advertiseAddr}`,
+            'To add a manager:',
+            `  skiff join --token ${result.joinTokens.manager} ${advertiseAddr}`,
+            '',
           ].join('\n'),
         );
       } catch (error) {
@@ -152,4 +171,12 @@ export function registerInitCommand(program: Command): void {
 
 function shellQuote(word: string): string {
   return /^[A-Za-z0-9_./:=@-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Parses `90d`, `12h`, `30m`, `45s` or `500ms` into milliseconds; `field` names the flag in errors. */
+export function parseDuration(field: string, text: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text.trim());
+  if (match === null) throw new Error(`cannot use ${field} "${text}": expected a number and a unit (ms, s, m, h, d), e.g. 90d`);
+  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return Math.round(Number(match[1]) * unit);
 }

@@ -16,6 +16,7 @@ import {
   LAB_NAME_PATTERN,
   readLabState,
 } from '../../deploy/lab/index.js';
+import { parseDuration } from './init.js';
 import { readConfig } from '../context.js';
 
 /** The lab a command acts on without --name: $SKIFF_LAB, else "lab". */
@@ -71,7 +72,8 @@ export function registerLabCommands(program: Command): void {
     .option('--workers <count>', 'worker hosts (default 2, or the existing lab\'s)')
     .option(...nameOption)
     .option('--registry-port <port>', 'port of the lab registry on the lab bridge', String(DEFAULT_REGISTRY_PORT))
-    .action(async (flags: { managers?: string; workers?: string; name?: string; registryPort: string }, command: Command) => {
+    .option('--cert-expiry <duration>', 'lifetime of node certificates of a new lab, e.g. 2m (default 90d)')
+    .action(async (flags: { managers?: string; workers?: string; name?: string; registryPort: string; certExpiry?: string }, command: Command) => {
       try {
         const name = await labNameFor(flags.name);
         const state = await labUp({
@@ -79,6 +81,7 @@ export function registerLabCommands(program: Command): void {
           ...(flags.managers === undefined ? {} : { managers: parseCount('--managers', flags.managers) }),
           ...(flags.workers === undefined ? {} : { workers: parseCount('--workers', flags.workers) }),
           registryPort: parseCount('--registry-port', flags.registryPort),
+          ...(flags.certExpiry === undefined ? {} : { certExpiryMs: parseDuration('cert-expiry', flags.certExpiry) }),
           log: say,
         });
         say(`lab ${name} is up; CLI context "${state.contextName}" is current. Try: skiff node ls`);

@@ -1,9 +1,10 @@
-/** `skiff node ls|inspect`. */
+/** `skiff node ls|inspect|promote|demote|update|rm`. */
 import type { Command } from 'commander';
 import type { Node } from '../../proto/skiff/v1/objects.js';
 import { Node as NodeMessage } from '../../proto/skiff/v1/objects.js';
 import { NodeAvailability, NodeRole, NodeState } from '../../proto/skiff/v1/types.js';
-import { connect } from '../client.js';
+import type { NodeSpec } from '../../proto/skiff/v1/specs.js';
+import { CliError, connect } from '../client.js';
 import { parseFormat, printJson, printTable } from '../output.js';
 
 /** The `node ls --format json` row. Field names are a public interface: never rename. */
@@ -64,4 +65,77 @@ export function registerNodeCommands(program: Command): void {
         connection.close();
       }
     });
+
+  /** Reads each node, changes its spec with `change`, and writes it back with the version read. */
+  const updateEach = async (references: string[], change: (spec: NodeSpec) => NodeSpec, done: (name: string) => string): Promise<void> => {
+    const connection = await connect(program.opts<{ host?: string }>().host);
+    try {
+      for (const reference of references) {
+        const current = (await connection.call((c) => c.getNode, { node: reference })).node;
+        if (current?.spec === undefined) throw new CliError(`cannot update node "${reference}": it has no spec`);
+        await connection.call((c) => c.updateNode, { node: current.meta?.id ?? reference, version: current.meta?.version ?? 0, spec: change(current.spec) });
+        process.stdout.write(`${done(current.description?.hostname || reference)}\n`);
+      }
+    } finally {
+      connection.close();
+    }
+  };
+  node
+    .command('promote')
+    .description('make workers managers (each joins the Raft group as a learner, then votes once caught up)')
+    .argument('<node...>', 'node ids or hostnames')
+    .action(async (references: string[]) => {
+      await updateEach(references, (spec) => ({ ...spec, desiredRole: NodeRole.NODE_ROLE_MANAGER }), (name) => `Node ${name} promoted to a manager.`);
+    });
+  node
+    .command('demote')
+    .description('make managers workers; refused when the remaining managers would lose quorum')
+    .argument('<node...>', 'node ids or hostnames')
+    .action(async (references: string[]) => {
+      await updateEach(references, (spec) => ({ ...spec, desiredRole: NodeRole.NODE_ROLE_WORKER }), (name) => `Manager ${name} demoted to a worker.`);
+    });
+  node
+    .command('update')
+    .description("change a node's availability or labels")
+    .argument('<node>', 'node id or hostname')
+    .option('--availability <availability>', 'active, pause or drain')
+    .option('--label-add <key=value>', 'add or change a label (repeatable)', (value: string, previous: string[]) => [...previous, value], [] as string[])
+    .option('--label-rm <key>', 'remove a label (repeatable)', (value: string, previous: string[]) => [...previous, value], [] as string[])
+    .action(async (reference: string, flags: { availability?: string; labelAdd: string[]; labelRm: string[] }) => {
+      const availability = flags.availability === undefined ? undefined : AVAILABILITIES[flags.availability];
+      if (flags.availability !== undefined && availability === undefined) throw new CliError(`cannot update node: --availability "${flags.availability}" is not active, pause or drain`);
+      const labels = (spec: NodeSpec): Record<string, string> => {
+        const next = { ...spec.labels };
+        for (const pair of flags.labelAdd) {
+          const separator = pair.indexOf('=');
+          if (separator <= 0) throw new CliError(`cannot update node: --label-add "${pair}" is not key=value`);
+          next[pair.slice(0, separator)] = pair.slice(separator + 1);
+        }
+        for (const key of flags.labelRm) delete next[key];
+        return next;
+      };
+      await updateEach([reference], (spec) => ({ ...spec, ...(availability === undefined ? {} : { availability }), labels: labels(spec) }), (name) => `Node ${name} updated.`);
+    });
+  node
+    .command('rm')
+    .description('remove nodes from the cluster; their certificates are refused from then on')
+    .argument('<node...>', 'node ids or hostnames')
+    .option('-f, --force', 'remove a node that is still ready (cuts it off at once)', false)
+    .action(async (references: string[], flags: { force: boolean }) => {
+      const connection = await connect(program.opts<{ host?: string }>().host);
+      try {
+        for (const reference of references) {
+          await connection.call((c) => c.removeNode, { node: reference, force: flags.force });
+          process.stdout.write(`Node ${reference} removed.\n`);
+        }
+      } finally {
+        connection.close();
+      }
+    });
 }
+
+const AVAILABILITIES: Record<string, NodeAvailability> = {
+  active: NodeAvailability.NODE_AVAILABILITY_ACTIVE,
+  pause: NodeAvailability.NODE_AVAILABILITY_PAUSE,
+  drain: NodeAvailability.NODE_AVAILABILITY_DRAIN,
+};

@@ -3,19 +3,12 @@
 // an aborted `up` is visible to `status` and fully removable by `down`.
 import { access, mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  CA_CERT_FILE,
-  NODE_CERT_FILE,
-  NODE_KEY_FILE,
-  createCertificateAuthority,
-  issueNodeCredentials,
-  newNodeId,
-  readCertificateAuthority,
-  writeCertificateAuthority,
-  writeCredentials,
-  type CertificateAuthority,
-} from '../../pki/index.js';
+import * as grpc from '@grpc/grpc-js';
+import { CA_CERT_FILE, NODE_CERT_FILE, NODE_KEY_FILE, newNodeId } from '../../pki/index.js';
+import { ControlClient, type GetClusterResponse } from '../../proto/skiff/v1/control.js';
 import { contextCertsDir, saveContext } from '../../cli/context.js';
+import { initCluster } from '../../cli/commands/init.js';
+import { joinCluster } from '../../cli/commands/join.js';
 import { buildDemoWebImage, pushOciLayout } from '../images/busybox-image.js';
 import { registryPidAlive, startRegistryDetached } from '../registry/registry.js';
 import { livePid, skiffdPath, startDaemon, waitDaemonsReady, type LaunchedDaemon } from './daemons.js';
@@ -33,6 +26,8 @@ export interface LabUpOptions {
   registryPort?: number;
   /** False: network, PKI, registry and images only (tests of the lab itself, no skiffd needed). */
   startDaemons?: boolean;
+  /** Lifetime of node certificates for a new lab (short ones exercise renewal). */
+  certExpiryMs?: number;
   /** Progress lines (the CLI prints them); silent when absent. */
   log?: (line: string) => void;
 }
@@ -45,6 +40,8 @@ const SUBNET_LOCK_FILE = `${LAB_RUN_ROOT}/subnet.lock`;
 const DEFAULT_MANAGERS = 1;
 const DEFAULT_WORKERS = 2;
 const REGISTRY_PROBE_TIMEOUT_MS = 2_000;
+/** How long the first manager may take to put the join tokens in its store. */
+const JOIN_TOKENS_TIMEOUT_MS = 30_000;
 
 /** Brings lab `options.name` up (or completes it) and returns its state. Needs root. */
 export async function labUp(options: LabUpOptions): Promise<LabState> {
@@ -70,7 +67,7 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
     await mkdir(host.dataDir, { recursive: true });
     await mkdir(host.runcRoot, { recursive: true });
   }
-  await ensurePki(state);
+  await ensurePki(state, options.certExpiryMs);
   await writeLabState(state);
   log(`lab ${state.name}: ${state.hosts.map((host) => `${host.name}=${host.addr} (${host.role})`).join(', ')}`);
 
@@ -80,6 +77,17 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
 
   if (options.startDaemons !== false) {
     const launched: LaunchedDaemon[] = [];
+    // The first manager runs before anyone can join through it.
+    const first = firstManager(state);
+    if ((await livePid(first)) === 0) {
+      const daemon = await startDaemon(state, first, binary);
+      first.pid = daemon.pid;
+      launched.push(daemon);
+      log(`lab ${state.name}: started skiffd on ${first.name} (pid ${first.pid})`);
+      await writeLabState(state);
+      await waitDaemonsReady([daemon]);
+    }
+    await joinHosts(state, log);
     for (const host of state.hosts) {
       if ((await livePid(host)) !== 0) continue;
       const daemon = await startDaemon(state, host, binary);
@@ -153,40 +161,84 @@ async function allocateLab(name: string, managers: number, workers: number, regi
 }
 
 /**
- * One CA per lab, held by every manager (<dataDir>/ca); node credentials in <dataDir>/certs (managers
- * with an IP SAN of their address); an admin credential and a current CLI context named like the lab.
+ * The lab's cluster is made the way a user makes one: `skiff init` on the first manager (CA,
+ * join tokens, its credentials, the admin context named like the lab); every other host joins
+ * with a token once that manager runs (`joinHosts`). On a lab that exists, only the context is
+ * refreshed.
  */
-async function ensurePki(state: LabState): Promise<void> {
-  const managers = state.hosts.filter((host) => host.role === 'manager');
-  let ca: CertificateAuthority | undefined;
-  for (const host of managers) {
-    ca = await readCertificateAuthority(join(host.dataDir, 'ca')).catch(() => undefined);
-    if (ca !== undefined) break;
-  }
-  ca ??= await createCertificateAuthority();
-  for (const host of state.hosts) {
-    if (host.role === 'manager' && !(await exists(join(host.dataDir, 'ca', CA_CERT_FILE)))) {
-      await rm(join(host.dataDir, 'ca'), { recursive: true, force: true });
-      await writeCertificateAuthority(join(host.dataDir, 'ca'), ca);
-    }
-    if (!(await exists(join(host.dataDir, 'certs', NODE_KEY_FILE)))) {
-      const ipAddresses = host.role === 'manager' ? [host.addr] : [];
-      await writeCredentials(join(host.dataDir, 'certs'), await issueNodeCredentials(ca, { nodeId: host.nodeId, role: host.role, ipAddresses, dnsNames: [host.name] }));
-    }
+async function ensurePki(state: LabState, certExpiryMs: number | undefined): Promise<void> {
+  const first = firstManager(state);
+  const managers = state.hosts.filter((host) => host.role === 'manager').map((host) => `${host.addr}:4242`);
+  if (!(await exists(join(first.dataDir, 'certs', NODE_KEY_FILE)))) {
+    await rm(join(first.dataDir, 'ca'), { recursive: true, force: true });
+    await initCluster({
+      dataDir: first.dataDir,
+      advertiseAddr: `${first.addr}:4242`,
+      contextName: state.contextName,
+      hostname: first.name,
+      contextManagers: managers,
+      nodeId: first.nodeId,
+      ...(certExpiryMs === undefined ? {} : { certExpiryMs }),
+    });
+    return;
   }
   const adminDir = contextCertsDir(state.contextName);
-  const adminCa = await readFile(join(adminDir, CA_CERT_FILE), 'utf8').catch(() => '');
-  if (adminCa !== ca.certPem) await writeCredentials(adminDir, await issueNodeCredentials(ca, { nodeId: newNodeId(), role: 'admin' }));
   await saveContext(
     state.contextName,
-    {
-      managers: managers.map((host) => `${host.addr}:4242`),
-      caCertPath: join(adminDir, CA_CERT_FILE),
-      certPath: join(adminDir, NODE_CERT_FILE),
-      keyPath: join(adminDir, NODE_KEY_FILE),
-    },
+    { managers, caCertPath: join(adminDir, CA_CERT_FILE), certPath: join(adminDir, NODE_CERT_FILE), keyPath: join(adminDir, NODE_KEY_FILE) },
     { makeCurrent: true },
   );
+}
+
+function firstManager(state: LabState): LabHost {
+  const first = state.hosts.find((host) => host.role === 'manager');
+  if (first === undefined) throw new Error(`cannot bring up lab ${state.name}: it has no manager`);
+  return first;
+}
+
+/** Reads the join tokens from the first manager's local socket, waiting until it has them. */
+async function joinTokens(state: LabState): Promise<{ worker: string; manager: string }> {
+  const client = new ControlClient(`unix://${firstManager(state).controlSocket}`, grpc.credentials.createInsecure());
+  let lastError = 'no answer';
+  try {
+    const deadline = Date.now() + JOIN_TOKENS_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      try {
+        const { cluster } = await new Promise<GetClusterResponse>((resolve, reject) =>
+          client.getCluster({}, new grpc.Metadata(), { deadline: Date.now() + 2_000 }, (error, value) => (error === null ? resolve(value) : reject(error))),
+        );
+        if (cluster?.joinTokens !== undefined && cluster.joinTokens.worker !== '') return cluster.joinTokens;
+        lastError = 'the cluster has no join tokens yet';
+      } catch (error) {
+        lastError = String(error);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  } finally {
+    client.close();
+  }
+  throw new Error(`cannot bring up lab ${state.name}: cannot read join tokens from ${firstManager(state).name}: ${lastError}`);
+}
+
+/** `skiff join` for every host that has no credentials yet; records the node ids they got. */
+async function joinHosts(state: LabState, log: (line: string) => void): Promise<void> {
+  const first = firstManager(state);
+  const pending: LabHost[] = [];
+  for (const host of state.hosts) if (!(await exists(join(host.dataDir, 'certs', NODE_KEY_FILE)))) pending.push(host);
+  if (pending.length === 0) return;
+  const tokens = await joinTokens(state);
+  for (const host of pending) {
+    const result = await joinCluster({
+      token: host.role === 'manager' ? tokens.manager : tokens.worker,
+      managerAddr: `${first.addr}:4242`,
+      dataDir: host.dataDir,
+      advertiseAddr: `${host.addr}:4242`,
+      hostname: host.name,
+    });
+    host.nodeId = result.nodeId;
+    log(`lab ${state.name}: ${host.name} joined as ${result.role} ${result.nodeId}`);
+  }
+  await writeLabState(state);
 }
 
 async function ensureRegistry(state: LabState, dataDir: string, cgroup: string): Promise<void> {

@@ -15,6 +15,22 @@ export interface ControlOptions {
   managerStatuses: () => Promise<Map<string, ManagerStatus>>;
   /** True for the server on the local unix socket, whose file mode is the access control. */
   local: boolean;
+  /** The Raft group, for role changes and removals that must keep a quorum. */
+  membership?: Membership;
+  clock?: () => number;
+}
+
+/** What the control API may ask of the Raft group. */
+export interface Membership {
+  readonly leading: boolean;
+  /** This manager's node id. */
+  readonly selfId: string;
+  isMember(nodeId: string): boolean;
+  /** Why removing this voter would lose quorum, or undefined. */
+  removalBlocker(nodeId: string): string | undefined;
+  removeMember(nodeId: string): Promise<void>;
+  /** Voters and how many of them are reachable, as the leader sees it. */
+  voters(): { total: number; reachable: number };
 }
 
 type UnaryCall<Request> = grpc.ServerUnaryCall<Request, unknown>;

@@ -56,9 +56,9 @@ export class GrpcTransport {
   }
 
   /** Whether `member` was heard from (or reached) recently. */
-  isReachable(member: MemberId, nowMs: number): boolean {
+  isReachable(member: MemberId, nowMs: number, windowMs = REACHABLE_WINDOW_MS): boolean {
     if (member === this.options.selfId) return true;
-    return nowMs - (this.lastHeardMs.get(member) ?? 0) < REACHABLE_WINDOW_MS;
+    return nowMs - (this.lastHeardMs.get(member) ?? 0) < windowMs;
   }
 
   /** The handler of the Raft service's Send stream. */

@@ -1,0 +1,150 @@
+/**
+ * Issue 5 on the lab: nodes join with tokens that pin the CA; a token for another CA, or a
+ * rotated one, is refused with the reason; certificates with a 30-second lifetime renew and the
+ * cluster keeps working past their expiry; a demotion that would lose quorum is refused; a
+ * removed node is cut off within seconds.
+ */
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { labDown, labKill, labStart, labUp, leftovers, type LabState } from '../../deploy/lab/index.js';
+import { caDigest, createCertificateAuthority, newJoinToken } from '../../pki/index.js';
+import { skiff, skiffJson, uniqueLab, waitFor } from './helpers.js';
+
+interface NodeRow {
+  id: string;
+  hostname: string;
+  role: string;
+  status: string;
+  managerStatus: string;
+}
+
+const CERT_LIFETIME_MS = 30_000;
+const lab = uniqueLab('sec');
+const scratch = mkdtempSync(join(tmpdir(), 'skiff-e2e-join-'));
+afterAll(async () => {
+  await labDown(lab.name).catch(() => undefined);
+  rmSync(lab.home, { recursive: true, force: true });
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+const host = (state: LabState, name: string) => {
+  const found = state.hosts.find((candidate) => candidate.name === name);
+  if (found === undefined) throw new Error(`no host ${name}`);
+  return found;
+};
+const certOf = (state: LabState, name: string): X509Certificate => new X509Certificate(readFileSync(join(host(state, name).dataDir, 'certs', 'node.crt')));
+const nodes = (): Promise<NodeRow[]> => skiffJson<NodeRow[]>(lab.home, ['node', 'ls']);
+
+describe('cluster security on the lab', () => {
+  let state: LabState;
+
+  it('every host joins with a token: three managers and a worker, all ready', async () => {
+    process.env['SKIFF_HOME'] = lab.home;
+    state = await labUp({ name: lab.name, managers: 3, workers: 1, certExpiryMs: CERT_LIFETIME_MS });
+    const rows = await waitFor('four ready nodes', 60_000, async () => {
+      const current = await nodes();
+      return current.length === 4 && current.every((row) => row.status === 'ready') ? current : undefined;
+    });
+    expect(rows.map((row) => `${row.hostname}:${row.role}`).sort()).toEqual(['h1:manager', 'h2:manager', 'h3:manager', 'h4:worker']);
+    // The CA key left the first manager's disk once the store held it.
+    await waitFor('the CA key to leave h1\'s disk', 10_000, async () => {
+      try {
+        readFileSync(join(host(state, 'h1').dataDir, 'ca', 'ca.key'));
+        return undefined;
+      } catch {
+        return true;
+      }
+    });
+  });
+
+  it('a token that pins another CA is refused, naming the mismatch', async () => {
+    const other = await createCertificateAuthority();
+    const forged = newJoinToken(caDigest(other.certPem));
+    const result = await skiff(lab.home, ['join', '--token', forged, '--data-dir', join(scratch, 'forged'), '--advertise-addr', '198.18.0.250:4242', `${host(state, 'h1').addr}:4242`]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`but the token pins ${caDigest(other.certPem)}`);
+    expect(result.stderr).toMatch(/presents a CA with digest [0-9a-z]{50}/);
+  });
+
+  it('a rotated token is refused for new joins; the new one works', async () => {
+    const old = (await skiff(lab.home, ['join-token', '-q', 'worker'])).stdout.trim();
+    const rotated = await skiff(lab.home, ['join-token', '--rotate', '-q', 'worker']);
+    expect(rotated.code).toBe(0);
+    const fresh = rotated.stdout.trim();
+    expect(fresh).toMatch(/^SKF-1-/);
+    expect(fresh).not.toBe(old);
+    const refused = await skiff(lab.home, ['join', '--token', old, '--data-dir', join(scratch, 'old'), '--advertise-addr', '198.18.0.251:4242', `${host(state, 'h1').addr}:4242`]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/join token is not valid \(it was rotated/);
+    const accepted = await skiff(lab.home, ['join', '--token', fresh, '--data-dir', join(scratch, 'new'), '--advertise-addr', '198.18.0.252:4242', '--hostname', 'extra', `${host(state, 'h1').addr}:4242`]);
+    expect(accepted.stderr).toBe('');
+    expect(accepted.stdout).toMatch(/joined as worker/);
+    // Joined but never started: it is a node the cluster knows, and it can be removed at once.
+    const extra = await waitFor('the joined node to be listed', 10_000, async () => (await nodes()).find((row) => row.hostname === 'extra'));
+    expect(extra.status).not.toBe('ready');
+    expect((await skiff(lab.home, ['node', 'rm', 'extra'])).code).toBe(0);
+  });
+
+  it('certificates renew before they expire, and the cluster keeps working past the first expiry', async () => {
+    const first = new Map(['h1', 'h2', 'h3', 'h4'].map((name) => [name, certOf(state, name)]));
+    const lastExpiry = Math.max(...[...first.values()].map((cert) => Date.parse(cert.validTo)));
+    await waitFor('every node to renew its certificate', 60_000, async () =>
+      [...first].every(([name, cert]) => certOf(state, name).serialNumber !== cert.serialNumber) ? true : undefined,
+    500);
+    for (const [name] of first) {
+      const renewed = certOf(state, name);
+      expect(renewed.subject).toContain(`OU=${name === 'h4' ? 'worker' : 'manager'}`);
+      expect(Date.parse(renewed.validTo) - Date.parse(renewed.validFrom)).toBeLessThanOrEqual(CERT_LIFETIME_MS + CERT_LIFETIME_MS / 10);
+    }
+    await waitFor('every original certificate to have expired', CERT_LIFETIME_MS + 10_000, async () => (Date.now() > lastExpiry + 1_000 ? true : undefined), 500);
+    // New TLS handshakes in every direction now need the renewed certificates.
+    const rows = await nodes();
+    expect(rows.filter((row) => row.role === 'manager').map((row) => row.managerStatus).sort()).toEqual(['leader', 'reachable', 'reachable']);
+    expect(rows.every((row) => row.status === 'ready')).toBe(true);
+    const created = await skiff(lab.home, ['service', 'create', '--name', 'after-renewal', '--replicas', '2', 'demo/web:v1']);
+    expect(created.stderr).toBe('');
+    expect(created.code).toBe(0);
+  });
+
+  it('a demotion that would lose quorum is refused, and says why', async () => {
+    const leader = (await nodes()).find((row) => row.managerStatus === 'leader')?.hostname;
+    const [kept, stopped] = ['h1', 'h2', 'h3'].filter((name) => name !== leader);
+    if (leader === undefined || kept === undefined || stopped === undefined) throw new Error('no leader');
+    await labKill(lab.name, stopped);
+    await waitFor(`the leader to see ${stopped} unreachable`, 30_000, async () => ((await nodes()).find((row) => row.hostname === stopped)?.managerStatus === 'unreachable' ? true : undefined), 500);
+    const refused = await skiff(lab.home, ['node', 'demote', kept]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`cannot demote ${kept}: the 2 remaining managers would need 2 reachable for a quorum, but only 1 are reachable`);
+    await labStart(lab.name, stopped);
+    await waitFor(`${stopped} reachable again`, 30_000, async () => ((await nodes()).find((row) => row.hostname === stopped)?.managerStatus === 'reachable' ? true : undefined));
+    const demoted = await skiff(lab.home, ['node', 'demote', stopped]);
+    expect(demoted.stderr).toBe('');
+    const rows = await nodes();
+    expect(rows.find((row) => row.hostname === stopped)?.role).toBe('worker');
+    expect(rows.filter((row) => row.managerStatus !== '').map((row) => row.hostname).sort()).toEqual([leader, kept].sort());
+    // The demoted node learns its new role from its next certificate and stops its manager role.
+    await waitFor(`${stopped} to hold a worker certificate`, 60_000, async () => (certOf(state, stopped).subject.includes('OU=worker') ? true : undefined), 500);
+  });
+
+  it('a removed node is refused at once, and its agent is cut off', async () => {
+    const refused = await skiff(lab.home, ['node', 'rm', 'h4']);
+    expect(refused.stderr).toMatch(/cannot remove h4: it is ready/);
+    const log = join(host(state, 'h4').dataDir, 'skiffd.log');
+    const offset = readFileSync(log).length;
+    const removedAt = Date.now();
+    expect((await skiff(lab.home, ['node', 'rm', '--force', 'h4'])).code).toBe(0);
+    await waitFor('h4\'s agent to be refused', 10_000, async () =>
+      readFileSync(log).subarray(offset).toString().includes('was removed from the cluster') ? true : undefined,
+    );
+    expect(Date.now() - removedAt).toBeLessThan(10_000);
+    expect((await nodes()).map((row) => row.hostname)).not.toContain('h4');
+  });
+
+  it('comes down without leftovers', async () => {
+    await labDown(lab.name);
+    expect(await leftovers(lab.name)).toEqual([]);
+  });
+});
