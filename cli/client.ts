@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
+import type { Command } from 'commander';
 import { channelCredentials, channelOptions } from '../pki/grpc-credentials.js';
 import { ControlClient } from '../proto/skiff/v1/control.js';
 import { loadContext } from './context.js';
@@ -70,3 +71,16 @@ export async function connect(host: string | undefined): Promise<ControlConnecti
   const credentials = channelCredentials({ caCertPem: caCertPem ?? '', certPem: certPem ?? '', keyPem: keyPem ?? '' });
   return new ControlConnection(context.managers.map((addr) => new ControlClient(addr, credentials, channelOptions())));
 }
+
+/** Runs `run` with a connection from the program's --host (or the current context), then closes it. */
+export async function withConnection<T>(program: Command, run: (connection: ControlConnection) => Promise<T>): Promise<T> {
+  const connection = await connect(program.opts<{ host?: string }>().host);
+  try {
+    return await run(connection);
+  } finally {
+    connection.close();
+  }
+}
+
+/** Commander accumulator for repeatable options. */
+export const collect = (value: string, previous: string[]): string[] => [...previous, value];

@@ -6,9 +6,13 @@ import { Command, CommanderError } from 'commander';
  * and the lab's system tooling, which every other command would otherwise pay for at start-up.
  */
 const GROUPS: Record<string, () => Promise<(program: Command) => void>> = {
+  config: async () => (await import('./commands/config.js')).registerConfigCommands,
   init: async () => (await import('./commands/init.js')).registerInitCommand,
+  join: async () => (await import('./commands/join.js')).registerJoinCommands,
+  'join-token': async () => (await import('./commands/join.js')).registerJoinCommands,
   lab: async () => (await import('./commands/lab.js')).registerLabCommands,
   node: async () => (await import('./commands/node.js')).registerNodeCommands,
+  secret: async () => (await import('./commands/secret.js')).registerSecretCommands,
   service: async () => (await import('./commands/service.js')).registerServiceCommands,
 };
 
@@ -26,7 +30,9 @@ async function main(): Promise<void> {
     .exitOverride();
   const group = process.argv.slice(2).find((argument) => !argument.startsWith('-'));
   const wanted = group !== undefined && group in GROUPS ? [group] : Object.keys(GROUPS);
-  for (const name of wanted) (await GROUPS[name]!())(program);
+  // Several names may share one module (`join`, `join-token`): register each module once.
+  const registrations = new Set(await Promise.all(wanted.map((name) => GROUPS[name]!())));
+  for (const register of registrations) register(program);
   await program.parseAsync(process.argv);
 }
 

@@ -1,7 +1,7 @@
 /** Turning a task's spec and its image's config into a runtime request, with Docker's merge rules. */
 import type { Task } from '../../proto/skiff/v1/objects.js';
 import type { PulledImage } from '../image/types.js';
-import type { ContainerRequest } from '../runtime/types.js';
+import type { ContainerFile, ContainerRequest } from '../runtime/types.js';
 
 /** Labels the agent stores with each container to find its task again after a restart. */
 export const TASK_ID_LABEL = 'skiff.task.id';
@@ -16,9 +16,10 @@ export function taskName(task: Task): string {
 
 /**
  * Command replaces the image's entrypoint (and drops its cmd); args replace the image's cmd.
- * Spec env entries override image env entries with the same key.
+ * Spec env entries override image env entries with the same key. `files` are the task's secret
+ * and config files (see task-data.ts).
  */
-export function containerRequest(task: Task, image: PulledImage): ContainerRequest {
+export function containerRequest(task: Task, image: PulledImage, files: ContainerFile[] = []): ContainerRequest {
   const container = task.spec?.container;
   const command = container?.command ?? [];
   const args = container?.args ?? [];
@@ -43,5 +44,6 @@ export function containerRequest(task: Task, image: PulledImage): ContainerReque
     nanoCpus: limits?.nanoCpus ?? 0,
     pidsLimit: limits?.pids || DEFAULT_PIDS_LIMIT,
     labels: { [TASK_ID_LABEL]: id, [SERVICE_ID_LABEL]: task.serviceId },
+    files,
   };
 }

@@ -1,6 +1,8 @@
 import { describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../../common/log.js';
 import { AssignmentsKind } from '../../proto/skiff/v1/dispatcher.js';
+import type { Config, Secret } from '../../proto/skiff/v1/objects.js';
+import type { ConfigReference, SecretReference } from '../../proto/skiff/v1/specs.js';
 import { TaskState } from '../../proto/skiff/v1/types.js';
 import { TASK_ID_LABEL } from './container-request.js';
 import { TaskManager } from './task-manager.js';
@@ -12,9 +14,9 @@ const FULL = AssignmentsKind.ASSIGNMENTS_KIND_FULL;
 const INCREMENTAL = AssignmentsKind.ASSIGNMENTS_KIND_INCREMENTAL;
 const WAIT = { timeout: 2_000, interval: 5 };
 
-async function startManager(runtime = new FakeRuntime()): Promise<{ runtime: FakeRuntime; recorder: ReportRecorder; tasks: TaskManager }> {
+async function startManager(runtime = new FakeRuntime(), images = new FakeImageStore()): Promise<{ runtime: FakeRuntime; recorder: ReportRecorder; tasks: TaskManager }> {
   const recorder = new ReportRecorder();
-  const tasks = new TaskManager(runtime, new FakeImageStore(), recorder.report, () => 1_000, silentLogger);
+  const tasks = new TaskManager(runtime, images, recorder.report, () => 1_000, silentLogger);
   await tasks.start();
   return { runtime, recorder, tasks };
 }
@@ -149,5 +151,65 @@ describe('task manager', () => {
     const before = recorder.reports.length;
     tasks.resendAll();
     expect(recorder.reports.slice(before).map((report) => `${report.taskId}:${report.state}`).sort()).toEqual(['t1:running', 't2:running']);
+  });
+
+  const secretRef = (overrides: Partial<SecretReference> = {}): SecretReference => ({ secretId: 's1', secretName: 'db', target: '', uid: 0, gid: 0, mode: 0, ...overrides });
+  const configRef = (overrides: Partial<ConfigReference> = {}): ConfigReference => ({ configId: 'c1', configName: 'app', target: '', uid: 0, gid: 0, mode: 0, ...overrides });
+  const secret = (id: string, name: string, text: string): Secret => ({ meta: { id, version: 1, createdAtMs: 0, updatedAtMs: 0 }, spec: { name, labels: {}, data: new TextEncoder().encode(text) } });
+  const config = (id: string, name: string, text: string): Config => ({ meta: { id, version: 1, createdAtMs: 0, updatedAtMs: 0 }, spec: { name, labels: {}, data: new TextEncoder().encode(text) } });
+
+  it('task manager mounts the secrets and configs that came with a task at their paths, owners and modes', async () => {
+    const { runtime, recorder, tasks } = await startManager();
+    const task = fakeTask('t1', {
+      secrets: [secretRef(), secretRef({ target: 'nested/copy', uid: 1000, gid: 2000, mode: 0o400 })],
+      configs: [configRef(), configRef({ target: '/etc/app/app.conf', mode: 0o644 })],
+    });
+    tasks.apply(FULL, [task], [], { secrets: [secret('s1', 'db', 'hunter2')], configs: [config('c1', 'app', 'port=80')] });
+    await waitForState(recorder, 't1', 'running');
+    const text = (data: Uint8Array): string => new TextDecoder().decode(data);
+    expect(runtime.requests[0]?.files.map((file) => ({ ...file, data: text(file.data) }))).toEqual([
+      { containerPath: '/run/secrets/db', data: 'hunter2', uid: 0, gid: 0, mode: 0o444 },
+      { containerPath: '/run/secrets/nested/copy', data: 'hunter2', uid: 1000, gid: 2000, mode: 0o400 },
+      { containerPath: '/app', data: 'port=80', uid: 0, gid: 0, mode: 0o444 },
+      { containerPath: '/etc/app/app.conf', data: 'port=80', uid: 0, gid: 0, mode: 0o644 },
+    ]);
+  });
+
+  it('task manager uses data sent in an earlier message of the session, and mounts nothing for a task without references', async () => {
+    const { runtime, recorder, tasks } = await startManager();
+    tasks.apply(FULL, [fakeTask('t1', { secrets: [secretRef()] })], [], { secrets: [secret('s1', 'db', 'hunter2')], configs: [] });
+    tasks.apply(INCREMENTAL, [fakeTask('t2', { secrets: [secretRef({ target: 'again' })] }), fakeTask('t3')], []);
+    await waitForState(recorder, 't2', 'running');
+    await waitForState(recorder, 't3', 'running');
+    const request = (id: string) => runtime.requests.find((candidate) => candidate.containerId === id);
+    expect(request('t2')?.files.map((file) => file.containerPath)).toEqual(['/run/secrets/again']);
+    expect(request('t3')?.files).toEqual([]);
+  });
+
+  it('task manager rejects a task whose secret or config this node was not sent, and starts no container', async () => {
+    const { runtime, recorder, tasks } = await startManager();
+    tasks.apply(FULL, [fakeTask('t1', { secrets: [secretRef()] }), fakeTask('t2', { configs: [configRef()] })], []);
+    await waitForState(recorder, 't1', 'rejected');
+    await waitForState(recorder, 't2', 'rejected');
+    expect(recorder.last('t1')?.status.err).toBe('cannot mount secret "db" (s1): this node was not sent its data');
+    expect(recorder.last('t2')?.status.err).toBe('cannot mount config "app" (c1): this node was not sent its data');
+    expect(runtime.calls).toEqual(['list']);
+  });
+
+  it('task manager forgets the data of an old session but starts a task it already received with its files', async () => {
+    const images = new FakeImageStore();
+    const { runtime, recorder, tasks } = await startManager(new FakeRuntime(), images);
+    const release = images.hold();
+    tasks.apply(FULL, [fakeTask('t1', { secrets: [secretRef()] })], [], { secrets: [secret('s1', 'db', 'hunter2')], configs: [] });
+    await waitForState(recorder, 't1', 'preparing');
+    expect(tasks.heldData).toEqual({ secrets: 1, configs: 0 });
+    tasks.sessionStarted();
+    expect(tasks.heldData).toEqual({ secrets: 0, configs: 0 });
+    release();
+    await waitForState(recorder, 't1', 'running');
+    expect(runtime.requests[0]?.files.map((file) => new TextDecoder().decode(file.data))).toEqual(['hunter2']);
+    // A task of the new session that uses data the new session has not sent is refused.
+    tasks.apply(INCREMENTAL, [fakeTask('t2', { secrets: [secretRef()] })], []);
+    await waitForState(recorder, 't2', 'rejected');
   });
 });

@@ -5,16 +5,19 @@
  */
 import type { Logger } from '../../common/log.js';
 import { AssignmentsKind } from '../../proto/skiff/v1/dispatcher.js';
-import type { Task, TaskStatus } from '../../proto/skiff/v1/objects.js';
+import type { Config, Secret, Task, TaskStatus } from '../../proto/skiff/v1/objects.js';
 import type { ImageStore } from '../image/types.js';
 import type { ContainerInfo, Runtime } from '../runtime/types.js';
 import { TASK_ID_LABEL } from './container-request.js';
+import { TaskDataStore } from './task-data.js';
 import { TaskRunner } from './task-runner.js';
 
 export type StatusReporter = (taskId: string, status: TaskStatus, addresses: string[]) => void;
 
 export class TaskManager {
   private readonly runners = new Map<string, TaskRunner>();
+  /** Secrets and configs of the current session: memory only. */
+  private readonly data = new TaskDataStore();
   /** Containers found at start and not yet claimed by a task, by task id. */
   private unclaimed = new Map<string, ContainerInfo>();
   private stopWatching: (() => void) | undefined;
@@ -56,7 +59,12 @@ export class TaskManager {
     this.stopWatching?.();
   }
 
-  apply(kind: AssignmentsKind, updated: readonly Task[], removed: readonly string[]): void {
+  /**
+   * Applies one assignments message. Its secrets and configs are stored before its tasks are
+   * looked at: a task's data comes in the same message or an earlier one of the session.
+   */
+  apply(kind: AssignmentsKind, updated: readonly Task[], removed: readonly string[], data: { secrets: readonly Secret[]; configs: readonly Config[] } = { secrets: [], configs: [] }): void {
+    this.data.add(data.secrets, data.configs);
     if (kind === AssignmentsKind.ASSIGNMENTS_KIND_FULL) {
       const assigned = new Set(updated.map((task) => task.meta?.id ?? ''));
       for (const [taskId, runner] of this.runners) {
@@ -81,13 +89,27 @@ export class TaskManager {
     for (const runner of this.runners.values()) runner.resend();
   }
 
+  /**
+   * A new session started: it sends again the data its tasks use, so the old session's goes.
+   * Runners already hold the files of the tasks they have yet to start.
+   */
+  sessionStarted(): void {
+    this.data.clear();
+    this.resendAll();
+  }
+
+  /** How many secrets and configs this node holds in memory. */
+  get heldData(): { secrets: number; configs: number } {
+    return this.data.size;
+  }
+
   private upsert(task: Task): void {
     const taskId = task.meta?.id ?? '';
     let runner = this.runners.get(taskId);
     if (runner === undefined) {
       const adopted = this.unclaimed.get(taskId);
       this.unclaimed.delete(taskId);
-      runner = new TaskRunner(task, adopted, { runtime: this.runtime, images: this.images, report: this.report, clock: this.clock, log: this.log });
+      runner = new TaskRunner(task, adopted, { runtime: this.runtime, images: this.images, report: this.report, clock: this.clock, log: this.log, files: (wanted) => this.data.filesFor(wanted) });
       this.runners.set(taskId, runner);
     }
     runner.update(task);

@@ -17,7 +17,7 @@ function harness(): { runtime: FakeRuntime; images: FakeImageStore; recorder: Re
   const images = new FakeImageStore();
   const recorder = new ReportRecorder();
   const runner = (task: Task, adopted?: ContainerInfo): TaskRunner =>
-    new TaskRunner(task, adopted, { runtime, images, report: recorder.report, clock: () => NOW_MS, log: silentLogger });
+    new TaskRunner(task, adopted, { runtime, images, report: recorder.report, clock: () => NOW_MS, log: silentLogger, files: () => ({ ok: true, files: [] }) });
   return { runtime, images, recorder, runner };
 }
 

@@ -11,6 +11,7 @@ import { isForward, isTerminal, taskStateName } from '../../proto/task-states.js
 import type { ImageStore } from '../image/types.js';
 import type { ContainerInfo, Runtime } from '../runtime/types.js';
 import { containerRequest } from './container-request.js';
+import { type TaskFiles, usesData } from './task-data.js';
 
 /** Grace period between SIGTERM and SIGKILL when stopping a task (Docker's default). */
 export const STOP_TIMEOUT_MS = 10_000;
@@ -21,6 +22,8 @@ export interface TaskRunnerDeps {
   report: (taskId: string, status: TaskStatus, addresses: string[]) => void;
   clock: () => number;
   log: Logger;
+  /** The task's secret and config files from the node's in-memory store, as of now. */
+  files: (task: Task) => TaskFiles;
 }
 
 export class TaskRunner {
@@ -29,6 +32,13 @@ export class TaskRunner {
   private container: ContainerInfo | undefined;
   private busy: Promise<void> = Promise.resolve();
   private removed = false;
+  /**
+   * The task's secret and config files, taken when the task arrives (its data comes in the same
+   * message, and a new session may empty the node's store before the start) and dropped when the
+   * start begins: memory only, held no longer than needed.
+   */
+  private files: TaskFiles | undefined;
+  private startAttempted = false;
 
   constructor(
     task: Task,
@@ -47,6 +57,7 @@ export class TaskRunner {
   /** The newest version of the task from the manager; reconciles toward its desired state. */
   update(task: Task): void {
     this.task = task;
+    if (!this.startAttempted && this.container === undefined && this.files?.ok !== true && usesData(task)) this.files = this.deps.files(task);
     const managerState = task.status?.state ?? TaskState.TASK_STATE_ASSIGNED;
     if (isForward(this.observed, managerState)) this.observed = managerState;
     this.enqueue(() => this.reconcile());
@@ -126,6 +137,13 @@ export class TaskRunner {
     const image = this.task.spec?.container?.image ?? '';
     this.setState(TaskState.TASK_STATE_ACCEPTED, 'accepted', '', 0);
     this.setState(TaskState.TASK_STATE_PREPARING, 'preparing', '', 0);
+    this.startAttempted = true;
+    const files = usesData(this.task) ? (this.files ?? this.deps.files(this.task)) : { ok: true as const, files: [] };
+    this.files = undefined;
+    if (!files.ok) {
+      this.setState(TaskState.TASK_STATE_REJECTED, 'preparing', files.error, 0);
+      return;
+    }
     let pulled;
     try {
       pulled = await this.deps.images.pull(image);
@@ -137,7 +155,7 @@ export class TaskRunner {
     this.setState(TaskState.TASK_STATE_READY, 'prepared', '', 0);
     this.setState(TaskState.TASK_STATE_STARTING, 'starting', '', 0);
     try {
-      this.container = await this.deps.runtime.run(containerRequest(this.task, pulled));
+      this.container = await this.deps.runtime.run(containerRequest(this.task, pulled, files.files));
     } catch (error) {
       this.setState(TaskState.TASK_STATE_FAILED, 'starting', errorMessage(error), 0);
       return;

@@ -4,6 +4,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { containerFilesProblem, type FileMount } from './container-files.js';
 import { readTextIfExists } from './fs-util.js';
 import { buildOciSpec } from './oci-spec.js';
 import { CONTAINER_ID_PATTERN, type RuntimePaths } from './paths.js';
@@ -30,6 +31,8 @@ export function requestProblem(request: ContainerRequest): string | undefined {
     const value = request[field];
     if (!Number.isSafeInteger(value) || value < 0) return `${prefix}: ${field} must be a non-negative integer`;
   }
+  const filesProblem = containerFilesProblem(request.files);
+  if (filesProblem !== undefined) return `${prefix}: ${filesProblem}`;
   return undefined;
 }
 
@@ -41,6 +44,8 @@ export interface BundleInputs {
   /** Reserved bridge addresses (named in /etc/hosts). */
   addresses: string[];
   hostResolvConf: string | undefined;
+  /** The request's files, already on the container's tmpfs (none when absent). */
+  fileMounts?: FileMount[];
 }
 
 /** Mounts the rootfs and writes the bundle's /etc files and config.json. */
@@ -77,6 +82,7 @@ export async function prepareBundle(inputs: BundleInputs): Promise<void> {
     hostsPath: paths.inBundle(id, 'hosts'),
     resolvConfPath: paths.inBundle(id, 'resolv.conf'),
     hostnamePath: paths.inBundle(id, 'hostname'),
+    fileMounts: inputs.fileMounts ?? [],
   });
   await fs.writeFile(paths.inBundle(id, 'config.json'), `${JSON.stringify(spec, null, 2)}\n`);
 }

@@ -3,6 +3,7 @@
  * helpers, and the shared types.
  */
 import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import { BridgeNetwork } from '../network/bridge-network.js';
 import { defaultRuntimeLogger, type RuntimeLogger } from './log.js';
 import { parseNofileHardLimit } from './oci-spec.js';
@@ -26,8 +27,11 @@ export interface RuntimeExtras {
  * is created lazily on the first run(). Existing containers are left alone; list() adopts them.
  */
 export async function createRuntime(options: RuntimeOptions, extras: RuntimeExtras = {}): Promise<Runtime> {
-  for (const [field, value] of [['stateDir', options.stateDir], ['runcRoot', options.runcRoot], ['cgroupParent', options.cgroupParent]] as const) {
+  for (const [field, value] of [['stateDir', options.stateDir], ['runcRoot', options.runcRoot], ['cgroupParent', options.cgroupParent], ['secretsDir', options.secretsDir]] as const) {
     if (!value.startsWith('/')) throw new RuntimeError('invalid_request', `cannot create runtime: ${field} must be an absolute path`);
+  }
+  if (isSameOrInside(options.secretsDir, options.stateDir) || isSameOrInside(options.stateDir, options.secretsDir)) {
+    throw new RuntimeError('invalid_request', `cannot create runtime: secretsDir ${options.secretsDir} must be outside stateDir ${options.stateDir}`);
   }
   let network: BridgeNetwork;
   try {
@@ -36,7 +40,7 @@ export async function createRuntime(options: RuntimeOptions, extras: RuntimeExtr
     throw new RuntimeError('invalid_request', error instanceof Error ? error.message : String(error));
   }
   const runtime = new RuncRuntime({
-    paths: new RuntimePaths(options.stateDir),
+    paths: new RuntimePaths(options.stateDir, options.secretsDir),
     runc: new RuncClient(options.runcRoot),
     network,
     cgroupParent: options.cgroupParent,
@@ -45,4 +49,9 @@ export async function createRuntime(options: RuntimeOptions, extras: RuntimeExtr
   });
   await runtime.init();
   return runtime;
+}
+
+function isSameOrInside(inner: string, outer: string): boolean {
+  const relative = path.relative(outer, inner);
+  return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
 }

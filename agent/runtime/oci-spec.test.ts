@@ -20,6 +20,7 @@ function input(overrides: Partial<OciSpecInput> = {}): OciSpecInput {
     hostsPath: '/state/c1/hosts',
     resolvConfPath: '/state/c1/resolv.conf',
     hostnamePath: '/state/c1/hostname',
+    fileMounts: [],
     ...overrides,
   };
 }
@@ -76,6 +77,14 @@ describe('buildOciSpec', () => {
     expect(spec.mounts.map((mount) => mount.destination)).toEqual(expect.arrayContaining(['/proc', '/dev', '/dev/pts', '/dev/shm', '/dev/mqueue', '/etc/resolv.conf', '/etc/hostname']));
     expect(spec.hostname).toBe('web-1');
     expect(spec.root).toEqual({ path: 'rootfs', readonly: false });
+  });
+
+  it('oci spec bind-mounts secret and config files read-only, after every other mount', () => {
+    const spec = buildOciSpec(input({ fileMounts: [{ containerPath: '/run/secrets/db', hostPath: '/run/skiff/secrets/c1/0' }, { containerPath: '/etc/app.conf', hostPath: '/run/skiff/secrets/c1/1' }] }));
+    expect(spec.mounts.slice(-2)).toEqual([
+      { destination: '/run/secrets/db', type: 'bind', source: '/run/skiff/secrets/c1/0', options: ['rbind', 'rprivate', 'ro', 'nosuid', 'nodev'] },
+      { destination: '/etc/app.conf', type: 'bind', source: '/run/skiff/secrets/c1/1', options: ['rbind', 'rprivate', 'ro', 'nosuid', 'nodev'] },
+    ]);
   });
 });
 

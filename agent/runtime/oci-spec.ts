@@ -89,6 +89,8 @@ export interface OciSpecInput {
   hostsPath: string;
   resolvConfPath: string;
   hostnamePath: string;
+  /** Secret and config files on the container's tmpfs, bind-mounted read-only last. */
+  fileMounts: ReadonlyArray<{ containerPath: string; hostPath: string }>;
 }
 
 /** The config.json object for one container; the rootfs is `rootfs` beside config.json. */
@@ -115,7 +117,7 @@ export function buildOciSpec(input: OciSpecInput): OciSpec {
     },
     root: { path: 'rootfs', readonly: false },
     hostname: input.hostname,
-    mounts: [...standardMounts(), ...bundleFileMounts(input)],
+    mounts: [...standardMounts(), ...bundleFileMounts(input), ...secretFileMounts(input)],
     linux: {
       namespaces: ['pid', 'network', 'ipc', 'uts', 'mount'].map((type) => ({ type })),
       cgroupsPath: path.posix.join('/', input.cgroupParent, input.containerId),
@@ -169,4 +171,8 @@ function standardMounts(): OciMount[] {
 function bundleFileMounts(input: OciSpecInput): OciMount[] {
   const bind = (destination: string, source: string): OciMount => ({ destination, type: 'bind', source, options: ['rbind', 'rprivate', 'rw'] });
   return [bind('/etc/hosts', input.hostsPath), bind('/etc/resolv.conf', input.resolvConfPath), bind('/etc/hostname', input.hostnamePath)];
+}
+
+function secretFileMounts(input: OciSpecInput): OciMount[] {
+  return input.fileMounts.map(({ containerPath, hostPath }) => ({ destination: containerPath, type: 'bind', source: hostPath, options: ['rbind', 'rprivate', 'ro', 'nosuid', 'nodev'] }));
 }

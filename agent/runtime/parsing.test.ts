@@ -7,7 +7,7 @@ import type { ContainerRequest } from './types.js';
 
 const request: ContainerRequest = {
   containerId: 'task-1_a', hostname: 'task-1', layerDirs: ['/layers/a'], argv: ['sh'], env: ['A=1'], user: '', workingDir: '',
-  memoryLimitBytes: 0, nanoCpus: 0, pidsLimit: 0, labels: {},
+  memoryLimitBytes: 0, nanoCpus: 0, pidsLimit: 0, labels: {}, files: [],
 };
 
 describe('runtime parsing helpers', () => {
@@ -39,6 +39,16 @@ describe('runtime parsing helpers', () => {
     expect(requestProblem({ ...request, workingDir: 'tmp' })).toMatch(/workingDir must be absolute/);
     expect(requestProblem({ ...request, memoryLimitBytes: -1 })).toMatch(/memoryLimitBytes/);
     expect(requestProblem({ ...request, hostname: 'bad host' })).toMatch(/hostname/);
+  });
+
+  it('request validation refuses bad secret and config files', () => {
+    const file = { containerPath: '/run/secrets/db', data: new Uint8Array([1]), uid: 0, gid: 0, mode: 0o444 };
+    expect(requestProblem({ ...request, files: [file] })).toBeUndefined();
+    expect(requestProblem({ ...request, files: [{ ...file, containerPath: 'run/secrets/db' }] })).toMatch(/must be absolute and normalized/);
+    expect(requestProblem({ ...request, files: [{ ...file, containerPath: '/run/secrets/../../etc/passwd' }] })).toMatch(/must be absolute and normalized/);
+    expect(requestProblem({ ...request, files: [file, { ...file }] })).toMatch(/two files have the path \/run\/secrets\/db/);
+    expect(requestProblem({ ...request, files: [{ ...file, mode: 0o4755 }] })).toMatch(/mode of file/);
+    expect(requestProblem({ ...request, files: [{ ...file, uid: -1 }] })).toMatch(/uid of file/);
   });
 
   it('conmon args name the runc root, exit dir and k8s-file log', () => {

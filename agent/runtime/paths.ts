@@ -8,6 +8,8 @@
  *   stateDir/exits/<id>         conmon exit file (the exit code)
  *   stateDir/logs/<id>.log      k8s-file log written by conmon
  *   stateDir/sockets/<id>       conmon attach socket directory
+ *   secretsDir/<id>/            a tmpfs with the container's secret and config files (0, 1, …),
+ *                               outside stateDir so that they never reach a disk
  */
 import path from 'node:path';
 
@@ -17,7 +19,11 @@ export class RuntimePaths {
   readonly logsDir: string;
   readonly socketsDir: string;
 
-  constructor(readonly stateDir: string) {
+  /** `secretsDir` is undefined only for cleanup code that does not touch secret mounts. */
+  constructor(
+    readonly stateDir: string,
+    readonly secretsDir?: string,
+  ) {
     this.containersDir = path.join(stateDir, 'containers');
     this.exitsDir = path.join(stateDir, 'exits');
     this.logsDir = path.join(stateDir, 'logs');
@@ -42,6 +48,12 @@ export class RuntimePaths {
 
   socketDir(containerId: string): string {
     return path.join(this.socketsDir, containerId);
+  }
+
+  /** The container's tmpfs of secret and config files. */
+  filesDir(containerId: string): string {
+    if (this.secretsDir === undefined) throw new Error('assertion failed: runtime paths without a secrets dir');
+    return path.join(this.secretsDir, containerId);
   }
 }
 

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { BridgeNetwork, NetworkError } from '../network/bridge-network.js';
 import { cgroupRecordedOomKill } from './cgroups.js';
 import { createWithConmon } from './conmon.js';
+import { mountContainerFiles, removeOrphanedContainerFiles } from './container-files.js';
 import { liveConmonPid, readExitCode, readRecord, writeRecord, type ContainerRecord } from './container-record.js';
 import { ExitDirWatcher } from './exit-watcher.js';
 import { errorMessage, isErrno, isProcessAlive, pathExists, readDirIfExists, readTextIfExists, waitFor } from './fs-util.js';
@@ -54,10 +55,18 @@ export class RuncRuntime implements Runtime {
     this.watcher = new ExitDirWatcher(deps.paths.exitsDir, () => void this.scanExits());
   }
 
-  /** Creates the state directories and starts watching exits. */
+  /**
+   * Creates the state directories, removes the secret files of containers that no longer exist
+   * (those of containers still there stay mounted: adoption keeps them) and starts watching exits.
+   */
   async init(): Promise<void> {
     const { paths } = this.deps;
     for (const dir of [paths.containersDir, paths.exitsDir, paths.logsDir, paths.socketsDir]) await fs.mkdir(dir, { recursive: true });
+    if (paths.secretsDir !== undefined) {
+      await fs.mkdir(paths.secretsDir, { recursive: true, mode: 0o700 });
+      const removed = await removeOrphanedContainerFiles(paths.secretsDir, (id) => pathExists(paths.bundleDir(id)));
+      if (removed.length > 0) this.deps.logger.info('removed secret files of containers that are gone', { containerIds: removed });
+    }
     this.watcher.start();
   }
 
@@ -112,7 +121,9 @@ export class RuncRuntime implements Runtime {
     };
     let pid: number;
     try {
-      await prepareBundle({ request, paths, cgroupParent: this.deps.cgroupParent, nofileHardLimit: this.deps.nofileHardLimit, addresses: record.addresses, hostResolvConf: await readTextIfExists('/etc/resolv.conf') });
+      // On failure teardownContainer unmounts the tmpfs, whatever stage it reached.
+      const fileMounts = request.files.length === 0 ? [] : await mountContainerFiles(paths.filesDir(id), request.files);
+      await prepareBundle({ request, paths, cgroupParent: this.deps.cgroupParent, nofileHardLimit: this.deps.nofileHardLimit, addresses: record.addresses, hostResolvConf: await readTextIfExists('/etc/resolv.conf'), fileMounts });
       endPhase('bundle');
       pid = await createWithConmon({
         containerId: id,

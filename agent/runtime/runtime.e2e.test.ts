@@ -34,6 +34,7 @@ async function newRuntime(): Promise<Runtime> {
     cgroupParent: scratch.cgroupParent,
     bridgeName: scratch.bridgeName,
     bridgeSubnet: scratch.bridgeSubnet,
+    secretsDir: path.join(scratch.baseDir, 'secrets'),
   }, { logger: capturingLogger });
   runtimes.push(runtime);
   return runtime;
@@ -52,6 +53,7 @@ function request(containerId: string, overrides: Partial<ContainerRequest> = {})
     nanoCpus: 0,
     pidsLimit: 0,
     labels: { 'skiff.task.id': `task-${containerId}` },
+    files: [],
     ...overrides,
   };
 }
@@ -102,7 +104,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const runtime of runtimes) await runtime.close();
   if (scratch === undefined) return;
-  await cleanupRuntimeState({ stateDir: scratch.stateDir, runcRoot: scratch.runcRoot, cgroupParent: scratch.cgroupParent }).catch((error: unknown) => console.error(error));
+  await cleanupRuntimeState({ stateDir: scratch.stateDir, runcRoot: scratch.runcRoot, cgroupParent: scratch.cgroupParent, secretsDir: path.join(scratch.baseDir, 'secrets') }).catch((error: unknown) => console.error(error));
   await runCommand('ip', ['link', 'del', 'dev', scratch.bridgeName]);
   if ((await mountsUnder(scratch.baseDir)).length === 0) await fs.rm(scratch.baseDir, { recursive: true, force: true });
 });

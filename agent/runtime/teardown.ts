@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { BridgeNetwork } from '../network/bridge-network.js';
 import { killAllInCgroupParent, removeCgroupTree } from './cgroups.js';
+import { unmountContainerFiles } from './container-files.js';
 import { liveConmonPid } from './container-record.js';
 import { errorMessage, isProcessAlive, listPids, processArgv, readDirIfExists, waitFor } from './fs-util.js';
 import { RuntimePaths } from './paths.js';
@@ -66,6 +67,10 @@ export async function teardownContainer(context: TeardownContext, containerId: s
     const network = context.network;
     await step('network', () => network.detach(containerId));
   }
+  if (paths.secretsDir !== undefined) {
+    const filesDir = paths.filesDir(containerId);
+    await step('secret files', () => unmountContainerFiles(filesDir));
+  }
   const bundleDir = paths.bundleDir(containerId);
   await step('unmount', () => unmountAllUnder(bundleDir));
   await step('cgroups', () => removeCgroupTree(path.posix.join('/', context.cgroupParent, containerId)));
@@ -85,12 +90,15 @@ export interface RuntimeStateRoots {
   stateDir: string;
   runcRoot: string;
   cgroupParent: string;
+  /** The runtime's secretsDir, when known: every tmpfs under it is unmounted and it is removed. */
+  secretsDir?: string;
 }
 
 /**
  * Force-removes everything a host's runtime made under these roots: kills every process in the
  * cgroup parent, deletes every runc container, stops leftover conmons, unmounts every mount under
- * stateDir, removes the cgroup subtree (parent included) and the runtime's files. Idempotent.
+ * stateDir (and secretsDir), removes the cgroup subtree (parent included) and the runtime's files.
+ * Idempotent.
  */
 export async function cleanupRuntimeState(roots: RuntimeStateRoots): Promise<void> {
   const paths = new RuntimePaths(roots.stateDir);
@@ -111,6 +119,15 @@ export async function cleanupRuntimeState(roots: RuntimeStateRoots): Promise<voi
     for (const pid of await conmonPidsUnder(roots.stateDir)) await killAndWait(pid);
   });
   await step('unmount', () => unmountAllUnder(roots.stateDir));
+  if (roots.secretsDir !== undefined) {
+    const secretsDir = roots.secretsDir;
+    await step('secret files', async () => {
+      await unmountAllUnder(secretsDir);
+      const mounts = await mountsUnder(secretsDir);
+      if (mounts.length > 0) throw new Error(`still mounted: ${mounts.join(', ')}`);
+      await fs.rm(secretsDir, { recursive: true, force: true });
+    });
+  }
   await step('cgroups', () => removeCgroupTree(roots.cgroupParent));
   await step('files', async () => {
     const mounts = await mountsUnder(roots.stateDir);

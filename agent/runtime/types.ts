@@ -27,6 +27,22 @@ export interface ContainerRequest {
   pidsLimit: number;
   /** Stored beside the container and returned by list(), e.g. `skiff.task.id`. */
   labels: Record<string, string>;
+  /**
+   * Secret and config files: put in a tmpfs of this container's own (never on disk) and
+   * bind-mounted read-only at their paths. Never stored, logged or returned by the runtime.
+   */
+  files: ContainerFile[];
+}
+
+/** One file of a ContainerRequest's `files`. */
+export interface ContainerFile {
+  /** Absolute, normalized path inside the container, e.g. `/run/secrets/db-password`. */
+  containerPath: string;
+  data: Uint8Array;
+  uid: number;
+  gid: number;
+  /** Permission bits, e.g. 0o444. */
+  mode: number;
 }
 
 export type ContainerStatus = 'created' | 'running' | 'stopped';
@@ -76,6 +92,11 @@ export interface RuntimeOptions {
   bridgeName: string;
   /** Subnet of that bridge, e.g. `198.18.129.0/24`; the bridge takes the first address. */
   bridgeSubnet: string;
+  /**
+   * A directory outside stateDir (e.g. under /run): the runtime mounts a fresh tmpfs per
+   * container at `<secretsDir>/<id>` for its secret and config files, so they never touch a disk.
+   */
+  secretsDir: string;
 }
 
 export type ExitListener = (containerId: string, exitCode: number, oomKilled: boolean) => void;

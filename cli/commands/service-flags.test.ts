@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type CreateFlags, FlagError, parseBytes, parseCount, parseDuration, specFromFlags } from './service-flags.js';
+import { type CreateFlags, FlagError, parseBytes, parseConfigFlag, parseCount, parseDuration, parseSecretFlag, specFromFlags } from './service-flags.js';
 
 const flags = (extra: Partial<CreateFlags> = {}): CreateFlags => ({ name: 'web', replicas: '3', env: [], label: [], ...extra });
 
@@ -62,5 +62,39 @@ describe('service flags', () => {
 
   it('specFromFlags leaves an empty name for the server to refuse', () => {
     expect(specFromFlags('demo/web:v1', [], flags({ name: '' })).name).toBe('');
+  });
+
+  it('parseSecretFlag reads NAME or source=NAME with target, uid, gid and an octal mode', () => {
+    expect(parseSecretFlag('db')).toEqual({ secretId: '', secretName: 'db', target: '', uid: 0, gid: 0, mode: 0 });
+    expect(parseSecretFlag('db,target=password,uid=1000,gid=2000,mode=0400')).toEqual({ secretId: '', secretName: 'db', target: 'password', uid: 1000, gid: 2000, mode: 0o400 });
+    expect(parseSecretFlag('source=db,target=x,mode=440')).toMatchObject({ secretName: 'db', target: 'x', mode: 0o440 });
+    expect(parseSecretFlag('src=db,mode=0o644')).toMatchObject({ secretName: 'db', mode: 0o644 });
+    expect(parseConfigFlag('app.conf,target=/etc/app.conf')).toEqual({ configId: '', configName: 'app.conf', target: '/etc/app.conf', uid: 0, gid: 0, mode: 0 });
+  });
+
+  const badReferences: Array<[string, string]> = [
+    ['', 'the name is missing'],
+    ['target=x', 'the name is missing'],
+    ['db,mode=0999', 'mode must be an octal file mode from 1 to 0777'],
+    ['db,mode=0', 'mode must be an octal file mode'],
+    ['db,mode=rw', 'mode must be an octal file mode'],
+    ['db,uid=-1', 'uid must be an integer from 0 to 4294967295'],
+    ['db,gid=x', 'gid must be an integer'],
+    ['db,owner=me', 'unknown field "owner" (use source, target, uid, gid or mode)'],
+    ['db,target=a,target=b', 'target is given twice'],
+    ['db,source=other', 'source is given twice'],
+    ['db,extra', '"extra" must be KEY=VALUE'],
+  ];
+  it.each(badReferences)('parseSecretFlag refuses %j, naming the flag', (value, reason) => {
+    expect(() => parseSecretFlag(value)).toThrow(FlagError);
+    expect(() => parseSecretFlag(value)).toThrow(`invalid value "${value}" for --secret: ${reason}`);
+  });
+
+  it('specFromFlags puts --secret and --config references in the container spec, in order', () => {
+    const spec = specFromFlags('demo/web:v1', [], flags({ secret: ['db', 'tls,target=tls.pem,mode=0400'], config: ['app,target=/etc/app.conf'] }));
+    expect(spec.taskTemplate?.container?.secrets.map((reference) => [reference.secretName, reference.target, reference.mode])).toEqual([['db', '', 0], ['tls', 'tls.pem', 0o400]]);
+    expect(spec.taskTemplate?.container?.configs.map((reference) => [reference.configName, reference.target])).toEqual([['app', '/etc/app.conf']]);
+    expect(() => specFromFlags('demo/web:v1', [], flags({ config: ['app,mode=9'] }))).toThrow(/invalid value "app,mode=9" for --config: mode must be/);
+    expect(specFromFlags('demo/web:v1', [], flags()).taskTemplate?.container?.secrets).toEqual([]);
   });
 });

@@ -2,7 +2,7 @@
  * Parsing `service create` flags into a ServiceSpec. Bad values get an error naming the flag;
  * the server validates the spec again (the CLI is not the only client).
  */
-import type { ServiceSpec } from '../../proto/skiff/v1/specs.js';
+import type { ConfigReference, SecretReference, ServiceSpec } from '../../proto/skiff/v1/specs.js';
 
 export interface CreateFlags {
   name?: string;
@@ -20,6 +20,10 @@ export interface CreateFlags {
   restartMaxAttempts?: string;
   restartWindow?: string;
   entrypoint?: string;
+  /** `--secret NAME[,target=…,uid=…,gid=…,mode=…]`, repeatable. */
+  secret?: string[];
+  /** `--config NAME[,target=…,uid=…,gid=…,mode=…]`, repeatable. */
+  config?: string[];
 }
 
 export class FlagError extends Error {}
@@ -63,6 +67,68 @@ function parseKeyValues(flag: string, values: string[]): Record<string, string> 
   return result;
 }
 
+interface FileReference {
+  name: string;
+  target: string;
+  uid: number;
+  gid: number;
+  mode: number;
+}
+
+const REFERENCE_FIELDS = new Set(['source', 'src', 'target', 'uid', 'gid', 'mode']);
+
+/**
+ * `NAME[,target=T,uid=U,gid=G,mode=M]`, or Docker's `source=NAME,…` (`src` too). The mode is
+ * octal (0400, 400 or 0o400); 0 is not a mode a file can be given here. The manager checks names
+ * and targets; this only checks the syntax.
+ */
+function parseFileReference(flag: string, value: string): FileReference {
+  const bad = (reason: string): FlagError => new FlagError(`invalid value "${value}" for ${flag}: ${reason}`);
+  const fields = new Map<string, string>();
+  const parts = value.split(',');
+  for (const [index, part] of parts.entries()) {
+    const equals = part.indexOf('=');
+    if (equals < 0 && index === 0) {
+      fields.set('source', part);
+      continue;
+    }
+    if (equals < 0) throw bad(`"${part}" must be KEY=VALUE`);
+    const key = part.slice(0, equals).trim().toLowerCase();
+    const canonical = key === 'src' ? 'source' : key;
+    if (!REFERENCE_FIELDS.has(key)) throw bad(`unknown field "${key}" (use source, target, uid, gid or mode)`);
+    if (fields.has(canonical)) throw bad(`${canonical} is given twice`);
+    fields.set(canonical, part.slice(equals + 1));
+  }
+  const name = fields.get('source') ?? '';
+  if (name === '') throw bad('the name is missing (NAME or source=NAME)');
+  const id = (field: 'uid' | 'gid'): number => {
+    const text = fields.get(field);
+    if (text === undefined) return 0;
+    if (!/^\d+$/.test(text) || Number(text) > 2 ** 32 - 1) throw bad(`${field} must be an integer from 0 to ${2 ** 32 - 1}`);
+    return Number(text);
+  };
+  const modeText = fields.get('mode');
+  let mode = 0;
+  if (modeText !== undefined) {
+    const match = /^(?:0o?)?([0-7]{1,3})$/.exec(modeText);
+    mode = match?.[1] === undefined ? 0 : parseInt(match[1], 8);
+    if (mode === 0) throw bad('mode must be an octal file mode from 1 to 0777, e.g. 0400');
+  }
+  return { name, target: fields.get('target') ?? '', uid: id('uid'), gid: id('gid'), mode };
+}
+
+/** One `--secret` value; the manager fills in the secret's id from its name. */
+export function parseSecretFlag(value: string): SecretReference {
+  const { name, ...rest } = parseFileReference('--secret', value);
+  return { secretId: '', secretName: name, ...rest };
+}
+
+/** One `--config` value; the manager fills in the config's id from its name. */
+export function parseConfigFlag(value: string): ConfigReference {
+  const { name, ...rest } = parseFileReference('--config', value);
+  return { configId: '', configName: name, ...rest };
+}
+
 export function specFromFlags(image: string, commandArgs: string[], flags: CreateFlags): ServiceSpec {
   const name = flags.name ?? '';
   if (flags.name === undefined) throw new FlagError('--name is required');
@@ -81,7 +147,9 @@ export function specFromFlags(image: string, commandArgs: string[], flags: Creat
         hostname: flags.hostname ?? '',
         mounts: [],
         healthcheck: undefined,
-        labels: {}, secrets: [], configs: [],
+        labels: {},
+        secrets: (flags.secret ?? []).map(parseSecretFlag),
+        configs: (flags.config ?? []).map(parseConfigFlag),
       },
       resources: {
         limits: {

@@ -1,7 +1,7 @@
 /** `skiff service create|ls|ps|inspect|scale|rm`. */
 import type { Command } from 'commander';
 import { Service as ServiceMessage } from '../../proto/skiff/v1/objects.js';
-import { connect, type ControlConnection } from '../client.js';
+import { collect, withConnection } from '../client.js';
 import { parseFormat, printJson, printTable } from '../output.js';
 import { type CreateFlags, FlagError, parseCount, parseDuration, specFromFlags } from './service-flags.js';
 import { waitForConvergence } from './service-progress.js';
@@ -9,16 +9,6 @@ import { serviceRow, sortTasks, taskRow } from './service-rows.js';
 
 /** How long create/scale wait for convergence unless --timeout says otherwise. */
 const DEFAULT_WAIT = '3m';
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
-
-async function withConnection<T>(program: Command, run: (connection: ControlConnection) => Promise<T>): Promise<T> {
-  const connection = await connect(program.opts<{ host?: string }>().host);
-  try {
-    return await run(connection);
-  } finally {
-    connection.close();
-  }
-}
 
 export function registerServiceCommands(program: Command): void {
   const service = program.command('service').description('manage services');
@@ -43,6 +33,8 @@ export function registerServiceCommands(program: Command): void {
     .option('--restart-delay <duration>', 'delay between restarts, e.g. 5s')
     .option('--restart-max-attempts <n>', 'restarts before giving up (0 = unlimited)')
     .option('--restart-window <duration>', 'window in which restarts are counted')
+    .option('--secret <NAME[,target=…,uid=…,gid=…,mode=…]>', 'mount a secret at /run/secrets/<target> (repeatable)', collect, [])
+    .option('--config <NAME[,target=…,uid=…,gid=…,mode=…]>', 'mount a config at its absolute target, default /<name> (repeatable)', collect, [])
     .option('-d, --detach', 'return at once instead of waiting for the tasks to run', false)
     .option('--timeout <duration>', 'how long to wait for convergence', DEFAULT_WAIT)
     .passThroughOptions()

@@ -9,6 +9,7 @@ import { NodeRole, TaskState } from '../../proto/skiff/v1/types.js';
 import { newObjectId, type Store } from '../store/store.js';
 import { ApiError } from './errors.js';
 import { validateServiceSpec } from './validate-service.js';
+import { resolveReferences } from './validate-references.js';
 import { type ControlOptions, resolveNode, resolveService, unary } from './control-common.js';
 import { clusterHandlers } from './cluster-handlers.js';
 import { secretHandlers } from './secret-handlers.js';
@@ -31,14 +32,10 @@ export function controlHandlers(store: Store, options: ControlOptions): ControlS
       return { nodes: reader.list('node').map((node) => withManagerStatus(node, statuses)) };
     }),
     getNode: unary(options, async (request) => ({ node: withManagerStatus(resolveNode(reader, request.node), await options.managerStatuses()) })),
-    getCluster: unary(options, () => {
-      const cluster = reader.list('cluster')[0];
-      if (cluster === undefined) throw new ApiError('unavailable', 'cannot read cluster: the manager is still starting');
-      return { cluster };
-    }),
     createService: unary(options, async (request) => {
       validateServiceSpec(request.spec);
-      const spec = request.spec;
+      // Secrets and configs are named in the request; tasks carry their ids.
+      const spec = resolveReferences(reader, request.spec, `cannot create service "${request.spec.name}"`);
       if (reader.findByName('service', spec.name) !== undefined) {
         throw new ApiError('already_exists', `cannot create service "${spec.name}": a service with that name already exists`);
       }
@@ -71,11 +68,11 @@ export function controlHandlers(store: Store, options: ControlOptions): ControlS
     }),
     updateService: unary(options, async (request) => {
       validateServiceSpec(request.spec);
-      const spec = request.spec;
       const current = resolveService(reader, request.service);
-      if (spec.name !== current.spec?.name) {
-        throw new ApiError('invalid_argument', `cannot update service "${current.spec?.name}": renaming a service is not supported (name "${spec.name}")`);
+      if (request.spec.name !== current.spec?.name) {
+        throw new ApiError('invalid_argument', `cannot update service "${current.spec?.name}": renaming a service is not supported (name "${request.spec.name}")`);
       }
+      const spec = resolveReferences(reader, request.spec, `cannot update service "${current.spec.name}"`);
       const id = current.meta?.id ?? '';
       if (specsEqual(spec, current.spec)) return { service: current };
       await store.update((transaction) =>

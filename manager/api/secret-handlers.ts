@@ -1,26 +1,110 @@
 /**
- * Control API handlers for secrets and configs. Their data is never returned by any of them.
+ * Control API handlers for secrets and configs. Their data is never returned by any of them:
+ * every object leaves with `spec.data` emptied. Both are immutable once created; removing one is
+ * refused while a service's spec still uses it.
  */
-import * as grpc from '@grpc/grpc-js';
 import type { ControlServer } from '../../proto/skiff/v1/control.js';
-import type { Store } from '../store/store.js';
-import type { ControlOptions } from './control-common.js';
+import type { Config, Secret } from '../../proto/skiff/v1/objects.js';
+import type { ConfigSpec, SecretSpec } from '../../proto/skiff/v1/specs.js';
+import { newObjectId, type Store, type StoreReader } from '../store/store.js';
+import { type ControlOptions, unary } from './control-common.js';
+import { ApiError } from './errors.js';
+import { type DataKind, validateDataSpec } from './validate-secret.js';
 
 type SecretHandlers = Pick<ControlServer,
   'createSecret' | 'getSecret' | 'listSecrets' | 'removeSecret' | 'createConfig' | 'getConfig' | 'listConfigs' | 'removeConfig'>;
 
-const unimplemented = (callback: grpc.sendUnaryData<never>): void =>
-  callback({ code: grpc.status.UNIMPLEMENTED, details: 'not implemented yet', metadata: new grpc.Metadata(), name: 'Error', message: 'not implemented yet' });
+/** Secret and Config have the same shape; this is either. */
+type DataObject = Secret | Config;
 
-export function secretHandlers(_store: Store, _options: ControlOptions): SecretHandlers {
+/** The object as the API returns it: everything but the data. */
+export function withoutData<T extends DataObject>(object: T): T {
+  return { ...object, spec: object.spec === undefined ? undefined : { ...object.spec, data: new Uint8Array(0) } };
+}
+
+/** Finds a secret or config by exact id, exact name, or unique id prefix. */
+export function resolveData(reader: StoreReader, kind: DataKind, reference: string): DataObject {
+  if (reference === '') throw new ApiError('invalid_argument', `cannot find ${kind}: no ${kind} name or id given`);
+  const found = reader.get(kind, reference) ?? reader.findByName(kind, reference);
+  if (found !== undefined) return found;
+  const matches = reader.list(kind).filter((object) => object.meta?.id.startsWith(reference));
+  if (matches.length === 1 && matches[0] !== undefined) return matches[0];
+  if (matches.length > 1) throw new ApiError('invalid_argument', `cannot find ${kind} "${reference}": the id prefix is ambiguous`);
+  throw new ApiError('not_found', `cannot find ${kind} "${reference}": no such ${kind}`);
+}
+
+/** Names of the services whose current spec uses the secret or config `id`, sorted. */
+export function servicesUsing(reader: StoreReader, kind: DataKind, id: string): string[] {
+  return reader
+    .list('service')
+    .filter((service) => {
+      const container = service.spec?.taskTemplate?.container;
+      if (container === undefined) return false;
+      return kind === 'secret' ? container.secrets.some((reference) => reference.secretId === id) : container.configs.some((reference) => reference.configId === id);
+    })
+    .map((service) => service.spec?.name ?? service.meta?.id ?? '')
+    .sort();
+}
+
+interface DataObjects {
+  create(spec: SecretSpec | ConfigSpec | undefined): Promise<DataObject>;
+  get(reference: string): DataObject;
+  list(): DataObject[];
+  remove(reference: string): Promise<void>;
+}
+
+function dataObjects(store: Store, kind: DataKind): DataObjects {
+  const reader = store.reader;
   return {
-    createSecret: (_call, callback) => unimplemented(callback),
-    getSecret: (_call, callback) => unimplemented(callback),
-    listSecrets: (_call, callback) => unimplemented(callback),
-    removeSecret: (_call, callback) => unimplemented(callback),
-    createConfig: (_call, callback) => unimplemented(callback),
-    getConfig: (_call, callback) => unimplemented(callback),
-    listConfigs: (_call, callback) => unimplemented(callback),
-    removeConfig: (_call, callback) => unimplemented(callback),
+    async create(spec) {
+      validateDataSpec(kind, spec);
+      if (reader.findByName(kind, spec.name) !== undefined) {
+        throw new ApiError('already_exists', `cannot create ${kind} "${spec.name}": a ${kind} with that name already exists`);
+      }
+      const id = newObjectId();
+      const object: DataObject = { meta: { id, version: 0, createdAtMs: 0, updatedAtMs: 0 }, spec };
+      // The store's name index refuses a concurrent create of the same name (ALREADY_EXISTS).
+      await store.update((transaction) => (kind === 'secret' ? transaction.create('secret', object) : transaction.create('config', object)));
+      const created = reader.get(kind, id);
+      if (created === undefined) throw new ApiError('unavailable', `cannot create ${kind} "${spec.name}": it was removed right after it was created`);
+      return withoutData(created);
+    },
+    get: (reference) => withoutData(resolveData(reader, kind, reference)),
+    list: () => reader.list(kind).map((object) => withoutData(object)),
+    async remove(reference) {
+      const current = resolveData(reader, kind, reference);
+      const id = current.meta?.id ?? '';
+      const name = current.spec?.name ?? id;
+      await store.update((transaction, latest) => {
+        // Checked against the state the transaction is built on, not the one read above.
+        const users = servicesUsing(latest, kind, id);
+        if (users.length > 0) {
+          throw new ApiError('failed_precondition', `cannot remove ${kind} "${name}": it is in use by service${users.length > 1 ? 's' : ''} ${users.map((user) => `"${user}"`).join(', ')}`);
+        }
+        if (kind === 'secret') transaction.remove('secret', current);
+        else transaction.remove('config', current);
+      });
+    },
+  };
+}
+
+export function secretHandlers(store: Store, options: ControlOptions): SecretHandlers {
+  const secrets = dataObjects(store, 'secret');
+  const configs = dataObjects(store, 'config');
+  return {
+    createSecret: unary(options, async (request) => ({ secret: await secrets.create(request.spec) })),
+    getSecret: unary(options, (request) => ({ secret: secrets.get(request.secret) })),
+    listSecrets: unary(options, () => ({ secrets: secrets.list() })),
+    removeSecret: unary(options, async (request) => {
+      await secrets.remove(request.secret);
+      return {};
+    }),
+    createConfig: unary(options, async (request) => ({ config: await configs.create(request.spec) })),
+    getConfig: unary(options, (request) => ({ config: configs.get(request.config) })),
+    listConfigs: unary(options, () => ({ configs: configs.list() })),
+    removeConfig: unary(options, async (request) => {
+      await configs.remove(request.config);
+      return {};
+    }),
   };
 }

@@ -4,6 +4,7 @@
  */
 import type { ServiceSpec } from '../../proto/skiff/v1/specs.js';
 import { invalid } from './errors.js';
+import { validateReferences } from './validate-references.js';
 
 /** Replicas of one service at most. */
 export const MAX_REPLICAS = 10_000;
@@ -70,6 +71,7 @@ export function validateServiceSpec(spec: ServiceSpec | undefined): asserts spec
   for (const [field, value] of Object.entries({ 'limits.nanoCpus': limits?.nanoCpus, 'limits.memoryBytes': limits?.memoryBytes, 'limits.pids': limits?.pids })) {
     if (value !== undefined && (!Number.isSafeInteger(value) || value < 0)) throw invalid(`cannot accept service spec: resources.${field} must be a non-negative integer`);
   }
+  validateReferences(container);
   const condition = spec.taskTemplate?.restartPolicy?.condition ?? '';
   if (!RESTART_CONDITIONS.has(condition)) {
     throw invalid(`cannot accept service spec: restart condition "${condition}" must be none, on-failure or any`);

@@ -1,7 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { AssignmentsKind } from '../../proto/skiff/v1/dispatcher.js';
+import { AssignmentsKind, DispatcherMessage } from '../../proto/skiff/v1/dispatcher.js';
 import type { Task } from '../../proto/skiff/v1/objects.js';
+import type { ServiceSpec } from '../../proto/skiff/v1/specs.js';
 import { NodeRole, NodeState, TaskState } from '../../proto/skiff/v1/types.js';
 import { type ControlApi, FakeCluster, fakeServiceSpec } from '../api/testing/fake-cluster.js';
 import { HEARTBEAT_MISSES } from './dispatcher.js';
@@ -160,8 +162,8 @@ describe('dispatcher', () => {
   it('dispatcher refuses a session from an admin certificate and registers nothing', async () => {
     const agent = new FakeAgent(cluster.address, await cluster.credentials('admin'), 'intruder');
     agents.push(agent);
-    await vi.waitFor(() => expect(agent.error?.code).toBe(grpc.status.UNAUTHENTICATED), WAIT);
-    expect(agent.error?.details).toContain('not a node certificate');
+    await vi.waitFor(() => expect(agent.error?.code).toBe(grpc.status.PERMISSION_DENIED), WAIT);
+    expect(agent.error?.details).toContain('requires a worker or manager certificate, the caller\'s is admin');
     expect(agent.received).toEqual([]);
     expect(await nodes()).toEqual([]);
   });
@@ -183,5 +185,79 @@ describe('dispatcher', () => {
     const [node, ...others] = await nodes();
     expect(others).toEqual([]);
     expect(node?.description?.hostname).toBe('h2-renamed');
+  });
+
+  describe('secrets and configs', () => {
+    const secretValue = `secret-${randomBytes(16).toString('hex')}`;
+    const configValue = `config-${randomBytes(16).toString('hex')}`;
+    const usingData = (replicas: number): ServiceSpec => {
+      const spec = fakeServiceSpec('db', replicas);
+      const container = { ...spec.taskTemplate!.container!, secrets: [{ secretId: '', secretName: 'db-password', target: '', uid: 0, gid: 0, mode: 0 }], configs: [{ configId: '', configName: 'db-conf', target: '/etc/db.conf', uid: 0, gid: 0, mode: 0 }] };
+      return { ...spec, taskTemplate: { ...spec.taskTemplate!, container } };
+    };
+    /** True when any message the agent received carries `value` anywhere on the wire. */
+    const everReceived = (agent: FakeAgent, value: string): boolean => agent.received.some((message) => Buffer.from(DispatcherMessage.encode(message).finish()).includes(value));
+    const withData = (agent: FakeAgent) => agent.assignments.filter((assignments) => assignments.secrets.length > 0 || assignments.configs.length > 0);
+    const text = (data: Uint8Array | undefined): string => new TextDecoder().decode(data);
+
+    it('dispatcher sends secrets and configs only to the node whose task uses them, with that task, once per session', async () => {
+      const { agent: one } = await connectAgent('h2');
+      const { agent: two } = await connectAgent('h3');
+      await admin.call((c) => c.createSecret, { spec: { name: 'db-password', labels: {}, data: new TextEncoder().encode(secretValue) } });
+      await admin.call((c) => c.createConfig, { spec: { name: 'db-conf', labels: {}, data: new TextEncoder().encode(configValue) } });
+      await admin.call((c) => c.createService, { spec: usingData(1) });
+      await vi.waitFor(() => expect(one.tasks.size + two.tasks.size).toBe(1), WAIT);
+      const [user, bystander] = one.tasks.size === 1 ? [one, two] : [two, one];
+      const [task] = [...user.tasks.values()];
+      const [delivery, ...again] = withData(user);
+      expect(again).toEqual([]);
+      expect(delivery?.updated.map((item) => item.meta?.id)).toContain(task!.meta!.id);
+      expect(delivery?.secrets.map((secret) => [secret.spec?.name, text(secret.spec?.data)])).toEqual([['db-password', secretValue]]);
+      expect(delivery?.configs.map((config) => [config.spec?.name, text(config.spec?.data)])).toEqual([['db-conf', configValue]]);
+
+      // The task moves on: the node hears about it again, without the data.
+      const updatesBefore = user.assignments.length;
+      user.report([{ taskId: task!.meta!.id, state: TaskState.TASK_STATE_RUNNING }]);
+      await vi.waitFor(() => expect(user.assignments.slice(updatesBefore).some((assignments) => assignments.updated.some((item) => item.status?.state === TaskState.TASK_STATE_RUNNING))).toBe(true), WAIT);
+      expect(withData(user)).toHaveLength(1);
+
+      // A new session sends no data for a task that is running already: it has used it.
+      user.close();
+      const { agent: reconnected } = await connectAgent(user.hostname, { nodeId: task!.nodeId });
+      expect(reconnected.assignments[0]?.updated.map((item) => item.meta?.id)).toEqual([task!.meta!.id]);
+      expect(withData(reconnected)).toEqual([]);
+
+      // Another service without them, placed on both nodes, brings the bystander nothing secret.
+      await admin.call((c) => c.createService, { spec: fakeServiceSpec('plain', 2) });
+      await vi.waitFor(() => expect(bystander.tasks.size).toBeGreaterThan(0), WAIT);
+      expect(withData(bystander)).toEqual([]);
+      expect(everReceived(bystander, secretValue) || everReceived(bystander, configValue)).toBe(false);
+    });
+
+    it('dispatcher sends a secret again in the full set of a new session, and to a node once its task uses it', async () => {
+      const { agent: one, nodeId: oneId } = await connectAgent('h2');
+      const { agent: two, nodeId: twoId } = await connectAgent('h3');
+      await admin.call((c) => c.createSecret, { spec: { name: 'db-password', labels: {}, data: new TextEncoder().encode(secretValue) } });
+      await admin.call((c) => c.createConfig, { spec: { name: 'db-conf', labels: {}, data: new TextEncoder().encode(configValue) } });
+      const { service } = await admin.call((c) => c.createService, { spec: usingData(1) });
+      await vi.waitFor(() => expect(one.tasks.size + two.tasks.size).toBe(1), WAIT);
+      const [user, userId, bystander] = one.tasks.size === 1 ? [one, oneId, two] : [two, twoId, one];
+      expect(everReceived(bystander, secretValue)).toBe(false);
+
+      user.close();
+      const { agent: reconnected } = await connectAgent('h2', { nodeId: userId });
+      const full = reconnected.assignments[0];
+      expect(full?.kind).toBe(AssignmentsKind.ASSIGNMENTS_KIND_FULL);
+      expect(full?.secrets.map((secret) => text(secret.spec?.data))).toEqual([secretValue]);
+      expect(full?.configs.map((config) => text(config.spec?.data))).toEqual([configValue]);
+
+      // A second replica spreads to the other node: now its task uses the secret, so it gets it.
+      await admin.call((c) => c.updateService, { service: 'db', version: service!.meta!.version, spec: { ...service!.spec!, mode: { $case: 'replicated', value: { replicas: 2 } } } });
+      await vi.waitFor(() => expect(bystander.tasks.size).toBe(1), WAIT);
+      const [delivery, ...again] = withData(bystander);
+      expect(again).toEqual([]);
+      expect(delivery?.updated.map((item) => item.meta?.id)).toEqual([...bystander.tasks.keys()]);
+      expect(delivery?.secrets.map((secret) => text(secret.spec?.data))).toEqual([secretValue]);
+    });
   });
 });

@@ -16,9 +16,10 @@ import {
   type DispatcherServer,
 } from '../../proto/skiff/v1/dispatcher.js';
 import type { Node, Task } from '../../proto/skiff/v1/objects.js';
-import { NodeAvailability, NodeRole, NodeState, TaskState } from '../../proto/skiff/v1/types.js';
-import { isTerminal } from '../../proto/task-states.js';
+import { NodeAvailability, NodeRole, NodeState } from '../../proto/skiff/v1/types.js';
 import type { Store } from '../store/store.js';
+import { orphanTasksOfNode } from '../orchestrator/node-tasks.js';
+import { assignmentMessages, newSentData } from './assignment-messages.js';
 import { StatusIntake } from './status-intake.js';
 
 /** Metadata key of a refusal that lists the managers to try instead (comma-separated ip:port). */
@@ -28,8 +29,6 @@ export const HEARTBEAT_MISSES = 3;
 export const DEFAULT_HEARTBEAT_PERIOD_MS = 1_000;
 /** How long a new session may take to say hello. */
 const HELLO_TIMEOUT_MS = 10_000;
-/** Tasks per assignments message at most; a larger set is split. */
-const MAX_TASKS_PER_MESSAGE = 500;
 
 export interface DispatcherOptions {
   clusterId: string;
@@ -114,23 +113,41 @@ export class Dispatcher {
     let pendingUpdated = new Map<string, Task>();
     let pendingRemoved = new Set<string>();
     let flushScheduled = false;
+    // Secrets and configs go to this node once per session, with the first task that uses them.
+    const sent = newSentData();
+    const send = (kind: AssignmentsKind, updated: Task[], removed: string[]): void => {
+      for (const assignments of assignmentMessages(kind, updated, removed, this.store.reader, sent)) call.write({ message: { $case: 'assignments', value: assignments } });
+    };
     const flush = (): void => {
       flushScheduled = false;
       if (pendingUpdated.size === 0 && pendingRemoved.size === 0) return;
-      sendAssignments(call, AssignmentsKind.ASSIGNMENTS_KIND_INCREMENTAL, [...pendingUpdated.values()], [...pendingRemoved]);
+      send(AssignmentsKind.ASSIGNMENTS_KIND_INCREMENTAL, [...pendingUpdated.values()], [...pendingRemoved]);
       pendingUpdated = new Map();
       pendingRemoved = new Set();
     };
     // The full set and the subscription are taken in one synchronous turn: no change is missed.
     call.write({ message: { $case: 'started', value: { nodeId, sessionId, heartbeatPeriodMs: this.options.heartbeatPeriodMs, managers: this.options.managers() } } });
-    sendAssignments(call, AssignmentsKind.ASSIGNMENTS_KIND_FULL, this.store.reader.tasksByNode(nodeId), []);
+    send(AssignmentsKind.ASSIGNMENTS_KIND_FULL, this.store.reader.tasksByNode(nodeId), []);
     let managersSent = this.options.managers().join(',');
+    const roles = (): string => {
+      const node = this.store.reader.get('node', nodeId);
+      return `${node?.spec?.desiredRole ?? ''}/${node?.role ?? ''}`;
+    };
+    let rolesSent = roles();
     const unsubscribe = this.store.subscribe((commit) => {
       if (commit.events.some((event) => event.kind === 'node')) {
         const managers = this.options.managers();
         if (managers.join(',') !== managersSent) {
           managersSent = managers.join(',');
           call.write({ message: { $case: 'managers', value: { managers } } });
+        }
+        // `node promote|demote` (the desired role, then the role once the Raft group changed):
+        // the node renews its certificate now, and with it changes role.
+        const current = roles();
+        const desiredRole = this.store.reader.get('node', nodeId)?.spec?.desiredRole;
+        if (current !== rolesSent && desiredRole !== undefined) {
+          rolesSent = current;
+          call.write({ message: { $case: 'node', value: { desiredRole } } });
         }
       }
       for (const event of commit.events) {
@@ -216,30 +233,12 @@ export class Dispatcher {
           if (node === undefined) continue;
           this.log.warn('node state', { nodeId: node.meta?.id, transition: 'ready -> down', reason: 'heartbeat missed' });
           transaction.update('node', { ...node, status: { state: NodeState.NODE_STATE_DOWN, message: 'heartbeat failure', addr: node.status?.addr ?? '' } });
-          for (const task of reader.tasksByNode(node.meta?.id ?? '')) {
-            const state = task.status?.state ?? TaskState.TASK_STATE_NEW;
-            if (task.desiredState > TaskState.TASK_STATE_RUNNING || isTerminal(state) || task.status === undefined) continue;
-            transaction.update('task', { ...task, status: { ...task.status, state: TaskState.TASK_STATE_ORPHANED, message: 'node is down', err: 'heartbeat failure for node', timestampMs: now } });
-          }
+          orphanTasksOfNode(transaction, reader, node.meta?.id ?? '', now, 'node is down', 'heartbeat failure for node');
         }
       });
     } catch (error) {
       this.log.debug('heartbeat check retry', { error: String(error) });
     }
-  }
-}
-
-function sendAssignments(
-  call: grpc.ServerDuplexStream<AgentMessage, DispatcherMessage>,
-  kind: AssignmentsKind,
-  updated: Task[],
-  removed: string[],
-): void {
-  // A FULL set larger than one message goes as FULL followed by INCREMENTAL parts.
-  for (let offset = 0, first = true; first || offset < updated.length; offset += MAX_TASKS_PER_MESSAGE, first = false) {
-    const part = updated.slice(offset, offset + MAX_TASKS_PER_MESSAGE);
-    const partKind = first ? kind : AssignmentsKind.ASSIGNMENTS_KIND_INCREMENTAL;
-    call.write({ message: { $case: 'assignments', value: { kind: partKind, updated: part, removed: first ? removed : [], secrets: [], configs: [] } } });
   }
 }
 

@@ -1,12 +1,16 @@
 /** Task objects as the dispatcher would send them, and a recorder of the statuses a runner reports. */
 import type { Task, TaskStatus } from '../../../proto/skiff/v1/objects.js';
+import type { ConfigReference, SecretReference } from '../../../proto/skiff/v1/specs.js';
 import { HealthState, TaskState } from '../../../proto/skiff/v1/types.js';
 import { taskStateName } from '../../../proto/task-states.js';
 
 export const FAKE_IMAGE = 'demo/web:v1';
 
 /** A task assigned to this node, desired running, observed `state` (assigned by default). */
-export function fakeTask(id: string, options: { state?: TaskState; desiredState?: TaskState; image?: string } = {}): Task {
+export function fakeTask(
+  id: string,
+  options: { state?: TaskState; desiredState?: TaskState; image?: string; secrets?: SecretReference[]; configs?: ConfigReference[] } = {},
+): Task {
   return {
     meta: { id, version: 1, createdAtMs: 0, updatedAtMs: 0 },
     serviceId: 'svc1',
@@ -14,7 +18,7 @@ export function fakeTask(id: string, options: { state?: TaskState; desiredState?
     slot: 1,
     nodeId: 'node1',
     spec: {
-      container: { image: options.image ?? FAKE_IMAGE, command: [], args: [], env: [], user: '', workdir: '', hostname: '', mounts: [], healthcheck: undefined, labels: {}, secrets: [], configs: [] },
+      container: { image: options.image ?? FAKE_IMAGE, command: [], args: [], env: [], user: '', workdir: '', hostname: '', mounts: [], healthcheck: undefined, labels: {}, secrets: options.secrets ?? [], configs: options.configs ?? [] },
       resources: undefined,
       restartPolicy: undefined,
       placement: undefined,
