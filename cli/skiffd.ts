@@ -20,9 +20,14 @@ import {
   channelOptions,
   readCertificateAuthority,
   readClusterBootstrap,
+  isKeyEncrypted,
   readCredentials,
+  rewrapNodeKey,
   type RenewedCertificate,
 } from '../pki/index.js';
+import { checkUnlockKey, openDataKey, wrapDataKey } from '../manager/keys/data-key.js';
+import { waitForUnlock } from '../manager/locked-server.js';
+import { raftDirectoryEncryption } from '../manager/raft/storage/raft-storage.js';
 import { NodeCAClient } from '../proto/skiff/v1/ca.js';
 
 /** Deadline of one renewal call. */
@@ -72,7 +77,24 @@ async function main(): Promise<void> {
   const flags = program.opts<DaemonFlags>();
   const log = createLogger({ host: flags.hostname });
   const certsDir = join(flags.dataDir, 'certs');
-  const credentials = new LiveCredentials(await readCredentials(certsDir));
+  const keysDir = join(flags.dataDir, 'keys');
+  // An autolocked manager restarts locked: its node key and data key need the unlock key.
+  let keyPassphrase: string | undefined;
+  const locked = flags.manager && ((await isKeyEncrypted(certsDir).catch(() => false)) || (await openDataKey(keysDir)).status === 'locked');
+  if (locked) {
+    keyPassphrase = await waitForUnlock(
+      flags.controlSocket,
+      async (key) => {
+        checkUnlockKey(key);
+        const opened = await openDataKey(keysDir, key);
+        if (opened.status !== 'unlocked') throw new Error('the data key stays locked');
+        await readCredentials(certsDir, { keyPassphrase: key });
+      },
+      log,
+    );
+    log.info('manager unlocked');
+  }
+  const credentials = new LiveCredentials(await readCredentials(certsDir, keyPassphrase === undefined ? {} : { keyPassphrase }));
   const identity = certificateIdentity(credentials.certPem);
   if (identity === undefined) throw new Error(`cannot start: ${join(flags.dataDir, 'certs')} holds no Skiff node certificate`);
   if (flags.manager && identity.role !== 'manager') throw new Error(`cannot start as manager: the node certificate's role is ${identity.role}`);
@@ -81,8 +103,14 @@ async function main(): Promise<void> {
   const caDir = join(flags.dataDir, 'ca');
   const ca = (await access(join(caDir, CA_KEY_FILE)).then(() => true, () => false)) ? await readCertificateAuthority(caDir) : undefined;
   const bootstrap = ca === undefined ? undefined : await readClusterBootstrap(caDir);
-  const startManagerRole = (joinAddr: string | undefined): Promise<RunningManager> =>
-    startManager({
+  const startManagerRole = async (joinAddr: string | undefined): Promise<RunningManager> => {
+    const opened = await openDataKey(keysDir, keyPassphrase);
+    if (opened.status === 'locked') throw new Error(`cannot start the manager role: ${keysDir} is locked; run \`skiff unlock\``);
+    const raftDir = join(flags.dataDir, 'raft');
+    // A Raft directory written before encryption at rest existed stays plaintext.
+    const plaintext = (await raftDirectoryEncryption(raftDir)) === 'plaintext';
+    if (plaintext) log.warn('the raft directory is not encrypted (it predates encryption at rest)', { raftDir });
+    return startManager({
         dataDir: flags.dataDir,
         clusterId: identity.clusterId,
         selfNodeId: identity.nodeId,
@@ -96,8 +124,15 @@ async function main(): Promise<void> {
         ca,
         bootstrap,
         ...(flags.heartbeatPeriodMs === undefined ? {} : { heartbeatPeriodMs: Number(flags.heartbeatPeriodMs) }),
+        dataKey: plaintext ? undefined : opened.dek,
+        onUnlockKey: async (unlockKey) => {
+          await wrapDataKey(keysDir, opened.dek, unlockKey);
+          await rewrapNodeKey(certsDir, unlockKey, keyPassphrase);
+          keyPassphrase = unlockKey;
+        },
         log,
       });
+  };
   // A manager joins through --join unless that is itself (the first manager of a cluster).
   let manager = flags.manager ? await startManagerRole(flags.join !== undefined && flags.join !== advertiseAddr ? flags.join : undefined) : undefined;
   if (!flags.manager && !flags.agent) throw new Error('cannot start: --no-agent needs --manager (the node would have no role)');
@@ -116,6 +151,7 @@ async function main(): Promise<void> {
     credentials,
     dir: certsDir,
     renew: (csr) => renewCertificate(renewTargets(), credentials, csr, advertiseAddr),
+    keyPassphrase: () => keyPassphrase,
     onRenewed: (previous, role) => {
       if (previous === role) return;
       log.info('node role changed by its certificate', { from: previous, to: role });
@@ -127,6 +163,9 @@ async function main(): Promise<void> {
           manager = undefined;
           // A demoted manager keeps no Raft state: a later promotion joins afresh.
           await rm(join(flags.dataDir, 'raft'), { recursive: true, force: true });
+          // Autolock is for managers: a worker's key is not kept under the unlock key.
+          await rewrapNodeKey(certsDir, undefined, keyPassphrase);
+          keyPassphrase = undefined;
         }
       }).catch((error: unknown) => log.error('cannot change role', { error: String(error) }));
     },

@@ -44,6 +44,13 @@ export interface ManagerOptions {
   heartbeatPeriodMs?: number;
   /** The cluster CA from `skiff init` (first manager only): moved into the store, then off disk. */
   ca?: CertificateAuthority | undefined;
+  /** The data key that encrypts the Raft directory (see manager/keys). */
+  dataKey?: Buffer | undefined;
+  /**
+   * Called with the cluster's unlock key whenever autolock is turned on, off (undefined) or the
+   * key rotates: the caller re-wraps its data key and node key with it.
+   */
+  onUnlockKey?: (unlockKey: string | undefined) => Promise<void>;
   /** Tokens and certificate lifetime from `skiff init`, used when this manager creates the cluster. */
   bootstrap?: ClusterBootstrap | undefined;
   clock?: () => number;
@@ -80,6 +87,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     forceNewCluster: options.forceNewCluster ?? false,
     onLeadership: (leader) => onLeadership(leader),
     onJoin: (member, addr): Promise<void> => recordManagerAddress(store, member, addr),
+    dataKey: options.dataKey,
     log: options.log.child({ component: 'raft' }),
   });
   const store: Store = new Store(group.backend, clock);
@@ -121,9 +129,25 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     }
   };
   syncDenied();
+  // Autolock: every manager keeps its keys wrapped the way the cluster says, one change at a time.
+  let unlockKeyApplied: string | undefined | null = null;
+  let unlockKeyChain = Promise.resolve();
+  const syncUnlockKey = (): void => {
+    const cluster = store.reader.list('cluster')[0];
+    if (cluster === undefined || options.onUnlockKey === undefined) return;
+    const wanted = cluster.spec?.autolock === true && cluster.unlockKey !== '' ? cluster.unlockKey : undefined;
+    if (wanted === unlockKeyApplied) return;
+    unlockKeyApplied = wanted;
+    const apply = options.onUnlockKey;
+    unlockKeyChain = unlockKeyChain
+      .then(() => apply(wanted))
+      .then(() => log.info(wanted === undefined ? 'autolock is off: key-encryption key on disk' : 'autolock is on: keys wrapped with the unlock key'))
+      .catch((error: unknown) => log.error('cannot re-wrap keys for autolock', { error: String(error) }));
+  };
   store.subscribe((commit) => {
     if (commit.events.some((event) => event.kind === 'cluster')) {
       syncDenied();
+      syncUnlockKey();
       void forgetCaKey(store.reader, options, log);
     }
   });
@@ -185,6 +209,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   // A manager that leads when start() returns is already dispatching and reconciling.
   await leaderDutiesStarted;
   syncAddresses();
+  syncUnlockKey();
   await forgetCaKey(store.reader, options, log);
   log.info('manager started', { listenAddr: options.listenAddr, controlSocket: options.controlSocket, storeVersion: store.reader.version });
 
@@ -192,6 +217,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     store,
     managerAddresses: () => [...managerAddresses(store.reader).values()],
     async stop() {
+      await unlockKeyChain;
       onLeadership(false);
       onLeadership = () => undefined;
       await Promise.all([remote, joinServer, local].map((server) => new Promise<void>((resolve) => {

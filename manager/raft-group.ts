@@ -49,6 +49,8 @@ export interface RaftGroupOptions {
   onLeadership: (leader: boolean) => void;
   /** Records a joining manager's address durably (in the store) before it is told it joined. */
   onJoin: (member: MemberId, addr: string) => Promise<void>;
+  /** Encrypts the WAL and snapshots at rest; undefined keeps a plaintext directory plaintext. */
+  dataKey?: Buffer | undefined;
   log: Logger;
 }
 
@@ -74,7 +76,7 @@ export class RaftGroup {
   private isLeader = false;
 
   constructor(private readonly options: RaftGroupOptions) {
-    this.storage = new RaftStorage(options.dir);
+    this.storage = new RaftStorage(options.dir, options.dataKey === undefined ? {} : { dataKey: options.dataKey });
     this.transport = new GrpcTransport({
       selfId: options.selfId,
       clusterId: options.clusterId,

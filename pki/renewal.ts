@@ -34,6 +34,8 @@ export interface RenewerOptions {
   /** Called after every successful renewal, with the old and new role (promotion, demotion). */
   onRenewed?: (previousRole: NodeRole | undefined, role: NodeRole | undefined) => void;
   log: { info(message: string, fields?: Record<string, unknown>): void; warn(message: string, fields?: Record<string, unknown>): void };
+  /** The passphrase node.key is kept under (an autolocked manager's unlock key), if any. */
+  keyPassphrase?: () => string | undefined;
   random?: () => number;
   now?: () => number;
 }
@@ -87,7 +89,8 @@ export class CertificateRenewer {
       if (!cert.checkPrivateKey(createPrivateKey(next.keyPem))) {
         throw new Error('the issued certificate is not for the key we sent');
       }
-      await writeCredentials(this.options.dir, next);
+      const keyPassphrase = this.options.keyPassphrase?.();
+      await writeCredentials(this.options.dir, next, keyPassphrase === undefined ? {} : { keyPassphrase });
       this.options.credentials.update(next);
       const role = certificateIdentity(next.certPem)?.role;
       this.options.log.info('node certificate renewed', { expires: cert.validTo, role });
