@@ -9,6 +9,7 @@ const GROUPS: Record<string, () => Promise<(program: Command) => void>> = {
   config: async () => (await import('./commands/config.js')).registerConfigCommands,
   autolock: async () => (await import('./commands/autolock.js')).registerAutolockCommands,
   unlock: async () => (await import('./commands/autolock.js')).registerAutolockCommands,
+  ca: async () => (await import('./commands/ca.js')).registerCaCommands,
   init: async () => (await import('./commands/init.js')).registerInitCommand,
   join: async () => (await import('./commands/join.js')).registerJoinCommands,
   'join-token': async () => (await import('./commands/join.js')).registerJoinCommands,

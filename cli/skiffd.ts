@@ -28,6 +28,7 @@ import {
 import { checkUnlockKey, openDataKey, wrapDataKey } from '../manager/keys/data-key.js';
 import { waitForUnlock } from '../manager/locked-server.js';
 import { raftDirectoryEncryption } from '../manager/raft/storage/raft-storage.js';
+import { CA_ROTATION_SPREAD_MS } from '../manager/dispatcher/dispatcher.js';
 import { NodeCAClient } from '../proto/skiff/v1/ca.js';
 
 /** Deadline of one renewal call. */
@@ -158,6 +159,7 @@ async function main(): Promise<void> {
       roleChange = roleChange.then(async () => {
         if (role === 'manager' && manager === undefined) {
           manager = await startManagerRole(join_ === advertiseAddr ? undefined : join_);
+          watchRootCa(manager);
         } else if (role === 'worker' && manager !== undefined) {
           await manager.stop();
           manager = undefined;
@@ -172,6 +174,19 @@ async function main(): Promise<void> {
     log,
   });
   renewer.start();
+  // A manager renews on its own after `skiff ca rotate` (a manager may run no agent to be told).
+  const watchRootCa = (running: RunningManager | undefined): void => {
+    if (running === undefined) return;
+    let digest = running.store.reader.list('cluster')[0]?.rootCa?.caDigest ?? '';
+    running.store.subscribe((commit) => {
+      if (!commit.events.some((event) => event.kind === 'cluster')) return;
+      const next = running.store.reader.list('cluster')[0]?.rootCa?.caDigest ?? '';
+      if (next === digest) return;
+      digest = next;
+      setTimeout(() => void renewer.renewNow().catch(() => undefined), Math.random() * CA_ROTATION_SPREAD_MS).unref();
+    });
+  };
+  watchRootCa(manager);
   const agent = !flags.agent ? undefined : await startAgent({
     dataDir: flags.dataDir,
     hostname: flags.hostname,

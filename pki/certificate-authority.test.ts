@@ -8,6 +8,7 @@ import {
   ROOT_CA_COMMON_NAME,
   certificateIdentity,
   createCertificateAuthority,
+  crossSignCertificateAuthority,
   issueCertificate,
   newNodeId,
 } from './certificate-authority.js';
@@ -115,5 +116,20 @@ describe('certificateIdentity', () => {
     expect(certificateIdentity('not a certificate')).toBeUndefined();
     const ca = await createCertificateAuthority();
     expect(certificateIdentity(ca.certPem)).toBeUndefined();
+  });
+});
+
+describe('crossSignCertificateAuthority', () => {
+  it('signs the new root with the old key, keeping the new key and name', async () => {
+    const previous = await createCertificateAuthority();
+    const next = await createCertificateAuthority({ clusterId: previous.clusterId });
+    const cross = new NodeX509Certificate(await crossSignCertificateAuthority(previous, next));
+    const oldRoot = new NodeX509Certificate(previous.certPem);
+    const newRoot = new NodeX509Certificate(next.certPem);
+    expect(cross.verify(oldRoot.publicKey)).toBe(true);
+    expect(cross.verify(newRoot.publicKey)).toBe(false);
+    expect(cross.publicKey.export({ format: 'der', type: 'spki' })).toEqual(newRoot.publicKey.export({ format: 'der', type: 'spki' }));
+    expect(cross.subject).toBe(newRoot.subject);
+    expect(cross.ca).toBe(true);
   });
 });

@@ -159,6 +159,38 @@ export async function issueCertificateForKey(ca: CertificateAuthority, request: 
   return cert.toString('pem');
 }
 
+/**
+ * The new root's certificate signed by the old root (`skiff ca rotate`): a node that still
+ * trusts only the old root verifies a chain leaf -> this -> old root, so old and new certificates
+ * work together while the cluster renews.
+ */
+export async function crossSignCertificateAuthority(previous: CertificateAuthority, next: CertificateAuthority): Promise<string> {
+  const previousCert = new x509.X509Certificate(previous.certPem);
+  const nextCert = new x509.X509Certificate(next.certPem);
+  const signingKey = await importPrivateKeyPem(previous.keyPem);
+  const publicKey = await nextCert.publicKey.export(KEY_ALGORITHM, ['verify'], crypto);
+  const cert = await x509.X509CertificateGenerator.create(
+    {
+      serialNumber: randomSerialNumber(),
+      subject: nextCert.subjectName,
+      issuer: previousCert.subjectName,
+      notBefore: nextCert.notBefore,
+      notAfter: previousCert.notAfter < nextCert.notAfter ? previousCert.notAfter : nextCert.notAfter,
+      publicKey,
+      signingKey,
+      signingAlgorithm: SIGNING_ALGORITHM,
+      extensions: [
+        new x509.BasicConstraintsExtension(true, 0, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+        await x509.SubjectKeyIdentifierExtension.create(publicKey, false, crypto),
+        await x509.AuthorityKeyIdentifierExtension.create(previousCert.publicKey, false, crypto),
+      ],
+    },
+    crypto,
+  );
+  return cert.toString('pem');
+}
+
 /** A fresh key pair and a PKCS#10 request for it (DER): what a joining or renewing node sends. */
 export async function createCertificateRequest(): Promise<{ csrDer: Uint8Array; keyPem: string }> {
   const keys = await generateKeyPair();

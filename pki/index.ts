@@ -9,6 +9,7 @@ export {
   certificateIdentityOfCa,
   createCertificateAuthority,
   createCertificateRequest,
+  crossSignCertificateAuthority,
   issueCertificateForKey,
   publicKeyOfCertificateRequest,
   MIN_CERTIFICATE_LIFETIME_MS,

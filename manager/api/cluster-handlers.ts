@@ -10,7 +10,7 @@ import type { ClusterSpec, NodeSpec } from '../../proto/skiff/v1/specs.js';
 import { NodeAvailability, NodeRole, NodeState } from '../../proto/skiff/v1/types.js';
 import { newUnlockKey } from '../keys/data-key.js';
 import { orphanTasksOfNode } from '../orchestrator/node-tasks.js';
-import { certLifetimeMs, redactCluster } from '../security/node-ca.js';
+import { certLifetimeMs, redactCluster, rotatedRootCa } from '../security/node-ca.js';
 import type { Store, StoreReader } from '../store/store.js';
 import { type ControlOptions, type Membership, resolveNode, unary } from './control-common.js';
 import { ApiError } from './errors.js';
@@ -157,8 +157,15 @@ export function clusterHandlers(store: Store, options: ControlOptions): ClusterH
       return {};
     }),
 
-    rotateRootCa: unary(options, () => {
-      throw new ApiError('failed_precondition', 'cannot rotate the root CA: not supported by this version yet');
+    rotateRootCa: unary(options, async () => {
+      const cluster = currentCluster(reader);
+      if (cluster.rootCa === undefined || cluster.rootCa.caKeyPem === '') throw new ApiError('unavailable', 'cannot rotate the root CA: it is not in the store yet');
+      const rotated = await rotatedRootCa(cluster);
+      await store.update((transaction, current) => {
+        if (current.list('cluster')[0]?.meta?.version !== cluster.meta?.version) throw new ApiError('failed_precondition', 'cannot rotate the root CA: the cluster changed meanwhile; run it again');
+        transaction.update('cluster', rotated);
+      });
+      return { cluster: redactCluster(currentCluster(reader)) };
     }),
 
     unlock: unary(options, () => {

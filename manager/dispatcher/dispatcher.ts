@@ -27,6 +27,8 @@ export const MANAGERS_METADATA_KEY = 'skiff-managers';
 /** Heartbeat periods a node may miss before it is marked down. */
 export const HEARTBEAT_MISSES = 3;
 export const DEFAULT_HEARTBEAT_PERIOD_MS = 1_000;
+/** After a CA rotation, nodes are told to renew at random within this window. */
+export const CA_ROTATION_SPREAD_MS = 5_000;
 /** How long a new session may take to say hello. */
 const HELLO_TIMEOUT_MS = 10_000;
 
@@ -134,7 +136,17 @@ export class Dispatcher {
       return `${node?.spec?.desiredRole ?? ''}/${node?.role ?? ''}`;
     };
     let rolesSent = roles();
+    const rootDigest = (): string => this.store.reader.list('cluster')[0]?.rootCa?.caDigest ?? '';
+    let rootSent = rootDigest();
+    let renewTimer: NodeJS.Timeout | undefined;
     const unsubscribe = this.store.subscribe((commit) => {
+      // `skiff ca rotate`: every node renews, at a random point of a spread window (in batches).
+      if (commit.events.some((event) => event.kind === 'cluster') && rootDigest() !== rootSent) {
+        rootSent = rootDigest();
+        const desiredRole = this.store.reader.get('node', nodeId)?.spec?.desiredRole ?? NodeRole.NODE_ROLE_WORKER;
+        clearTimeout(renewTimer);
+        renewTimer = setTimeout(() => call.write({ message: { $case: 'node', value: { desiredRole } } }), Math.random() * CA_ROTATION_SPREAD_MS);
+      }
       if (commit.events.some((event) => event.kind === 'node')) {
         const managers = this.options.managers();
         if (managers.join(',') !== managersSent) {
@@ -171,6 +183,7 @@ export class Dispatcher {
       nodeId,
       call,
       close: () => {
+        clearTimeout(renewTimer);
         unsubscribe();
         call.end();
       },
@@ -185,6 +198,7 @@ export class Dispatcher {
     });
     call.resume();
     const end = (): void => {
+      clearTimeout(renewTimer);
       unsubscribe();
       if (this.sessions.get(nodeId)?.id === sessionId) this.sessions.delete(nodeId);
       log.info('session ended', { sessionId });

@@ -9,6 +9,8 @@ import * as grpc from '@grpc/grpc-js';
 import {
   DEFAULT_CERTIFICATE_LIFETIME_DAYS,
   caDigest,
+  createCertificateAuthority,
+  crossSignCertificateAuthority,
   issueCertificateForKey,
   joinTokensEqual,
   newJoinToken,
@@ -101,7 +103,9 @@ function ipOf(field: string, addr: string): string {
 
 async function issue(cluster: Cluster, nodeId: string, role: CertRole, csr: Uint8Array, addr: string, hostname: string): Promise<string> {
   const publicKey = await publicKeyOfCertificateRequest(csr);
-  return issueCertificateForKey(
+  // During a CA rotation the chain carries the cross-signed root: peers that trust only the old root verify it.
+  const cross = cluster.rootCa?.crossSignedCaCertPem ?? '';
+  const leaf = await issueCertificateForKey(
     signingCa(cluster),
     {
       commonName: nodeId,
@@ -112,6 +116,28 @@ async function issue(cluster: Cluster, nodeId: string, role: CertRole, csr: Uint
     },
     publicKey,
   );
+  return cross === '' ? leaf : `${leaf.trimEnd()}\n${cross}`;
+}
+
+/**
+ * `skiff ca rotate`: a new root for the same cluster, cross-signed by the current one. Both roots
+ * are trusted from now on; join tokens keep their secrets but pin the new root.
+ */
+export async function rotatedRootCa(cluster: Cluster): Promise<Cluster> {
+  const previous = signingCa(cluster);
+  const next = await createCertificateAuthority({ clusterId: previous.clusterId });
+  const cross = await crossSignCertificateAuthority(previous, next);
+  const digest = caDigest(next.certPem);
+  const repin = (token: string): string => {
+    const parts = token.split('-');
+    return parts.length === 4 ? [parts[0], parts[1], digest, parts[3]].join('-') : newJoinToken(digest);
+  };
+  return {
+    ...cluster,
+    rootCaCertPem: `${next.certPem.trimEnd()}\n${previous.certPem}`,
+    rootCa: { caCertPem: next.certPem, caKeyPem: next.keyPem, caDigest: digest, previousCaCertPem: previous.certPem, crossSignedCaCertPem: cross },
+    joinTokens: { worker: repin(cluster.joinTokens?.worker ?? ''), manager: repin(cluster.joinTokens?.manager ?? '') },
+  };
 }
 
 function toProtoRole(role: CertRole): NodeRole {
