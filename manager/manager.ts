@@ -248,8 +248,9 @@ function upsertManagerNode(transaction: WriteTransaction, reader: StoreReader, n
       managerStatus,
       role: NodeRole.NODE_ROLE_MANAGER,
     });
-  } else if (node.managerStatus?.addr !== addr) {
-    transaction.update('node', { ...node, managerStatus });
+  } else if (node.managerStatus?.addr !== addr || node.role !== NodeRole.NODE_ROLE_MANAGER) {
+    // A promoted worker becomes a manager the moment it joins the group.
+    transaction.update('node', { ...node, managerStatus, role: NodeRole.NODE_ROLE_MANAGER });
   }
 }
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { certificateIdentity, readCertificateAuthority, readCredentials } from '../../pki/index.js';
+import { caDigest, certificateIdentity, readCertificateAuthority, readClusterBootstrap, readCredentials } from '../../pki/index.js';
 import { loadContext } from '../context.js';
 import { initCluster, registerInitCommand, splitAddress } from './init.js';
 
@@ -53,6 +53,13 @@ describe('skiff init', () => {
     await program().parseAsync(['init', '--data-dir', dataDir, '--advertise-addr', '10.1.2.3:4242'], { from: 'user' });
     expect(output.join('')).toContain(`skiffd --manager --data-dir ${dataDir} --listen-addr 0.0.0.0:4242 --advertise-addr 10.1.2.3:4242`);
     expect((await loadContext()).name).toBe('default');
+    // The join commands, with tokens that pin this cluster's CA and that the first manager will adopt.
+    const bootstrap = await readClusterBootstrap(join(dataDir, 'ca'));
+    const digest = caDigest((await readCertificateAuthority(join(dataDir, 'ca'))).certPem);
+    expect(bootstrap?.workerToken.split('-')[2]).toBe(digest);
+    expect(bootstrap?.managerToken).not.toBe(bootstrap?.workerToken);
+    expect(output.join('')).toContain(`skiff join --token ${bootstrap?.workerToken} 10.1.2.3:4242`);
+    expect(output.join('')).toContain(`skiff join --token ${bootstrap?.managerToken} 10.1.2.3:4242`);
     await expect(program().parseAsync(['init', '--data-dir', dataDir, '--advertise-addr', '10.1.2.3:4242'], { from: 'user' })).rejects.toThrow(
       `${join(dataDir, 'ca', 'ca.crt')} already exists`,
     );

@@ -153,6 +153,19 @@ describe('cluster security on the lab', () => {
     await waitFor(`${stopped} to hold a worker certificate`, 60_000, async () => (certOf(state, stopped).subject.includes('OU=worker') ? true : undefined), 500);
   });
 
+  it('promote turns the demoted node back into a manager that joins the group', async () => {
+    const demoted = (await nodes()).find((row) => row.role === 'worker' && row.hostname !== 'h4')?.hostname;
+    if (demoted === undefined) throw new Error('no demoted manager');
+    const promoted = await skiff(lab.home, ['node', 'promote', demoted]);
+    expect(promoted.stderr).toBe('');
+    expect(promoted.stdout).toContain(`Node ${demoted} promoted to a manager.`);
+    await waitFor(`${demoted} to be a reachable manager again`, 60_000, async () => {
+      const row = (await nodes()).find((candidate) => candidate.hostname === demoted);
+      return row?.role === 'manager' && row.managerStatus === 'reachable' ? true : undefined;
+    }, 500);
+    expect(certOf(state, demoted).subject).toContain('OU=manager');
+  });
+
   it('a removed node is refused at once, and its agent is cut off', async () => {
     const refused = await skiff(lab.home, ['node', 'rm', 'h4']);
     expect(refused.stderr).toMatch(/cannot remove h4: it is ready/);
