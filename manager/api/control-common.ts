@@ -3,7 +3,6 @@
  * reference (id, name, unique id prefix) finds a service or a node.
  */
 import * as grpc from '@grpc/grpc-js';
-import { peerIdentity } from '../../pki/index.js';
 import type { ManagerStatus, Node, Service } from '../../proto/skiff/v1/objects.js';
 import type { StoreReader } from '../store/store.js';
 import { ApiError } from './errors.js';
@@ -35,18 +34,16 @@ export interface Membership {
 
 type UnaryCall<Request> = grpc.ServerUnaryCall<Request, unknown>;
 
-/** Wraps a handler: authorisation first, then domain errors mapped to statuses in one place. */
+/**
+ * Wraps a handler: domain errors mapped to statuses in one place. Who may call is decided
+ * before any handler runs: by the role table (manager/security/authorization.ts) on the gRPC
+ * port, and by the socket's file mode on the local socket.
+ */
 export function unary<Request, Response>(
-  options: ControlOptions,
+  _options: ControlOptions,
   handler: (request: Request) => Promise<Response> | Response,
 ): grpc.handleUnaryCall<Request, Response> {
   return (call: UnaryCall<Request>, callback: grpc.sendUnaryData<Response>) => {
-    const identity = peerIdentity(call);
-    const allowed = options.local || (identity !== undefined && identity.clusterId === options.clusterId && (identity.role === 'admin' || identity.role === 'manager'));
-    if (!allowed) {
-      callback(toGrpcError(new ApiError('permission_denied', 'cannot call the control API: an admin or manager certificate of this cluster is required')));
-      return;
-    }
     Promise.resolve()
       .then(() => handler(call.request))
       .then(
