@@ -104,3 +104,22 @@ describe('replicated reconcile', () => {
     expect(summary(reconcileReplicated(undefined, tasks, 100, ids)).update).toEqual(['t1-a-7->TASK_STATE_REMOVE']);
   });
 });
+
+describe('drain', () => {
+  it('stops a task on a drained node and starts its slot again at once, whatever the restart policy', () => {
+    const svc = service(2);
+    const onDrained = task(1, 'n1');
+    const elsewhere = task(2, 'n2');
+    let ids = 0;
+    const actions = reconcileReplicated(svc, [onDrained, elsewhere], 5_000, () => `new${(ids += 1)}`, new Set(['n1']));
+    expect(actions.update).toEqual([{ ...onDrained, desiredState: TaskState.TASK_STATE_SHUTDOWN }]);
+    expect(actions.create.map((t) => [t.slot, t.nodeId])).toEqual([[1, '']]);
+  });
+
+  it('leaves tasks alone when no node is drained', () => {
+    const svc = service(2);
+    const actions = reconcileReplicated(svc, [task(1, 'n1'), task(2, 'n2')], 5_000, () => 'x');
+    expect(actions.update).toEqual([]);
+    expect(actions.create).toEqual([]);
+  });
+});

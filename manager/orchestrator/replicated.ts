@@ -45,6 +45,8 @@ export function reconcileReplicated(
   tasks: readonly Task[],
   nowMs: number,
   newId: () => string,
+  /** Nodes whose tasks must move away now (drained): each such slot is replaced at once. */
+  drained: ReadonlySet<string> = new Set(),
 ): ReconcileActions {
   const actions: ReconcileActions = { create: [], update: [], wakeAtMs: undefined };
   const live = tasks.filter(isDesiredRunning);
@@ -59,6 +61,7 @@ export function reconcileReplicated(
   // says the slot ends here (it still counts toward replicas, as in Swarm).
   const occupied = new Map<number, SlotState>();
   const retiring = new Set<string>();
+  const replaceNow = new Set<number>();
   const slots = bySlot(tasks);
   for (const [slot, history] of slots) {
     const current = history.filter(isDesiredRunning);
@@ -66,6 +69,13 @@ export function reconcileReplicated(
     for (const ended of current.filter((task) => isTerminal(observed(task)))) {
       actions.update.push(withDesiredState(ended, TaskState.TASK_STATE_SHUTDOWN));
       retiring.add(ended.meta?.id ?? '');
+    }
+    if (running !== undefined && running.nodeId !== '' && drained.has(running.nodeId)) {
+      // Drain: stop it there and start the slot elsewhere now, whatever the restart policy says.
+      actions.update.push(withDesiredState(running, TaskState.TASK_STATE_SHUTDOWN));
+      occupied.set(slot, 'waiting');
+      replaceNow.add(slot);
+      continue;
     }
     if (running !== undefined) {
       occupied.set(slot, running);
@@ -86,6 +96,10 @@ export function reconcileReplicated(
   // Refill slots whose restart delay has passed.
   for (const [slot, state] of occupied) {
     if (state !== 'waiting') continue;
+    if (replaceNow.has(slot)) {
+      actions.create.push(newTask(service, slot, nowMs, newId()));
+      continue;
+    }
     const history = slots.get(slot) ?? [];
     const newest = history.at(-1);
     const restartAt = newest === undefined ? nowMs : restartAtMs(policy, newest, history, nowMs);
