@@ -8,8 +8,10 @@
  */
 import type { NodeInfo } from './model.js';
 
+type FixedAttributeKind = 'id' | 'hostname' | 'role' | 'os' | 'arch';
+
 export type NodeAttribute =
-  | { kind: 'id' | 'hostname' | 'role' | 'os' | 'arch'; text: string }
+  | { kind: FixedAttributeKind; text: string }
   | { kind: 'label'; key: string; text: string };
 
 export interface Constraint {
@@ -22,13 +24,14 @@ export interface Constraint {
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 
-const FIXED_ATTRIBUTES: Record<string, NodeAttribute['kind']> = {
-  'node.id': 'id',
-  'node.hostname': 'hostname',
-  'node.role': 'role',
-  'node.platform.os': 'os',
-  'node.platform.arch': 'arch',
-};
+// A Map, not an object literal: "constructor" or "toString" must not look like attributes.
+const FIXED_ATTRIBUTES = new Map<string, FixedAttributeKind>([
+  ['node.id', 'id'],
+  ['node.hostname', 'hostname'],
+  ['node.role', 'role'],
+  ['node.platform.os', 'os'],
+  ['node.platform.arch', 'arch'],
+]);
 const LABEL_PREFIX = 'node.labels.';
 const LABEL_KEY = /^[A-Za-z0-9_][A-Za-z0-9_.\-/]*$/;
 const ATTRIBUTE_LIST = 'node.id, node.hostname, node.role, node.platform.os, node.platform.arch or node.labels.KEY';
@@ -38,7 +41,7 @@ export const MAX_CONSTRAINT_LENGTH = 256;
 /** "node.labels.zone" -> the attribute, or an error saying what is accepted. */
 export function parseAttribute(text: string): Parsed<NodeAttribute> {
   const trimmed = text.trim();
-  const kind = FIXED_ATTRIBUTES[trimmed];
+  const kind = FIXED_ATTRIBUTES.get(trimmed);
   if (kind !== undefined) return { ok: true, value: { kind, text: trimmed } };
   if (trimmed.startsWith(LABEL_PREFIX)) {
     const key = trimmed.slice(LABEL_PREFIX.length);
@@ -94,6 +97,7 @@ export function attributeValue(attribute: NodeAttribute, node: NodeInfo): string
   }
 }
 
+/** Whether the node meets the constraint. */
 export function constraintMet(constraint: Constraint, node: NodeInfo): boolean {
   const actual = attributeValue(constraint.attribute, node);
   const equal = actual !== undefined && actual.toLowerCase() === constraint.value.toLowerCase();

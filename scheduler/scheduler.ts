@@ -1,51 +1,80 @@
 /**
  * Placement. Pure and deterministic: the same model and seed give the same decisions, so a
- * failure replays. Spread: a task goes to the feasible node with the fewest tasks of its
- * service, then the fewest tasks overall, then a seeded tie-break.
+ * failure replays. Groups are placed in the order given, each as one batch: the filters run
+ * over every node once per group, then each task takes the best node of a PlacementTree and
+ * only that node is checked again. Cost: O(nodes × filters) per group plus O(log nodes) per task
+ * with one preference level (O(levels × log fan-out) in general).
  */
-import { DEFAULT_FILTERS, explainRejections, feasibleNodes, type Filter } from './filters.js';
-import type { NodeInfo, ScheduleResult, TaskToPlace } from './model.js';
+import { type Constraint, type NodeAttribute, parseConstraint, parsePreference } from './constraint.js';
+import { DEFAULT_FILTERS, type Filter, feasibleNodes, firstRejection, type PreparedGroup } from './filters.js';
+import type { NodeInfo, ScheduleResult, TaskGroup } from './model.js';
+import { PlacementTree, type WorkingNode } from './placement-tree.js';
 
-/** FNV-1a over the seed and node id: a stable, well-mixed tie-break without Math.random. */
-function tieBreak(seed: string, nodeId: string): number {
-  let hash = 0x811c9dc5;
-  for (const char of `${seed}/${nodeId}`) {
-    hash ^= char.charCodeAt(0);
-    hash = Math.imul(hash, 0x01000193) >>> 0;
+/** Parses the group's constraints and preferences; the first malformed one is the error. */
+export function prepareGroup(group: TaskGroup): { ok: true; value: PreparedGroup } | { ok: false; error: string } {
+  const constraints: Constraint[] = [];
+  for (const text of group.constraints) {
+    const parsed = parseConstraint(text);
+    if (!parsed.ok) return parsed;
+    constraints.push(parsed.value);
   }
-  return hash;
+  const preferences: NodeAttribute[] = [];
+  for (const text of group.preferences) {
+    const parsed = parsePreference(text);
+    if (!parsed.ok) return parsed;
+    preferences.push(parsed.value);
+  }
+  return { ok: true, value: { ...group, constraints, preferences } };
 }
 
-function spreadOrder(serviceId: string, seed: string) {
-  return (a: NodeInfo, b: NodeInfo): number =>
-    (a.tasksByService.get(serviceId) ?? 0) - (b.tasksByService.get(serviceId) ?? 0) ||
-    a.totalTasks - b.totalTasks ||
-    tieBreak(seed, a.id) - tieBreak(seed, b.id) ||
-    (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+function workingCopy(node: NodeInfo): WorkingNode {
+  return { ...node, reserved: { ...node.reserved }, hostPorts: new Set(node.hostPorts), tasksByService: new Map(node.tasksByService) };
+}
+
+function takeTask(group: PreparedGroup, node: WorkingNode): void {
+  node.tasksByService.set(group.serviceId, (node.tasksByService.get(group.serviceId) ?? 0) + 1);
+  node.totalTasks += 1;
+  node.reserved.nanoCpus += group.reservations.nanoCpus;
+  node.reserved.memoryBytes += group.reservations.memoryBytes;
+  for (const port of group.hostPorts) node.hostPorts.add(port);
+}
+
+function placeGroup(group: TaskGroup, nodes: readonly WorkingNode[], seed: string, filters: readonly Filter[], result: ScheduleResult): void {
+  const prepared = prepareGroup(group);
+  if (!prepared.ok) {
+    for (const taskId of group.taskIds) result.unplaced.set(taskId, `invalid placement: ${prepared.error}`);
+    return;
+  }
+  const { feasible, rejections } = feasibleNodes(prepared.value, nodes, filters);
+  const tree = new PlacementTree(prepared.value, nodes, new Set(feasible), `${seed}/${group.serviceId}`);
+  for (const [index, taskId] of group.taskIds.entries()) {
+    const leaf = tree.best();
+    if (leaf === undefined) {
+      // Nodes that filled up during this batch are in the tally too, with the filter that now rejects them.
+      const reason = rejections.explain(nodes.length);
+      for (const pending of group.taskIds.slice(index)) result.unplaced.set(pending, reason);
+      return;
+    }
+    takeTask(prepared.value, leaf.node);
+    result.assignments.set(taskId, leaf.node.id);
+    const rejection = firstRejection(prepared.value, leaf.node, filters);
+    if (rejection !== undefined) rejections.add(rejection);
+    tree.placed(leaf, rejection === undefined);
+  }
 }
 
 /**
- * Places `tasks` on `nodes`. The node model is copied; counts grow as tasks are placed so a
- * batch of one service spreads evenly.
+ * Places every group's tasks on `nodes`. The node model is copied; counts, reservations and host
+ * ports grow as tasks are placed, so one batch spreads evenly and later groups see earlier ones.
  */
 export function schedule(
-  tasks: readonly TaskToPlace[],
+  groups: readonly TaskGroup[],
   nodes: readonly NodeInfo[],
   seed: string,
   filters: readonly Filter[] = DEFAULT_FILTERS,
 ): ScheduleResult {
-  const working = nodes.map((node) => ({ ...node, tasksByService: new Map(node.tasksByService) }));
+  const working = nodes.map(workingCopy);
   const result: ScheduleResult = { assignments: new Map(), unplaced: new Map() };
-  for (const task of tasks) {
-    const { feasible, rejections } = feasibleNodes(task, working, filters);
-    const best = feasible.sort(spreadOrder(task.serviceId, seed))[0];
-    if (best === undefined) {
-      result.unplaced.set(task.taskId, explainRejections(rejections, working.length));
-      continue;
-    }
-    best.tasksByService.set(task.serviceId, (best.tasksByService.get(task.serviceId) ?? 0) + 1);
-    best.totalTasks += 1;
-    result.assignments.set(task.taskId, best.id);
-  }
+  for (const group of groups) placeGroup(group, working, seed, filters, result);
   return result;
 }

@@ -1,5 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { type CreateFlags, FlagError, parseBytes, parseConfigFlag, parseCount, parseDuration, parseSecretFlag, specFromFlags } from './service-flags.js';
+import {
+  type CreateFlags,
+  FlagError,
+  parseBytes,
+  parseConfigFlag,
+  parseConstraintFlag,
+  parseCount,
+  parseDuration,
+  parsePlacementPrefFlag,
+  parsePublishFlag,
+  parseSecretFlag,
+  specFromFlags,
+} from './service-flags.js';
 
 const flags = (extra: Partial<CreateFlags> = {}): CreateFlags => ({ name: 'web', replicas: '3', env: [], label: [], ...extra });
 
@@ -96,5 +108,73 @@ describe('service flags', () => {
     expect(spec.taskTemplate?.container?.configs.map((reference) => [reference.configName, reference.target])).toEqual([['app', '/etc/app.conf']]);
     expect(() => specFromFlags('demo/web:v1', [], flags({ config: ['app,mode=9'] }))).toThrow(/invalid value "app,mode=9" for --config: mode must be/);
     expect(specFromFlags('demo/web:v1', [], flags()).taskTemplate?.container?.secrets).toEqual([]);
+  });
+
+  it('parseConstraintFlag checks the constraint with the scheduler parser and names the flag', () => {
+    expect(parseConstraintFlag('node.labels.zone == a')).toBe('node.labels.zone==a');
+    expect(parseConstraintFlag('node.role!=manager')).toBe('node.role!=manager');
+    expect(() => parseConstraintFlag('zone=a')).toThrow(new FlagError('invalid value "zone=a" for --constraint: constraint "zone=a" must be ATTRIBUTE==VALUE or ATTRIBUTE!=VALUE'));
+    expect(() => parseConstraintFlag('node.name==a')).toThrow(/for --constraint: constraint "node.name==a": unknown attribute "node.name"/);
+  });
+
+  it('parsePlacementPrefFlag reads spread=ATTRIBUTE only', () => {
+    expect(parsePlacementPrefFlag('spread=node.labels.zone')).toEqual({ spread: 'node.labels.zone' });
+    expect(() => parsePlacementPrefFlag('node.labels.zone')).toThrow(new FlagError('invalid value "node.labels.zone" for --placement-pref: use spread=node.labels.KEY'));
+    expect(() => parsePlacementPrefFlag('binpack=node.labels.zone')).toThrow(/use spread=node.labels.KEY/);
+    expect(() => parsePlacementPrefFlag('spread=zone')).toThrow(/for --placement-pref: placement preference "zone": unknown attribute/);
+  });
+
+  it('parsePublishFlag reads the long form with defaults tcp and ingress, and the short form', () => {
+    expect(parsePublishFlag('published=8080,target=80')).toEqual({ name: '', protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress' });
+    expect(parsePublishFlag('published=53,target=53,protocol=udp,mode=host')).toEqual({ name: '', protocol: 'udp', targetPort: 53, publishedPort: 53, publishMode: 'host' });
+    expect(parsePublishFlag('target=80,mode=host')).toMatchObject({ targetPort: 80, publishedPort: 0, publishMode: 'host' });
+    expect(parsePublishFlag('8080:80')).toEqual({ name: '', protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress' });
+    expect(parsePublishFlag('5353:53/udp')).toMatchObject({ protocol: 'udp', targetPort: 53, publishedPort: 5353 });
+  });
+
+  const badPublish: Array<[string, string]> = [
+    ['published=8080', 'target must be a port from 1 to 65535'],
+    ['published=70000,target=80', 'published must be a port from 1 to 65535'],
+    ['published=8080,target=80,protocol=sctp', 'protocol must be tcp or udp'],
+    ['published=8080,target=80,mode=bridge', 'mode must be ingress or host'],
+    ['published=8080,target=80,target=81', 'target is given twice'],
+    ['published=8080,target=80,node=a', 'unknown field "node" (use published, target, protocol or mode)'],
+    ['8080', '"8080" must be KEY=VALUE (or use the short form PUBLISHED:TARGET[/PROTOCOL])'],
+    ['0:80', 'published must be a port from 1 to 65535'],
+  ];
+  it.each(badPublish)('parsePublishFlag refuses %j, naming the flag', (value, reason) => {
+    expect(() => parsePublishFlag(value)).toThrow(new FlagError(`invalid value "${value}" for --publish: ${reason}`));
+  });
+
+  it('specFromFlags puts placement, reservations and published ports in the spec', () => {
+    const spec = specFromFlags(
+      'demo/web:v1',
+      [],
+      flags({
+        constraint: ['node.labels.zone==a', 'node.role!=manager'],
+        placementPref: ['spread=node.labels.zone', 'spread=node.labels.rack'],
+        reserveCpu: '0.25',
+        reserveMemory: '128m',
+        maxReplicasPerNode: '2',
+        publish: ['published=8080,target=80,mode=host', '9000:90'],
+      }),
+    );
+    expect(spec.taskTemplate?.placement).toEqual({
+      constraints: ['node.labels.zone==a', 'node.role!=manager'],
+      preferences: [{ spread: 'node.labels.zone' }, { spread: 'node.labels.rack' }],
+      maxReplicasPerNode: 2,
+    });
+    expect(spec.taskTemplate?.resources?.reservations).toEqual({ nanoCpus: 250_000_000, memoryBytes: 128 * 1024 ** 2, pids: 0 });
+    expect(spec.endpoint?.ports.map((port) => [port.publishedPort, port.targetPort, port.publishMode])).toEqual([[8080, 80, 'host'], [9000, 90, 'ingress']]);
+  });
+
+  it('specFromFlags leaves placement, reservations and endpoint unset without their flags', () => {
+    const spec = specFromFlags('demo/web:v1', [], flags());
+    expect(spec.taskTemplate?.placement).toBeUndefined();
+    expect(spec.taskTemplate?.resources?.reservations).toBeUndefined();
+    expect(spec.endpoint).toBeUndefined();
+    expect(() => specFromFlags('demo/web:v1', [], flags({ reserveCpu: '-1' }))).toThrow(/for --reserve-cpu: must be a positive number/);
+    expect(() => specFromFlags('demo/web:v1', [], flags({ reserveMemory: 'lots' }))).toThrow(/for --reserve-memory/);
+    expect(() => specFromFlags('demo/web:v1', [], flags({ maxReplicasPerNode: 'two' }))).toThrow(/for --max-replicas-per-node/);
   });
 });

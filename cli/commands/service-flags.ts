@@ -2,11 +2,15 @@
  * Parsing `service create` flags into a ServiceSpec. Bad values get an error naming the flag;
  * the server validates the spec again (the CLI is not the only client).
  */
-import type { ConfigReference, SecretReference, ServiceSpec } from '../../proto/skiff/v1/specs.js';
+import type { ConfigReference, EndpointSpec, Placement, PlacementPreference, PortConfig, SecretReference, ServiceSpec } from '../../proto/skiff/v1/specs.js';
+import type { Resources } from '../../proto/skiff/v1/types.js';
+import { parseConstraint, parsePreference } from '../../scheduler/index.js';
 
 export interface CreateFlags {
   name?: string;
   replicas: string;
+  /** replicated (default) or global: one task on every eligible node. */
+  mode?: string;
   env: string[];
   label: string[];
   workdir?: string;
@@ -24,6 +28,15 @@ export interface CreateFlags {
   secret?: string[];
   /** `--config NAME[,target=…,uid=…,gid=…,mode=…]`, repeatable. */
   config?: string[];
+  /** `--constraint node.labels.zone==a`, repeatable. */
+  constraint?: string[];
+  /** `--placement-pref spread=node.labels.zone`, repeatable, outermost first. */
+  placementPref?: string[];
+  reserveCpu?: string;
+  reserveMemory?: string;
+  maxReplicasPerNode?: string;
+  /** `--publish published=P,target=T[,protocol=…][,mode=…]` or `-p P:T[/protocol]`, repeatable. */
+  publish?: string[];
 }
 
 export class FlagError extends Error {}
@@ -129,10 +142,86 @@ export function parseConfigFlag(value: string): ConfigReference {
   return { configId: '', configName: name, ...rest };
 }
 
+/** One `--constraint`, checked with the scheduler's own parser so the CLI and the manager agree. */
+export function parseConstraintFlag(value: string): string {
+  const parsed = parseConstraint(value);
+  if (!parsed.ok) throw new FlagError(`invalid value "${value}" for --constraint: ${parsed.error}`);
+  return parsed.value.text;
+}
+
+/** `spread=node.labels.KEY`: spreading is the only preference there is. */
+export function parsePlacementPrefFlag(value: string): PlacementPreference {
+  const equals = value.indexOf('=');
+  const kind = value.slice(0, Math.max(0, equals)).trim();
+  if (equals < 0 || kind !== 'spread') throw new FlagError(`invalid value "${value}" for --placement-pref: use spread=node.labels.KEY`);
+  const parsed = parsePreference(value.slice(equals + 1));
+  if (!parsed.ok) throw new FlagError(`invalid value "${value}" for --placement-pref: ${parsed.error}`);
+  return { spread: parsed.value.text };
+}
+
+const PORT_FIELDS = new Set(['published', 'target', 'protocol', 'mode']);
+
+/**
+ * `published=8080,target=80[,protocol=tcp|udp][,mode=ingress|host]`, or the short
+ * `8080:80[/udp]` (ingress). The published port may be left out of the long form (0: none).
+ */
+export function parsePublishFlag(value: string): PortConfig {
+  const bad = (reason: string): FlagError => new FlagError(`invalid value "${value}" for --publish: ${reason}`);
+  const port = (field: string, text: string | undefined, required: boolean): number => {
+    if (text === undefined && !required) return 0;
+    if (text === undefined || !/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 65_535) throw bad(`${field} must be a port from 1 to 65535`);
+    return Number(text);
+  };
+  const short = /^(\d+):(\d+)(?:\/(\w+))?$/.exec(value.trim());
+  const fields = new Map<string, string>();
+  if (short !== null) {
+    fields.set('published', short[1] ?? '').set('target', short[2] ?? '');
+    if (short[3] !== undefined) fields.set('protocol', short[3]);
+  } else {
+    for (const part of value.split(',')) {
+      const equals = part.indexOf('=');
+      if (equals < 0) throw bad(`"${part}" must be KEY=VALUE (or use the short form PUBLISHED:TARGET[/PROTOCOL])`);
+      const key = part.slice(0, equals).trim().toLowerCase();
+      if (!PORT_FIELDS.has(key)) throw bad(`unknown field "${key}" (use published, target, protocol or mode)`);
+      if (fields.has(key)) throw bad(`${key} is given twice`);
+      fields.set(key, part.slice(equals + 1).trim());
+    }
+  }
+  const protocol = (fields.get('protocol') ?? 'tcp').toLowerCase();
+  if (protocol !== 'tcp' && protocol !== 'udp') throw bad('protocol must be tcp or udp');
+  const publishMode = (fields.get('mode') ?? 'ingress').toLowerCase();
+  if (publishMode !== 'ingress' && publishMode !== 'host') throw bad('mode must be ingress or host');
+  return { name: '', protocol, targetPort: port('target', fields.get('target'), true), publishedPort: port('published', fields.get('published'), false), publishMode };
+}
+
+function placementFromFlags(flags: CreateFlags): Placement | undefined {
+  const constraints = (flags.constraint ?? []).map(parseConstraintFlag);
+  const preferences = (flags.placementPref ?? []).map(parsePlacementPrefFlag);
+  const maxReplicasPerNode = flags.maxReplicasPerNode === undefined ? 0 : parseCount('--max-replicas-per-node', flags.maxReplicasPerNode);
+  if (constraints.length === 0 && preferences.length === 0 && maxReplicasPerNode === 0) return undefined;
+  return { constraints, preferences, maxReplicasPerNode };
+}
+
+function reservationsFromFlags(flags: CreateFlags): Resources | undefined {
+  if (flags.reserveCpu === undefined && flags.reserveMemory === undefined) return undefined;
+  return {
+    nanoCpus: flags.reserveCpu === undefined ? 0 : Math.round(parsePositiveNumber('--reserve-cpu', flags.reserveCpu) * 1e9),
+    memoryBytes: flags.reserveMemory === undefined ? 0 : parseBytes('--reserve-memory', flags.reserveMemory),
+    pids: 0,
+  };
+}
+
+function endpointFromFlags(flags: CreateFlags): EndpointSpec | undefined {
+  const ports = (flags.publish ?? []).map(parsePublishFlag);
+  return ports.length === 0 ? undefined : { mode: '', ports };
+}
+
 export function specFromFlags(image: string, commandArgs: string[], flags: CreateFlags): ServiceSpec {
   const name = flags.name ?? '';
   if (flags.name === undefined) throw new FlagError('--name is required');
   const replicas = parseCount('--replicas', flags.replicas);
+  const mode = flags.mode ?? 'replicated';
+  if (mode !== 'replicated' && mode !== 'global') throw new FlagError(`invalid value "${mode}" for --mode: use replicated or global`);
   return {
     name,
     labels: parseKeyValues('--label', flags.label),
@@ -157,7 +246,7 @@ export function specFromFlags(image: string, commandArgs: string[], flags: Creat
           memoryBytes: flags.limitMemory === undefined ? 0 : parseBytes('--limit-memory', flags.limitMemory),
           pids: flags.limitPids === undefined ? 0 : parseCount('--limit-pids', flags.limitPids),
         },
-        reservations: undefined,
+        reservations: reservationsFromFlags(flags),
       },
       restartPolicy: {
         condition: flags.restartCondition ?? '',
@@ -165,14 +254,14 @@ export function specFromFlags(image: string, commandArgs: string[], flags: Creat
         maxAttempts: flags.restartMaxAttempts === undefined ? 0 : parseCount('--restart-max-attempts', flags.restartMaxAttempts),
         windowMs: flags.restartWindow === undefined ? 0 : parseDuration('--restart-window', flags.restartWindow),
       },
-      placement: undefined,
+      placement: placementFromFlags(flags),
       networks: [],
       forceUpdate: 0,
     },
-    mode: { $case: 'replicated', value: { replicas } },
+    mode: mode === 'global' ? { $case: 'global', value: {} } : { $case: 'replicated', value: { replicas } },
     updateConfig: undefined,
     rollbackConfig: undefined,
-    endpoint: undefined,
+    endpoint: endpointFromFlags(flags),
     deployStrategy: '',
   };
 }

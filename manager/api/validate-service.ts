@@ -2,7 +2,9 @@
  * Validation of service specs at the API edge. Everything past this point trusts the spec.
  * Every error names the field, in the CLI's and the spec's terms.
  */
-import type { ServiceSpec } from '../../proto/skiff/v1/specs.js';
+import type { EndpointSpec, Placement, ServiceSpec } from '../../proto/skiff/v1/specs.js';
+import type { Resources } from '../../proto/skiff/v1/types.js';
+import { parseConstraint, parsePreference, PLACEMENT_STRATEGY_LABEL } from '../../scheduler/index.js';
 import { invalid } from './errors.js';
 import { validateReferences } from './validate-references.js';
 
@@ -17,6 +19,62 @@ const SERVICE_NAME = /^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/;
 // Docker's reference grammar, loosely: [host[:port]/]path[:tag][@digest], lower-case path.
 const IMAGE_REFERENCE = /^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?\/)?[a-z0-9]+(?:[._-][a-z0-9]+|__)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
 const RESTART_CONDITIONS = new Set(['', 'none', 'on-failure', 'any']);
+/** Constraints of one service at most: each is checked on every node for every batch. */
+export const MAX_CONSTRAINTS = 64;
+/** Placement preference levels at most: each is one level of the scheduler's tree. */
+export const MAX_PREFERENCES = 8;
+/** Published ports of one service at most. */
+export const MAX_PORTS = 256;
+const MAX_PORT = 65_535;
+const PLACEMENT_STRATEGIES = new Set(['spread', 'binpack']);
+
+const refuse = (field: string, reason: string) => invalid(`cannot accept service spec: ${field}: ${reason}`);
+
+/** Constraints and preferences go through the scheduler's own parser, so both say the same thing. */
+function validatePlacement(placement: Placement | undefined): void {
+  if (placement === undefined) return;
+  const field = 'taskTemplate.placement';
+  if (placement.constraints.length > MAX_CONSTRAINTS) throw refuse(`${field}.constraints`, `${placement.constraints.length} entries, more than ${MAX_CONSTRAINTS}`);
+  for (const [index, text] of placement.constraints.entries()) {
+    const parsed = parseConstraint(text);
+    if (!parsed.ok) throw refuse(`${field}.constraints[${index}]`, parsed.error);
+  }
+  if (placement.preferences.length > MAX_PREFERENCES) throw refuse(`${field}.preferences`, `${placement.preferences.length} entries, more than ${MAX_PREFERENCES}`);
+  for (const [index, preference] of placement.preferences.entries()) {
+    const parsed = parsePreference(preference.spread);
+    if (!parsed.ok) throw refuse(`${field}.preferences[${index}].spread`, parsed.error);
+  }
+  if (!Number.isSafeInteger(placement.maxReplicasPerNode) || placement.maxReplicasPerNode < 0) {
+    throw refuse(`${field}.maxReplicasPerNode`, 'must be a non-negative integer (0 = no limit)');
+  }
+}
+
+function validateReservations(reservations: Resources | undefined): void {
+  for (const [name, value] of Object.entries({ nanoCpus: reservations?.nanoCpus, memoryBytes: reservations?.memoryBytes })) {
+    if (value !== undefined && (!Number.isSafeInteger(value) || value < 0)) throw refuse(`taskTemplate.resources.reservations.${name}`, 'must be a non-negative integer');
+  }
+}
+
+/** Ports: valid numbers, known protocol and mode, no published port+protocol twice. */
+function validateEndpoint(endpoint: EndpointSpec | undefined): void {
+  if (endpoint === undefined) return;
+  if (endpoint.ports.length > MAX_PORTS) throw refuse('endpoint.ports', `${endpoint.ports.length} entries, more than ${MAX_PORTS}`);
+  const published = new Map<string, number>();
+  for (const [index, port] of endpoint.ports.entries()) {
+    const field = `endpoint.ports[${index}]`;
+    if (!['', 'tcp', 'udp'].includes(port.protocol)) throw refuse(`${field}.protocol`, `"${port.protocol}" must be tcp or udp`);
+    if (!['', 'ingress', 'host'].includes(port.publishMode)) throw refuse(`${field}.publishMode`, `"${port.publishMode}" must be ingress or host`);
+    if (!Number.isInteger(port.targetPort) || port.targetPort < 1 || port.targetPort > MAX_PORT) throw refuse(`${field}.targetPort`, `must be a port from 1 to ${MAX_PORT}`);
+    if (!Number.isInteger(port.publishedPort) || port.publishedPort < 0 || port.publishedPort > MAX_PORT) {
+      throw refuse(`${field}.publishedPort`, `must be a port from 1 to ${MAX_PORT}, or 0 for none`);
+    }
+    if (port.publishedPort === 0) continue;
+    const key = `${port.publishedPort}/${port.protocol === '' ? 'tcp' : port.protocol}`;
+    const earlier = published.get(key);
+    if (earlier !== undefined) throw refuse(`${field}.publishedPort`, `${key} is already published by endpoint.ports[${earlier}]`);
+    published.set(key, index);
+  }
+}
 
 function checkStrings(field: string, values: readonly string[], max: number): void {
   if (values.length > max) throw invalid(`cannot accept service spec: ${field} has ${values.length} entries, more than ${max}`);
@@ -50,6 +108,8 @@ export function validateServiceSpec(spec: ServiceSpec | undefined): asserts spec
   for (const key of Object.keys(spec.labels)) {
     if (key === '') throw invalid('cannot accept service spec: a label key must not be empty');
   }
+  const strategy = spec.labels[PLACEMENT_STRATEGY_LABEL];
+  if (strategy !== undefined && !PLACEMENT_STRATEGIES.has(strategy)) throw refuse(`labels["${PLACEMENT_STRATEGY_LABEL}"]`, `"${strategy}" must be spread or binpack`);
   switch (spec.mode?.$case) {
     case 'replicated': {
       const replicas = spec.mode.value.replicas;
@@ -59,7 +119,7 @@ export function validateServiceSpec(spec: ServiceSpec | undefined): asserts spec
       break;
     }
     case 'global':
-      throw invalid('cannot accept service spec: mode global is not supported by this manager yet');
+      break;
     case undefined:
       throw invalid('cannot accept service spec: mode must be replicated or global');
     default: {
@@ -71,6 +131,9 @@ export function validateServiceSpec(spec: ServiceSpec | undefined): asserts spec
   for (const [field, value] of Object.entries({ 'limits.nanoCpus': limits?.nanoCpus, 'limits.memoryBytes': limits?.memoryBytes, 'limits.pids': limits?.pids })) {
     if (value !== undefined && (!Number.isSafeInteger(value) || value < 0)) throw invalid(`cannot accept service spec: resources.${field} must be a non-negative integer`);
   }
+  validateReservations(spec.taskTemplate?.resources?.reservations);
+  validatePlacement(spec.taskTemplate?.placement);
+  validateEndpoint(spec.endpoint);
   validateReferences(container);
   const condition = spec.taskTemplate?.restartPolicy?.condition ?? '';
   if (!RESTART_CONDITIONS.has(condition)) {
