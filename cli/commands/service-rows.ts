@@ -42,7 +42,8 @@ export function taskRow(task: Task, nodes: ReadonlyMap<string, Node>): TaskRow {
   const state = task.status?.state ?? TaskState.TASK_STATE_NEW;
   return {
     id: task.meta?.id ?? '',
-    name: `${task.serviceName}.${task.slot}`,
+    // A global task's slot is 0: it is named after its node, as in Swarm.
+    name: task.slot === 0 ? `${task.serviceName}.${task.nodeId}` : `${task.serviceName}.${task.slot}`,
     slot: task.slot,
     nodeId: task.nodeId,
     hostname: nodes.get(task.nodeId)?.description?.hostname ?? '',

@@ -99,7 +99,6 @@ describe('control API', () => {
     ['an empty image', { ...base, taskTemplate: { ...base.taskTemplate!, container: { ...container, image: '' } } }, 'image must not be empty'],
     ['a bad image reference', { ...base, taskTemplate: { ...base.taskTemplate!, container: { ...container, image: 'Demo/Web:v1' } } }, 'image "Demo/Web:v1" is not a valid image reference'],
     ['too many replicas', withReplicas(base, MAX_REPLICAS + 1), `replicas must be an integer from 0 to ${MAX_REPLICAS}`],
-    ['global mode', { ...base, mode: { $case: 'global', value: {} } }, 'mode global is not supported'],
     ['no mode', { ...base, mode: undefined }, 'mode must be replicated or global'],
   ];
   it.each(invalidSpecs)('control API refuses a spec with %s with INVALID_ARGUMENT and stores nothing', async (_case, spec, message) => {

@@ -61,7 +61,10 @@ export function controlHandlers(store: Store, options: ControlOptions): ControlS
         const running = reader
           .tasksByService(serviceId)
           .filter((task) => task.desiredState === TaskState.TASK_STATE_RUNNING && task.status?.state === TaskState.TASK_STATE_RUNNING).length;
-        const desired = service.spec?.mode?.$case === 'replicated' ? service.spec.mode.value.replicas : 0;
+        // Global: one per node that the orchestrator gave a task to run.
+        const desired = service.spec?.mode?.$case === 'replicated'
+          ? service.spec.mode.value.replicas
+          : reader.tasksByService(serviceId).filter((task) => task.desiredState === TaskState.TASK_STATE_RUNNING).length;
         return { serviceId, running, desired };
       });
       return { services, counts };

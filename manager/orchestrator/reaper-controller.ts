@@ -26,16 +26,18 @@ function stopped(task: Task, reader: StoreReader): boolean {
 
 export function reapTasks(tasks: readonly Task[], reader: StoreReader, historyLimit: number): Task[] {
   const reaped: Task[] = [];
-  const retiredBySlot = new Map<number, Task[]>();
+  // A global service's tasks all have slot 0: their "slot" is their node.
+  const retiredBySlot = new Map<string, Task[]>();
   for (const task of tasks) {
     if (task.desiredState === TaskState.TASK_STATE_REMOVE) {
       if (stopped(task, reader)) reaped.push(task);
       continue;
     }
     if (task.desiredState === TaskState.TASK_STATE_SHUTDOWN && isTerminal(observed(task))) {
-      const group = retiredBySlot.get(task.slot) ?? [];
+      const slot = task.slot === 0 ? `node:${task.nodeId}` : String(task.slot);
+      const group = retiredBySlot.get(slot) ?? [];
       group.push(task);
-      retiredBySlot.set(task.slot, group);
+      retiredBySlot.set(slot, group);
     }
   }
   for (const group of retiredBySlot.values()) {
