@@ -3,6 +3,7 @@ import { NodeAvailability } from '../../proto/skiff/v1/types.js';
 import { newObjectId, type StoreReader, type WriteTransaction } from '../store/store.js';
 import type { StoreCommit } from '../store/tables.js';
 import type { Controller } from './controller-loop.js';
+import { meetsPlacementConstraints } from './scheduler-controller.js';
 import { reconcileReplicated } from './replicated.js';
 
 /** A dirty key that stands for every service. */
@@ -14,8 +15,8 @@ export const replicatedController: Controller = {
     for (const event of commit.events) {
       if (event.kind === 'service') yield event.object.meta?.id ?? '';
       if (event.kind === 'task') yield event.object.serviceId;
-      // A node drained: every service may have a task there (resolved against the store below).
-      if (event.kind === 'node' && event.object.spec?.availability === NodeAvailability.NODE_AVAILABILITY_DRAIN) yield EVERY_SERVICE;
+      // A node drained or relabelled: every service may have a task there that must move.
+      if (event.kind === 'node') yield EVERY_SERVICE;
     }
   },
   allKeys(reader: StoreReader) {
@@ -25,12 +26,16 @@ export const replicatedController: Controller = {
   },
   reconcile(keys: ReadonlySet<string>, transaction: WriteTransaction, reader: StoreReader, nowMs: number) {
     let wakeAtMs: number | undefined;
-    const drained = new Set(reader.list('node').filter((node) => node.spec?.availability === NodeAvailability.NODE_AVAILABILITY_DRAIN).map((node) => node.meta?.id ?? ''));
+    const nodes = reader.list('node');
+    const drained = nodes.filter((node) => node.spec?.availability === NodeAvailability.NODE_AVAILABILITY_DRAIN).map((node) => node.meta?.id ?? '');
     const serviceIds = keys.has(EVERY_SERVICE) ? new Set(replicatedController.allKeys(reader)) : keys;
     for (const serviceId of serviceIds) {
       const service = reader.get('service', serviceId);
       if (service !== undefined && service.spec?.mode?.$case !== 'replicated') continue;
-      const actions = reconcileReplicated(service, reader.tasksByService(serviceId), nowMs, newObjectId, drained);
+      // Tasks move off drained nodes and off nodes that no longer meet the constraints.
+      const misfits = service?.spec?.taskTemplate?.placement?.constraints.length ? nodes.filter((node) => !meetsPlacementConstraints(service.spec, node)).map((node) => node.meta?.id ?? '') : [];
+      const mustMove = new Set([...drained, ...misfits]);
+      const actions = reconcileReplicated(service, reader.tasksByService(serviceId), nowMs, newObjectId, mustMove);
       for (const task of actions.create) transaction.create('task', task);
       for (const task of actions.update) transaction.update('task', task);
       if (actions.wakeAtMs !== undefined) wakeAtMs = Math.min(wakeAtMs ?? actions.wakeAtMs, actions.wakeAtMs);

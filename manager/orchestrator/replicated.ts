@@ -45,7 +45,7 @@ export function reconcileReplicated(
   tasks: readonly Task[],
   nowMs: number,
   newId: () => string,
-  /** Nodes whose tasks must move away now (drained): each such slot is replaced at once. */
+  /** Nodes whose tasks must move away now (drained, or no longer meeting the constraints): each such slot is replaced at once. */
   drained: ReadonlySet<string> = new Set(),
 ): ReconcileActions {
   const actions: ReconcileActions = { create: [], update: [], wakeAtMs: undefined };

@@ -85,6 +85,14 @@ describe('self-healing on the lab', () => {
     expect((await skiff(lab.home, ['node', 'update', '--label-add', 'zone=edge', 'h3'])).code).toBe(0);
     const placed = await waitFor('the edge task running on h3', 60_000, async () => running(await skiffJson<TaskRow[]>(lab.home, ['service', 'ps', 'edge']))[0]);
     expect(placed.hostname).toBe('h3');
+    // The label moves: the task follows it (the constraint enforcer).
+    expect((await skiff(lab.home, ['node', 'update', '--label-add', 'zone=edge', 'h1'])).code).toBe(0);
+    expect((await skiff(lab.home, ['node', 'update', '--label-rm', 'zone', 'h3'])).code).toBe(0);
+    const moved = await waitFor('the edge task running on h1 only', 60_000, async () => {
+      const live = running(await skiffJson<TaskRow[]>(lab.home, ['service', 'ps', 'edge']));
+      return live.length === 1 && live[0]?.hostname === 'h1' ? live[0] : undefined;
+    });
+    expect(moved.slot).toBe(placed.slot);
   });
 
   it('a global service runs one task per eligible node and follows nodes joining and leaving', async () => {
