@@ -23,6 +23,7 @@ import { ControllerRunner } from './orchestrator/controller-loop.js';
 import { DEFAULT_TASK_HISTORY_LIMIT, reaperController } from './orchestrator/reaper-controller.js';
 import { replicatedController } from './orchestrator/replicated-controller.js';
 import { globalController } from './orchestrator/global-controller.js';
+import { rebalanceController } from './orchestrator/rebalance-controller.js';
 import { meetsPlacementConstraints, schedulerController } from './orchestrator/scheduler-controller.js';
 import { Store, type StoreReader, type WriteTransaction } from './store/store.js';
 import { Authorizer } from './security/authorization.js';
@@ -106,7 +107,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     { clusterId: options.clusterId, heartbeatPeriodMs, managers: () => [...managerAddresses(store.reader).values()], clock },
     options.log.child({ component: 'dispatcher' }),
   );
-  const runners = [replicatedController, globalController(meetsPlacementConstraints), schedulerController, reaperController()].map(
+  const runners = [replicatedController, globalController(meetsPlacementConstraints), rebalanceController, schedulerController, reaperController()].map(
     (controller) => new ControllerRunner(controller, store, clock, options.log.child({ component: controller.name })),
   );
 

@@ -24,7 +24,7 @@ async function raftClient(role: NodeRole): Promise<InstanceType<typeof RaftClien
 }
 
 function createServiceTransaction(name: string): Uint8Array {
-  const service = { meta: { id: newObjectId(), version: 0, createdAtMs: 0, updatedAtMs: 0 }, spec: fakeServiceSpec(name, 0), previousSpec: undefined, updateStatus: undefined, endpoint: undefined, activeColor: '', specVersion: 1 };
+  const service = { meta: { id: newObjectId(), version: 0, createdAtMs: 0, updatedAtMs: 0 }, spec: fakeServiceSpec(name, 0), previousSpec: undefined, updateStatus: undefined, endpoint: undefined, activeColor: '', specVersion: 1, rebalanceRequestedAtMs: 0 };
   return StoreTransaction.encode({ actions: [{ kind: StoreActionKind.STORE_ACTION_KIND_CREATE, object: { object: { $case: 'service', value: service } } }], proposedAtMs: 1 }).finish();
 }
 

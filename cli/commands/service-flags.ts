@@ -11,6 +11,8 @@ export interface CreateFlags {
   replicas: string;
   /** replicated (default) or global: one task on every eligible node. */
   mode?: string;
+  /** auto: move tasks to nodes that joined or recovered; manual (default): only on `service rebalance`. */
+  rebalance?: string;
   env: string[];
   label: string[];
   workdir?: string;
@@ -263,7 +265,14 @@ export function specFromFlags(image: string, commandArgs: string[], flags: Creat
     rollbackConfig: undefined,
     endpoint: endpointFromFlags(flags),
     deployStrategy: '',
+    rebalance: rebalanceFromFlags(flags.rebalance),
   };
+}
+
+function rebalanceFromFlags(value: string | undefined): string {
+  if (value === undefined || value === 'manual') return '';
+  if (value !== 'auto') throw new FlagError(`invalid value "${value}" for --rebalance: use auto or manual`);
+  return 'auto';
 }
 
 function parsePositiveNumber(flag: string, value: string): number {

@@ -22,12 +22,14 @@ function service(mode: 'replicated' | 'global'): Service {
       rollbackConfig: undefined,
       endpoint: undefined,
       deployStrategy: '',
+      rebalance: '',
     },
     previousSpec: undefined,
     updateStatus: undefined,
     endpoint: undefined,
     activeColor: '',
     specVersion: 1,
+    rebalanceRequestedAtMs: 0,
   };
 }
 

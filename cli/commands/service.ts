@@ -21,6 +21,7 @@ export function registerServiceCommands(program: Command): void {
     .option('--name <name>', 'service name')
     .option('--replicas <n>', 'number of tasks (replicated mode)', '1')
     .option('--mode <mode>', 'replicated, or global: one task on every eligible node', 'replicated')
+    .option('--rebalance <when>', 'auto: move tasks onto nodes that join or recover; manual (default): only on `skiff service rebalance`')
     .option('-e, --env <KEY=VALUE>', 'environment variable (repeatable)', collect, [])
     .option('-l, --label <KEY=VALUE>', 'service label (repeatable)', collect, [])
     .option('-w, --workdir <dir>', 'working directory inside the container')
@@ -113,6 +114,19 @@ export function registerServiceCommands(program: Command): void {
           if (item !== undefined) found.push(ServiceMessage.toJSON(item));
         }
         printJson(found);
+      });
+    });
+
+  service
+    .command('rebalance')
+    .description('spread a service\'s tasks evenly again (after nodes joined or recovered), one batch at a time, start-first')
+    .argument('<service...>', 'service names or ids')
+    .action(async (names: string[]) => {
+      await withConnection(program, async (connection) => {
+        for (const name of names) {
+          await connection.call((c) => c.rebalanceService, { service: name });
+          process.stdout.write(`Rebalancing ${name}: tasks move one batch at a time until the spread is even.\n`);
+        }
       });
     });
 

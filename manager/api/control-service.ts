@@ -49,6 +49,7 @@ export function controlHandlers(store: Store, options: ControlOptions): ControlS
           endpoint: undefined,
           activeColor: '',
           specVersion: 1,
+          rebalanceRequestedAtMs: 0,
         }),
       );
       return { service: reader.get('service', id) };
@@ -89,6 +90,12 @@ export function controlHandlers(store: Store, options: ControlOptions): ControlS
         }),
       );
       return { service: reader.get('service', id) };
+    }),
+    rebalanceService: unary(options, async (request) => {
+      const current = resolveService(reader, request.service);
+      if (current.spec?.mode?.$case !== 'replicated') throw new ApiError('failed_precondition', `cannot rebalance ${current.spec?.name ?? request.service}: only replicated services are rebalanced (a global one has a task per node already)`);
+      await store.update((transaction) => transaction.update('service', { ...current, rebalanceRequestedAtMs: options.clock?.() ?? Date.now() }));
+      return { service: reader.get('service', current.meta?.id ?? '') };
     }),
     removeService: unary(options, async (request) => {
       const current = resolveService(reader, request.service);

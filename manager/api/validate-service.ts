@@ -110,6 +110,7 @@ export function validateServiceSpec(spec: ServiceSpec | undefined): asserts spec
   }
   const strategy = spec.labels[PLACEMENT_STRATEGY_LABEL];
   if (strategy !== undefined && !PLACEMENT_STRATEGIES.has(strategy)) throw refuse(`labels["${PLACEMENT_STRATEGY_LABEL}"]`, `"${strategy}" must be spread or binpack`);
+  if (spec.rebalance !== '' && spec.rebalance !== 'auto') throw refuse('rebalance', `"${spec.rebalance}" must be auto or empty`);
   switch (spec.mode?.$case) {
     case 'replicated': {
       const replicas = spec.mode.value.replicas;

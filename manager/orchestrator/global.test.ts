@@ -16,12 +16,14 @@ function service(restartCondition = 'any'): Service {
       rollbackConfig: undefined,
       endpoint: undefined,
       deployStrategy: '',
+      rebalance: '',
     },
     previousSpec: undefined,
     updateStatus: undefined,
     endpoint: undefined,
     activeColor: '',
     specVersion: 1,
+    rebalanceRequestedAtMs: 0,
   };
 }
 

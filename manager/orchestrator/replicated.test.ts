@@ -23,12 +23,14 @@ function service(replicas: number, restart: { condition?: string; delayMs?: numb
       rollbackConfig: undefined,
       endpoint: undefined,
       deployStrategy: '',
+      rebalance: '',
     },
     previousSpec: undefined,
     updateStatus: undefined,
     endpoint: undefined,
     activeColor: '',
     specVersion: 1,
+    rebalanceRequestedAtMs: 0,
   };
 }
 

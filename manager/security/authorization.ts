@@ -29,6 +29,7 @@ const CONTROL_ROLES: RolesOf<typeof ControlService> = {
   listServices: ADMIN,
   updateService: ADMIN,
   removeService: ADMIN,
+  rebalanceService: ADMIN,
   listTasks: ADMIN,
   getCluster: ADMIN,
   updateCluster: ADMIN,

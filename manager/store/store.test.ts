@@ -31,12 +31,14 @@ function service(name: string, replicas = 1): Service {
       rollbackConfig: undefined,
       endpoint: undefined,
       deployStrategy: '',
+      rebalance: '',
     },
     previousSpec: undefined,
     updateStatus: undefined,
     endpoint: undefined,
     activeColor: '',
     specVersion: 1,
+    rebalanceRequestedAtMs: 0,
   };
 }
 

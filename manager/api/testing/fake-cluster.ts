@@ -158,5 +158,6 @@ export function fakeServiceSpec(name: string, replicas: number, options: { image
     rollbackConfig: undefined,
     endpoint: undefined,
     deployStrategy: '',
+    rebalance: '',
   };
 }

@@ -87,6 +87,14 @@ export interface RemoveServiceRequest {
   service: string;
 }
 
+export interface RebalanceServiceRequest {
+  service: string;
+}
+
+export interface RebalanceServiceResponse {
+  service: Service | undefined;
+}
+
 export interface RemoveServiceResponse {
 }
 
@@ -1226,6 +1234,142 @@ export const RemoveServiceRequest: MessageFns<RemoveServiceRequest> = {
   fromPartial(object: DeepPartial<RemoveServiceRequest>): RemoveServiceRequest {
     const message = createBaseRemoveServiceRequest();
     message.service = object.service ?? "";
+    return message;
+  },
+};
+
+function createBaseRebalanceServiceRequest(): RebalanceServiceRequest {
+  return { service: "" };
+}
+
+export const RebalanceServiceRequest: MessageFns<RebalanceServiceRequest> = {
+  encode(message: RebalanceServiceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.service !== "") {
+      writer.uint32(10).string(message.service);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RebalanceServiceRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRebalanceServiceRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.service = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RebalanceServiceRequest {
+    return { service: isSet(object.service) ? globalThis.String(object.service) : "" };
+  },
+
+  toJSON(message: RebalanceServiceRequest): unknown {
+    const obj: any = {};
+    if (message.service !== "") {
+      obj.service = message.service;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RebalanceServiceRequest>): RebalanceServiceRequest {
+    return RebalanceServiceRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RebalanceServiceRequest>): RebalanceServiceRequest {
+    const message = createBaseRebalanceServiceRequest();
+    message.service = object.service ?? "";
+    return message;
+  },
+};
+
+function createBaseRebalanceServiceResponse(): RebalanceServiceResponse {
+  return { service: undefined };
+}
+
+export const RebalanceServiceResponse: MessageFns<RebalanceServiceResponse> = {
+  encode(message: RebalanceServiceResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.service !== undefined) {
+      Service.encode(message.service, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RebalanceServiceResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRebalanceServiceResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.service = Service.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RebalanceServiceResponse {
+    return { service: isSet(object.service) ? Service.fromJSON(object.service) : undefined };
+  },
+
+  toJSON(message: RebalanceServiceResponse): unknown {
+    const obj: any = {};
+    if (message.service !== undefined) {
+      obj.service = Service.toJSON(message.service);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RebalanceServiceResponse>): RebalanceServiceResponse {
+    return RebalanceServiceResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RebalanceServiceResponse>): RebalanceServiceResponse {
+    const message = createBaseRebalanceServiceResponse();
+    message.service = (object.service !== undefined && object.service !== null)
+      ? Service.fromPartial(object.service)
+      : undefined;
     return message;
   },
 };
@@ -3544,6 +3688,17 @@ export const ControlService = {
       Buffer.from(RemoveServiceResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RemoveServiceResponse => RemoveServiceResponse.decode(value),
   },
+  rebalanceService: {
+    path: "/skiff.v1.Control/RebalanceService" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RebalanceServiceRequest): Buffer =>
+      Buffer.from(RebalanceServiceRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RebalanceServiceRequest => RebalanceServiceRequest.decode(value),
+    responseSerialize: (value: RebalanceServiceResponse): Buffer =>
+      Buffer.from(RebalanceServiceResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RebalanceServiceResponse => RebalanceServiceResponse.decode(value),
+  },
   listTasks: {
     path: "/skiff.v1.Control/ListTasks" as const,
     requestStream: false as const,
@@ -3706,6 +3861,7 @@ export interface ControlServer extends UntypedServiceImplementation {
   listServices: handleUnaryCall<ListServicesRequest, ListServicesResponse>;
   updateService: handleUnaryCall<UpdateServiceRequest, UpdateServiceResponse>;
   removeService: handleUnaryCall<RemoveServiceRequest, RemoveServiceResponse>;
+  rebalanceService: handleUnaryCall<RebalanceServiceRequest, RebalanceServiceResponse>;
   listTasks: handleUnaryCall<ListTasksRequest, ListTasksResponse>;
   getCluster: handleUnaryCall<GetClusterRequest, GetClusterResponse>;
   updateCluster: handleUnaryCall<UpdateClusterRequest, UpdateClusterResponse>;
@@ -3830,6 +3986,21 @@ export interface ControlClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RemoveServiceResponse) => void,
+  ): ClientUnaryCall;
+  rebalanceService(
+    request: RebalanceServiceRequest,
+    callback: (error: ServiceError | null, response: RebalanceServiceResponse) => void,
+  ): ClientUnaryCall;
+  rebalanceService(
+    request: RebalanceServiceRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RebalanceServiceResponse) => void,
+  ): ClientUnaryCall;
+  rebalanceService(
+    request: RebalanceServiceRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RebalanceServiceResponse) => void,
   ): ClientUnaryCall;
   listTasks(
     request: ListTasksRequest,

@@ -96,6 +96,8 @@ export interface Service {
   activeColor: string;
   /** Incremented on every spec change; tasks record the spec version they were made from. */
   specVersion: number;
+  /** Set by `skiff service rebalance`; cleared once the tasks are spread again. */
+  rebalanceRequestedAtMs: number;
 }
 
 export interface TaskStatus {
@@ -1025,6 +1027,7 @@ function createBaseService(): Service {
     endpoint: undefined,
     activeColor: "",
     specVersion: 0,
+    rebalanceRequestedAtMs: 0,
   };
 }
 
@@ -1050,6 +1053,9 @@ export const Service: MessageFns<Service> = {
     }
     if (message.specVersion !== 0) {
       writer.uint32(56).uint64(message.specVersion);
+    }
+    if (message.rebalanceRequestedAtMs !== 0) {
+      writer.uint32(64).int64(message.rebalanceRequestedAtMs);
     }
     return writer;
   },
@@ -1123,6 +1129,14 @@ export const Service: MessageFns<Service> = {
             message.specVersion = longToNumber(reader.uint64());
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.rebalanceRequestedAtMs = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1160,6 +1174,11 @@ export const Service: MessageFns<Service> = {
         : isSet(object.spec_version)
         ? globalThis.Number(object.spec_version)
         : 0,
+      rebalanceRequestedAtMs: isSet(object.rebalanceRequestedAtMs)
+        ? globalThis.Number(object.rebalanceRequestedAtMs)
+        : isSet(object.rebalance_requested_at_ms)
+        ? globalThis.Number(object.rebalance_requested_at_ms)
+        : 0,
     };
   },
 
@@ -1186,6 +1205,9 @@ export const Service: MessageFns<Service> = {
     if (message.specVersion !== 0) {
       obj.specVersion = Math.round(message.specVersion);
     }
+    if (message.rebalanceRequestedAtMs !== 0) {
+      obj.rebalanceRequestedAtMs = Math.round(message.rebalanceRequestedAtMs);
+    }
     return obj;
   },
 
@@ -1209,6 +1231,7 @@ export const Service: MessageFns<Service> = {
       : undefined;
     message.activeColor = object.activeColor ?? "";
     message.specVersion = object.specVersion ?? 0;
+    message.rebalanceRequestedAtMs = object.rebalanceRequestedAtMs ?? 0;
     return message;
   },
 };

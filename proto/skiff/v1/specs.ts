@@ -174,6 +174,11 @@ export interface ServiceSpec {
     | undefined;
   /** rolling | blue-green | canary */
   deployStrategy: string;
+  /**
+   * "auto": move tasks onto nodes that joined or recovered whenever the spread is off by more
+   * than one; "" (default): only when `skiff service rebalance` asks.
+   */
+  rebalance: string;
 }
 
 export interface ServiceSpec_LabelsEntry {
@@ -2499,6 +2504,7 @@ function createBaseServiceSpec(): ServiceSpec {
     rollbackConfig: undefined,
     endpoint: undefined,
     deployStrategy: "",
+    rebalance: "",
   };
 }
 
@@ -2532,6 +2538,9 @@ export const ServiceSpec: MessageFns<ServiceSpec> = {
     }
     if (message.deployStrategy !== "") {
       writer.uint32(74).string(message.deployStrategy);
+    }
+    if (message.rebalance !== "") {
+      writer.uint32(82).string(message.rebalance);
     }
     return writer;
   },
@@ -2624,6 +2633,14 @@ export const ServiceSpec: MessageFns<ServiceSpec> = {
             message.deployStrategy = reader.string();
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.rebalance = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2679,6 +2696,7 @@ export const ServiceSpec: MessageFns<ServiceSpec> = {
         : isSet(object.deploy_strategy)
         ? globalThis.String(object.deploy_strategy)
         : "",
+      rebalance: isSet(object.rebalance) ? globalThis.String(object.rebalance) : "",
     };
   },
 
@@ -2715,6 +2733,9 @@ export const ServiceSpec: MessageFns<ServiceSpec> = {
     }
     if (message.deployStrategy !== "") {
       obj.deployStrategy = message.deployStrategy;
+    }
+    if (message.rebalance !== "") {
+      obj.rebalance = message.rebalance;
     }
     return obj;
   },
@@ -2761,6 +2782,7 @@ export const ServiceSpec: MessageFns<ServiceSpec> = {
       ? EndpointSpec.fromPartial(object.endpoint)
       : undefined;
     message.deployStrategy = object.deployStrategy ?? "";
+    message.rebalance = object.rebalance ?? "";
     return message;
   },
 };
