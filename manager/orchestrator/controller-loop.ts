@@ -23,6 +23,19 @@ export interface Controller {
   reconcile(keys: ReadonlySet<string>, transaction: WriteTransaction, reader: StoreReader, nowMs: number): number | undefined;
 }
 
+/**
+ * Writes one run puts in one transaction, at most (well under the store's
+ * MAX_TRANSACTION_ACTIONS). Keys left over, and a key whose reconcile stopped at the budget, run
+ * again at once in the next transaction. A controller whose single key can need more (the
+ * scheduler's one key, a service of thousands of replicas) stops adding at the budget itself.
+ */
+export const CONTROLLER_BATCH_ACTIONS = 1000;
+
+/** How many more writes `transaction` takes in this run. */
+export function remainingBudget(transaction: WriteTransaction): number {
+  return Math.max(0, CONTROLLER_BATCH_ACTIONS - transaction.actions.length);
+}
+
 export class ControllerRunner {
   private dirty = new Set<string>();
   private scheduled = false;
@@ -90,13 +103,28 @@ export class ControllerRunner {
       return;
     }
     this.running = true;
-    const keys = this.dirty;
+    const keys = [...this.dirty];
     this.dirty = new Set();
     let wake: number | undefined;
+    let leftover: string[] = [];
     try {
       await this.store.update((transaction, reader) => {
-        wake = this.controller.reconcile(keys, transaction, reader, this.clock());
+        wake = undefined;
+        leftover = [];
+        const nowMs = this.clock();
+        for (const [index, key] of keys.entries()) {
+          if (remainingBudget(transaction) === 0) {
+            leftover = keys.slice(index);
+            break;
+          }
+          const keyWake = this.controller.reconcile(new Set([key]), transaction, reader, nowMs);
+          if (keyWake !== undefined) wake = Math.min(wake ?? keyWake, keyWake);
+          // It may have stopped at the budget: run it again.
+          if (remainingBudget(transaction) === 0) leftover = keys.slice(index);
+          if (leftover.length > 0) break;
+        }
       });
+      for (const key of leftover) this.dirty.add(key);
       if (wake !== undefined) this.wakeAt(wake);
     } catch (error) {
       for (const key of keys) this.dirty.add(key);

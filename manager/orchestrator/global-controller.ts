@@ -4,7 +4,7 @@ import type { ServiceSpec } from '../../proto/skiff/v1/specs.js';
 import { NodeAvailability, NodeState } from '../../proto/skiff/v1/types.js';
 import { newObjectId, type StoreReader, type WriteTransaction } from '../store/store.js';
 import type { StoreCommit } from '../store/tables.js';
-import type { Controller } from './controller-loop.js';
+import { remainingBudget, type Controller } from './controller-loop.js';
 import { reconcileGlobal, type GlobalNode } from './global.js';
 
 const EVERY_SERVICE = '*';
@@ -47,8 +47,9 @@ export function globalController(meets: ConstraintCheck): Controller {
         // A removed service's tasks: only if they were global (the replicated controller owns the rest).
         if (service === undefined ? tasks.every((task) => task.slot !== 0) : service.spec?.mode?.$case !== 'global') continue;
         const actions = reconcileGlobal(service, tasks, globalNodes(reader, service?.spec, meets), nowMs, newObjectId);
-        for (const task of actions.create) transaction.create('task', task);
-        for (const task of actions.update) transaction.update('task', task);
+        // Updates first (they free slots and nodes), then creates, within this run's budget.
+        for (const task of actions.update.slice(0, remainingBudget(transaction))) transaction.update('task', task);
+        for (const task of actions.create.slice(0, remainingBudget(transaction))) transaction.create('task', task);
         if (actions.wakeAtMs !== undefined) wakeAtMs = Math.min(wakeAtMs ?? actions.wakeAtMs, actions.wakeAtMs);
       }
       return wakeAtMs;

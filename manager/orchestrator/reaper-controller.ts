@@ -8,7 +8,7 @@ import { NodeState, TaskState } from '../../proto/skiff/v1/types.js';
 import { isTerminal } from '../../proto/task-states.js';
 import type { StoreReader, WriteTransaction } from '../store/store.js';
 import type { StoreCommit } from '../store/tables.js';
-import type { Controller } from './controller-loop.js';
+import { remainingBudget, type Controller } from './controller-loop.js';
 
 /** Retired tasks kept per slot (Swarm's default task history limit). */
 export const DEFAULT_TASK_HISTORY_LIMIT = 5;
@@ -60,7 +60,7 @@ export function reaperController(historyLimit = DEFAULT_TASK_HISTORY_LIMIT): Con
     reconcile(keys, transaction: WriteTransaction, reader: StoreReader) {
       const serviceIds = keys.has(EVERY_SERVICE) ? new Set(reader.list('task').map((task) => task.serviceId)) : keys;
       for (const serviceId of serviceIds) {
-        for (const task of reapTasks(reader.tasksByService(serviceId), reader, historyLimit)) transaction.remove('task', task);
+        for (const task of reapTasks(reader.tasksByService(serviceId), reader, historyLimit).slice(0, remainingBudget(transaction))) transaction.remove('task', task);
       }
       return undefined;
     },

@@ -2,7 +2,7 @@
 import { NodeAvailability } from '../../proto/skiff/v1/types.js';
 import { newObjectId, type StoreReader, type WriteTransaction } from '../store/store.js';
 import type { StoreCommit } from '../store/tables.js';
-import type { Controller } from './controller-loop.js';
+import { remainingBudget, type Controller } from './controller-loop.js';
 import { meetsPlacementConstraints } from './scheduler-controller.js';
 import { reconcileReplicated } from './replicated.js';
 
@@ -36,8 +36,9 @@ export const replicatedController: Controller = {
       const misfits = service?.spec?.taskTemplate?.placement?.constraints.length ? nodes.filter((node) => !meetsPlacementConstraints(service.spec, node)).map((node) => node.meta?.id ?? '') : [];
       const mustMove = new Set([...drained, ...misfits]);
       const actions = reconcileReplicated(service, reader.tasksByService(serviceId), nowMs, newObjectId, mustMove);
-      for (const task of actions.create) transaction.create('task', task);
-      for (const task of actions.update) transaction.update('task', task);
+      // Updates first (they free slots and nodes), then creates, within this run's budget.
+      for (const task of actions.update.slice(0, remainingBudget(transaction))) transaction.update('task', task);
+      for (const task of actions.create.slice(0, remainingBudget(transaction))) transaction.create('task', task);
       if (actions.wakeAtMs !== undefined) wakeAtMs = Math.min(wakeAtMs ?? actions.wakeAtMs, actions.wakeAtMs);
     }
     return wakeAtMs;

@@ -20,7 +20,7 @@ import {
 } from '../../scheduler/index.js';
 import type { StoreReader, WriteTransaction } from '../store/store.js';
 import type { StoreCommit } from '../store/tables.js';
-import type { Controller } from './controller-loop.js';
+import { remainingBudget, type Controller } from './controller-loop.js';
 
 const ALL = 'all';
 /** Failures of a service's tasks on a node within this window make the scheduler put the node last. */
@@ -188,6 +188,8 @@ export const schedulerController: Controller = {
     const pending = reader.list('task').filter((task) => needsPlacement(task) && task.status !== undefined);
     if (pending.length === 0) return undefined;
     pending.sort((a, b) => a.serviceId.localeCompare(b.serviceId) || a.specVersion - b.specVersion || a.slot - b.slot);
+    // One transaction's worth; the runner runs again for the rest.
+    pending.splice(remainingBudget(transaction));
     const result = schedule(taskGroups(pending, reader, nowMs), nodeModel(reader), String(reader.version));
     for (const task of pending) {
       const id = task.meta?.id ?? '';
