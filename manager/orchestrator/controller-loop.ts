@@ -25,9 +25,8 @@ export interface Controller {
 
 /**
  * Writes one run puts in one transaction, at most (well under the store's
- * MAX_TRANSACTION_ACTIONS). Keys left over, and a key whose reconcile stopped at the budget, run
- * again at once in the next transaction. A controller whose single key can need more (the
- * scheduler's one key, a service of thousands of replicas) stops adding at the budget itself.
+ * MAX_TRANSACTION_ACTIONS). Controllers stop adding writes at the budget (see remainingBudget);
+ * a run that reached it runs again at once, in the next transaction, with the same keys.
  */
 export const CONTROLLER_BATCH_ACTIONS = 1000;
 
@@ -103,28 +102,17 @@ export class ControllerRunner {
       return;
     }
     this.running = true;
-    const keys = [...this.dirty];
+    const keys = this.dirty;
     this.dirty = new Set();
     let wake: number | undefined;
-    let leftover: string[] = [];
+    let full = false;
     try {
       await this.store.update((transaction, reader) => {
-        wake = undefined;
-        leftover = [];
-        const nowMs = this.clock();
-        for (const [index, key] of keys.entries()) {
-          if (remainingBudget(transaction) === 0) {
-            leftover = keys.slice(index);
-            break;
-          }
-          const keyWake = this.controller.reconcile(new Set([key]), transaction, reader, nowMs);
-          if (keyWake !== undefined) wake = Math.min(wake ?? keyWake, keyWake);
-          // It may have stopped at the budget: run it again.
-          if (remainingBudget(transaction) === 0) leftover = keys.slice(index);
-          if (leftover.length > 0) break;
-        }
+        wake = this.controller.reconcile(keys, transaction, reader, this.clock());
+        full = remainingBudget(transaction) === 0;
       });
-      for (const key of leftover) this.dirty.add(key);
+      // Stopped at the budget: run the same keys again (finished ones have nothing left to write).
+      if (full) for (const key of keys) this.dirty.add(key);
       if (wake !== undefined) this.wakeAt(wake);
     } catch (error) {
       for (const key of keys) this.dirty.add(key);
