@@ -18,6 +18,7 @@ import {
 import type { Node, Task } from '../../proto/skiff/v1/objects.js';
 import { NodeAvailability, NodeRole, NodeState } from '../../proto/skiff/v1/types.js';
 import type { Store } from '../store/store.js';
+import type { StoreCommit, StoreEvent } from '../store/tables.js';
 import { orphanTasksOfNode } from '../orchestrator/node-tasks.js';
 import { assignmentMessages, newSentData } from './assignment-messages.js';
 import { StatusIntake } from './status-intake.js';
@@ -47,8 +48,17 @@ interface Session {
   close: () => void;
 }
 
+/** What a session wants to hear of a commit; the dispatcher's single subscription calls it. */
+interface SessionListener {
+  sessionId: string;
+  taskChanged(event: Extract<StoreEvent, { kind: 'task' }>): void;
+  nodesChanged(managers: string[]): void;
+  rootChanged(digest: string): void;
+}
+
 export class Dispatcher {
   private readonly sessions = new Map<string, Session>();
+  private readonly listeners = new Map<string, SessionListener>();
   private readonly lastSeenMs = new Map<string, number>();
   private readonly intake: StatusIntake;
   private checkTimer: NodeJS.Timeout | undefined;
@@ -61,6 +71,32 @@ export class Dispatcher {
     private readonly log: Logger,
   ) {
     this.intake = new StatusIntake(store, log);
+    // One subscription for every session: each task event goes to its node's session only, and
+    // what node and cluster changes mean is worked out once per commit, not once per session.
+    store.subscribe((commit) => this.fanOut(commit));
+  }
+
+  private rootDigest(): string {
+    return this.store.reader.list('cluster')[0]?.rootCa?.caDigest ?? '';
+  }
+
+  private fanOut(commit: StoreCommit): void {
+    if (this.listeners.size === 0) return;
+    let nodes = false;
+    let cluster = false;
+    for (const event of commit.events) {
+      if (event.kind === 'task') this.listeners.get(event.object.nodeId)?.taskChanged(event);
+      else if (event.kind === 'node') nodes = true;
+      else if (event.kind === 'cluster') cluster = true;
+    }
+    if (cluster) {
+      const digest = this.rootDigest();
+      for (const listener of this.listeners.values()) listener.rootChanged(digest);
+    }
+    if (nodes) {
+      const managers = this.options.managers();
+      for (const listener of this.listeners.values()) listener.nodesChanged(managers);
+    }
   }
 
   /** The grpc-js handlers of the Dispatcher service. */
@@ -136,19 +172,19 @@ export class Dispatcher {
       return `${node?.spec?.desiredRole ?? ''}/${node?.role ?? ''}`;
     };
     let rolesSent = roles();
-    const rootDigest = (): string => this.store.reader.list('cluster')[0]?.rootCa?.caDigest ?? '';
-    let rootSent = rootDigest();
+    let rootSent = this.rootDigest();
     let renewTimer: NodeJS.Timeout | undefined;
-    const unsubscribe = this.store.subscribe((commit) => {
+    const listener: SessionListener = {
+      sessionId,
       // `skiff ca rotate`: every node renews, at a random point of a spread window (in batches).
-      if (commit.events.some((event) => event.kind === 'cluster') && rootDigest() !== rootSent) {
-        rootSent = rootDigest();
+      rootChanged: (digest) => {
+        if (digest === rootSent) return;
+        rootSent = digest;
         const desiredRole = this.store.reader.get('node', nodeId)?.spec?.desiredRole ?? NodeRole.NODE_ROLE_WORKER;
         clearTimeout(renewTimer);
         renewTimer = setTimeout(() => call.write({ message: { $case: 'node', value: { desiredRole } } }), Math.random() * CA_ROTATION_SPREAD_MS);
-      }
-      if (commit.events.some((event) => event.kind === 'node')) {
-        const managers = this.options.managers();
+      },
+      nodesChanged: (managers) => {
         if (managers.join(',') !== managersSent) {
           managersSent = managers.join(',');
           call.write({ message: { $case: 'managers', value: { managers } } });
@@ -161,9 +197,8 @@ export class Dispatcher {
           rolesSent = current;
           call.write({ message: { $case: 'node', value: { desiredRole } } });
         }
-      }
-      for (const event of commit.events) {
-        if (event.kind !== 'task' || event.object.nodeId !== nodeId) continue;
+      },
+      taskChanged: (event) => {
         const id = event.object.meta?.id ?? '';
         if (event.action === 'remove') {
           pendingUpdated.delete(id);
@@ -172,12 +207,16 @@ export class Dispatcher {
           pendingRemoved.delete(id);
           pendingUpdated.set(id, event.object);
         }
-      }
-      if (!flushScheduled && (pendingUpdated.size > 0 || pendingRemoved.size > 0)) {
-        flushScheduled = true;
-        setImmediate(flush);
-      }
-    });
+        if (!flushScheduled) {
+          flushScheduled = true;
+          setImmediate(flush);
+        }
+      },
+    };
+    this.listeners.set(nodeId, listener);
+    const unsubscribe = (): void => {
+      if (this.listeners.get(nodeId) === listener) this.listeners.delete(nodeId);
+    };
     const session: Session = {
       id: sessionId,
       nodeId,
