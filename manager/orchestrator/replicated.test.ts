@@ -125,3 +125,13 @@ describe('drain', () => {
     expect(actions.create).toEqual([]);
   });
 });
+
+describe('node failure', () => {
+  it('replaces an orphaned task (its node is down) at once, without the restart delay', () => {
+    const svc = service(1);
+    const orphaned = { ...task(1, 'down'), status: { ...task(1, 'down').status!, state: TaskState.TASK_STATE_ORPHANED, timestampMs: 1_000 } };
+    const first = reconcileReplicated(svc, [orphaned], 1_001, () => 'r1');
+    expect(first.update.map((t) => t.desiredState)).toEqual([TaskState.TASK_STATE_SHUTDOWN]);
+    expect(first.create.map((t) => t.slot)).toEqual([1]);
+  });
+});

@@ -46,5 +46,7 @@ export function restartAtMs(policy: EffectiveRestartPolicy, ended: Task, history
     const restarts = history.slice(1).filter((task) => (task.meta?.createdAtMs ?? 0) >= since).length;
     if (restarts >= policy.maxAttempts) return undefined;
   }
+  // The node failed, not the task: replace it at once, elsewhere (the healing goal is seconds).
+  if (ended.status?.state === TaskState.TASK_STATE_ORPHANED) return ended.status.timestampMs;
   return (ended.status?.timestampMs ?? 0) + policy.delayMs;
 }
