@@ -116,6 +116,31 @@ describe('autolock', () => {
     expect(services.map((service) => service.name)).toEqual([serviceName]);
   });
 
+  it('rotate-key replaces the unlock key: after a restart the old one is refused and the new one unlocks', async () => {
+    const rotated = await local(['autolock', 'rotate-key']);
+    expect(rotated.stderr).toBe('');
+    const fresh = /(SKFKEY-\S+)/.exec(rotated.stdout)?.[1] ?? '';
+    expect(fresh).toMatch(/^SKFKEY-1-/);
+    expect(fresh).not.toBe(unlockKey);
+    await waitFor('the manager to re-wrap with the new key', 10_000, async () => ((await local(['autolock', 'key'])).stdout.trim() === fresh ? true : undefined));
+    // Re-wrapping is asynchronous on each manager: wait until the node key opens with the new key only.
+    await waitFor('node.key re-encrypted', 10_000, async () => {
+      const { createPrivateKey } = await import('node:crypto');
+      try {
+        createPrivateKey({ key: readFileSync(join(dataDir, 'certs', 'node.key'), 'utf8'), passphrase: fresh });
+        return true;
+      } catch {
+        return undefined;
+      }
+    });
+    await manager.stop();
+    manager.start();
+    await manager.waitForLog(/this manager is locked/);
+    expect((await local(['unlock'], `${unlockKey}\n`)).code).toBe(1);
+    expect((await local(['unlock'], `${fresh}\n`)).stdout).toContain('Manager unlocked.');
+    await manager.waitForLog(/^skiffd ready$/);
+  });
+
   it('after disable, the manager restarts without a key', async () => {
     expect((await local(['autolock', 'disable'])).code).toBe(0);
     await waitFor('node.key decrypted', 10_000, async () => (readFileSync(join(dataDir, 'certs', 'node.key'), 'utf8').includes('ENCRYPTED') ? undefined : true));
