@@ -41,6 +41,7 @@ export function globalController(meets: ConstraintCheck): Controller {
       let wakeAtMs: number | undefined;
       const serviceIds = keys.has(EVERY_SERVICE) ? new Set([...keys, ...controller.allKeys(reader)]) : keys;
       for (const serviceId of serviceIds) {
+        if (remainingBudget(transaction) === 0) break; // the runner runs the keys again
         if (serviceId === EVERY_SERVICE) continue;
         const service = reader.get('service', serviceId);
         const tasks = reader.tasksByService(serviceId);

@@ -60,6 +60,7 @@ export function reaperController(historyLimit = DEFAULT_TASK_HISTORY_LIMIT): Con
     reconcile(keys, transaction: WriteTransaction, reader: StoreReader) {
       const serviceIds = keys.has(EVERY_SERVICE) ? new Set(reader.list('task').map((task) => task.serviceId)) : keys;
       for (const serviceId of serviceIds) {
+        if (remainingBudget(transaction) === 0) break; // the runner runs the keys again
         for (const task of reapTasks(reader.tasksByService(serviceId), reader, historyLimit).slice(0, remainingBudget(transaction))) transaction.remove('task', task);
       }
       return undefined;

@@ -30,6 +30,7 @@ export const replicatedController: Controller = {
     const drained = nodes.filter((node) => node.spec?.availability === NodeAvailability.NODE_AVAILABILITY_DRAIN).map((node) => node.meta?.id ?? '');
     const serviceIds = keys.has(EVERY_SERVICE) ? new Set(replicatedController.allKeys(reader)) : keys;
     for (const serviceId of serviceIds) {
+      if (remainingBudget(transaction) === 0) break; // the runner runs the keys again
       const service = reader.get('service', serviceId);
       if (service !== undefined && service.spec?.mode?.$case !== 'replicated') continue;
       // Tasks move off drained nodes and off nodes that no longer meet the constraints.

@@ -187,9 +187,22 @@ export const schedulerController: Controller = {
     // A task without a status was not written by the orchestrator; it is left alone, and takes no place.
     const pending = reader.list('task').filter((task) => needsPlacement(task) && task.status !== undefined);
     if (pending.length === 0) return undefined;
-    pending.sort((a, b) => a.serviceId.localeCompare(b.serviceId) || a.specVersion - b.specVersion || a.slot - b.slot);
-    // One transaction's worth; the runner runs again for the rest.
-    pending.splice(remainingBudget(transaction));
+    // One transaction's worth, whole services first, in a stable order; the runner runs again for
+    // the rest. Grouping first keeps this linear: sorting 100,000 pending tasks on every run was not.
+    const byService = new Map<string, Task[]>();
+    for (const task of pending) {
+      const group = byService.get(task.serviceId);
+      if (group === undefined) byService.set(task.serviceId, [task]);
+      else group.push(task);
+    }
+    const budget = remainingBudget(transaction);
+    pending.length = 0;
+    for (const serviceId of [...byService.keys()].sort()) {
+      if (pending.length >= budget) break;
+      const group = byService.get(serviceId) ?? [];
+      group.sort((a, b) => a.specVersion - b.specVersion || a.slot - b.slot);
+      pending.push(...group.slice(0, budget - pending.length));
+    }
     const result = schedule(taskGroups(pending, reader, nowMs), nodeModel(reader), String(reader.version));
     for (const task of pending) {
       const id = task.meta?.id ?? '';

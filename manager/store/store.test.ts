@@ -183,3 +183,11 @@ describe('store', () => {
     await expect(openStore(dir)).rejects.toThrow(/format "skiff-store 99"/);
   });
 });
+
+describe('newObjectId', () => {
+  it('makes distinct 25-character ids of [a-z0-9], across pool refills', () => {
+    const ids = Array.from({ length: 5_000 }, () => newObjectId());
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids.every((id) => /^[a-z0-9]{25}$/.test(id))).toBe(true);
+  });
+});
