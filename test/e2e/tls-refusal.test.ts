@@ -7,11 +7,10 @@
  * controls (an admin's listNodes, a handshake that the server completes) make sure every refusal
  * comes from the server's checks, not from a server that is down or a client that is misconfigured.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { webcrypto } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -36,11 +35,11 @@ import * as x509 from '../../pki/x509.js';
 import { ControlClient } from '../../proto/skiff/v1/control.js';
 import { RaftClient } from '../../proto/skiff/v1/raft.js';
 import { repoRoot, waitFor } from './helpers.js';
+import { LoopbackManager, acceptsTcp, freePortPair } from './loopback-manager.js';
 
 /** Deadline of one RPC and of one s_client run; a refusal takes milliseconds. */
 const CALL_DEADLINE_MS = 15_000;
 const MANAGER_START_DEADLINE_MS = 60_000;
-const MANAGER_STOP_DEADLINE_MS = 10_000;
 const MS_PER_DAY = 24 * 60 * 60 * 1000;
 const crypto = webcrypto as unknown as Crypto;
 const EC_KEY: EcKeyGenParams = { name: 'ECDSA', namedCurve: 'P-256' };
@@ -48,8 +47,7 @@ const EC_SIGNING: EcdsaParams = { name: 'ECDSA', hash: 'SHA-256' };
 
 let dataDir = '';
 let port = 0;
-let manager: ChildProcess | undefined;
-let managerOutput = '';
+let manager: LoopbackManager | undefined;
 let ca: CertificateAuthority;
 /** The client identities under test, by case; each also lives in `<dataDir>/clients/<case>`. */
 const clients = new Map<string, NodeCredentials>();
@@ -71,13 +69,14 @@ beforeAll(async () => {
   await writeFile(trustedCaFile(), ca.certPem);
 
   port = await freePortPair();
-  manager = startManager();
-  await managerReady(manager);
-  await waitFor(`skiffd to accept TCP on 127.0.0.1:${port}`, MANAGER_START_DEADLINE_MS, () => acceptsTcp(port));
+  manager = new LoopbackManager(dataDir, port, join(dataDir, 'skiff.sock'));
+  manager.start();
+  await manager.waitForLog(/^skiffd ready$/, MANAGER_START_DEADLINE_MS);
+  await waitFor(`skiffd to accept TCP on 127.0.0.1:${port}`, MANAGER_START_DEADLINE_MS, async () => ((await acceptsTcp(port)) ? true : undefined));
 });
 
 afterAll(async () => {
-  await stopManager();
+  await manager?.stop();
   if (dataDir !== '') await rm(dataDir, { recursive: true, force: true });
 });
 
@@ -140,95 +139,6 @@ describe('the manager gRPC port', () => {
     });
   });
 });
-
-// ----- the manager process -----
-
-function startManager(): ChildProcess {
-  const address = `127.0.0.1:${port}`;
-  const child = spawn(
-    join(repoRoot, 'bin/skiffd'),
-    ['--manager', '--no-agent', '--data-dir', dataDir, '--listen-addr', address, '--advertise-addr', address, '--control-socket', join(dataDir, 'skiff.sock')],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  // skiffd logs JSON lines on stderr (common/log.ts); stdout is read too, in case that changes.
-  child.stdout?.on('data', (chunk: Buffer) => (managerOutput += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (managerOutput += chunk.toString()));
-  return child;
-}
-
-/** Resolves once skiffd logs "skiffd ready"; rejects, with its output, if it exits first or the deadline passes. */
-function managerReady(child: ChildProcess): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => finish(new Error(`skiffd did not log "skiffd ready" within ${MANAGER_START_DEADLINE_MS} ms:\n${managerOutput}`)), MANAGER_START_DEADLINE_MS);
-    const onOutput = (): void => {
-      if (managerOutput.split('\n').some(isReadyLine)) finish(undefined);
-    };
-    const onExit = (code: number | null, signal: NodeJS.Signals | null): void => finish(new Error(`skiffd exited (${String(code ?? signal)}) before it was ready:\n${managerOutput}`));
-    const finish = (error: Error | undefined): void => {
-      clearTimeout(timer);
-      child.stdout?.off('data', onOutput);
-      child.stderr?.off('data', onOutput);
-      child.off('exit', onExit);
-      if (error === undefined) resolve();
-      else reject(error);
-    };
-    // Registered after startManager's own listeners, so managerOutput already holds the chunk.
-    child.stdout?.on('data', onOutput);
-    child.stderr?.on('data', onOutput);
-    child.once('exit', onExit);
-    onOutput();
-  });
-}
-
-function isReadyLine(line: string): boolean {
-  try {
-    return (JSON.parse(line) as { msg?: unknown }).msg === 'skiffd ready';
-  } catch {
-    return false;
-  }
-}
-
-/** SIGTERM (skiffd shuts down cleanly), SIGKILL if it has not exited by the deadline. */
-async function stopManager(): Promise<void> {
-  const child = manager;
-  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), MANAGER_STOP_DEADLINE_MS);
-  await exited;
-  clearTimeout(timer);
-}
-
-/** A port P with P and P + 1 both free now: the manager may also listen on P + 1 (a join port). */
-async function freePortPair(): Promise<number> {
-  for (let attempt = 0; attempt < 20; attempt += 1) {
-    const candidate = await listenOnce(0);
-    if (candidate !== undefined && candidate < 65535 && (await listenOnce(candidate + 1)) !== undefined) return candidate;
-  }
-  throw new Error('cannot find two consecutive free ports on 127.0.0.1');
-}
-
-function listenOnce(wanted: number): Promise<number | undefined> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(undefined));
-    server.listen(wanted, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : undefined));
-    });
-  });
-}
-
-function acceptsTcp(target: number): Promise<true | undefined> {
-  return new Promise((resolve) => {
-    const socket = connect(target, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(undefined));
-  });
-}
 
 // ----- credentials the cluster CA would never issue -----
 
