@@ -5,7 +5,8 @@ import { createCertificateAuthority, type CertificateAuthority, issueNodeCredent
 import { type Assignments, AssignmentsKind } from '../../proto/skiff/v1/dispatcher.js';
 import type { TaskStatus } from '../../proto/skiff/v1/objects.js';
 import { HealthState, TaskState } from '../../proto/skiff/v1/types.js';
-import { AgentSession } from './session.js';
+import * as grpc from '@grpc/grpc-js';
+import { AgentSession, RECONNECT_MAX_DELAY_MS, REFUSED_RETRY_DELAY_MS } from './session.js';
 import { FakeDispatcher, type FakeSession } from './testing/fake-dispatcher.js';
 
 const WAIT = { timeout: 5_000, interval: 5 };
@@ -111,6 +112,17 @@ describe('agent session', () => {
     await vi.waitFor(() => expect(second.statusBatches.flat().map((update) => update.status?.state)).toEqual([TaskState.TASK_STATE_FAILED]), WAIT);
     expect(recorded.started).toEqual(['node-h2', 'node-h2']);
     expect(first.statusBatches).toEqual([]);
+  });
+
+  it('agent session waits REFUSED_RETRY_DELAY_MS before asking again when a manager refuses the node, not 2 s', async () => {
+    await startSession([dispatcher.address]);
+    const first = await nthSession(0);
+    const refusedAt = Date.now();
+    first.fail(grpc.status.PERMISSION_DENIED, 'cannot call /skiff.v1.Dispatcher/Session: node x was removed from the cluster');
+    // A transport failure would be retried within RECONNECT_MAX_DELAY_MS; a refusal is not.
+    await new Promise((resolve) => setTimeout(resolve, RECONNECT_MAX_DELAY_MS + 500));
+    expect(dispatcher.sessions).toHaveLength(1);
+    expect(Date.now() - refusedAt).toBeLessThan(REFUSED_RETRY_DELAY_MS);
   });
 
   it('agent session fails over to the next manager when the first cannot be reached', async () => {

@@ -18,6 +18,8 @@ import type { NodeDescription, TaskStatus } from '../../proto/skiff/v1/objects.j
 /** First and largest delay between reconnection attempts. */
 export const RECONNECT_MIN_DELAY_MS = 100;
 export const RECONNECT_MAX_DELAY_MS = 2_000;
+/** Wait after a manager refused this node (PERMISSION_DENIED or UNAUTHENTICATED). */
+export const REFUSED_RETRY_DELAY_MS = 30_000;
 /** Metadata key under which a refusing manager lists the managers to try (see manager/dispatcher). */
 const MANAGERS_METADATA_KEY = 'skiff-managers';
 /** Status updates per message at most. */
@@ -141,6 +143,9 @@ export class AgentSession {
         const known = new Set(this.managers);
         for (const addr of listed.split(',')) if (!known.has(addr)) this.managers.push(addr);
       }
+      // Refused for who we are (removed from the cluster, wrong role): asking again every 2 s
+      // only fills logs. Wait longer; a new certificate or a re-join changes the answer.
+      if (error.code === grpc.status.PERMISSION_DENIED || error.code === grpc.status.UNAUTHENTICATED) this.delayMs = REFUSED_RETRY_DELAY_MS;
       lost(error.message);
     });
     call.on('end', () => lost('stream ended by manager'));
@@ -150,7 +155,7 @@ export class AgentSession {
     if (this.closed) return;
     const jitter = Math.floor(Math.random() * this.delayMs * 0.2);
     this.reconnectTimer = setTimeout(() => this.connect(), this.delayMs + jitter);
-    this.delayMs = Math.min(RECONNECT_MAX_DELAY_MS, this.delayMs * 2);
+    this.delayMs = this.delayMs >= REFUSED_RETRY_DELAY_MS ? RECONNECT_MIN_DELAY_MS : Math.min(RECONNECT_MAX_DELAY_MS, this.delayMs * 2);
   }
 
   private startHeartbeat(periodMs: number): void {

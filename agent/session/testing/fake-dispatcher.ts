@@ -56,6 +56,11 @@ export class FakeSession {
   end(): void {
     this.call.end();
   }
+
+  /** Ends the session with a gRPC error, as a manager refusing this node does. */
+  fail(code: grpc.status, details: string): void {
+    this.call.emit('error', Object.assign(new Error(details), { code, details }));
+  }
 }
 
 export class FakeDispatcher {
