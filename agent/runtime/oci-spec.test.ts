@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildOciSpec, cpuQuotaUs, DEFAULT_CAPABILITIES, DEFAULT_PIDS_LIMIT, MAX_NOFILE, parseNofileHardLimit, type OciSpecInput } from './oci-spec.js';
+import { seccompProfile } from './seccomp-default.js';
 
 function input(overrides: Partial<OciSpecInput> = {}): OciSpecInput {
   return {
@@ -43,6 +44,14 @@ describe('buildOciSpec', () => {
     expect(processSpec.capabilities.bounding).not.toContain('CAP_SYS_ADMIN');
     expect(processSpec.noNewPrivileges).toBe(true);
     expect(processSpec.terminal).toBe(false);
+  });
+
+  it('oci spec carries Docker default seccomp profile for its capabilities', () => {
+    const { seccomp } = buildOciSpec(input({ arch: 'amd64' })).linux;
+    expect(seccomp).toEqual(seccompProfile(DEFAULT_CAPABILITIES, 'amd64'));
+    expect(seccomp.defaultAction).toBe('SCMP_ACT_ERRNO');
+    expect(seccomp.syscalls.flatMap((rule) => rule.names)).not.toContain('mount');
+    expect(buildOciSpec(input()).linux.seccomp.syscalls.length).toBeGreaterThan(0);
   });
 
   it('oci spec maps limits to cgroup resources and defaults pids', () => {

@@ -4,6 +4,7 @@
  * Docker's (capabilities, masked and read-only paths, standard mounts).
  */
 import path from 'node:path';
+import { goArch, seccompProfile, type OciSeccomp } from './seccomp-default.js';
 
 export const OCI_VERSION = '1.0.2';
 /** CFS period for nanoCpus; Docker's value. */
@@ -63,6 +64,7 @@ export interface OciSpec {
     };
     maskedPaths: string[];
     readonlyPaths: string[];
+    seccomp: OciSeccomp;
   };
   annotations: Record<string, string>;
 }
@@ -91,6 +93,8 @@ export interface OciSpecInput {
   hostnamePath: string;
   /** Secret and config files on the container's tmpfs, bind-mounted read-only last. */
   fileMounts: ReadonlyArray<{ containerPath: string; hostPath: string }>;
+  /** GOARCH name (`amd64`, `arm64`) the seccomp filter is built for; defaults to this host's. */
+  arch?: string;
 }
 
 /** The config.json object for one container; the rootfs is `rootfs` beside config.json. */
@@ -124,6 +128,9 @@ export function buildOciSpec(input: OciSpecInput): OciSpec {
       resources,
       maskedPaths: [...MASKED_PATHS],
       readonlyPaths: [...READONLY_PATHS],
+      // Docker's default profile, derived from the same capability list the process gets so the
+      // syscalls a capability needs (mount for CAP_SYS_ADMIN, ...) come and go together with it.
+      seccomp: seccompProfile(capabilities, input.arch ?? goArch(process.arch)),
     },
     annotations: { 'skiff.container.id': input.containerId },
   };
