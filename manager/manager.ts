@@ -53,6 +53,8 @@ export interface ManagerOptions {
    * key rotates: the caller re-wraps its data key and node key with it.
    */
   onUnlockKey?: (unlockKey: string | undefined) => Promise<void>;
+  /** Where the join port listens; default: the gRPC port + 1 on the same address. Port 0 picks one. */
+  joinListenAddr?: string;
   /** Tokens and certificate lifetime from `skiff init`, used when this manager creates the cluster. */
   bootstrap?: ClusterBootstrap | undefined;
   clock?: () => number;
@@ -63,12 +65,15 @@ export interface RunningManager {
   store: Store;
   /** The gRPC addresses of every manager this one knows of (from its store). */
   managerAddresses(): string[];
+  /** The port the join port listens on. */
+  joinPort: number;
   stop(): Promise<void>;
 }
 
-function bind(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<void> {
+/** Binds `server`; resolves with the port bound (the kernel's choice for port 0). */
+function bind(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.bindAsync(address, credentials, (error) => (error === null ? resolve() : reject(new Error(`cannot listen on ${address}: ${error.message}`))));
+    server.bindAsync(address, credentials, (error, port) => (error === null ? resolve(port) : reject(new Error(`cannot listen on ${address}: ${error.message}`))));
   });
 }
 
@@ -180,7 +185,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   // The join port: TLS without client certificates, serving only NodeJoin (the token is checked).
   const joinServer = new grpc.Server({ ...serverOptions, 'grpc.max_receive_message_length': 64 * 1024, interceptors: [authorizer.interceptor] });
   joinServer.addService(NodeJoinService, nodeJoinHandlers(store, caOptions));
-  await bind(joinServer, joinAddress(options.listenAddr), joinServerCredentials(options.credentials));
+  const joinPort = await bind(joinServer, options.joinListenAddr ?? joinAddress(options.listenAddr), joinServerCredentials(options.credentials));
 
   const local = new grpc.Server(serverOptions);
   local.addService(ControlService, controlHandlers(store, { ...controlOptions, local: true }));
@@ -218,6 +223,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   return {
     store,
     managerAddresses: () => [...managerAddresses(store.reader).values()],
+    joinPort,
     async stop() {
       await unlockKeyChain;
       onLeadership(false);

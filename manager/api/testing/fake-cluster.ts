@@ -134,6 +134,8 @@ export class FakeCluster {
       listenAddr: this.address,
       advertiseAddr: this.address,
       controlSocket: this.controlSocket,
+      // The gRPC port + 1 may belong to another test's connection: let the kernel pick.
+      joinListenAddr: '127.0.0.1:0',
       log: silentLogger,
       ...(this.options.heartbeatPeriodMs === undefined ? {} : { heartbeatPeriodMs: this.options.heartbeatPeriodMs }),
     });
