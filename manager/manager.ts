@@ -169,6 +169,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     isMember: (nodeId) => group.isMember(nodeId as MemberId),
     removalBlocker: (nodeId) => group.removalBlocker(nodeId as MemberId),
     removeMember: (nodeId) => group.removeMember(nodeId as MemberId),
+    transferLeadershipAway: () => group.transferLeadershipAway(),
     voters: () => {
       const status = group.status();
       const reachable = status.conf.voters.filter((id) => id === options.selfNodeId || status.progress.get(id)?.recentActive === true).length;

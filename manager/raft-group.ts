@@ -207,6 +207,29 @@ export class RaftGroup {
     this.options.log.info('removed a manager from the raft group', { member });
   }
 
+  /**
+   * Hands leadership to the most caught-up other voter that is reachable, and waits (up to
+   * `timeoutMs`) until this manager no longer leads. Throws when there is no such voter.
+   */
+  async transferLeadershipAway(timeoutMs = 5_000): Promise<string> {
+    const status = this.requireCore().status();
+    const now = Date.now();
+    const candidates = status.conf.voters
+      .filter((id) => id !== this.options.selfId && this.transport.isReachable(id, now, MEMBERSHIP_REACHABLE_WINDOW_MS))
+      .sort((a, b) => (status.progress.get(b)?.match ?? 0) - (status.progress.get(a)?.match ?? 0));
+    const target = candidates[0];
+    if (target === undefined) throw new Error('no other reachable manager to take over leadership');
+    const result = this.requireCore().transferLeadership(target);
+    this.node?.kick();
+    if (!result.ok) throw new Error(`cannot transfer leadership to ${target}: ${result.reason}`);
+    const deadline = Date.now() + timeoutMs;
+    while (this.isLeader) {
+      if (Date.now() > deadline) throw new Error(`leadership did not move to ${target} within ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return target;
+  }
+
   /** Whether this manager leads the group now. */
   get leading(): boolean {
     return this.isLeader;

@@ -55,11 +55,16 @@ export function clusterHandlers(store: Store, options: ControlOptions): ClusterH
     const id = node.meta?.id ?? '';
     const membership = requireMembership(options, `demote ${nameOf(node)}`);
     if (membership.isMember(id)) {
-      if (id === membership.selfId) {
-        throw new ApiError('failed_precondition', `cannot demote ${nameOf(node)}: it is the leader answering this call; demote it from another manager once leadership moved (stop its skiffd briefly, or demote the others first)`);
-      }
       const blocker = membership.removalBlocker(id);
       if (blocker !== undefined) throw new ApiError('failed_precondition', `cannot demote ${nameOf(node)}: ${blocker}`);
+      if (id === membership.selfId) {
+        // The leader cannot remove itself and go on leading: hand leadership over, and let the
+        // client ask again (UNAVAILABLE without "cannot": the CLI moves on to the next manager).
+        const successor = await membership.transferLeadershipAway().catch((error: unknown) => {
+          throw new ApiError('failed_precondition', `cannot demote ${nameOf(node)}: it leads and ${error instanceof Error ? error.message : String(error)}`);
+        });
+        throw new ApiError('unavailable', `leadership moved from ${nameOf(node)} to ${successor}; send the demotion to the new leader`);
+      }
     }
     await store.update((transaction) => transaction.update('node', { ...node, spec }));
     await membership.removeMember(id);

@@ -28,6 +28,8 @@ export interface Membership {
   /** Why removing this voter would lose quorum, or undefined. */
   removalBlocker(nodeId: string): string | undefined;
   removeMember(nodeId: string): Promise<void>;
+  /** Moves leadership to another voter; resolves with its id once this manager no longer leads. */
+  transferLeadershipAway(): Promise<string>;
   /** Voters and how many of them are reachable, as the leader sees it. */
   voters(): { total: number; reachable: number };
 }

@@ -166,6 +166,28 @@ describe('cluster security on the lab', () => {
     expect(certOf(state, demoted).subject).toContain('OU=manager');
   });
 
+  it('demoting the leader hands leadership over first, and one command does it', async () => {
+    const leader = (await nodes()).find((row) => row.managerStatus === 'leader')?.hostname;
+    if (leader === undefined) throw new Error('no leader');
+    // The manager promoted just before may still be catching up: a demotion that would leave no
+    // reachable majority is refused until it counts.
+    const demoted = await waitFor('the leader to be demoted', 30_000, async () => {
+      const result = await skiff(lab.home, ['node', 'demote', leader]);
+      if (result.code !== 0 && !/would need \d+ reachable/.test(result.stderr)) throw new Error(result.stderr);
+      return result.code === 0 ? result : undefined;
+    }, 500);
+    expect(demoted.stderr).toBe('');
+    expect(demoted.stdout).toContain(`Manager ${leader} demoted to a worker.`);
+    const rows = await waitFor('a new leader among the other managers', 30_000, async () => {
+      const current = await nodes();
+      const next = current.find((row) => row.managerStatus === 'leader')?.hostname;
+      return next !== undefined && next !== leader ? current : undefined;
+    });
+    expect(rows.find((row) => row.hostname === leader)?.role).toBe('worker');
+    expect(rows.filter((row) => row.role === 'manager')).toHaveLength(2);
+    await waitFor(`${leader} to hold a worker certificate`, 60_000, async () => (certOf(state, leader).subject.includes('OU=worker') ? true : undefined), 500);
+  });
+
   it('a removed node is refused at once, and its agent is cut off', async () => {
     const refused = await skiff(lab.home, ['node', 'rm', 'h4']);
     expect(refused.stderr).toMatch(/cannot remove h4: it is ready/);
