@@ -266,7 +266,9 @@ export class Dispatcher {
         transaction.create('node', node);
         return;
       }
-      transaction.update('node', { ...existing, description: hello.description, status, role });
+      // A known node keeps the role the cluster gave it (join, Raft membership, demotion): the
+      // certificate it connects with may predate a promotion or demotion by a moment.
+      transaction.update('node', { ...existing, description: hello.description, status });
     });
   }
 

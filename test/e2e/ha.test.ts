@@ -4,7 +4,8 @@
  * refuses writes with "no quorum" and catches up after heal; a group that lost quorum fails
  * fast and comes back with --force-new-cluster, every service intact.
  */
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { labDown, labHeal, labKill, labPartition, labStart, labUp, leftovers, type LabState } from '../../deploy/lab/index.js';
 import { skiff, uniqueLab, waitFor } from './helpers.js';
@@ -41,6 +42,20 @@ async function jsonVia<T>(state: LabState, home: string, host: string, args: str
   return JSON.parse(result.stdout) as T;
 }
 
+/** Members some leader proposed to promote from learner to voter, read from every host's log. */
+function promotedMembers(state: LabState): Set<string> {
+  const members = new Set<string>();
+  for (const host of state.hosts) {
+    const log = readFileSync(join(host.dataDir, 'skiffd.log'), 'utf8');
+    for (const line of log.split('\n')) {
+      if (!line.includes('promoting caught-up learner')) continue;
+      const member = /"member":"([^"]+)"/.exec(line)?.[1];
+      if (member !== undefined) members.add(member);
+    }
+  }
+  return members;
+}
+
 const servicesOn = async (state: LabState, home: string, host: string): Promise<string[]> =>
   (await jsonVia<ServiceRow[]>(state, home, host, ['service', 'ls'])).map((service) => service.name).sort();
 
@@ -73,6 +88,7 @@ describe('three managers', () => {
       const statuses = nodes.filter((node) => node.role === 'manager').map((node) => node.managerStatus).sort();
       return nodes.length === 4 && nodes.every((node) => node.status === 'ready') && statuses.join() === 'leader,reachable,reachable' ? true : undefined;
     });
+    await waitFor('both learners promoted to voters', 60_000, async () => (promotedMembers(state).size >= 2 ? true : undefined), 500);
     await createThrough(state, lab.home, 'h2', 'before');
   });
 
@@ -146,6 +162,9 @@ describe('five managers, two partitioned away', () => {
       const nodes = await jsonVia<NodeRow[]>(state, lab.home, 'h1', ['node', 'ls']);
       return nodes.filter((node) => node.managerStatus === 'leader' || node.managerStatus === 'reachable').length === 5 ? true : undefined;
     });
+    // `node ls` shows learners as reachable too: wait until the four joiners vote, or the
+    // "majority" below might hold a learner and have no quorum at all.
+    await waitFor('four learners promoted to voters', 60_000, async () => (promotedMembers(state).size >= 4 ? true : undefined), 500);
     const acknowledged: string[] = [];
     await createThrough(state, lab.home, 'h3', 'before');
     acknowledged.push('before');
