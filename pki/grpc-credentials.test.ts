@@ -103,3 +103,45 @@ describe('mutual TLS', () => {
     await expect(whoAmI(address, channelCredentials(await credentialsFor(ca, 'worker')))).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
   });
 });
+
+describe('join port credentials', () => {
+  it('present the current certificate and the CA chain, without asking for a client certificate, after a renewal too', async () => {
+    const { connect } = await import('node:tls');
+    const { X509Certificate } = await import('node:crypto');
+    const { LiveCredentials } = await import('./live-credentials.js');
+    const { issueNodeCredentials } = await import('./ca-store.js');
+    const { joinServerCredentials } = await import('./grpc-credentials.js');
+    const ca = await createCertificateAuthority();
+    const live = new LiveCredentials(await issueNodeCredentials(ca, { nodeId: 'm1', role: 'manager', ipAddresses: ['127.0.0.1'] }));
+    const server = new grpc.Server();
+    const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', joinServerCredentials(live), (error, bound) => (error === null ? resolve(bound) : reject(error))));
+    const presented = async (): Promise<{ serial: string; issuerIsCa: boolean }> => {
+      for (let attempt = 0; ; attempt += 1) {
+        try {
+          return await new Promise((resolve, reject) => {
+            const socket = connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ALPNProtocols: ['h2'] }, () => {
+              const peer = socket.getPeerCertificate(true);
+              socket.destroy();
+              resolve({ serial: new X509Certificate(peer.raw).serialNumber, issuerIsCa: new X509Certificate(peer.issuerCertificate.raw).serialNumber === new X509Certificate(ca.certPem).serialNumber });
+            });
+            socket.once('error', reject);
+          });
+        } catch (error) {
+          if (attempt > 50) throw error; // the provider delivers the identity on the next tick
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+      }
+    };
+    try {
+      const before = await presented();
+      expect(before).toEqual({ serial: new X509Certificate(live.certPem).serialNumber, issuerIsCa: true });
+      live.update(await issueNodeCredentials(ca, { nodeId: 'm1', role: 'manager', ipAddresses: ['127.0.0.1'] }));
+      const after = await presented();
+      expect(after.serial).toBe(new X509Certificate(live.certPem).serialNumber);
+      expect(after.serial).not.toBe(before.serial);
+      expect(after.issuerIsCa).toBe(true);
+    } finally {
+      server.forceShutdown();
+    }
+  });
+});

@@ -24,6 +24,9 @@ export function serverCredentials(creds: NodeCredentials): grpc.ServerCredential
  * a joining node can pin the CA by its digest; no client certificate (the token is the credential).
  */
 export function joinServerCredentials(creds: NodeCredentials): grpc.ServerCredentials {
+  // grpc-js's factory hands its first argument to the credentials as the identity provider
+  // (its parameter names say otherwise); no CA provider means no client certificate is asked for.
+  if (creds instanceof LiveCredentials) return grpc.experimental.createCertificateProviderServerCredentials(creds.chainProvider(), null, false);
   return grpc.ServerCredentials.createSsl(null, [{ private_key: Buffer.from(creds.keyPem), cert_chain: Buffer.from(`${creds.certPem.trimEnd()}\n${creds.caCertPem}`) }], false);
 }
 

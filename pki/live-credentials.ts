@@ -70,4 +70,29 @@ export class LiveCredentials implements NodeCredentials, grpc.experimental.Certi
   removeIdentityCertificateListener(listener: IdentityListener): void {
     this.identityListeners.delete(listener);
   }
+
+  /**
+   * A provider whose identity is this node's certificate followed by the CA chain (what the join
+   * port presents, so a joining node can pin the CA), kept current like the rest.
+   */
+  chainProvider(): grpc.experimental.CertificateProvider {
+    const chain = (): IdentityUpdate => ({ certificate: Buffer.from(`${this.current.certPem.trimEnd()}\n${this.current.caCertPem}`), privateKey: Buffer.from(this.current.keyPem) });
+    const listeners = new Map<IdentityListener, () => void>();
+    return {
+      addCaCertificateListener: () => undefined,
+      removeCaCertificateListener: () => undefined,
+      addIdentityCertificateListener: (listener) => {
+        listeners.set(listener, this.onChange(() => listener(chain())));
+        process.nextTick(() => {
+          if (listeners.has(listener)) listener(chain());
+        });
+      },
+      removeIdentityCertificateListener: (listener) => {
+        listeners.get(listener)?.();
+        listeners.delete(listener);
+      },
+    };
+  }
 }
+
+type IdentityUpdate = grpc.experimental.IdentityCertificateUpdate;
