@@ -55,7 +55,7 @@ async function main(): Promise<void> {
     connection = await connect(undefined);
     const nodes = (await connection.call((c) => c.listNodes, {})).nodes;
     const victimId = nodes.find((node) => node.description?.hostname === VICTIM)?.meta?.id ?? '';
-    await connection.call((c) => c.createService, { spec: specFromFlags('demo/web:v1', [], { name: 'web', replicas: String(REPLICAS), env: [], label: [] }) });
+    await connection.call((c) => c.createService, { noResolveImage: false, spec: specFromFlags('demo/web:v1', [], { name: 'web', replicas: String(REPLICAS), env: [], label: [] }) });
     const samples: number[] = [];
     for (let run = 1; run <= runs; run += 1) {
       await pollUntil('the service spread with tasks on the victim', async () => {

@@ -95,7 +95,7 @@ export async function startSkiffCluster(options: { workDir: string; cleanups: Cl
       let attempt = 0;
       return async () => {
         attempt += 1;
-        const request = { spec: serviceSpec(`bench-raft-failover-${member.name}-${attempt}`, writeValue(0, attempt)) };
+        const request = { noResolveImage: false, spec: serviceSpec(`bench-raft-failover-${member.name}-${attempt}`, writeValue(0, attempt)) };
         await call<CreateServiceResponse>((callback) => member.client.createService(request, new grpc.Metadata(), callOptions(FAILOVER_ATTEMPT_DEADLINE_MS), callback));
       };
     },
@@ -170,7 +170,7 @@ async function waitForGroup(members: readonly SkiffMember[]): Promise<void> {
     }
     return joiners.every((joiner) => promoted.has(joiner.nodeId)) ? true : undefined;
   }, { intervalMs: POLL_INTERVAL_MS, timeoutMs: FORM_GROUP_TIMEOUT_MS });
-  const request = { spec: serviceSpec('bench-raft-ready', writeValue(0, 0)) };
+  const request = { noResolveImage: false, spec: serviceSpec('bench-raft-ready', writeValue(0, 0)) };
   await call<CreateServiceResponse>((callback) => first.client.createService(request, new grpc.Metadata(), callOptions(WRITE_DEADLINE_MS), callback));
   progress(`skiff: group formed (${members.map((member) => `${member.name}=${member.nodeId.slice(0, 8)}`).join(', ')})`);
 }
@@ -196,7 +196,7 @@ async function createWriters(member: SkiffMember, count: number): Promise<WriteO
   return Promise.all(Array.from({ length: count }, async (_, index) => {
     const name = `bench-raft-${index}`;
     let sequence = 0;
-    const createRequest = { spec: serviceSpec(name, writeValue(index, sequence)) };
+    const createRequest = { noResolveImage: false, spec: serviceSpec(name, writeValue(index, sequence)) };
     const created = await call<CreateServiceResponse>((callback) => member.client.createService(createRequest, new grpc.Metadata(), callOptions(WRITE_DEADLINE_MS), callback));
     const meta = created.service?.meta;
     if (meta === undefined) throw new Error(`cannot prepare skiff writer ${index}: service ${name} has no meta`);
@@ -204,7 +204,7 @@ async function createWriters(member: SkiffMember, count: number): Promise<WriteO
     let version = meta.version;
     return async () => {
       sequence += 1;
-      const request = { service: id, version, spec: serviceSpec(name, writeValue(index, sequence)) };
+      const request = { noResolveImage: false, service: id, version, spec: serviceSpec(name, writeValue(index, sequence)) };
       const response = await call<UpdateServiceResponse>((callback) => member.client.updateService(request, new grpc.Metadata(), callOptions(WRITE_DEADLINE_MS), callback));
       const next = response.service?.meta?.version;
       if (next === undefined || next <= version) throw new Error(`cannot update service ${name}: the response carries version ${String(next)} after ${version}`);

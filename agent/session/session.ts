@@ -121,6 +121,10 @@ export class AgentSession {
         case 'node':
           this.options.onNodeChanged?.(message.message.value);
           break;
+        case 'request':
+          // TODO(#7 logs/exec/images): answered over Dispatcher.Attach.
+          log.warn('node request not handled yet', { requestId: message.message.value.requestId });
+          break;
         case undefined:
           break;
         default: {

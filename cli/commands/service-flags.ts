@@ -237,7 +237,7 @@ export function specFromFlags(image: string, commandArgs: string[], flags: Creat
         workdir: flags.workdir ?? '',
         hostname: flags.hostname ?? '',
         mounts: [],
-        healthcheck: undefined,
+        healthcheck: undefined, readOnly: false, capAdd: [], capDrop: [], sysctls: {}, ulimits: [], init: false, stopSignal: '', stopGracePeriodMs: 0,
         labels: {},
         secrets: (flags.secret ?? []).map(parseSecretFlag),
         configs: (flags.config ?? []).map(parseConfigFlag),

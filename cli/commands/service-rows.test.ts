@@ -10,7 +10,7 @@ function service(mode: 'replicated' | 'global'): Service {
       name: 'web',
       labels: {},
       taskTemplate: {
-        container: { image: 'demo/web:v1', command: [], args: [], env: [], user: '', workdir: '', hostname: '', mounts: [], healthcheck: undefined, labels: {}, secrets: [], configs: [] },
+        container: { image: 'demo/web:v1', command: [], args: [], env: [], user: '', workdir: '', hostname: '', mounts: [], healthcheck: undefined, readOnly: false, capAdd: [], capDrop: [], sysctls: {}, ulimits: [], init: false, stopSignal: '', stopGracePeriodMs: 0, labels: {}, secrets: [], configs: [] },
         resources: undefined,
         restartPolicy: undefined,
         placement: undefined,

@@ -50,7 +50,7 @@ export function registerServiceCommands(program: Command): void {
       const spec = specFromFlags(image, commandArgs, flags);
       const timeoutMs = parseDuration('--timeout', flags.timeout);
       await withConnection(program, async (connection) => {
-        const created = await connection.call((c) => c.createService, { spec });
+        const created = await connection.call((c) => c.createService, { noResolveImage: false, spec });
         process.stdout.write(`${created.service?.meta?.id ?? ''}\n`);
         if (!flags.detach) await waitForConvergence(connection, spec.name, timeoutMs);
       });
@@ -150,7 +150,7 @@ export function registerServiceCommands(program: Command): void {
             throw new FlagError(`cannot scale ${target.name}: only replicated services can be scaled`);
           }
           const spec = { ...current.spec, mode: { $case: 'replicated' as const, value: { replicas: target.replicas } } };
-          await connection.call((c) => c.updateService, { service: current.meta?.id ?? '', version: current.meta?.version ?? 0, spec });
+          await connection.call((c) => c.updateService, { noResolveImage: false, service: current.meta?.id ?? '', version: current.meta?.version ?? 0, spec });
           process.stdout.write(`${target.name} scaled to ${target.replicas}\n`);
         }
         if (!options.detach) for (const target of targets) await waitForConvergence(connection, target.name, timeoutMs);

@@ -25,7 +25,7 @@ const replicasOf = (service: Service | undefined): number | undefined => (servic
 const withReplicas = (spec: ServiceSpec, replicas: number): ServiceSpec => ({ ...spec, mode: { $case: 'replicated', value: { replicas } } });
 
 async function create(api: ControlApi, spec: ServiceSpec): Promise<Service> {
-  const { service } = await api.call((c) => c.createService, { spec });
+  const { service } = await api.call((c) => c.createService, { noResolveImage: false, spec });
   if (service === undefined) throw new Error('createService returned no service');
   return service;
 }
@@ -63,7 +63,7 @@ describe('control API', () => {
   it('control API scales a service without changing its spec version, and the orchestrator follows', async () => {
     const created = await create(admin, fakeServiceSpec('web', 1));
     await vi.waitFor(async () => expect(await tasksOf(admin, 'web')).toHaveLength(1), WAIT);
-    const { service } = await admin.call((c) => c.updateService, { service: 'web', version: created.meta!.version, spec: withReplicas(created.spec!, 3) });
+    const { service } = await admin.call((c) => c.updateService, { noResolveImage: false, service: 'web', version: created.meta!.version, spec: withReplicas(created.spec!, 3) });
     expect(replicasOf(service)).toBe(3);
     expect(service?.specVersion).toBe(1);
     expect(service?.meta?.version).toBeGreaterThan(created.meta!.version);
@@ -111,10 +111,10 @@ describe('control API', () => {
   it('control API refuses an invalid update with INVALID_ARGUMENT and keeps the stored spec', async () => {
     const created = await create(admin, fakeServiceSpec('web', 2));
     await expect(
-      admin.call((c) => c.updateService, { service: 'web', version: created.meta!.version, spec: withReplicas(created.spec!, MAX_REPLICAS + 1) }),
+      admin.call((c) => c.updateService, { noResolveImage: false, service: 'web', version: created.meta!.version, spec: withReplicas(created.spec!, MAX_REPLICAS + 1) }),
     ).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
     await expect(
-      admin.call((c) => c.updateService, { service: 'web', version: created.meta!.version, spec: { ...created.spec!, name: 'other' } }),
+      admin.call((c) => c.updateService, { noResolveImage: false, service: 'web', version: created.meta!.version, spec: { ...created.spec!, name: 'other' } }),
     ).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringContaining('renaming') });
     const { service } = await admin.call((c) => c.getService, { service: 'web' });
     expect(service?.meta?.version).toBe(created.meta!.version);
@@ -123,9 +123,9 @@ describe('control API', () => {
 
   it('control API refuses an update carrying a stale version with ABORTED and keeps the stored spec', async () => {
     const created = await create(admin, fakeServiceSpec('web', 1));
-    const scaled = (await admin.call((c) => c.updateService, { service: 'web', version: created.meta!.version, spec: withReplicas(created.spec!, 2) })).service!;
+    const scaled = (await admin.call((c) => c.updateService, { noResolveImage: false, service: 'web', version: created.meta!.version, spec: withReplicas(created.spec!, 2) })).service!;
     await expect(
-      admin.call((c) => c.updateService, { service: 'web', version: created.meta!.version, spec: withReplicas(created.spec!, 7) }),
+      admin.call((c) => c.updateService, { noResolveImage: false, service: 'web', version: created.meta!.version, spec: withReplicas(created.spec!, 7) }),
     ).rejects.toMatchObject({ code: grpc.status.ABORTED });
     const { service } = await admin.call((c) => c.getService, { service: 'web' });
     expect(service?.meta?.version).toBe(scaled.meta!.version);
@@ -189,7 +189,7 @@ describe('control API', () => {
     expect(byId(await tasksOf(admin, ''))).toEqual(byId(tasksBefore));
     // And it still takes writes carrying the versions read before the restart.
     const web = servicesBefore.find((service) => service.spec?.name === 'web')!;
-    const { service } = await admin.call((c) => c.updateService, { service: 'web', version: web.meta!.version, spec: withReplicas(web.spec!, 3) });
+    const { service } = await admin.call((c) => c.updateService, { noResolveImage: false, service: 'web', version: web.meta!.version, spec: withReplicas(web.spec!, 3) });
     expect(replicasOf(service)).toBe(3);
   });
 });

@@ -92,15 +92,15 @@ describe('secret and config API', () => {
   it('service create fills in secret and config ids by name, and refuses an unknown name with NOT_FOUND', async () => {
     const secret = await createSecret('db');
     const config = await createConfig('app');
-    const { service } = await admin.call((c) => c.createService, { spec: usingService('web', [secretRef('db', { target: 'password' })], [configRef('app', { target: '/etc/app.conf' })]) });
+    const { service } = await admin.call((c) => c.createService, { noResolveImage: false, spec: usingService('web', [secretRef('db', { target: 'password' })], [configRef('app', { target: '/etc/app.conf' })]) });
     expect(service?.spec?.taskTemplate?.container?.secrets).toEqual([secretRef('db', { target: 'password', secretId: secret.meta!.id })]);
     expect(service?.spec?.taskTemplate?.container?.configs).toEqual([configRef('app', { target: '/etc/app.conf', configId: config.meta!.id })]);
     expect(JSON.stringify(Service.toJSON(service!))).not.toContain(secretValue);
-    await expect(admin.call((c) => c.createService, { spec: usingService('api', [secretRef('x')]) })).rejects.toMatchObject({
+    await expect(admin.call((c) => c.createService, { noResolveImage: false, spec: usingService('api', [secretRef('x')]) })).rejects.toMatchObject({
       code: grpc.status.NOT_FOUND,
       details: 'cannot create service "api": secret "x" not found',
     });
-    await expect(admin.call((c) => c.createService, { spec: usingService('api', [secretRef('a', { target: 'x' }), secretRef('b', { target: 'x' })]) })).rejects.toMatchObject({
+    await expect(admin.call((c) => c.createService, { noResolveImage: false, spec: usingService('api', [secretRef('a', { target: 'x' }), secretRef('b', { target: 'x' })]) })).rejects.toMatchObject({
       code: grpc.status.INVALID_ARGUMENT,
       details: 'cannot accept service spec: secret "a" and secret "b" both target /run/secrets/x',
     });
@@ -109,11 +109,11 @@ describe('secret and config API', () => {
 
   it('service update resolves added references, refuses unknown ones, and leaves a scale-only update a no-op on templates', async () => {
     await createSecret('db');
-    const { service: created } = await admin.call((c) => c.createService, { spec: usingService('web', [secretRef('db')]) });
+    const { service: created } = await admin.call((c) => c.createService, { noResolveImage: false, spec: usingService('web', [secretRef('db')]) });
     // The CLI sends back the spec it read, ids included: nothing in the template changes.
-    const scaled = (await admin.call((c) => c.updateService, { service: 'web', version: created!.meta!.version, spec: { ...created!.spec!, mode: { $case: 'replicated', value: { replicas: 2 } } } })).service!;
+    const scaled = (await admin.call((c) => c.updateService, { noResolveImage: false, service: 'web', version: created!.meta!.version, spec: { ...created!.spec!, mode: { $case: 'replicated', value: { replicas: 2 } } } })).service!;
     expect(scaled.specVersion).toBe(created!.specVersion);
-    await expect(admin.call((c) => c.updateService, { service: 'web', version: scaled.meta!.version, spec: usingService('web', [secretRef('db'), secretRef('gone', { target: 'other' })]) })).rejects.toMatchObject({
+    await expect(admin.call((c) => c.updateService, { noResolveImage: false, service: 'web', version: scaled.meta!.version, spec: usingService('web', [secretRef('db'), secretRef('gone', { target: 'other' })]) })).rejects.toMatchObject({
       code: grpc.status.NOT_FOUND,
       details: 'cannot update service "web": secret "gone" not found',
     });
@@ -122,8 +122,8 @@ describe('secret and config API', () => {
   it('secret remove is refused with FAILED_PRECONDITION naming the services that use it, and accepted once they are gone', async () => {
     await createSecret('db');
     await createConfig('app');
-    await admin.call((c) => c.createService, { spec: usingService('web', [secretRef('db')], [configRef('app')]) });
-    await admin.call((c) => c.createService, { spec: usingService('api', [secretRef('db', { target: 'db2' })]) });
+    await admin.call((c) => c.createService, { noResolveImage: false, spec: usingService('web', [secretRef('db')], [configRef('app')]) });
+    await admin.call((c) => c.createService, { noResolveImage: false, spec: usingService('api', [secretRef('db', { target: 'db2' })]) });
     await expect(admin.call((c) => c.removeSecret, { secret: 'db' })).rejects.toMatchObject({
       code: grpc.status.FAILED_PRECONDITION,
       details: 'cannot remove secret "db": it is in use by services "api", "web"',

@@ -16,7 +16,7 @@ function task(id: string, uses: { secrets?: string[]; configs?: string[] } = {},
     nodeId: 'n1',
     spec: {
       container: {
-        image: 'demo/web:v1', command: [], args: [], env: [], user: '', workdir: '', hostname: '', mounts: [], healthcheck: undefined, labels: {},
+        image: 'demo/web:v1', command: [], args: [], env: [], user: '', workdir: '', hostname: '', mounts: [], healthcheck: undefined, readOnly: false, capAdd: [], capDrop: [], sysctls: {}, ulimits: [], init: false, stopSignal: '', stopGracePeriodMs: 0, labels: {},
         secrets: (uses.secrets ?? []).map((secretId) => ({ secretId, secretName: secretId, target: '', uid: 0, gid: 0, mode: 0 })),
         configs: (uses.configs ?? []).map((configId) => ({ configId, configName: configId, target: '', uid: 0, gid: 0, mode: 0 })),
       },

@@ -66,7 +66,7 @@ describe('dispatcher', () => {
     const { agent, nodeId } = await connectAgent('h2');
     expect(agent.received.slice(0, 2).map((message) => message.message?.$case)).toEqual(['started', 'assignments']);
     expect(agent.assignments[0]).toEqual({ kind: AssignmentsKind.ASSIGNMENTS_KIND_FULL, updated: [], removed: [], secrets: [], configs: [] });
-    await admin.call((c) => c.createService, { spec: fakeServiceSpec('web', 2) });
+    await admin.call((c) => c.createService, { noResolveImage: false, spec: fakeServiceSpec('web', 2) });
     const assigned = await waitForAssigned(agent, 2);
     expect(agent.assignments.slice(1).every((assignments) => assignments.kind === AssignmentsKind.ASSIGNMENTS_KIND_INCREMENTAL)).toBe(true);
     expect(assigned.map((task) => task.slot).sort()).toEqual([1, 2]);
@@ -76,7 +76,7 @@ describe('dispatcher', () => {
 
   it('dispatcher sends the tasks already assigned in the full set of a new session', async () => {
     const { agent, nodeId } = await connectAgent('h2');
-    await admin.call((c) => c.createService, { spec: fakeServiceSpec('web', 2) });
+    await admin.call((c) => c.createService, { noResolveImage: false, spec: fakeServiceSpec('web', 2) });
     const assigned = await waitForAssigned(agent, 2);
     agent.close();
     const { agent: again } = await connectAgent('h2', { nodeId });
@@ -87,7 +87,7 @@ describe('dispatcher', () => {
 
   it('dispatcher records reports from accepted to running, with addresses', async () => {
     const { agent } = await connectAgent('h2');
-    await admin.call((c) => c.createService, { spec: fakeServiceSpec('web', 2) });
+    await admin.call((c) => c.createService, { noResolveImage: false, spec: fakeServiceSpec('web', 2) });
     const assigned = await waitForAssigned(agent, 2);
     for (const state of FORWARD) agent.report(assigned.map((task, index) => ({ taskId: task.meta!.id, state, addresses: [`198.18.129.${index + 2}`], pid: 100 + index })));
     await vi.waitFor(async () => expect((await tasks('web')).map((task) => task.status?.state)).toEqual([TaskState.TASK_STATE_RUNNING, TaskState.TASK_STATE_RUNNING]), WAIT);
@@ -100,7 +100,7 @@ describe('dispatcher', () => {
 
   it('dispatcher ignores a report that would move a task backwards', async () => {
     const { agent } = await connectAgent('h2');
-    await admin.call((c) => c.createService, { spec: fakeServiceSpec('web', 2) });
+    await admin.call((c) => c.createService, { noResolveImage: false, spec: fakeServiceSpec('web', 2) });
     const [first, second] = await waitForAssigned(agent, 2);
     agent.report([{ taskId: first!.meta!.id, state: TaskState.TASK_STATE_RUNNING }]);
     await vi.waitFor(async () => expect((await taskById(first!.meta!.id))?.status?.state).toBe(TaskState.TASK_STATE_RUNNING), WAIT);
@@ -115,7 +115,7 @@ describe('dispatcher', () => {
   it('dispatcher ignores reports about a task assigned to another node', async () => {
     const { agent: one, nodeId: oneId } = await connectAgent('h2');
     const { agent: two, nodeId: twoId } = await connectAgent('h3');
-    await admin.call((c) => c.createService, { spec: fakeServiceSpec('web', 2) });
+    await admin.call((c) => c.createService, { noResolveImage: false, spec: fakeServiceSpec('web', 2) });
     const [ofOne] = await waitForAssigned(one, 1);
     const [ofTwo] = await waitForAssigned(two, 1);
     expect([ofOne?.nodeId, ofTwo?.nodeId]).toEqual([oneId, twoId]);
@@ -129,7 +129,7 @@ describe('dispatcher', () => {
   it('dispatcher marks a node down after missed heartbeats, orphans its running tasks and replaces them', async () => {
     const { agent: quiet, nodeId: quietId } = await connectAgent('h2');
     const { agent: alive, nodeId: aliveId } = await connectAgent('h3');
-    await admin.call((c) => c.createService, { spec: fakeServiceSpec('web', 2, { restartDelayMs: 100 }) });
+    await admin.call((c) => c.createService, { noResolveImage: false, spec: fakeServiceSpec('web', 2, { restartDelayMs: 100 }) });
     const [lost] = await waitForAssigned(quiet, 1);
     const [kept] = await waitForAssigned(alive, 1);
     quiet.report([{ taskId: lost!.meta!.id, state: TaskState.TASK_STATE_RUNNING }]);
@@ -205,7 +205,7 @@ describe('dispatcher', () => {
       const { agent: two } = await connectAgent('h3');
       await admin.call((c) => c.createSecret, { spec: { name: 'db-password', labels: {}, data: new TextEncoder().encode(secretValue) } });
       await admin.call((c) => c.createConfig, { spec: { name: 'db-conf', labels: {}, data: new TextEncoder().encode(configValue) } });
-      await admin.call((c) => c.createService, { spec: usingData(1) });
+      await admin.call((c) => c.createService, { noResolveImage: false, spec: usingData(1) });
       await vi.waitFor(() => expect(one.tasks.size + two.tasks.size).toBe(1), WAIT);
       const [user, bystander] = one.tasks.size === 1 ? [one, two] : [two, one];
       const [task] = [...user.tasks.values()];
@@ -228,7 +228,7 @@ describe('dispatcher', () => {
       expect(withData(reconnected)).toEqual([]);
 
       // Another service without them, placed on both nodes, brings the bystander nothing secret.
-      await admin.call((c) => c.createService, { spec: fakeServiceSpec('plain', 2) });
+      await admin.call((c) => c.createService, { noResolveImage: false, spec: fakeServiceSpec('plain', 2) });
       await vi.waitFor(() => expect(bystander.tasks.size).toBeGreaterThan(0), WAIT);
       expect(withData(bystander)).toEqual([]);
       expect(everReceived(bystander, secretValue) || everReceived(bystander, configValue)).toBe(false);
@@ -239,7 +239,7 @@ describe('dispatcher', () => {
       const { agent: two, nodeId: twoId } = await connectAgent('h3');
       await admin.call((c) => c.createSecret, { spec: { name: 'db-password', labels: {}, data: new TextEncoder().encode(secretValue) } });
       await admin.call((c) => c.createConfig, { spec: { name: 'db-conf', labels: {}, data: new TextEncoder().encode(configValue) } });
-      const { service } = await admin.call((c) => c.createService, { spec: usingData(1) });
+      const { service } = await admin.call((c) => c.createService, { noResolveImage: false, spec: usingData(1) });
       await vi.waitFor(() => expect(one.tasks.size + two.tasks.size).toBe(1), WAIT);
       const [user, userId, bystander] = one.tasks.size === 1 ? [one, oneId, two] : [two, twoId, one];
       expect(everReceived(bystander, secretValue)).toBe(false);
@@ -252,7 +252,7 @@ describe('dispatcher', () => {
       expect(full?.configs.map((config) => text(config.spec?.data))).toEqual([configValue]);
 
       // A second replica spreads to the other node: now its task uses the secret, so it gets it.
-      await admin.call((c) => c.updateService, { service: 'db', version: service!.meta!.version, spec: { ...service!.spec!, mode: { $case: 'replicated', value: { replicas: 2 } } } });
+      await admin.call((c) => c.updateService, { noResolveImage: false, service: 'db', version: service!.meta!.version, spec: { ...service!.spec!, mode: { $case: 'replicated', value: { replicas: 2 } } } });
       await vi.waitFor(() => expect(bystander.tasks.size).toBe(1), WAIT);
       const [delivery, ...again] = withData(bystander);
       expect(again).toEqual([]);

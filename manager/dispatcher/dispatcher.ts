@@ -101,7 +101,11 @@ export class Dispatcher {
 
   /** The grpc-js handlers of the Dispatcher service. */
   handlers(): DispatcherServer {
-    return { session: (call) => void this.openSession(call) };
+    return {
+      session: (call) => void this.openSession(call),
+      // TODO(#7 logs/exec/images): joined to the Control call that sent the NodeRequest.
+      attach: (call) => call.destroy(Object.assign(new Error('Attach is not implemented yet'), { code: grpc.status.UNIMPLEMENTED })),
+    };
   }
 
   start(): void {

@@ -45,10 +45,14 @@ const CONTROL_ROLES: RolesOf<typeof ControlService> = {
   getConfig: ADMIN,
   listConfigs: ADMIN,
   removeConfig: ADMIN,
+  taskLogs: ADMIN,
+  execTask: ADMIN,
+  imageCommand: ADMIN,
+  loadImage: ADMIN,
   // Only on a locked manager's local socket; never over the network.
   unlock: [],
 };
-const DISPATCHER_ROLES: RolesOf<typeof DispatcherService> = { session: NODES };
+const DISPATCHER_ROLES: RolesOf<typeof DispatcherService> = { session: NODES, attach: NODES };
 const RAFT_ROLES: RolesOf<typeof RaftService> = { send: MANAGERS, forwardProposal: MANAGERS, join: MANAGERS };
 const NODE_CA_ROLES: RolesOf<typeof NodeCAService> = { renewNodeCertificate: NODES };
 const NODE_JOIN_ROLES: RolesOf<typeof NodeJoinService> = { issueNodeCertificate: ANYONE };

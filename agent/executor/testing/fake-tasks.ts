@@ -18,7 +18,7 @@ export function fakeTask(
     slot: 1,
     nodeId: 'node1',
     spec: {
-      container: { image: options.image ?? FAKE_IMAGE, command: [], args: [], env: [], user: '', workdir: '', hostname: '', mounts: [], healthcheck: undefined, labels: {}, secrets: options.secrets ?? [], configs: options.configs ?? [] },
+      container: { image: options.image ?? FAKE_IMAGE, command: [], args: [], env: [], user: '', workdir: '', hostname: '', mounts: [], healthcheck: undefined, readOnly: false, capAdd: [], capDrop: [], sysctls: {}, ulimits: [], init: false, stopSignal: '', stopGracePeriodMs: 0, labels: {}, secrets: options.secrets ?? [], configs: options.configs ?? [] },
       resources: undefined,
       restartPolicy: undefined,
       placement: undefined,

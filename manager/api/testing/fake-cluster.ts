@@ -148,7 +148,7 @@ export function fakeServiceSpec(name: string, replicas: number, options: { image
     name,
     labels: {},
     taskTemplate: {
-      container: { image: options.image ?? 'demo/web:v1', command: [], args: [], env: [], user: '', workdir: '', hostname: '', mounts: [], healthcheck: undefined, labels: {}, secrets: [], configs: [] },
+      container: { image: options.image ?? 'demo/web:v1', command: [], args: [], env: [], user: '', workdir: '', hostname: '', mounts: [], healthcheck: undefined, readOnly: false, capAdd: [], capDrop: [], sysctls: {}, ulimits: [], init: false, stopSignal: '', stopGracePeriodMs: 0, labels: {}, secrets: [], configs: [] },
       resources: undefined,
       restartPolicy: { condition: '', delayMs: options.restartDelayMs ?? 0, maxAttempts: 0, windowMs: 0 },
       placement: undefined,

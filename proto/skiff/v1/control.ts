@@ -10,14 +10,19 @@ import {
   type CallOptions,
   type ChannelCredentials,
   Client,
+  type ClientDuplexStream,
   type ClientOptions,
+  type ClientReadableStream,
   type ClientUnaryCall,
+  type handleBidiStreamingCall,
+  type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { ExecInput, ExecOutput, ExecRequest, ImageRequest, ImageResponse, LogMessage, LogsOptions } from "./attach.js";
 import { Cluster, Config, Node, Secret, Service, Task } from "./objects.js";
 import { ClusterSpec, ConfigSpec, NodeSpec, SecretSpec, ServiceSpec } from "./specs.js";
 
@@ -42,7 +47,14 @@ export interface GetNodeResponse {
 }
 
 export interface CreateServiceRequest {
-  spec: ServiceSpec | undefined;
+  spec:
+    | ServiceSpec
+    | undefined;
+  /**
+   * `--no-resolve-image`: keep the image reference as given instead of pinning its tag to the
+   * manifest digest the registry has now.
+   */
+  noResolveImage: boolean;
 }
 
 export interface CreateServiceResponse {
@@ -77,6 +89,7 @@ export interface UpdateServiceRequest {
   service: string;
   version: number;
   spec: ServiceSpec | undefined;
+  noResolveImage: boolean;
 }
 
 export interface UpdateServiceResponse {
@@ -226,6 +239,42 @@ export interface UnlockRequest {
 }
 
 export interface UnlockResponse {
+}
+
+/** `service` (id, id prefix or name) or `task` (id, id prefix, or NAME.SLOT[.ID]): exactly one. */
+export interface TaskLogsRequest {
+  service: string;
+  task: string;
+  options: LogsOptions | undefined;
+}
+
+export interface ExecClientMessage {
+  message: { $case: "start"; value: ExecRequest } | { $case: "input"; value: ExecInput } | undefined;
+}
+
+export interface ImageCommandRequest {
+  /** Node ids, id prefixes or hostnames; empty = every ready node. */
+  nodes: string[];
+  request: ImageRequest | undefined;
+}
+
+export interface ImageCommandReply {
+  nodeId: string;
+  hostname: string;
+  response:
+    | ImageResponse
+    | undefined;
+  /** Set instead of response when this node failed or could not be reached. */
+  error: string;
+}
+
+export interface LoadImageChunk {
+  chunk: { $case: "start"; value: LoadImageStart } | { $case: "data"; value: Uint8Array } | undefined;
+}
+
+export interface LoadImageStart {
+  /** as in ImageCommandRequest */
+  nodes: string[];
 }
 
 function createBaseListNodesRequest(): ListNodesRequest {
@@ -482,13 +531,16 @@ export const GetNodeResponse: MessageFns<GetNodeResponse> = {
 };
 
 function createBaseCreateServiceRequest(): CreateServiceRequest {
-  return { spec: undefined };
+  return { spec: undefined, noResolveImage: false };
 }
 
 export const CreateServiceRequest: MessageFns<CreateServiceRequest> = {
   encode(message: CreateServiceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.spec !== undefined) {
       ServiceSpec.encode(message.spec, writer.uint32(10).fork()).join();
+    }
+    if (message.noResolveImage !== false) {
+      writer.uint32(16).bool(message.noResolveImage);
     }
     return writer;
   },
@@ -514,6 +566,14 @@ export const CreateServiceRequest: MessageFns<CreateServiceRequest> = {
             message.spec = ServiceSpec.decode(reader, reader.uint32());
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.noResolveImage = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -527,13 +587,23 @@ export const CreateServiceRequest: MessageFns<CreateServiceRequest> = {
   },
 
   fromJSON(object: any): CreateServiceRequest {
-    return { spec: isSet(object.spec) ? ServiceSpec.fromJSON(object.spec) : undefined };
+    return {
+      spec: isSet(object.spec) ? ServiceSpec.fromJSON(object.spec) : undefined,
+      noResolveImage: isSet(object.noResolveImage)
+        ? globalThis.Boolean(object.noResolveImage)
+        : isSet(object.no_resolve_image)
+        ? globalThis.Boolean(object.no_resolve_image)
+        : false,
+    };
   },
 
   toJSON(message: CreateServiceRequest): unknown {
     const obj: any = {};
     if (message.spec !== undefined) {
       obj.spec = ServiceSpec.toJSON(message.spec);
+    }
+    if (message.noResolveImage !== false) {
+      obj.noResolveImage = message.noResolveImage;
     }
     return obj;
   },
@@ -546,6 +616,7 @@ export const CreateServiceRequest: MessageFns<CreateServiceRequest> = {
     message.spec = (object.spec !== undefined && object.spec !== null)
       ? ServiceSpec.fromPartial(object.spec)
       : undefined;
+    message.noResolveImage = object.noResolveImage ?? false;
     return message;
   },
 };
@@ -1000,7 +1071,7 @@ export const ListServicesResponse: MessageFns<ListServicesResponse> = {
 };
 
 function createBaseUpdateServiceRequest(): UpdateServiceRequest {
-  return { service: "", version: 0, spec: undefined };
+  return { service: "", version: 0, spec: undefined, noResolveImage: false };
 }
 
 export const UpdateServiceRequest: MessageFns<UpdateServiceRequest> = {
@@ -1013,6 +1084,9 @@ export const UpdateServiceRequest: MessageFns<UpdateServiceRequest> = {
     }
     if (message.spec !== undefined) {
       ServiceSpec.encode(message.spec, writer.uint32(26).fork()).join();
+    }
+    if (message.noResolveImage !== false) {
+      writer.uint32(32).bool(message.noResolveImage);
     }
     return writer;
   },
@@ -1054,6 +1128,14 @@ export const UpdateServiceRequest: MessageFns<UpdateServiceRequest> = {
             message.spec = ServiceSpec.decode(reader, reader.uint32());
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.noResolveImage = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1071,6 +1153,11 @@ export const UpdateServiceRequest: MessageFns<UpdateServiceRequest> = {
       service: isSet(object.service) ? globalThis.String(object.service) : "",
       version: isSet(object.version) ? globalThis.Number(object.version) : 0,
       spec: isSet(object.spec) ? ServiceSpec.fromJSON(object.spec) : undefined,
+      noResolveImage: isSet(object.noResolveImage)
+        ? globalThis.Boolean(object.noResolveImage)
+        : isSet(object.no_resolve_image)
+        ? globalThis.Boolean(object.no_resolve_image)
+        : false,
     };
   },
 
@@ -1085,6 +1172,9 @@ export const UpdateServiceRequest: MessageFns<UpdateServiceRequest> = {
     if (message.spec !== undefined) {
       obj.spec = ServiceSpec.toJSON(message.spec);
     }
+    if (message.noResolveImage !== false) {
+      obj.noResolveImage = message.noResolveImage;
+    }
     return obj;
   },
 
@@ -1098,6 +1188,7 @@ export const UpdateServiceRequest: MessageFns<UpdateServiceRequest> = {
     message.spec = (object.spec !== undefined && object.spec !== null)
       ? ServiceSpec.fromPartial(object.spec)
       : undefined;
+    message.noResolveImage = object.noResolveImage ?? false;
     return message;
   },
 };
@@ -3619,6 +3710,588 @@ export const UnlockResponse: MessageFns<UnlockResponse> = {
   },
 };
 
+function createBaseTaskLogsRequest(): TaskLogsRequest {
+  return { service: "", task: "", options: undefined };
+}
+
+export const TaskLogsRequest: MessageFns<TaskLogsRequest> = {
+  encode(message: TaskLogsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.service !== "") {
+      writer.uint32(10).string(message.service);
+    }
+    if (message.task !== "") {
+      writer.uint32(18).string(message.task);
+    }
+    if (message.options !== undefined) {
+      LogsOptions.encode(message.options, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TaskLogsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTaskLogsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.service = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.task = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.options = LogsOptions.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TaskLogsRequest {
+    return {
+      service: isSet(object.service) ? globalThis.String(object.service) : "",
+      task: isSet(object.task) ? globalThis.String(object.task) : "",
+      options: isSet(object.options) ? LogsOptions.fromJSON(object.options) : undefined,
+    };
+  },
+
+  toJSON(message: TaskLogsRequest): unknown {
+    const obj: any = {};
+    if (message.service !== "") {
+      obj.service = message.service;
+    }
+    if (message.task !== "") {
+      obj.task = message.task;
+    }
+    if (message.options !== undefined) {
+      obj.options = LogsOptions.toJSON(message.options);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TaskLogsRequest>): TaskLogsRequest {
+    return TaskLogsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TaskLogsRequest>): TaskLogsRequest {
+    const message = createBaseTaskLogsRequest();
+    message.service = object.service ?? "";
+    message.task = object.task ?? "";
+    message.options = (object.options !== undefined && object.options !== null)
+      ? LogsOptions.fromPartial(object.options)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseExecClientMessage(): ExecClientMessage {
+  return { message: undefined };
+}
+
+export const ExecClientMessage: MessageFns<ExecClientMessage> = {
+  encode(message: ExecClientMessage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.message?.$case) {
+      case "start":
+        ExecRequest.encode(message.message.value, writer.uint32(10).fork()).join();
+        break;
+      case "input":
+        ExecInput.encode(message.message.value, writer.uint32(18).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExecClientMessage {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExecClientMessage();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.message = { $case: "start", value: ExecRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.message = { $case: "input", value: ExecInput.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExecClientMessage {
+    return {
+      message: isSet(object.start)
+        ? { $case: "start", value: ExecRequest.fromJSON(object.start) }
+        : isSet(object.input)
+        ? { $case: "input", value: ExecInput.fromJSON(object.input) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: ExecClientMessage): unknown {
+    const obj: any = {};
+    if (message.message?.$case === "start") {
+      obj.start = ExecRequest.toJSON(message.message.value);
+    } else if (message.message?.$case === "input") {
+      obj.input = ExecInput.toJSON(message.message.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExecClientMessage>): ExecClientMessage {
+    return ExecClientMessage.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExecClientMessage>): ExecClientMessage {
+    const message = createBaseExecClientMessage();
+    switch (object.message?.$case) {
+      case "start": {
+        if (object.message?.value !== undefined && object.message?.value !== null) {
+          message.message = { $case: "start", value: ExecRequest.fromPartial(object.message.value) };
+        }
+        break;
+      }
+      case "input": {
+        if (object.message?.value !== undefined && object.message?.value !== null) {
+          message.message = { $case: "input", value: ExecInput.fromPartial(object.message.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseImageCommandRequest(): ImageCommandRequest {
+  return { nodes: [], request: undefined };
+}
+
+export const ImageCommandRequest: MessageFns<ImageCommandRequest> = {
+  encode(message: ImageCommandRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.nodes) {
+      writer.uint32(10).string(v!);
+    }
+    if (message.request !== undefined) {
+      ImageRequest.encode(message.request, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImageCommandRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImageCommandRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodes.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.request = ImageRequest.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImageCommandRequest {
+    return {
+      nodes: globalThis.Array.isArray(object?.nodes) ? object.nodes.map((e: any) => globalThis.String(e)) : [],
+      request: isSet(object.request) ? ImageRequest.fromJSON(object.request) : undefined,
+    };
+  },
+
+  toJSON(message: ImageCommandRequest): unknown {
+    const obj: any = {};
+    if (message.nodes?.length) {
+      obj.nodes = message.nodes;
+    }
+    if (message.request !== undefined) {
+      obj.request = ImageRequest.toJSON(message.request);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ImageCommandRequest>): ImageCommandRequest {
+    return ImageCommandRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ImageCommandRequest>): ImageCommandRequest {
+    const message = createBaseImageCommandRequest();
+    message.nodes = object.nodes?.map((e) => e) || [];
+    message.request = (object.request !== undefined && object.request !== null)
+      ? ImageRequest.fromPartial(object.request)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseImageCommandReply(): ImageCommandReply {
+  return { nodeId: "", hostname: "", response: undefined, error: "" };
+}
+
+export const ImageCommandReply: MessageFns<ImageCommandReply> = {
+  encode(message: ImageCommandReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nodeId !== "") {
+      writer.uint32(10).string(message.nodeId);
+    }
+    if (message.hostname !== "") {
+      writer.uint32(18).string(message.hostname);
+    }
+    if (message.response !== undefined) {
+      ImageResponse.encode(message.response, writer.uint32(26).fork()).join();
+    }
+    if (message.error !== "") {
+      writer.uint32(34).string(message.error);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImageCommandReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImageCommandReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.hostname = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.response = ImageResponse.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImageCommandReply {
+    return {
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+      hostname: isSet(object.hostname) ? globalThis.String(object.hostname) : "",
+      response: isSet(object.response) ? ImageResponse.fromJSON(object.response) : undefined,
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+    };
+  },
+
+  toJSON(message: ImageCommandReply): unknown {
+    const obj: any = {};
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    if (message.hostname !== "") {
+      obj.hostname = message.hostname;
+    }
+    if (message.response !== undefined) {
+      obj.response = ImageResponse.toJSON(message.response);
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ImageCommandReply>): ImageCommandReply {
+    return ImageCommandReply.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ImageCommandReply>): ImageCommandReply {
+    const message = createBaseImageCommandReply();
+    message.nodeId = object.nodeId ?? "";
+    message.hostname = object.hostname ?? "";
+    message.response = (object.response !== undefined && object.response !== null)
+      ? ImageResponse.fromPartial(object.response)
+      : undefined;
+    message.error = object.error ?? "";
+    return message;
+  },
+};
+
+function createBaseLoadImageChunk(): LoadImageChunk {
+  return { chunk: undefined };
+}
+
+export const LoadImageChunk: MessageFns<LoadImageChunk> = {
+  encode(message: LoadImageChunk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.chunk?.$case) {
+      case "start":
+        LoadImageStart.encode(message.chunk.value, writer.uint32(10).fork()).join();
+        break;
+      case "data":
+        writer.uint32(18).bytes(message.chunk.value);
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LoadImageChunk {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLoadImageChunk();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.chunk = { $case: "start", value: LoadImageStart.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.chunk = { $case: "data", value: reader.bytes() };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LoadImageChunk {
+    return {
+      chunk: isSet(object.start)
+        ? { $case: "start", value: LoadImageStart.fromJSON(object.start) }
+        : isSet(object.data)
+        ? { $case: "data", value: bytesFromBase64(object.data) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: LoadImageChunk): unknown {
+    const obj: any = {};
+    if (message.chunk?.$case === "start") {
+      obj.start = LoadImageStart.toJSON(message.chunk.value);
+    } else if (message.chunk?.$case === "data") {
+      obj.data = base64FromBytes(message.chunk.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LoadImageChunk>): LoadImageChunk {
+    return LoadImageChunk.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LoadImageChunk>): LoadImageChunk {
+    const message = createBaseLoadImageChunk();
+    switch (object.chunk?.$case) {
+      case "start": {
+        if (object.chunk?.value !== undefined && object.chunk?.value !== null) {
+          message.chunk = { $case: "start", value: LoadImageStart.fromPartial(object.chunk.value) };
+        }
+        break;
+      }
+      case "data": {
+        if (object.chunk?.value !== undefined && object.chunk?.value !== null) {
+          message.chunk = { $case: "data", value: object.chunk.value };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseLoadImageStart(): LoadImageStart {
+  return { nodes: [] };
+}
+
+export const LoadImageStart: MessageFns<LoadImageStart> = {
+  encode(message: LoadImageStart, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.nodes) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LoadImageStart {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLoadImageStart();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodes.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LoadImageStart {
+    return { nodes: globalThis.Array.isArray(object?.nodes) ? object.nodes.map((e: any) => globalThis.String(e)) : [] };
+  },
+
+  toJSON(message: LoadImageStart): unknown {
+    const obj: any = {};
+    if (message.nodes?.length) {
+      obj.nodes = message.nodes;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LoadImageStart>): LoadImageStart {
+    return LoadImageStart.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LoadImageStart>): LoadImageStart {
+    const message = createBaseLoadImageStart();
+    message.nodes = object.nodes?.map((e) => e) || [];
+    return message;
+  },
+};
+
 export type ControlService = typeof ControlService;
 export const ControlService = {
   listNodes: {
@@ -3851,6 +4524,49 @@ export const ControlService = {
     responseSerialize: (value: UnlockResponse): Buffer => Buffer.from(UnlockResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): UnlockResponse => UnlockResponse.decode(value),
   },
+  /** Logs of a service's or a task's containers, from every node that ran them, merged. */
+  taskLogs: {
+    path: "/skiff.v1.Control/TaskLogs" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: TaskLogsRequest): Buffer => Buffer.from(TaskLogsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): TaskLogsRequest => TaskLogsRequest.decode(value),
+    responseSerialize: (value: LogMessage): Buffer => Buffer.from(LogMessage.encode(value).finish()),
+    responseDeserialize: (value: Buffer): LogMessage => LogMessage.decode(value),
+  },
+  /**
+   * `skiff task exec`: the first message is the ExecRequest, then stdin; answers are output
+   * frames and finally the exit code.
+   */
+  execTask: {
+    path: "/skiff.v1.Control/ExecTask" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: ExecClientMessage): Buffer => Buffer.from(ExecClientMessage.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ExecClientMessage => ExecClientMessage.decode(value),
+    responseSerialize: (value: ExecOutput): Buffer => Buffer.from(ExecOutput.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ExecOutput => ExecOutput.decode(value),
+  },
+  /** `skiff image ls|pull|rm|prune` on some nodes or all of them: one reply per node. */
+  imageCommand: {
+    path: "/skiff.v1.Control/ImageCommand" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: ImageCommandRequest): Buffer => Buffer.from(ImageCommandRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ImageCommandRequest => ImageCommandRequest.decode(value),
+    responseSerialize: (value: ImageCommandReply): Buffer => Buffer.from(ImageCommandReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ImageCommandReply => ImageCommandReply.decode(value),
+  },
+  /** `skiff image load`: the first message names the nodes, then the archive in chunks. */
+  loadImage: {
+    path: "/skiff.v1.Control/LoadImage" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: LoadImageChunk): Buffer => Buffer.from(LoadImageChunk.encode(value).finish()),
+    requestDeserialize: (value: Buffer): LoadImageChunk => LoadImageChunk.decode(value),
+    responseSerialize: (value: ImageCommandReply): Buffer => Buffer.from(ImageCommandReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ImageCommandReply => ImageCommandReply.decode(value),
+  },
 } as const;
 
 export interface ControlServer extends UntypedServiceImplementation {
@@ -3879,6 +4595,17 @@ export interface ControlServer extends UntypedServiceImplementation {
   removeConfig: handleUnaryCall<RemoveConfigRequest, RemoveConfigResponse>;
   /** Served by a locked manager on its local socket only: unwraps the data key and starts it. */
   unlock: handleUnaryCall<UnlockRequest, UnlockResponse>;
+  /** Logs of a service's or a task's containers, from every node that ran them, merged. */
+  taskLogs: handleServerStreamingCall<TaskLogsRequest, LogMessage>;
+  /**
+   * `skiff task exec`: the first message is the ExecRequest, then stdin; answers are output
+   * frames and finally the exit code.
+   */
+  execTask: handleBidiStreamingCall<ExecClientMessage, ExecOutput>;
+  /** `skiff image ls|pull|rm|prune` on some nodes or all of them: one reply per node. */
+  imageCommand: handleServerStreamingCall<ImageCommandRequest, ImageCommandReply>;
+  /** `skiff image load`: the first message names the nodes, then the archive in chunks. */
+  loadImage: handleBidiStreamingCall<LoadImageChunk, ImageCommandReply>;
 }
 
 export interface ControlClient extends Client {
@@ -4243,6 +4970,31 @@ export interface ControlClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: UnlockResponse) => void,
   ): ClientUnaryCall;
+  /** Logs of a service's or a task's containers, from every node that ran them, merged. */
+  taskLogs(request: TaskLogsRequest, options?: Partial<CallOptions>): ClientReadableStream<LogMessage>;
+  taskLogs(
+    request: TaskLogsRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<LogMessage>;
+  /**
+   * `skiff task exec`: the first message is the ExecRequest, then stdin; answers are output
+   * frames and finally the exit code.
+   */
+  execTask(): ClientDuplexStream<ExecClientMessage, ExecOutput>;
+  execTask(options: Partial<CallOptions>): ClientDuplexStream<ExecClientMessage, ExecOutput>;
+  execTask(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<ExecClientMessage, ExecOutput>;
+  /** `skiff image ls|pull|rm|prune` on some nodes or all of them: one reply per node. */
+  imageCommand(request: ImageCommandRequest, options?: Partial<CallOptions>): ClientReadableStream<ImageCommandReply>;
+  imageCommand(
+    request: ImageCommandRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ImageCommandReply>;
+  /** `skiff image load`: the first message names the nodes, then the archive in chunks. */
+  loadImage(): ClientDuplexStream<LoadImageChunk, ImageCommandReply>;
+  loadImage(options: Partial<CallOptions>): ClientDuplexStream<LoadImageChunk, ImageCommandReply>;
+  loadImage(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<LoadImageChunk, ImageCommandReply>;
 }
 
 export const ControlClient = makeGenericClientConstructor(ControlService, "skiff.v1.Control") as unknown as {
@@ -4250,6 +5002,31 @@ export const ControlClient = makeGenericClientConstructor(ControlService, "skiff
   service: typeof ControlService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  if ((globalThis as any).Buffer) {
+    return Uint8Array.from((globalThis as any).Buffer.from(b64, "base64"));
+  } else {
+    const bin = globalThis.atob(b64);
+    const arr = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; ++i) {
+      arr[i] = bin.charCodeAt(i);
+    }
+    return arr;
+  }
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  if ((globalThis as any).Buffer) {
+    return (globalThis as any).Buffer.from(arr).toString("base64");
+  } else {
+    const bin: string[] = [];
+    arr.forEach((byte) => {
+      bin.push(globalThis.String.fromCharCode(byte));
+    });
+    return globalThis.btoa(bin.join(""));
+  }
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 

@@ -17,6 +17,7 @@ import {
   type Metadata,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { ExecInput, ExecOutput, ExecRequest, ImageRequest, ImageResponse, LogBatch, LogsOptions } from "./attach.js";
 import { Config, NetworkAttachment, NodeDescription, Secret, Task, TaskStatus } from "./objects.js";
 import { NodeRole, nodeRoleFromJSON, nodeRoleToJSON } from "./types.js";
 
@@ -123,7 +124,47 @@ export interface DispatcherMessage {
     | { $case: "assignments"; value: Assignments }
     | { $case: "managers"; value: ManagersUpdate }
     | { $case: "node"; value: NodeChanged }
+    | { $case: "request"; value: NodeRequest }
     | undefined;
+}
+
+/**
+ * Something a user asked of this node through a manager (logs, exec, images). The agent answers
+ * by opening Dispatcher.Attach with this request_id.
+ */
+export interface NodeRequest {
+  requestId: string;
+  request: { $case: "logs"; value: NodeLogsRequest } | { $case: "exec"; value: ExecRequest } | {
+    $case: "image";
+    value: ImageRequest;
+  } | undefined;
+}
+
+export interface NodeLogsRequest {
+  /** Tasks on this node whose logs are wanted (including stopped ones whose containers remain). */
+  taskIds: string[];
+  options: LogsOptions | undefined;
+}
+
+export interface AgentFrame {
+  /** required in the first frame */
+  requestId: string;
+  frame: { $case: "logs"; value: LogBatch } | { $case: "execOutput"; value: ExecOutput } | {
+    $case: "image";
+    value: ImageResponse;
+  } | //
+  /** the request failed; ends the call */
+  { $case: "error"; value: string } | //
+  /** logs without follow: everything was sent */
+  { $case: "done"; value: boolean } | undefined;
+}
+
+export interface ManagerFrame {
+  frame: { $case: "execInput"; value: ExecInput } | //
+  /** image load archive chunk */
+  { $case: "loadData"; value: Uint8Array } | //
+  /** the whole archive was sent */
+  { $case: "loadDone"; value: boolean } | undefined;
 }
 
 function createBaseAgentHello(): AgentHello {
@@ -990,6 +1031,9 @@ export const DispatcherMessage: MessageFns<DispatcherMessage> = {
       case "node":
         NodeChanged.encode(message.message.value, writer.uint32(34).fork()).join();
         break;
+      case "request":
+        NodeRequest.encode(message.message.value, writer.uint32(42).fork()).join();
+        break;
     }
     return writer;
   },
@@ -1039,6 +1083,14 @@ export const DispatcherMessage: MessageFns<DispatcherMessage> = {
             message.message = { $case: "node", value: NodeChanged.decode(reader, reader.uint32()) };
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.message = { $case: "request", value: NodeRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1061,6 +1113,8 @@ export const DispatcherMessage: MessageFns<DispatcherMessage> = {
         ? { $case: "managers", value: ManagersUpdate.fromJSON(object.managers) }
         : isSet(object.node)
         ? { $case: "node", value: NodeChanged.fromJSON(object.node) }
+        : isSet(object.request)
+        ? { $case: "request", value: NodeRequest.fromJSON(object.request) }
         : undefined,
     };
   },
@@ -1075,6 +1129,8 @@ export const DispatcherMessage: MessageFns<DispatcherMessage> = {
       obj.managers = ManagersUpdate.toJSON(message.message.value);
     } else if (message.message?.$case === "node") {
       obj.node = NodeChanged.toJSON(message.message.value);
+    } else if (message.message?.$case === "request") {
+      obj.request = NodeRequest.toJSON(message.message.value);
     }
     return obj;
   },
@@ -1109,6 +1165,559 @@ export const DispatcherMessage: MessageFns<DispatcherMessage> = {
         }
         break;
       }
+      case "request": {
+        if (object.message?.value !== undefined && object.message?.value !== null) {
+          message.message = { $case: "request", value: NodeRequest.fromPartial(object.message.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseNodeRequest(): NodeRequest {
+  return { requestId: "", request: undefined };
+}
+
+export const NodeRequest: MessageFns<NodeRequest> = {
+  encode(message: NodeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestId !== "") {
+      writer.uint32(10).string(message.requestId);
+    }
+    switch (message.request?.$case) {
+      case "logs":
+        NodeLogsRequest.encode(message.request.value, writer.uint32(18).fork()).join();
+        break;
+      case "exec":
+        ExecRequest.encode(message.request.value, writer.uint32(26).fork()).join();
+        break;
+      case "image":
+        ImageRequest.encode(message.request.value, writer.uint32(34).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NodeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNodeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.request = { $case: "logs", value: NodeLogsRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.request = { $case: "exec", value: ExecRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.request = { $case: "image", value: ImageRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NodeRequest {
+    return {
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      request: isSet(object.logs)
+        ? { $case: "logs", value: NodeLogsRequest.fromJSON(object.logs) }
+        : isSet(object.exec)
+        ? { $case: "exec", value: ExecRequest.fromJSON(object.exec) }
+        : isSet(object.image)
+        ? { $case: "image", value: ImageRequest.fromJSON(object.image) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: NodeRequest): unknown {
+    const obj: any = {};
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.request?.$case === "logs") {
+      obj.logs = NodeLogsRequest.toJSON(message.request.value);
+    } else if (message.request?.$case === "exec") {
+      obj.exec = ExecRequest.toJSON(message.request.value);
+    } else if (message.request?.$case === "image") {
+      obj.image = ImageRequest.toJSON(message.request.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<NodeRequest>): NodeRequest {
+    return NodeRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<NodeRequest>): NodeRequest {
+    const message = createBaseNodeRequest();
+    message.requestId = object.requestId ?? "";
+    switch (object.request?.$case) {
+      case "logs": {
+        if (object.request?.value !== undefined && object.request?.value !== null) {
+          message.request = { $case: "logs", value: NodeLogsRequest.fromPartial(object.request.value) };
+        }
+        break;
+      }
+      case "exec": {
+        if (object.request?.value !== undefined && object.request?.value !== null) {
+          message.request = { $case: "exec", value: ExecRequest.fromPartial(object.request.value) };
+        }
+        break;
+      }
+      case "image": {
+        if (object.request?.value !== undefined && object.request?.value !== null) {
+          message.request = { $case: "image", value: ImageRequest.fromPartial(object.request.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseNodeLogsRequest(): NodeLogsRequest {
+  return { taskIds: [], options: undefined };
+}
+
+export const NodeLogsRequest: MessageFns<NodeLogsRequest> = {
+  encode(message: NodeLogsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.taskIds) {
+      writer.uint32(10).string(v!);
+    }
+    if (message.options !== undefined) {
+      LogsOptions.encode(message.options, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NodeLogsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNodeLogsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.taskIds.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.options = LogsOptions.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NodeLogsRequest {
+    return {
+      taskIds: globalThis.Array.isArray(object?.taskIds)
+        ? object.taskIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.task_ids)
+        ? object.task_ids.map((e: any) => globalThis.String(e))
+        : [],
+      options: isSet(object.options) ? LogsOptions.fromJSON(object.options) : undefined,
+    };
+  },
+
+  toJSON(message: NodeLogsRequest): unknown {
+    const obj: any = {};
+    if (message.taskIds?.length) {
+      obj.taskIds = message.taskIds;
+    }
+    if (message.options !== undefined) {
+      obj.options = LogsOptions.toJSON(message.options);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<NodeLogsRequest>): NodeLogsRequest {
+    return NodeLogsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<NodeLogsRequest>): NodeLogsRequest {
+    const message = createBaseNodeLogsRequest();
+    message.taskIds = object.taskIds?.map((e) => e) || [];
+    message.options = (object.options !== undefined && object.options !== null)
+      ? LogsOptions.fromPartial(object.options)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseAgentFrame(): AgentFrame {
+  return { requestId: "", frame: undefined };
+}
+
+export const AgentFrame: MessageFns<AgentFrame> = {
+  encode(message: AgentFrame, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestId !== "") {
+      writer.uint32(10).string(message.requestId);
+    }
+    switch (message.frame?.$case) {
+      case "logs":
+        LogBatch.encode(message.frame.value, writer.uint32(18).fork()).join();
+        break;
+      case "execOutput":
+        ExecOutput.encode(message.frame.value, writer.uint32(26).fork()).join();
+        break;
+      case "image":
+        ImageResponse.encode(message.frame.value, writer.uint32(34).fork()).join();
+        break;
+      case "error":
+        writer.uint32(42).string(message.frame.value);
+        break;
+      case "done":
+        writer.uint32(48).bool(message.frame.value);
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AgentFrame {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAgentFrame();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.frame = { $case: "logs", value: LogBatch.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.frame = { $case: "execOutput", value: ExecOutput.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.frame = { $case: "image", value: ImageResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.frame = { $case: "error", value: reader.string() };
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.frame = { $case: "done", value: reader.bool() };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AgentFrame {
+    return {
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      frame: isSet(object.logs)
+        ? { $case: "logs", value: LogBatch.fromJSON(object.logs) }
+        : isSet(object.execOutput)
+        ? { $case: "execOutput", value: ExecOutput.fromJSON(object.execOutput) }
+        : isSet(object.exec_output)
+        ? { $case: "execOutput", value: ExecOutput.fromJSON(object.exec_output) }
+        : isSet(object.image)
+        ? { $case: "image", value: ImageResponse.fromJSON(object.image) }
+        : isSet(object.error)
+        ? { $case: "error", value: globalThis.String(object.error) }
+        : isSet(object.done)
+        ? { $case: "done", value: globalThis.Boolean(object.done) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: AgentFrame): unknown {
+    const obj: any = {};
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.frame?.$case === "logs") {
+      obj.logs = LogBatch.toJSON(message.frame.value);
+    } else if (message.frame?.$case === "execOutput") {
+      obj.execOutput = ExecOutput.toJSON(message.frame.value);
+    } else if (message.frame?.$case === "image") {
+      obj.image = ImageResponse.toJSON(message.frame.value);
+    } else if (message.frame?.$case === "error") {
+      obj.error = message.frame.value;
+    } else if (message.frame?.$case === "done") {
+      obj.done = message.frame.value;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AgentFrame>): AgentFrame {
+    return AgentFrame.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AgentFrame>): AgentFrame {
+    const message = createBaseAgentFrame();
+    message.requestId = object.requestId ?? "";
+    switch (object.frame?.$case) {
+      case "logs": {
+        if (object.frame?.value !== undefined && object.frame?.value !== null) {
+          message.frame = { $case: "logs", value: LogBatch.fromPartial(object.frame.value) };
+        }
+        break;
+      }
+      case "execOutput": {
+        if (object.frame?.value !== undefined && object.frame?.value !== null) {
+          message.frame = { $case: "execOutput", value: ExecOutput.fromPartial(object.frame.value) };
+        }
+        break;
+      }
+      case "image": {
+        if (object.frame?.value !== undefined && object.frame?.value !== null) {
+          message.frame = { $case: "image", value: ImageResponse.fromPartial(object.frame.value) };
+        }
+        break;
+      }
+      case "error": {
+        if (object.frame?.value !== undefined && object.frame?.value !== null) {
+          message.frame = { $case: "error", value: object.frame.value };
+        }
+        break;
+      }
+      case "done": {
+        if (object.frame?.value !== undefined && object.frame?.value !== null) {
+          message.frame = { $case: "done", value: object.frame.value };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseManagerFrame(): ManagerFrame {
+  return { frame: undefined };
+}
+
+export const ManagerFrame: MessageFns<ManagerFrame> = {
+  encode(message: ManagerFrame, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.frame?.$case) {
+      case "execInput":
+        ExecInput.encode(message.frame.value, writer.uint32(10).fork()).join();
+        break;
+      case "loadData":
+        writer.uint32(18).bytes(message.frame.value);
+        break;
+      case "loadDone":
+        writer.uint32(24).bool(message.frame.value);
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ManagerFrame {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseManagerFrame();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.frame = { $case: "execInput", value: ExecInput.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.frame = { $case: "loadData", value: reader.bytes() };
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.frame = { $case: "loadDone", value: reader.bool() };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ManagerFrame {
+    return {
+      frame: isSet(object.execInput)
+        ? { $case: "execInput", value: ExecInput.fromJSON(object.execInput) }
+        : isSet(object.exec_input)
+        ? { $case: "execInput", value: ExecInput.fromJSON(object.exec_input) }
+        : isSet(object.loadData)
+        ? { $case: "loadData", value: bytesFromBase64(object.loadData) }
+        : isSet(object.load_data)
+        ? { $case: "loadData", value: bytesFromBase64(object.load_data) }
+        : isSet(object.loadDone)
+        ? { $case: "loadDone", value: globalThis.Boolean(object.loadDone) }
+        : isSet(object.load_done)
+        ? { $case: "loadDone", value: globalThis.Boolean(object.load_done) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: ManagerFrame): unknown {
+    const obj: any = {};
+    if (message.frame?.$case === "execInput") {
+      obj.execInput = ExecInput.toJSON(message.frame.value);
+    } else if (message.frame?.$case === "loadData") {
+      obj.loadData = base64FromBytes(message.frame.value);
+    } else if (message.frame?.$case === "loadDone") {
+      obj.loadDone = message.frame.value;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ManagerFrame>): ManagerFrame {
+    return ManagerFrame.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ManagerFrame>): ManagerFrame {
+    const message = createBaseManagerFrame();
+    switch (object.frame?.$case) {
+      case "execInput": {
+        if (object.frame?.value !== undefined && object.frame?.value !== null) {
+          message.frame = { $case: "execInput", value: ExecInput.fromPartial(object.frame.value) };
+        }
+        break;
+      }
+      case "loadData": {
+        if (object.frame?.value !== undefined && object.frame?.value !== null) {
+          message.frame = { $case: "loadData", value: object.frame.value };
+        }
+        break;
+      }
+      case "loadDone": {
+        if (object.frame?.value !== undefined && object.frame?.value !== null) {
+          message.frame = { $case: "loadDone", value: object.frame.value };
+        }
+        break;
+      }
     }
     return message;
   },
@@ -1130,6 +1739,21 @@ export const DispatcherService = {
     responseSerialize: (value: DispatcherMessage): Buffer => Buffer.from(DispatcherMessage.encode(value).finish()),
     responseDeserialize: (value: Buffer): DispatcherMessage => DispatcherMessage.decode(value),
   },
+  /**
+   * The agent's side of one NodeRequest that came in its session: the agent opens one Attach
+   * per request, its first frame carries the request id, then the answer flows (log batches,
+   * exec output, an image response, or an error); the manager sends exec stdin and image
+   * archive chunks the other way. Either side ends the call to cancel.
+   */
+  attach: {
+    path: "/skiff.v1.Dispatcher/Attach" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: AgentFrame): Buffer => Buffer.from(AgentFrame.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AgentFrame => AgentFrame.decode(value),
+    responseSerialize: (value: ManagerFrame): Buffer => Buffer.from(ManagerFrame.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ManagerFrame => ManagerFrame.decode(value),
+  },
 } as const;
 
 export interface DispatcherServer extends UntypedServiceImplementation {
@@ -1139,6 +1763,13 @@ export interface DispatcherServer extends UntypedServiceImplementation {
    * and batched task-status updates.
    */
   session: handleBidiStreamingCall<AgentMessage, DispatcherMessage>;
+  /**
+   * The agent's side of one NodeRequest that came in its session: the agent opens one Attach
+   * per request, its first frame carries the request id, then the answer flows (log batches,
+   * exec output, an image response, or an error); the manager sends exec stdin and image
+   * archive chunks the other way. Either side ends the call to cancel.
+   */
+  attach: handleBidiStreamingCall<AgentFrame, ManagerFrame>;
 }
 
 export interface DispatcherClient extends Client {
@@ -1150,6 +1781,15 @@ export interface DispatcherClient extends Client {
   session(): ClientDuplexStream<AgentMessage, DispatcherMessage>;
   session(options: Partial<CallOptions>): ClientDuplexStream<AgentMessage, DispatcherMessage>;
   session(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<AgentMessage, DispatcherMessage>;
+  /**
+   * The agent's side of one NodeRequest that came in its session: the agent opens one Attach
+   * per request, its first frame carries the request id, then the answer flows (log batches,
+   * exec output, an image response, or an error); the manager sends exec stdin and image
+   * archive chunks the other way. Either side ends the call to cancel.
+   */
+  attach(): ClientDuplexStream<AgentFrame, ManagerFrame>;
+  attach(options: Partial<CallOptions>): ClientDuplexStream<AgentFrame, ManagerFrame>;
+  attach(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<AgentFrame, ManagerFrame>;
 }
 
 export const DispatcherClient = makeGenericClientConstructor(DispatcherService, "skiff.v1.Dispatcher") as unknown as {
@@ -1157,6 +1797,31 @@ export const DispatcherClient = makeGenericClientConstructor(DispatcherService, 
   service: typeof DispatcherService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  if ((globalThis as any).Buffer) {
+    return Uint8Array.from((globalThis as any).Buffer.from(b64, "base64"));
+  } else {
+    const bin = globalThis.atob(b64);
+    const arr = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; ++i) {
+      arr[i] = bin.charCodeAt(i);
+    }
+    return arr;
+  }
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  if ((globalThis as any).Buffer) {
+    return (globalThis as any).Buffer.from(arr).toString("base64");
+  } else {
+    const bin: string[] = [];
+    arr.forEach((byte) => {
+      bin.push(globalThis.String.fromCharCode(byte));
+    });
+    return globalThis.btoa(bin.join(""));
+  }
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 

@@ -34,9 +34,15 @@ export interface NodeSpec_LabelsEntry {
 export interface Mount {
   /** bind | volume | tmpfs */
   type: string;
+  /** bind: absolute host path; volume: volume name (empty = anonymous); tmpfs: unused */
   source: string;
+  /** absolute path inside the container */
   target: string;
   readOnly: boolean;
+  /** tmpfs only; 0 = the kernel default (half of RAM) */
+  tmpfsSizeBytes: number;
+  /** tmpfs only; 0 = 01777 */
+  tmpfsMode: number;
 }
 
 export interface HealthCheck {
@@ -46,6 +52,18 @@ export interface HealthCheck {
   timeoutMs: number;
   retries: number;
   startPeriodMs: number;
+  /** Probes the agent runs from the host against the task's address, instead of a command. */
+  http:
+    | HttpProbe
+    | undefined;
+  /** `--health-tcp PORT`: healthy when a TCP connection opens */
+  tcpPort: number;
+}
+
+export interface HttpProbe {
+  port: number;
+  /** starts with / */
+  path: string;
 }
 
 export interface ContainerSpec {
@@ -61,11 +79,37 @@ export interface ContainerSpec {
   labels: { [key: string]: string };
   secrets: SecretReference[];
   configs: ConfigReference[];
+  /** Mount the root filesystem read-only (`--read-only`). */
+  readOnly: boolean;
+  /** Capabilities added to / dropped from Docker's default set, e.g. "NET_ADMIN" or "CAP_NET_ADMIN"; "ALL" in cap_drop drops every one. */
+  capAdd: string[];
+  capDrop: string[];
+  /** Namespaced sysctls, e.g. net.ipv4.ip_unprivileged_port_start=0. */
+  sysctls: { [key: string]: string };
+  /** Process rlimits; never above the host's hard limits. */
+  ulimits: Ulimit[];
+  /** Run tini as PID 1 (`--init`): it reaps zombies and forwards signals. */
+  init: boolean;
+  /** Signal that asks the container to stop (default SIGTERM) and how long before SIGKILL (0 = 10 s). */
+  stopSignal: string;
+  stopGracePeriodMs: number;
 }
 
 export interface ContainerSpec_LabelsEntry {
   key: string;
   value: string;
+}
+
+export interface ContainerSpec_SysctlsEntry {
+  key: string;
+  value: string;
+}
+
+export interface Ulimit {
+  /** nofile, nproc, core, memlock, stack, ... (RLIMIT_ suffix, lower case) */
+  name: string;
+  soft: number;
+  hard: number;
 }
 
 /**
@@ -456,7 +500,7 @@ export const NodeSpec_LabelsEntry: MessageFns<NodeSpec_LabelsEntry> = {
 };
 
 function createBaseMount(): Mount {
-  return { type: "", source: "", target: "", readOnly: false };
+  return { type: "", source: "", target: "", readOnly: false, tmpfsSizeBytes: 0, tmpfsMode: 0 };
 }
 
 export const Mount: MessageFns<Mount> = {
@@ -472,6 +516,12 @@ export const Mount: MessageFns<Mount> = {
     }
     if (message.readOnly !== false) {
       writer.uint32(32).bool(message.readOnly);
+    }
+    if (message.tmpfsSizeBytes !== 0) {
+      writer.uint32(40).int64(message.tmpfsSizeBytes);
+    }
+    if (message.tmpfsMode !== 0) {
+      writer.uint32(48).uint32(message.tmpfsMode);
     }
     return writer;
   },
@@ -521,6 +571,22 @@ export const Mount: MessageFns<Mount> = {
             message.readOnly = reader.bool();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.tmpfsSizeBytes = longToNumber(reader.int64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.tmpfsMode = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -543,6 +609,16 @@ export const Mount: MessageFns<Mount> = {
         : isSet(object.read_only)
         ? globalThis.Boolean(object.read_only)
         : false,
+      tmpfsSizeBytes: isSet(object.tmpfsSizeBytes)
+        ? globalThis.Number(object.tmpfsSizeBytes)
+        : isSet(object.tmpfs_size_bytes)
+        ? globalThis.Number(object.tmpfs_size_bytes)
+        : 0,
+      tmpfsMode: isSet(object.tmpfsMode)
+        ? globalThis.Number(object.tmpfsMode)
+        : isSet(object.tmpfs_mode)
+        ? globalThis.Number(object.tmpfs_mode)
+        : 0,
     };
   },
 
@@ -560,6 +636,12 @@ export const Mount: MessageFns<Mount> = {
     if (message.readOnly !== false) {
       obj.readOnly = message.readOnly;
     }
+    if (message.tmpfsSizeBytes !== 0) {
+      obj.tmpfsSizeBytes = Math.round(message.tmpfsSizeBytes);
+    }
+    if (message.tmpfsMode !== 0) {
+      obj.tmpfsMode = Math.round(message.tmpfsMode);
+    }
     return obj;
   },
 
@@ -572,12 +654,14 @@ export const Mount: MessageFns<Mount> = {
     message.source = object.source ?? "";
     message.target = object.target ?? "";
     message.readOnly = object.readOnly ?? false;
+    message.tmpfsSizeBytes = object.tmpfsSizeBytes ?? 0;
+    message.tmpfsMode = object.tmpfsMode ?? 0;
     return message;
   },
 };
 
 function createBaseHealthCheck(): HealthCheck {
-  return { test: [], intervalMs: 0, timeoutMs: 0, retries: 0, startPeriodMs: 0 };
+  return { test: [], intervalMs: 0, timeoutMs: 0, retries: 0, startPeriodMs: 0, http: undefined, tcpPort: 0 };
 }
 
 export const HealthCheck: MessageFns<HealthCheck> = {
@@ -596,6 +680,12 @@ export const HealthCheck: MessageFns<HealthCheck> = {
     }
     if (message.startPeriodMs !== 0) {
       writer.uint32(40).int64(message.startPeriodMs);
+    }
+    if (message.http !== undefined) {
+      HttpProbe.encode(message.http, writer.uint32(50).fork()).join();
+    }
+    if (message.tcpPort !== 0) {
+      writer.uint32(56).uint32(message.tcpPort);
     }
     return writer;
   },
@@ -653,6 +743,22 @@ export const HealthCheck: MessageFns<HealthCheck> = {
             message.startPeriodMs = longToNumber(reader.int64());
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.http = HttpProbe.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.tcpPort = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -684,6 +790,12 @@ export const HealthCheck: MessageFns<HealthCheck> = {
         : isSet(object.start_period_ms)
         ? globalThis.Number(object.start_period_ms)
         : 0,
+      http: isSet(object.http) ? HttpProbe.fromJSON(object.http) : undefined,
+      tcpPort: isSet(object.tcpPort)
+        ? globalThis.Number(object.tcpPort)
+        : isSet(object.tcp_port)
+        ? globalThis.Number(object.tcp_port)
+        : 0,
     };
   },
 
@@ -704,6 +816,12 @@ export const HealthCheck: MessageFns<HealthCheck> = {
     if (message.startPeriodMs !== 0) {
       obj.startPeriodMs = Math.round(message.startPeriodMs);
     }
+    if (message.http !== undefined) {
+      obj.http = HttpProbe.toJSON(message.http);
+    }
+    if (message.tcpPort !== 0) {
+      obj.tcpPort = Math.round(message.tcpPort);
+    }
     return obj;
   },
 
@@ -717,6 +835,93 @@ export const HealthCheck: MessageFns<HealthCheck> = {
     message.timeoutMs = object.timeoutMs ?? 0;
     message.retries = object.retries ?? 0;
     message.startPeriodMs = object.startPeriodMs ?? 0;
+    message.http = (object.http !== undefined && object.http !== null) ? HttpProbe.fromPartial(object.http) : undefined;
+    message.tcpPort = object.tcpPort ?? 0;
+    return message;
+  },
+};
+
+function createBaseHttpProbe(): HttpProbe {
+  return { port: 0, path: "" };
+}
+
+export const HttpProbe: MessageFns<HttpProbe> = {
+  encode(message: HttpProbe, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.port !== 0) {
+      writer.uint32(8).uint32(message.port);
+    }
+    if (message.path !== "") {
+      writer.uint32(18).string(message.path);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HttpProbe {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHttpProbe();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.port = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HttpProbe {
+    return {
+      port: isSet(object.port) ? globalThis.Number(object.port) : 0,
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+    };
+  },
+
+  toJSON(message: HttpProbe): unknown {
+    const obj: any = {};
+    if (message.port !== 0) {
+      obj.port = Math.round(message.port);
+    }
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<HttpProbe>): HttpProbe {
+    return HttpProbe.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<HttpProbe>): HttpProbe {
+    const message = createBaseHttpProbe();
+    message.port = object.port ?? 0;
+    message.path = object.path ?? "";
     return message;
   },
 };
@@ -735,6 +940,14 @@ function createBaseContainerSpec(): ContainerSpec {
     labels: {},
     secrets: [],
     configs: [],
+    readOnly: false,
+    capAdd: [],
+    capDrop: [],
+    sysctls: {},
+    ulimits: [],
+    init: false,
+    stopSignal: "",
+    stopGracePeriodMs: 0,
   };
 }
 
@@ -775,6 +988,30 @@ export const ContainerSpec: MessageFns<ContainerSpec> = {
     }
     for (const v of message.configs) {
       ConfigReference.encode(v!, writer.uint32(98).fork()).join();
+    }
+    if (message.readOnly !== false) {
+      writer.uint32(104).bool(message.readOnly);
+    }
+    for (const v of message.capAdd) {
+      writer.uint32(114).string(v!);
+    }
+    for (const v of message.capDrop) {
+      writer.uint32(122).string(v!);
+    }
+    globalThis.Object.entries(message.sysctls).forEach(([key, value]: [string, string]) => {
+      ContainerSpec_SysctlsEntry.encode({ key: key as any, value }, writer.uint32(130).fork()).join();
+    });
+    for (const v of message.ulimits) {
+      Ulimit.encode(v!, writer.uint32(138).fork()).join();
+    }
+    if (message.init !== false) {
+      writer.uint32(144).bool(message.init);
+    }
+    if (message.stopSignal !== "") {
+      writer.uint32(154).string(message.stopSignal);
+    }
+    if (message.stopGracePeriodMs !== 0) {
+      writer.uint32(160).int64(message.stopGracePeriodMs);
     }
     return writer;
   },
@@ -891,6 +1128,73 @@ export const ContainerSpec: MessageFns<ContainerSpec> = {
             message.configs.push(ConfigReference.decode(reader, reader.uint32()));
             continue;
           }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.readOnly = reader.bool();
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.capAdd.push(reader.string());
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.capDrop.push(reader.string());
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            const entry16 = ContainerSpec_SysctlsEntry.decode(reader, reader.uint32());
+            if (entry16.value !== undefined) {
+              message.sysctls[entry16.key] = entry16.value;
+            }
+            continue;
+          }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.ulimits.push(Ulimit.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 18: {
+            if (tag !== 144) {
+              break;
+            }
+
+            message.init = reader.bool();
+            continue;
+          }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.stopSignal = reader.string();
+            continue;
+          }
+          case 20: {
+            if (tag !== 160) {
+              break;
+            }
+
+            message.stopGracePeriodMs = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -934,6 +1238,49 @@ export const ContainerSpec: MessageFns<ContainerSpec> = {
       configs: globalThis.Array.isArray(object?.configs)
         ? object.configs.map((e: any) => ConfigReference.fromJSON(e))
         : [],
+      readOnly: isSet(object.readOnly)
+        ? globalThis.Boolean(object.readOnly)
+        : isSet(object.read_only)
+        ? globalThis.Boolean(object.read_only)
+        : false,
+      capAdd: globalThis.Array.isArray(object?.capAdd)
+        ? object.capAdd.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.cap_add)
+        ? object.cap_add.map((e: any) => globalThis.String(e))
+        : [],
+      capDrop: globalThis.Array.isArray(object?.capDrop)
+        ? object.capDrop.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.cap_drop)
+        ? object.cap_drop.map((e: any) => globalThis.String(e))
+        : [],
+      sysctls: isObject(object.sysctls)
+        ? (globalThis.Object.entries(object.sysctls) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      ulimits: globalThis.Array.isArray(object?.ulimits)
+        ? object.ulimits.map((e: any) => Ulimit.fromJSON(e))
+        : [],
+      init: isSet(object.init) ? globalThis.Boolean(object.init) : false,
+      stopSignal: isSet(object.stopSignal)
+        ? globalThis.String(object.stopSignal)
+        : isSet(object.stop_signal)
+        ? globalThis.String(object.stop_signal)
+        : "",
+      stopGracePeriodMs: isSet(object.stopGracePeriodMs)
+        ? globalThis.Number(object.stopGracePeriodMs)
+        : isSet(object.stop_grace_period_ms)
+        ? globalThis.Number(object.stop_grace_period_ms)
+        : 0,
     };
   },
 
@@ -981,6 +1328,36 @@ export const ContainerSpec: MessageFns<ContainerSpec> = {
     if (message.configs?.length) {
       obj.configs = message.configs.map((e) => ConfigReference.toJSON(e));
     }
+    if (message.readOnly !== false) {
+      obj.readOnly = message.readOnly;
+    }
+    if (message.capAdd?.length) {
+      obj.capAdd = message.capAdd;
+    }
+    if (message.capDrop?.length) {
+      obj.capDrop = message.capDrop;
+    }
+    if (message.sysctls) {
+      const entries = globalThis.Object.entries(message.sysctls) as [string, string][];
+      if (entries.length > 0) {
+        obj.sysctls = {};
+        entries.forEach(([k, v]) => {
+          obj.sysctls[k] = v;
+        });
+      }
+    }
+    if (message.ulimits?.length) {
+      obj.ulimits = message.ulimits.map((e) => Ulimit.toJSON(e));
+    }
+    if (message.init !== false) {
+      obj.init = message.init;
+    }
+    if (message.stopSignal !== "") {
+      obj.stopSignal = message.stopSignal;
+    }
+    if (message.stopGracePeriodMs !== 0) {
+      obj.stopGracePeriodMs = Math.round(message.stopGracePeriodMs);
+    }
     return obj;
   },
 
@@ -1011,6 +1388,22 @@ export const ContainerSpec: MessageFns<ContainerSpec> = {
     );
     message.secrets = object.secrets?.map((e) => SecretReference.fromPartial(e)) || [];
     message.configs = object.configs?.map((e) => ConfigReference.fromPartial(e)) || [];
+    message.readOnly = object.readOnly ?? false;
+    message.capAdd = object.capAdd?.map((e) => e) || [];
+    message.capDrop = object.capDrop?.map((e) => e) || [];
+    message.sysctls = (globalThis.Object.entries(object.sysctls ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.ulimits = object.ulimits?.map((e) => Ulimit.fromPartial(e)) || [];
+    message.init = object.init ?? false;
+    message.stopSignal = object.stopSignal ?? "";
+    message.stopGracePeriodMs = object.stopGracePeriodMs ?? 0;
     return message;
   },
 };
@@ -1096,6 +1489,192 @@ export const ContainerSpec_LabelsEntry: MessageFns<ContainerSpec_LabelsEntry> = 
     const message = createBaseContainerSpec_LabelsEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseContainerSpec_SysctlsEntry(): ContainerSpec_SysctlsEntry {
+  return { key: "", value: "" };
+}
+
+export const ContainerSpec_SysctlsEntry: MessageFns<ContainerSpec_SysctlsEntry> = {
+  encode(message: ContainerSpec_SysctlsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ContainerSpec_SysctlsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseContainerSpec_SysctlsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ContainerSpec_SysctlsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: ContainerSpec_SysctlsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ContainerSpec_SysctlsEntry>): ContainerSpec_SysctlsEntry {
+    return ContainerSpec_SysctlsEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ContainerSpec_SysctlsEntry>): ContainerSpec_SysctlsEntry {
+    const message = createBaseContainerSpec_SysctlsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseUlimit(): Ulimit {
+  return { name: "", soft: 0, hard: 0 };
+}
+
+export const Ulimit: MessageFns<Ulimit> = {
+  encode(message: Ulimit, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.soft !== 0) {
+      writer.uint32(16).int64(message.soft);
+    }
+    if (message.hard !== 0) {
+      writer.uint32(24).int64(message.hard);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Ulimit {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUlimit();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.soft = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.hard = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Ulimit {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      soft: isSet(object.soft) ? globalThis.Number(object.soft) : 0,
+      hard: isSet(object.hard) ? globalThis.Number(object.hard) : 0,
+    };
+  },
+
+  toJSON(message: Ulimit): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.soft !== 0) {
+      obj.soft = Math.round(message.soft);
+    }
+    if (message.hard !== 0) {
+      obj.hard = Math.round(message.hard);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Ulimit>): Ulimit {
+    return Ulimit.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Ulimit>): Ulimit {
+    const message = createBaseUlimit();
+    message.name = object.name ?? "";
+    message.soft = object.soft ?? 0;
+    message.hard = object.hard ?? 0;
     return message;
   },
 };
