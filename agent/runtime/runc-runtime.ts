@@ -18,13 +18,14 @@ import { createWithConmon } from './conmon.js';
 import { mountContainerFiles, removeOrphanedContainerFiles } from './container-files.js';
 import { liveConmonPid, readExitCode, readRecord, writeRecord, type ContainerRecord } from './container-record.js';
 import { ExitDirWatcher } from './exit-watcher.js';
+import { startExec } from './exec.js';
 import { errorMessage, isErrno, isProcessAlive, pathExists, readDirIfExists, readTextIfExists, waitFor } from './fs-util.js';
 import { prepareBundle, requestProblem } from './bundle.js';
 import { KeyedSerializer, type RuntimeLogger } from './log.js';
 import { RuntimePaths } from './paths.js';
 import { RuncClient, type RuncState } from './runc.js';
 import { EXIT_POLL_INTERVAL_MS as STOP_POLL_INTERVAL_MS, KILL_WAIT_TIMEOUT_MS, teardownContainer, type TeardownContext } from './teardown.js';
-import { RuntimeError, type ContainerInfo, type ContainerRequest, type ExitListener, type Runtime } from './types.js';
+import { RuntimeError, type ContainerInfo, type ContainerRequest, type ExecOptions, type ExecProcess, type ExitListener, type Runtime } from './types.js';
 
 /** Reported when a container is gone but nobody recorded its exit (conmon died with it). */
 export const UNKNOWN_EXIT_CODE = 255;
@@ -175,6 +176,19 @@ export class RuncRuntime implements Runtime {
     const record = await readRecord(this.deps.paths, containerId);
     if (record === undefined) return undefined;
     return this.describe(record, await this.deps.runc.state(containerId));
+  }
+
+  async exec(containerId: string, options: ExecOptions): Promise<ExecProcess> {
+    const { paths, runc } = this.deps;
+    if ((await readRecord(paths, containerId)) === undefined) throw new RuntimeError('not_found', `cannot exec in container ${containerId}: no such container`);
+    const state = await runc.state(containerId);
+    if (state?.status !== 'running') throw new RuntimeError('not_found', `cannot exec in container ${containerId}: it is not running`);
+    const pidFile = path.join(paths.bundleDir(containerId), `exec-${process.hrtime.bigint().toString(36)}.pid`);
+    try {
+      return await startExec({ runcPath: runc.runcPath, runcRoot: runc.root, containerId, rootfs: paths.inBundle(containerId, 'rootfs'), pidFile }, options);
+    } catch (error) {
+      throw new RuntimeError('invalid_request', errorMessage(error));
+    }
   }
 
   stop(containerId: string, timeoutMs: number): Promise<void> {

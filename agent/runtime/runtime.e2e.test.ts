@@ -182,6 +182,35 @@ describe('runc runtime', () => {
     await expectGone('app', info.addresses[0]);
   });
 
+  it('execs a process in a running container with its output, stdin, user and exit code', async () => {
+    const readAll = async (stream: NodeJS.ReadableStream): Promise<string> => {
+      let text = '';
+      for await (const chunk of stream) text += String(chunk);
+      return text;
+    };
+    const shell = await first.exec('web', { argv: ['sh', '-c', 'echo out; echo err >&2; hostname; exit 3'], env: [], user: '', workingDir: '', stdin: false });
+    const [out, err, code] = await Promise.all([readAll(shell.stdout), readAll(shell.stderr), shell.exited]);
+    expect(out).toBe('out\nweb\n');
+    expect(err).toBe('err\n');
+    expect(code).toBe(3);
+
+    const asApp = await first.exec('web', { argv: ['sh', '-c', 'id -u; pwd; echo $EXTRA; cat'], env: ['EXTRA=yes'], user: 'app', workingDir: '/tmp', stdin: true });
+    asApp.stdin?.end('from stdin\n');
+    const [appOut, appCode] = await Promise.all([readAll(asApp.stdout), asApp.exited]);
+    expect(appOut).toBe('1000\n/tmp\nyes\nfrom stdin\n');
+    expect(appCode).toBe(0);
+
+    const sleeper = await first.exec('web', { argv: ['sleep', '1000'], env: [], user: '', workingDir: '', stdin: false });
+    sleeper.kill();
+    expect(await sleeper.exited).toBe(137);
+
+    const missing = await first.exec('web', { argv: ['no-such-binary'], env: [], user: '', workingDir: '', stdin: false });
+    const [, missingErr, missingCode] = await Promise.all([readAll(missing.stdout), readAll(missing.stderr), missing.exited]);
+    expect(missingCode).not.toBe(0);
+    expect(missingErr).toContain('no-such-binary');
+    await expect(first.exec('nope', { argv: ['true'], env: [], user: '', workingDir: '', stdin: false })).rejects.toMatchObject({ code: 'not_found' });
+  });
+
   it('reports an OOM kill', async () => {
     const info = await first.run(request('hog', {
       argv: ['sh', '-c', 'x=$(head -c 200000000 /dev/zero | tr "\\0" a); echo survived'],

@@ -99,6 +99,32 @@ export interface RuntimeOptions {
   secretsDir: string;
 }
 
+/** A process to start inside a running container (`runc exec`). */
+export interface ExecOptions {
+  /** Non-empty argv; argv[0] is looked up in the container's PATH. */
+  argv: string[];
+  /** KEY=VALUE added to the container's environment. */
+  env: string[];
+  /** Empty = the container's user. */
+  user: string;
+  /** Empty = the container's working directory. */
+  workingDir: string;
+  /** True: `stdin` is a writable stream to the process; false: its stdin is /dev/null. */
+  stdin: boolean;
+}
+
+/** A process started by Runtime.exec. */
+export interface ExecProcess {
+  stdout: NodeJS.ReadableStream;
+  stderr: NodeJS.ReadableStream;
+  /** Undefined unless ExecOptions.stdin was true. */
+  stdin: NodeJS.WritableStream | undefined;
+  /** Resolves with the exit code (128+signal when killed) once the process and its output are done. */
+  exited: Promise<number>;
+  /** Signals the process (default SIGKILL). */
+  kill(signal?: NodeJS.Signals): void;
+}
+
 export type ExitListener = (containerId: string, exitCode: number, oomKilled: boolean) => void;
 
 export interface Runtime {
@@ -107,6 +133,8 @@ export interface Runtime {
   /** Every container of this host that the runtime knows, running or stopped (used to adopt after a restart). */
   list(): Promise<ContainerInfo[]>;
   inspect(containerId: string): Promise<ContainerInfo | undefined>;
+  /** Starts a process in a running container; RuntimeError `not_found` when it is not running. */
+  exec(containerId: string, options: ExecOptions): Promise<ExecProcess>;
   /** SIGTERM, then SIGKILL after timeoutMs. Resolves once stopped. No-op when already stopped. */
   stop(containerId: string, timeoutMs: number): Promise<void>;
   /** Stops if needed, releases the network address, unmounts the rootfs, deletes bundle and runc state. Idempotent. */

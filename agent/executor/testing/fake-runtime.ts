@@ -4,7 +4,7 @@
  * containers that "survived" an agent restart. stop() makes the container exit with 143, as a
  * SIGTERM would, and announces that exit to the watchers like the real runtime.
  */
-import type { ContainerInfo, ContainerRequest, ExitListener, Runtime } from '../../runtime/types.js';
+import type { ContainerInfo, ContainerRequest, ExecOptions, ExecProcess, ExitListener, Runtime } from '../../runtime/types.js';
 import { RuntimeError } from '../../runtime/types.js';
 
 /** Exit code a stopped fake container reports (128 + SIGTERM). */
@@ -20,6 +20,16 @@ export class FakeRuntime implements Runtime {
   private readonly containers = new Map<string, ContainerInfo>();
   private readonly listeners = new Set<ExitListener>();
   private nextPid = 4000;
+
+  /** When set, exec() answers with it; otherwise exec() throws (a test that needs exec sets it). */
+  execHandler: ((containerId: string, options: ExecOptions) => Promise<ExecProcess>) | undefined;
+
+  async exec(containerId: string, options: ExecOptions): Promise<ExecProcess> {
+    this.calls.push(`exec ${containerId} ${options.argv.join(' ')}`);
+    if (this.containers.get(containerId)?.status !== 'running') throw new RuntimeError('not_found', `cannot exec in ${containerId}: it is not running`);
+    if (this.execHandler === undefined) throw new Error('FakeRuntime.exec: set execHandler in this test');
+    return this.execHandler(containerId, options);
+  }
 
   async run(request: ContainerRequest): Promise<ContainerInfo> {
     this.calls.push(`run ${request.containerId}`);
