@@ -14,6 +14,7 @@ const GROUPS: Record<string, () => Promise<(program: Command) => void>> = {
   join: async () => (await import('./commands/join.js')).registerJoinCommands,
   'join-token': async () => (await import('./commands/join.js')).registerJoinCommands,
   lab: async () => (await import('./commands/lab.js')).registerLabCommands,
+  network: async () => (await import('./commands/network.js')).registerNetworkCommands,
   node: async () => (await import('./commands/node.js')).registerNodeCommands,
   secret: async () => (await import('./commands/secret.js')).registerSecretCommands,
   service: async () => (await import('./commands/service.js')).registerServiceCommands,

@@ -21,6 +21,7 @@ import type { Membership } from './api/control-common.js';
 import { DEFAULT_HEARTBEAT_PERIOD_MS, Dispatcher } from './dispatcher/dispatcher.js';
 import { ControllerRunner } from './orchestrator/controller-loop.js';
 import { DEFAULT_TASK_HISTORY_LIMIT, reaperController } from './orchestrator/reaper-controller.js';
+import { allocatorController } from './allocator/allocator-controller.js';
 import { replicatedController } from './orchestrator/replicated-controller.js';
 import { globalController } from './orchestrator/global-controller.js';
 import { rebalanceController } from './orchestrator/rebalance-controller.js';
@@ -112,7 +113,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     { clusterId: options.clusterId, heartbeatPeriodMs, managers: () => [...managerAddresses(store.reader).values()], clock },
     options.log.child({ component: 'dispatcher' }),
   );
-  const runners = [replicatedController, globalController(meetsPlacementConstraints), rebalanceController, schedulerController, reaperController()].map(
+  const runners = [replicatedController, globalController(meetsPlacementConstraints), rebalanceController, allocatorController(), schedulerController, reaperController()].map(
     (controller) => new ControllerRunner(controller, store, clock, options.log.child({ component: controller.name })),
   );
 
@@ -278,7 +279,11 @@ async function recordLeadership(store: Store, options: ManagerOptions, heartbeat
       if (reader.list('cluster').length === 0) {
         transaction.create('cluster', {
           meta: { id: options.clusterId, version: 0, createdAtMs: 0, updatedAtMs: 0 },
-          spec: { name: 'default', heartbeatPeriodMs, taskHistoryLimit: DEFAULT_TASK_HISTORY_LIMIT, nodeCertExpiryMs: options.bootstrap?.certExpiryMs ?? 0, autolock: false },
+          spec: { name: 'default', heartbeatPeriodMs, taskHistoryLimit: DEFAULT_TASK_HISTORY_LIMIT, nodeCertExpiryMs: options.bootstrap?.certExpiryMs ?? 0,
+            autolock: false,
+            defaultAddressPool: options.bootstrap?.defaultAddressPool ?? '',
+            defaultSubnetSize: options.bootstrap?.defaultSubnetSize ?? 0,
+          },
           rootCaCertPem: options.credentials.caCertPem,
           rootCa: undefined,
           joinTokens: undefined,

@@ -17,6 +17,10 @@ export interface ClusterBootstrap {
   managerToken: string;
   /** 0 means the default lifetime. */
   certExpiryMs: number;
+  /** Network subnets come from this CIDR (`--default-addr-pool`); absent = 10.0.0.0/8. */
+  defaultAddressPool?: string;
+  /** Prefix length of each network's subnet; absent = 24. */
+  defaultSubnetSize?: number;
 }
 
 export async function writeClusterBootstrap(dir: string, bootstrap: ClusterBootstrap): Promise<void> {
@@ -31,7 +35,13 @@ export async function readClusterBootstrap(dir: string): Promise<ClusterBootstra
   try {
     const value = JSON.parse(text) as Partial<ClusterBootstrap>;
     if (typeof value.workerToken === 'string' && typeof value.managerToken === 'string' && typeof value.certExpiryMs === 'number') {
-      return { workerToken: value.workerToken, managerToken: value.managerToken, certExpiryMs: value.certExpiryMs };
+      return {
+        workerToken: value.workerToken,
+        managerToken: value.managerToken,
+        certExpiryMs: value.certExpiryMs,
+        ...(typeof value.defaultAddressPool === 'string' ? { defaultAddressPool: value.defaultAddressPool } : {}),
+        ...(typeof value.defaultSubnetSize === 'number' ? { defaultSubnetSize: value.defaultSubnetSize } : {}),
+      };
     }
   } catch {
     // Reported below.

@@ -63,6 +63,17 @@ describe('skiff init', () => {
     await expect(program().parseAsync(['init', '--data-dir', dataDir, '--advertise-addr', '10.1.2.3:4242'], { from: 'user' })).rejects.toThrow(
       `${join(dataDir, 'ca', 'ca.crt')} already exists`,
     );
+    expect(bootstrap).toMatchObject({ defaultAddressPool: '10.0.0.0/8', defaultSubnetSize: 24 });
+  });
+
+  it('initCluster records the address pool for the first manager and refuses a bad one before writing anything', async () => {
+    const dataDir = join(root, 'pool');
+    await initCluster({ dataDir, advertiseAddr: '10.1.2.3:4242', contextName: 'pool', defaultAddressPool: '198.19.0.0/16', defaultSubnetSize: 26 });
+    expect(await readClusterBootstrap(join(dataDir, 'ca'))).toMatchObject({ defaultAddressPool: '198.19.0.0/16', defaultSubnetSize: 26 });
+    const badDir = join(root, 'bad-pool');
+    await expect(initCluster({ dataDir: badDir, advertiseAddr: '10.1.2.3:4242', contextName: 'bad', defaultAddressPool: '198.19.0.1/16' })).rejects.toThrow('invalid --default-addr-pool: "198.19.0.1/16" has host bits set');
+    await expect(initCluster({ dataDir: badDir, advertiseAddr: '10.1.2.3:4242', contextName: 'bad', defaultAddressPool: '198.19.0.0/16', defaultSubnetSize: 12 })).rejects.toThrow('invalid --default-addr-pool-mask-length 12');
+    await expect(stat(join(badDir, 'ca'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
   it('splitAddress names the flag on bad input', () => {

@@ -21,6 +21,8 @@ import {
   type CertificateAuthority,
 } from '../../pki/index.js';
 import { checkContextName, contextCertsDir, saveContext } from '../context.js';
+import { parseCidr } from '../../manager/allocator/ipam.js';
+import { parseCount } from './service-flags.js';
 
 /** Where a manager keeps its state unless told otherwise. */
 export const DEFAULT_DATA_DIR = '/var/lib/skiff';
@@ -46,6 +48,10 @@ export interface InitClusterOptions {
   nodeId?: string;
   /** Lifetime of node certificates in ms (0: the default, 90 days). */
   certExpiryMs?: number;
+  /** Network subnets come from this CIDR (default 10.0.0.0/8) ... */
+  defaultAddressPool?: string;
+  /** ... cut into subnets of this prefix length (default 24). */
+  defaultSubnetSize?: number;
 }
 
 /** What `initCluster` made. */
@@ -69,6 +75,7 @@ export interface InitClusterResult {
 export async function initCluster(options: InitClusterOptions): Promise<InitClusterResult> {
   checkContextName(options.contextName);
   const advertiseIp = splitAddress('advertise-addr', options.advertiseAddr).ip;
+  const addressPool = addressPoolOf(options);
   const ca = options.ca ?? (await createCertificateAuthority());
   const caDir = join(options.dataDir, CA_DIR);
   await writeCertificateAuthority(caDir, ca);
@@ -77,7 +84,9 @@ export async function initCluster(options: InitClusterOptions): Promise<InitClus
   // manager writes them into the store, and deletes this file with the CA key.
   const digest = caDigest(ca.certPem);
   const joinTokens = { worker: newJoinToken(digest), manager: newJoinToken(digest) };
-  await writeClusterBootstrap(caDir, { workerToken: joinTokens.worker, managerToken: joinTokens.manager, certExpiryMs: options.certExpiryMs ?? 0 });
+  await writeClusterBootstrap(caDir, { workerToken: joinTokens.worker, managerToken: joinTokens.manager, certExpiryMs: options.certExpiryMs ?? 0,
+    ...addressPool,
+  });
 
   const nodeId = options.nodeId ?? newNodeId();
   const certsDir = join(options.dataDir, CERTS_DIR);
@@ -122,6 +131,21 @@ export function firstNonLoopbackIpv4(): string | undefined {
   return undefined;
 }
 
+/** The address pool of `skiff init`, checked: a bad pool is refused before anything is written. */
+function addressPoolOf(options: { defaultAddressPool?: string; defaultSubnetSize?: number }): { defaultAddressPool?: string; defaultSubnetSize?: number } {
+  let pool: ReturnType<typeof parseCidr> | undefined;
+  try {
+    pool = options.defaultAddressPool === undefined ? undefined : parseCidr(options.defaultAddressPool);
+  } catch (error) {
+    throw new Error(`invalid --default-addr-pool: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const size = options.defaultSubnetSize;
+  if (size !== undefined && (size < (pool?.prefix ?? 8) || size > 29)) {
+    throw new Error(`invalid --default-addr-pool-mask-length ${size}: must be between the pool's prefix length (${pool?.prefix ?? 8}) and 29`);
+  }
+  return { ...(options.defaultAddressPool === undefined ? {} : { defaultAddressPool: options.defaultAddressPool }), ...(size === undefined ? {} : { defaultSubnetSize: size }) };
+}
+
 /** Registers `skiff init` on `program`. */
 export function registerInitCommand(program: Command): void {
   program
@@ -132,7 +156,9 @@ export function registerInitCommand(program: Command): void {
     .option('--context <name>', 'CLI context to create and select', DEFAULT_CONTEXT_NAME)
     .option('--hostname <name>', 'hostname this node reports')
     .option('--cert-expiry <duration>', 'lifetime of node certificates, e.g. 90d, 12h, 2m', '90d')
-    .action(async (flags: { dataDir: string; advertiseAddr?: string; context: string; hostname?: string; certExpiry: string }, command: Command) => {
+    .option('--default-addr-pool <cidr>', 'address pool that network subnets are cut from', '10.0.0.0/8')
+    .option('--default-addr-pool-mask-length <n>', 'prefix length of each network subnet', '24')
+    .action(async (flags: { dataDir: string; advertiseAddr?: string; context: string; hostname?: string; certExpiry: string; defaultAddrPool: string; defaultAddrPoolMaskLength: string }, command: Command) => {
       try {
         let advertiseAddr = flags.advertiseAddr;
         if (advertiseAddr === undefined) {
@@ -145,6 +171,8 @@ export function registerInitCommand(program: Command): void {
           advertiseAddr,
           contextName: flags.context,
           certExpiryMs: parseDuration('cert-expiry', flags.certExpiry),
+          defaultAddressPool: flags.defaultAddrPool,
+          defaultSubnetSize: parseCount('--default-addr-pool-mask-length', flags.defaultAddrPoolMaskLength),
           ...(flags.hostname === undefined ? {} : { hostname: flags.hostname }),
         });
         process.stdout.write(

@@ -99,7 +99,8 @@ const APIS: Record<DataKind, DataApi> = {
   },
 };
 
-function parseLabels(values: string[]): Record<string, string> {
+/** `--label KEY=VALUE` values (create commands of secrets, configs and networks). */
+export function parseLabels(values: string[]): Record<string, string> {
   const labels: Record<string, string> = {};
   for (const entry of values) {
     const [key, ...rest] = entry.split('=');

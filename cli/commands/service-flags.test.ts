@@ -11,6 +11,7 @@ import {
   parsePublishFlag,
   parseSecretFlag,
   specFromFlags,
+  parseNetworks,
 } from './service-flags.js';
 
 const flags = (extra: Partial<CreateFlags> = {}): CreateFlags => ({ name: 'web', replicas: '3', env: [], label: [], ...extra });
@@ -176,5 +177,14 @@ describe('service flags', () => {
     expect(() => specFromFlags('demo/web:v1', [], flags({ reserveCpu: '-1' }))).toThrow(/for --reserve-cpu: must be a positive number/);
     expect(() => specFromFlags('demo/web:v1', [], flags({ reserveMemory: 'lots' }))).toThrow(/for --reserve-memory/);
     expect(() => specFromFlags('demo/web:v1', [], flags({ maxReplicasPerNode: 'two' }))).toThrow(/for --max-replicas-per-node/);
+  });
+});
+
+describe('--network', () => {
+  it('--network is repeatable, kept in order, and refuses empty or repeated names', () => {
+    expect(specFromFlags('demo/web:v1', [], { name: 'web', replicas: '1', env: [], label: [], network: ['front', 'back'] }).taskTemplate?.networks).toEqual(['front', 'back']);
+    expect(specFromFlags('demo/web:v1', [], { name: 'web', replicas: '1', env: [], label: [] }).taskTemplate?.networks).toEqual([]);
+    expect(() => parseNetworks([''])).toThrow('invalid value "" for --network');
+    expect(() => parseNetworks(['a', 'a'])).toThrow('invalid value "a" for --network: given twice');
   });
 });

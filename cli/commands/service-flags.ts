@@ -39,9 +39,23 @@ export interface CreateFlags {
   maxReplicasPerNode?: string;
   /** `--publish published=P,target=T[,protocol=…][,mode=…]` or `-p P:T[/protocol]`, repeatable. */
   publish?: string[];
+  /** `--network NAME`, repeatable. */
+  network?: string[];
 }
 
 export class FlagError extends Error {}
+
+/** `--network NAME` values: non-empty, each once (the manager resolves them to ids). */
+export function parseNetworks(values: string[]): string[] {
+  const seen = new Set<string>();
+  for (const value of values) {
+    const name = value.trim();
+    if (name === '') throw new FlagError('invalid value "" for --network: a network name is required');
+    if (seen.has(name)) throw new FlagError(`invalid value "${name}" for --network: given twice`);
+    seen.add(name);
+  }
+  return [...seen];
+}
 
 /** A non-negative integer from a flag, or a FlagError naming the flag. */
 export function parseCount(flag: string, value: string): number {
@@ -257,7 +271,7 @@ export function specFromFlags(image: string, commandArgs: string[], flags: Creat
         windowMs: flags.restartWindow === undefined ? 0 : parseDuration('--restart-window', flags.restartWindow),
       },
       placement: placementFromFlags(flags),
-      networks: [],
+      networks: parseNetworks(flags.network ?? []),
       forceUpdate: 0,
     },
     mode: mode === 'global' ? { $case: 'global', value: {} } : { $case: 'replicated', value: { replicas } },

@@ -13,7 +13,7 @@ import { buildDemoWebImage, pushOciLayout } from '../images/busybox-image.js';
 import { registryPidAlive, startRegistryDetached } from '../registry/registry.js';
 import { livePid, skiffdPath, startDaemon, waitDaemonsReady, type LaunchedDaemon } from './daemons.js';
 import { waitNodesReady } from './nodes-ready.js';
-import { DEFAULT_REGISTRY_PORT, LAB_RUN_ROOT, MAX_HOSTS, bridgeAddress, checkLabName, chooseSubnetIndex, hostLayout, labPaths } from './naming.js';
+import { DEFAULT_REGISTRY_PORT, LAB_ADDRESS_POOL, LAB_RUN_ROOT, MAX_HOSTS, bridgeAddress, checkLabName, chooseSubnetIndex, hostLayout, labPaths } from './naming.js';
 import { ensureBridge, ensureHostNetwork, routeDestinations } from './network.js';
 import { readLabState, subnetIndexesOfOtherLabs, writeLabState, type LabHost, type LabState } from './state.js';
 import { joinDaemonCgroup, waitFor } from './system.js';
@@ -179,6 +179,8 @@ async function ensurePki(state: LabState, certExpiryMs: number | undefined): Pro
       contextManagers: managers,
       nodeId: first.nodeId,
       ...(certExpiryMs === undefined ? {} : { certExpiryMs }),
+      // Lab networks stay inside the benchmarking range, away from anything real.
+      defaultAddressPool: LAB_ADDRESS_POOL,
     });
     return;
   }

@@ -18,6 +18,8 @@ export const MAX_INTERFACE_NAME_LENGTH = 15;
 export const MAX_SUBNET_INDEX = 127;
 /** gRPC port of every skiffd (DESIGN.md §1). */
 export const SKIFFD_PORT = 4242;
+/** Overlay network subnets of every lab (issue #8): inside the benchmarking range, never routed anywhere. */
+export const LAB_ADDRESS_POOL = '198.19.0.0/16';
 export const DEFAULT_REGISTRY_PORT = 5000;
 export const LAB_STATE_ROOT = '/var/lib/skiff-lab';
 export const LAB_RUN_ROOT = '/run/skiff-lab';

@@ -5,6 +5,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { ManagerStatus, Node, Service } from '../../proto/skiff/v1/objects.js';
 import type { StoreReader } from '../store/store.js';
+import type { ObjectsByKind } from '../store/objects.js';
 import { ApiError } from './errors.js';
 import { toGrpcError } from './status-mapping.js';
 
@@ -55,15 +56,22 @@ export function unary<Request, Response>(
   };
 }
 
-/** Finds an object by exact id, exact name, or unique id prefix. */
-export function resolveService(reader: StoreReader, reference: string): Service {
-  if (reference === '') throw new ApiError('invalid_argument', 'cannot find service: no service name or id given');
-  const found = reader.get('service', reference) ?? reader.findByName('service', reference);
+/** Kinds with unique names, which the API finds by name as well as by id. */
+type NamedKind = 'service' | 'network' | 'secret' | 'config';
+
+/** Finds a named object by exact id, exact name, or unique id prefix. */
+export function resolveNamed<K extends NamedKind>(reader: StoreReader, kind: K, reference: string): ObjectsByKind[K] {
+  if (reference === '') throw new ApiError('invalid_argument', `cannot find ${kind}: no ${kind} name or id given`);
+  const found = reader.get(kind, reference) ?? reader.findByName(kind, reference);
   if (found !== undefined) return found;
-  const matches = reader.list('service').filter((service) => service.meta?.id.startsWith(reference));
+  const matches = reader.list(kind).filter((object) => object.meta?.id.startsWith(reference));
   if (matches.length === 1 && matches[0] !== undefined) return matches[0];
-  if (matches.length > 1) throw new ApiError('invalid_argument', `cannot find service "${reference}": the id prefix is ambiguous`);
-  throw new ApiError('not_found', `cannot find service "${reference}": no such service`);
+  if (matches.length > 1) throw new ApiError('invalid_argument', `cannot find ${kind} "${reference}": the id prefix is ambiguous`);
+  throw new ApiError('not_found', `cannot find ${kind} "${reference}": no such ${kind}`);
+}
+
+export function resolveService(reader: StoreReader, reference: string): Service {
+  return resolveNamed(reader, 'service', reference);
 }
 
 export function resolveNode(reader: StoreReader, reference: string): Node {

@@ -14,6 +14,7 @@ import { resolveReferences } from './validate-references.js';
 import { type ControlOptions, resolveNode, resolveService, unary } from './control-common.js';
 import { clusterHandlers } from './cluster-handlers.js';
 import { secretHandlers } from './secret-handlers.js';
+import { checkPublishedPorts, networkHandlers, resolveServiceNetworks } from './network-handlers.js';
 
 function specsEqual(a: ServiceSpec | undefined, b: ServiceSpec | undefined): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
@@ -36,7 +37,8 @@ export function controlHandlers(store: Store, options: ControlOptions): ControlS
     createService: unary(options, async (request) => {
       validateServiceSpec(request.spec);
       // Secrets and configs are named in the request; tasks carry their ids.
-      const spec = resolveReferences(reader, request.spec, `cannot create service "${request.spec.name}"`);
+      const spec = resolveServiceNetworks(reader, resolveReferences(reader, request.spec, `cannot create service "${request.spec.name}"`), `cannot create service "${request.spec.name}"`);
+      checkPublishedPorts(reader, spec, '', `cannot create service "${spec.name}"`);
       if (reader.findByName('service', spec.name) !== undefined) {
         throw new ApiError('already_exists', `cannot create service "${spec.name}": a service with that name already exists`);
       }
@@ -77,8 +79,9 @@ export function controlHandlers(store: Store, options: ControlOptions): ControlS
       if (request.spec.name !== current.spec?.name) {
         throw new ApiError('invalid_argument', `cannot update service "${current.spec?.name}": renaming a service is not supported (name "${request.spec.name}")`);
       }
-      const spec = resolveReferences(reader, request.spec, `cannot update service "${current.spec.name}"`);
+      const spec = resolveServiceNetworks(reader, resolveReferences(reader, request.spec, `cannot update service "${current.spec.name}"`), `cannot update service "${current.spec.name}"`);
       const id = current.meta?.id ?? '';
+      checkPublishedPorts(reader, spec, id, `cannot update service "${current.spec.name}"`);
       if (specsEqual(spec, current.spec)) return { service: current };
       await store.update((transaction) =>
         transaction.update('service', {
@@ -113,6 +116,7 @@ export function controlHandlers(store: Store, options: ControlOptions): ControlS
     }),
     ...clusterHandlers(store, options),
     ...secretHandlers(store, options),
+    ...networkHandlers(store, options),
     // TODO(#7 logs/exec/images): the node-request broker answers these.
     ...nodeRequestHandlersPending(),
   };

@@ -7,7 +7,7 @@ import type { ControlServer } from '../../proto/skiff/v1/control.js';
 import type { Config, Secret } from '../../proto/skiff/v1/objects.js';
 import type { ConfigSpec, SecretSpec } from '../../proto/skiff/v1/specs.js';
 import { newObjectId, type Store, type StoreReader } from '../store/store.js';
-import { type ControlOptions, unary } from './control-common.js';
+import { type ControlOptions, resolveNamed, unary } from './control-common.js';
 import { ApiError } from './errors.js';
 import { type DataKind, validateDataSpec } from './validate-secret.js';
 
@@ -24,13 +24,7 @@ export function withoutData<T extends DataObject>(object: T): T {
 
 /** Finds a secret or config by exact id, exact name, or unique id prefix. */
 export function resolveData(reader: StoreReader, kind: DataKind, reference: string): DataObject {
-  if (reference === '') throw new ApiError('invalid_argument', `cannot find ${kind}: no ${kind} name or id given`);
-  const found = reader.get(kind, reference) ?? reader.findByName(kind, reference);
-  if (found !== undefined) return found;
-  const matches = reader.list(kind).filter((object) => object.meta?.id.startsWith(reference));
-  if (matches.length === 1 && matches[0] !== undefined) return matches[0];
-  if (matches.length > 1) throw new ApiError('invalid_argument', `cannot find ${kind} "${reference}": the id prefix is ambiguous`);
-  throw new ApiError('not_found', `cannot find ${kind} "${reference}": no such ${kind}`);
+  return resolveNamed(reader, kind, reference);
 }
 
 /** Names of the services whose current spec uses the secret or config `id`, sorted. */

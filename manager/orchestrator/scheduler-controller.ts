@@ -18,6 +18,7 @@ import {
   schedule,
   type TaskGroup,
 } from '../../scheduler/index.js';
+import { taskAllocated } from '../allocator/task-networks.js';
 import type { StoreReader, WriteTransaction } from '../store/store.js';
 import type { StoreCommit } from '../store/tables.js';
 import { remainingBudget, type Controller } from './controller-loop.js';
@@ -28,7 +29,8 @@ export const RECENT_FAILURE_WINDOW_MS = 5 * 60_000;
 
 function needsPlacement(task: Task): boolean {
   const state = task.status?.state ?? TaskState.TASK_STATE_NEW;
-  return task.nodeId === '' && task.desiredState <= TaskState.TASK_STATE_RUNNING && state <= TaskState.TASK_STATE_PENDING;
+  // A task on networks waits for the allocator's addresses first.
+  return task.nodeId === '' && task.desiredState <= TaskState.TASK_STATE_RUNNING && state <= TaskState.TASK_STATE_PENDING && taskAllocated(task);
 }
 
 /** A task that holds a place on its node: counted for spread, reservations, host ports, max replicas. */

@@ -23,8 +23,8 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { ExecInput, ExecOutput, ExecRequest, ImageRequest, ImageResponse, LogMessage, LogsOptions } from "./attach.js";
-import { Cluster, Config, Node, Secret, Service, Task } from "./objects.js";
-import { ClusterSpec, ConfigSpec, NodeSpec, SecretSpec, ServiceSpec } from "./specs.js";
+import { Cluster, Config, Network, Node, Secret, Service, Task } from "./objects.js";
+import { ClusterSpec, ConfigSpec, NetworkSpec, NodeSpec, SecretSpec, ServiceSpec } from "./specs.js";
 
 export const protobufPackage = "skiff.v1";
 
@@ -275,6 +275,37 @@ export interface LoadImageChunk {
 export interface LoadImageStart {
   /** as in ImageCommandRequest */
   nodes: string[];
+}
+
+export interface CreateNetworkRequest {
+  spec: NetworkSpec | undefined;
+}
+
+export interface CreateNetworkResponse {
+  network: Network | undefined;
+}
+
+/** `network` is an id, a unique id prefix, or a name. */
+export interface GetNetworkRequest {
+  network: string;
+}
+
+export interface GetNetworkResponse {
+  network: Network | undefined;
+}
+
+export interface ListNetworksRequest {
+}
+
+export interface ListNetworksResponse {
+  networks: Network[];
+}
+
+export interface RemoveNetworkRequest {
+  network: string;
+}
+
+export interface RemoveNetworkResponse {
 }
 
 function createBaseListNodesRequest(): ListNodesRequest {
@@ -4292,6 +4323,520 @@ export const LoadImageStart: MessageFns<LoadImageStart> = {
   },
 };
 
+function createBaseCreateNetworkRequest(): CreateNetworkRequest {
+  return { spec: undefined };
+}
+
+export const CreateNetworkRequest: MessageFns<CreateNetworkRequest> = {
+  encode(message: CreateNetworkRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.spec !== undefined) {
+      NetworkSpec.encode(message.spec, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateNetworkRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateNetworkRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.spec = NetworkSpec.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateNetworkRequest {
+    return { spec: isSet(object.spec) ? NetworkSpec.fromJSON(object.spec) : undefined };
+  },
+
+  toJSON(message: CreateNetworkRequest): unknown {
+    const obj: any = {};
+    if (message.spec !== undefined) {
+      obj.spec = NetworkSpec.toJSON(message.spec);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CreateNetworkRequest>): CreateNetworkRequest {
+    return CreateNetworkRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CreateNetworkRequest>): CreateNetworkRequest {
+    const message = createBaseCreateNetworkRequest();
+    message.spec = (object.spec !== undefined && object.spec !== null)
+      ? NetworkSpec.fromPartial(object.spec)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseCreateNetworkResponse(): CreateNetworkResponse {
+  return { network: undefined };
+}
+
+export const CreateNetworkResponse: MessageFns<CreateNetworkResponse> = {
+  encode(message: CreateNetworkResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.network !== undefined) {
+      Network.encode(message.network, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateNetworkResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateNetworkResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.network = Network.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateNetworkResponse {
+    return { network: isSet(object.network) ? Network.fromJSON(object.network) : undefined };
+  },
+
+  toJSON(message: CreateNetworkResponse): unknown {
+    const obj: any = {};
+    if (message.network !== undefined) {
+      obj.network = Network.toJSON(message.network);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CreateNetworkResponse>): CreateNetworkResponse {
+    return CreateNetworkResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CreateNetworkResponse>): CreateNetworkResponse {
+    const message = createBaseCreateNetworkResponse();
+    message.network = (object.network !== undefined && object.network !== null)
+      ? Network.fromPartial(object.network)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseGetNetworkRequest(): GetNetworkRequest {
+  return { network: "" };
+}
+
+export const GetNetworkRequest: MessageFns<GetNetworkRequest> = {
+  encode(message: GetNetworkRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.network !== "") {
+      writer.uint32(10).string(message.network);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetNetworkRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetNetworkRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.network = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetNetworkRequest {
+    return { network: isSet(object.network) ? globalThis.String(object.network) : "" };
+  },
+
+  toJSON(message: GetNetworkRequest): unknown {
+    const obj: any = {};
+    if (message.network !== "") {
+      obj.network = message.network;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetNetworkRequest>): GetNetworkRequest {
+    return GetNetworkRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetNetworkRequest>): GetNetworkRequest {
+    const message = createBaseGetNetworkRequest();
+    message.network = object.network ?? "";
+    return message;
+  },
+};
+
+function createBaseGetNetworkResponse(): GetNetworkResponse {
+  return { network: undefined };
+}
+
+export const GetNetworkResponse: MessageFns<GetNetworkResponse> = {
+  encode(message: GetNetworkResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.network !== undefined) {
+      Network.encode(message.network, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetNetworkResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetNetworkResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.network = Network.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetNetworkResponse {
+    return { network: isSet(object.network) ? Network.fromJSON(object.network) : undefined };
+  },
+
+  toJSON(message: GetNetworkResponse): unknown {
+    const obj: any = {};
+    if (message.network !== undefined) {
+      obj.network = Network.toJSON(message.network);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetNetworkResponse>): GetNetworkResponse {
+    return GetNetworkResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetNetworkResponse>): GetNetworkResponse {
+    const message = createBaseGetNetworkResponse();
+    message.network = (object.network !== undefined && object.network !== null)
+      ? Network.fromPartial(object.network)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseListNetworksRequest(): ListNetworksRequest {
+  return {};
+}
+
+export const ListNetworksRequest: MessageFns<ListNetworksRequest> = {
+  encode(_: ListNetworksRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListNetworksRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListNetworksRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListNetworksRequest {
+    return {};
+  },
+
+  toJSON(_: ListNetworksRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListNetworksRequest>): ListNetworksRequest {
+    return ListNetworksRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<ListNetworksRequest>): ListNetworksRequest {
+    const message = createBaseListNetworksRequest();
+    return message;
+  },
+};
+
+function createBaseListNetworksResponse(): ListNetworksResponse {
+  return { networks: [] };
+}
+
+export const ListNetworksResponse: MessageFns<ListNetworksResponse> = {
+  encode(message: ListNetworksResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.networks) {
+      Network.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListNetworksResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListNetworksResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.networks.push(Network.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListNetworksResponse {
+    return {
+      networks: globalThis.Array.isArray(object?.networks) ? object.networks.map((e: any) => Network.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ListNetworksResponse): unknown {
+    const obj: any = {};
+    if (message.networks?.length) {
+      obj.networks = message.networks.map((e) => Network.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListNetworksResponse>): ListNetworksResponse {
+    return ListNetworksResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListNetworksResponse>): ListNetworksResponse {
+    const message = createBaseListNetworksResponse();
+    message.networks = object.networks?.map((e) => Network.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRemoveNetworkRequest(): RemoveNetworkRequest {
+  return { network: "" };
+}
+
+export const RemoveNetworkRequest: MessageFns<RemoveNetworkRequest> = {
+  encode(message: RemoveNetworkRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.network !== "") {
+      writer.uint32(10).string(message.network);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveNetworkRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveNetworkRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.network = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RemoveNetworkRequest {
+    return { network: isSet(object.network) ? globalThis.String(object.network) : "" };
+  },
+
+  toJSON(message: RemoveNetworkRequest): unknown {
+    const obj: any = {};
+    if (message.network !== "") {
+      obj.network = message.network;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RemoveNetworkRequest>): RemoveNetworkRequest {
+    return RemoveNetworkRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RemoveNetworkRequest>): RemoveNetworkRequest {
+    const message = createBaseRemoveNetworkRequest();
+    message.network = object.network ?? "";
+    return message;
+  },
+};
+
+function createBaseRemoveNetworkResponse(): RemoveNetworkResponse {
+  return {};
+}
+
+export const RemoveNetworkResponse: MessageFns<RemoveNetworkResponse> = {
+  encode(_: RemoveNetworkResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveNetworkResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveNetworkResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): RemoveNetworkResponse {
+    return {};
+  },
+
+  toJSON(_: RemoveNetworkResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<RemoveNetworkResponse>): RemoveNetworkResponse {
+    return RemoveNetworkResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<RemoveNetworkResponse>): RemoveNetworkResponse {
+    const message = createBaseRemoveNetworkResponse();
+    return message;
+  },
+};
+
 export type ControlService = typeof ControlService;
 export const ControlService = {
   listNodes: {
@@ -4514,6 +5059,45 @@ export const ControlService = {
       Buffer.from(RemoveConfigResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RemoveConfigResponse => RemoveConfigResponse.decode(value),
   },
+  createNetwork: {
+    path: "/skiff.v1.Control/CreateNetwork" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CreateNetworkRequest): Buffer => Buffer.from(CreateNetworkRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CreateNetworkRequest => CreateNetworkRequest.decode(value),
+    responseSerialize: (value: CreateNetworkResponse): Buffer =>
+      Buffer.from(CreateNetworkResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CreateNetworkResponse => CreateNetworkResponse.decode(value),
+  },
+  getNetwork: {
+    path: "/skiff.v1.Control/GetNetwork" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetNetworkRequest): Buffer => Buffer.from(GetNetworkRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetNetworkRequest => GetNetworkRequest.decode(value),
+    responseSerialize: (value: GetNetworkResponse): Buffer => Buffer.from(GetNetworkResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetNetworkResponse => GetNetworkResponse.decode(value),
+  },
+  listNetworks: {
+    path: "/skiff.v1.Control/ListNetworks" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListNetworksRequest): Buffer => Buffer.from(ListNetworksRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListNetworksRequest => ListNetworksRequest.decode(value),
+    responseSerialize: (value: ListNetworksResponse): Buffer =>
+      Buffer.from(ListNetworksResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListNetworksResponse => ListNetworksResponse.decode(value),
+  },
+  removeNetwork: {
+    path: "/skiff.v1.Control/RemoveNetwork" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RemoveNetworkRequest): Buffer => Buffer.from(RemoveNetworkRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RemoveNetworkRequest => RemoveNetworkRequest.decode(value),
+    responseSerialize: (value: RemoveNetworkResponse): Buffer =>
+      Buffer.from(RemoveNetworkResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RemoveNetworkResponse => RemoveNetworkResponse.decode(value),
+  },
   /** Served by a locked manager on its local socket only: unwraps the data key and starts it. */
   unlock: {
     path: "/skiff.v1.Control/Unlock" as const,
@@ -4593,6 +5177,10 @@ export interface ControlServer extends UntypedServiceImplementation {
   getConfig: handleUnaryCall<GetConfigRequest, GetConfigResponse>;
   listConfigs: handleUnaryCall<ListConfigsRequest, ListConfigsResponse>;
   removeConfig: handleUnaryCall<RemoveConfigRequest, RemoveConfigResponse>;
+  createNetwork: handleUnaryCall<CreateNetworkRequest, CreateNetworkResponse>;
+  getNetwork: handleUnaryCall<GetNetworkRequest, GetNetworkResponse>;
+  listNetworks: handleUnaryCall<ListNetworksRequest, ListNetworksResponse>;
+  removeNetwork: handleUnaryCall<RemoveNetworkRequest, RemoveNetworkResponse>;
   /** Served by a locked manager on its local socket only: unwraps the data key and starts it. */
   unlock: handleUnaryCall<UnlockRequest, UnlockResponse>;
   /** Logs of a service's or a task's containers, from every node that ran them, merged. */
@@ -4953,6 +5541,66 @@ export interface ControlClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RemoveConfigResponse) => void,
+  ): ClientUnaryCall;
+  createNetwork(
+    request: CreateNetworkRequest,
+    callback: (error: ServiceError | null, response: CreateNetworkResponse) => void,
+  ): ClientUnaryCall;
+  createNetwork(
+    request: CreateNetworkRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CreateNetworkResponse) => void,
+  ): ClientUnaryCall;
+  createNetwork(
+    request: CreateNetworkRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CreateNetworkResponse) => void,
+  ): ClientUnaryCall;
+  getNetwork(
+    request: GetNetworkRequest,
+    callback: (error: ServiceError | null, response: GetNetworkResponse) => void,
+  ): ClientUnaryCall;
+  getNetwork(
+    request: GetNetworkRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetNetworkResponse) => void,
+  ): ClientUnaryCall;
+  getNetwork(
+    request: GetNetworkRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetNetworkResponse) => void,
+  ): ClientUnaryCall;
+  listNetworks(
+    request: ListNetworksRequest,
+    callback: (error: ServiceError | null, response: ListNetworksResponse) => void,
+  ): ClientUnaryCall;
+  listNetworks(
+    request: ListNetworksRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListNetworksResponse) => void,
+  ): ClientUnaryCall;
+  listNetworks(
+    request: ListNetworksRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListNetworksResponse) => void,
+  ): ClientUnaryCall;
+  removeNetwork(
+    request: RemoveNetworkRequest,
+    callback: (error: ServiceError | null, response: RemoveNetworkResponse) => void,
+  ): ClientUnaryCall;
+  removeNetwork(
+    request: RemoveNetworkRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RemoveNetworkResponse) => void,
+  ): ClientUnaryCall;
+  removeNetwork(
+    request: RemoveNetworkRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RemoveNetworkResponse) => void,
   ): ClientUnaryCall;
   /** Served by a locked manager on its local socket only: unwraps the data key and starts it. */
   unlock(

@@ -78,6 +78,7 @@ export interface UpdateStatus {
 
 export interface EndpointVirtualIp {
   networkId: string;
+  /** CIDR form, e.g. 10.0.1.2/24 */
   addr: string;
 }
 
@@ -112,7 +113,9 @@ export interface TaskStatus {
 }
 
 export interface NetworkAttachment {
+  /** network id */
   network: string;
+  /** CIDR form, e.g. 10.0.1.7/24 */
   addresses: string[];
 }
 
@@ -171,7 +174,20 @@ export interface Cluster {
 
 export interface Network {
   meta: Meta | undefined;
-  spec: NetworkSpec | undefined;
+  spec:
+    | NetworkSpec
+    | undefined;
+  /** Set by the leader's allocator; unset until then. */
+  allocation: NetworkAllocation | undefined;
+}
+
+export interface NetworkAllocation {
+  /** CIDR, e.g. 10.0.1.0/24 */
+  subnet: string;
+  /** the subnet's first address, e.g. 10.0.1.1 (held by each host's bridge) */
+  gateway: string;
+  /** VXLAN network identifier, unique in the cluster */
+  vni: number;
 }
 
 export interface Secret {
@@ -2353,7 +2369,7 @@ export const Cluster: MessageFns<Cluster> = {
 };
 
 function createBaseNetwork(): Network {
-  return { meta: undefined, spec: undefined };
+  return { meta: undefined, spec: undefined, allocation: undefined };
 }
 
 export const Network: MessageFns<Network> = {
@@ -2363,6 +2379,9 @@ export const Network: MessageFns<Network> = {
     }
     if (message.spec !== undefined) {
       NetworkSpec.encode(message.spec, writer.uint32(18).fork()).join();
+    }
+    if (message.allocation !== undefined) {
+      NetworkAllocation.encode(message.allocation, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -2396,6 +2415,14 @@ export const Network: MessageFns<Network> = {
             message.spec = NetworkSpec.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.allocation = NetworkAllocation.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2412,6 +2439,7 @@ export const Network: MessageFns<Network> = {
     return {
       meta: isSet(object.meta) ? Meta.fromJSON(object.meta) : undefined,
       spec: isSet(object.spec) ? NetworkSpec.fromJSON(object.spec) : undefined,
+      allocation: isSet(object.allocation) ? NetworkAllocation.fromJSON(object.allocation) : undefined,
     };
   },
 
@@ -2422,6 +2450,9 @@ export const Network: MessageFns<Network> = {
     }
     if (message.spec !== undefined) {
       obj.spec = NetworkSpec.toJSON(message.spec);
+    }
+    if (message.allocation !== undefined) {
+      obj.allocation = NetworkAllocation.toJSON(message.allocation);
     }
     return obj;
   },
@@ -2435,6 +2466,110 @@ export const Network: MessageFns<Network> = {
     message.spec = (object.spec !== undefined && object.spec !== null)
       ? NetworkSpec.fromPartial(object.spec)
       : undefined;
+    message.allocation = (object.allocation !== undefined && object.allocation !== null)
+      ? NetworkAllocation.fromPartial(object.allocation)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseNetworkAllocation(): NetworkAllocation {
+  return { subnet: "", gateway: "", vni: 0 };
+}
+
+export const NetworkAllocation: MessageFns<NetworkAllocation> = {
+  encode(message: NetworkAllocation, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.subnet !== "") {
+      writer.uint32(10).string(message.subnet);
+    }
+    if (message.gateway !== "") {
+      writer.uint32(18).string(message.gateway);
+    }
+    if (message.vni !== 0) {
+      writer.uint32(24).uint32(message.vni);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NetworkAllocation {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNetworkAllocation();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.subnet = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.gateway = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.vni = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NetworkAllocation {
+    return {
+      subnet: isSet(object.subnet) ? globalThis.String(object.subnet) : "",
+      gateway: isSet(object.gateway) ? globalThis.String(object.gateway) : "",
+      vni: isSet(object.vni) ? globalThis.Number(object.vni) : 0,
+    };
+  },
+
+  toJSON(message: NetworkAllocation): unknown {
+    const obj: any = {};
+    if (message.subnet !== "") {
+      obj.subnet = message.subnet;
+    }
+    if (message.gateway !== "") {
+      obj.gateway = message.gateway;
+    }
+    if (message.vni !== 0) {
+      obj.vni = Math.round(message.vni);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<NetworkAllocation>): NetworkAllocation {
+    return NetworkAllocation.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<NetworkAllocation>): NetworkAllocation {
+    const message = createBaseNetworkAllocation();
+    message.subnet = object.subnet ?? "";
+    message.gateway = object.gateway ?? "";
+    message.vni = object.vni ?? 0;
     return message;
   },
 };

@@ -233,8 +233,11 @@ export interface ServiceSpec_LabelsEntry {
 export interface NetworkSpec {
   name: string;
   labels: { [key: string]: string };
+  /** overlay (the only driver; empty = overlay) */
   driver: string;
+  /** CIDR; empty = the next free subnet of the cluster's address pool */
   subnet: string;
+  /** no way out of the network */
   internal: boolean;
   attachable: boolean;
 }
@@ -277,6 +280,10 @@ export interface ClusterSpec {
    * until `skiff unlock` is given the unlock key.
    */
   autolock: boolean;
+  /** Where network subnets come from (`skiff init --default-addr-pool`); empty = 10.0.0.0/8. */
+  defaultAddressPool: string;
+  /** Prefix length of each network's subnet cut from the pool; 0 = 24. */
+  defaultSubnetSize: number;
 }
 
 function createBaseNodeSpec(): NodeSpec {
@@ -4148,7 +4155,15 @@ export const ConfigSpec_LabelsEntry: MessageFns<ConfigSpec_LabelsEntry> = {
 };
 
 function createBaseClusterSpec(): ClusterSpec {
-  return { name: "", heartbeatPeriodMs: 0, taskHistoryLimit: 0, nodeCertExpiryMs: 0, autolock: false };
+  return {
+    name: "",
+    heartbeatPeriodMs: 0,
+    taskHistoryLimit: 0,
+    nodeCertExpiryMs: 0,
+    autolock: false,
+    defaultAddressPool: "",
+    defaultSubnetSize: 0,
+  };
 }
 
 export const ClusterSpec: MessageFns<ClusterSpec> = {
@@ -4167,6 +4182,12 @@ export const ClusterSpec: MessageFns<ClusterSpec> = {
     }
     if (message.autolock !== false) {
       writer.uint32(40).bool(message.autolock);
+    }
+    if (message.defaultAddressPool !== "") {
+      writer.uint32(50).string(message.defaultAddressPool);
+    }
+    if (message.defaultSubnetSize !== 0) {
+      writer.uint32(56).uint32(message.defaultSubnetSize);
     }
     return writer;
   },
@@ -4224,6 +4245,22 @@ export const ClusterSpec: MessageFns<ClusterSpec> = {
             message.autolock = reader.bool();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.defaultAddressPool = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.defaultSubnetSize = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4255,6 +4292,16 @@ export const ClusterSpec: MessageFns<ClusterSpec> = {
         ? globalThis.Number(object.node_cert_expiry_ms)
         : 0,
       autolock: isSet(object.autolock) ? globalThis.Boolean(object.autolock) : false,
+      defaultAddressPool: isSet(object.defaultAddressPool)
+        ? globalThis.String(object.defaultAddressPool)
+        : isSet(object.default_address_pool)
+        ? globalThis.String(object.default_address_pool)
+        : "",
+      defaultSubnetSize: isSet(object.defaultSubnetSize)
+        ? globalThis.Number(object.defaultSubnetSize)
+        : isSet(object.default_subnet_size)
+        ? globalThis.Number(object.default_subnet_size)
+        : 0,
     };
   },
 
@@ -4275,6 +4322,12 @@ export const ClusterSpec: MessageFns<ClusterSpec> = {
     if (message.autolock !== false) {
       obj.autolock = message.autolock;
     }
+    if (message.defaultAddressPool !== "") {
+      obj.defaultAddressPool = message.defaultAddressPool;
+    }
+    if (message.defaultSubnetSize !== 0) {
+      obj.defaultSubnetSize = Math.round(message.defaultSubnetSize);
+    }
     return obj;
   },
 
@@ -4288,6 +4341,8 @@ export const ClusterSpec: MessageFns<ClusterSpec> = {
     message.taskHistoryLimit = object.taskHistoryLimit ?? 0;
     message.nodeCertExpiryMs = object.nodeCertExpiryMs ?? 0;
     message.autolock = object.autolock ?? false;
+    message.defaultAddressPool = object.defaultAddressPool ?? "";
+    message.defaultSubnetSize = object.defaultSubnetSize ?? 0;
     return message;
   },
 };
