@@ -121,6 +121,10 @@ export class AgentSession {
         case 'node':
           this.options.onNodeChanged?.(message.message.value);
           break;
+        case 'networks':
+          // TODO(#8 data path): programs the node's overlay networks.
+          log.debug('networks update not handled yet', { views: message.message.value.views.length });
+          break;
         case 'request':
           // TODO(#7 logs/exec/images): answered over Dispatcher.Attach.
           log.warn('node request not handled yet', { requestId: message.message.value.requestId });

@@ -18,7 +18,8 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { ExecInput, ExecOutput, ExecRequest, ImageRequest, ImageResponse, LogBatch, LogsOptions } from "./attach.js";
-import { Config, NetworkAttachment, NodeDescription, Secret, Task, TaskStatus } from "./objects.js";
+import { Config, Network, NetworkAttachment, NodeDescription, Secret, Task, TaskStatus } from "./objects.js";
+import { PortConfig } from "./specs.js";
 import { NodeRole, nodeRoleFromJSON, nodeRoleToJSON } from "./types.js";
 
 export const protobufPackage = "skiff.v1";
@@ -125,7 +126,54 @@ export interface DispatcherMessage {
     | { $case: "managers"; value: ManagersUpdate }
     | { $case: "node"; value: NodeChanged }
     | { $case: "request"; value: NodeRequest }
+    | { $case: "networks"; value: NetworksUpdate }
     | undefined;
+}
+
+/**
+ * What a node needs to know about the overlay networks its tasks are on: the network, every
+ * endpoint on it in the cluster (for VXLAN forwarding and neighbour entries, DNS and the load
+ * balancer), and the services on it. Sent in full after SessionStarted, then per changed network.
+ */
+export interface NetworksUpdate {
+  /** true: `views` is the whole set; networks not in it are gone */
+  full: boolean;
+  /** new or changed networks, each complete */
+  views: NetworkView[];
+  /** network ids this node no longer needs */
+  removed: string[];
+}
+
+export interface NetworkView {
+  network: Network | undefined;
+  endpoints: NetworkEndpoint[];
+  services: NetworkServiceView[];
+}
+
+/** One task's address on a network. */
+export interface NetworkEndpoint {
+  taskId: string;
+  /** NAME.SLOT or NAME.NODEID: resolvable in DNS */
+  taskName: string;
+  serviceId: string;
+  /** CIDR form, e.g. 10.0.1.7/24 */
+  address: string;
+  nodeId: string;
+  /** the node's underlay IP (VXLAN tunnel endpoint) */
+  nodeAddr: string;
+  /** Running, and healthy when the service has a health check: in the load-balancer set and in DNS. */
+  ready: boolean;
+}
+
+export interface NetworkServiceView {
+  serviceId: string;
+  name: string;
+  /** CIDR form; empty with endpoint mode dnsrr */
+  vip: string;
+  /** vip | dnsrr */
+  endpointMode: string;
+  /** the allocated ports (published ones included) */
+  ports: PortConfig[];
 }
 
 /**
@@ -1034,6 +1082,9 @@ export const DispatcherMessage: MessageFns<DispatcherMessage> = {
       case "request":
         NodeRequest.encode(message.message.value, writer.uint32(42).fork()).join();
         break;
+      case "networks":
+        NetworksUpdate.encode(message.message.value, writer.uint32(50).fork()).join();
+        break;
     }
     return writer;
   },
@@ -1091,6 +1142,14 @@ export const DispatcherMessage: MessageFns<DispatcherMessage> = {
             message.message = { $case: "request", value: NodeRequest.decode(reader, reader.uint32()) };
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.message = { $case: "networks", value: NetworksUpdate.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1115,6 +1174,8 @@ export const DispatcherMessage: MessageFns<DispatcherMessage> = {
         ? { $case: "node", value: NodeChanged.fromJSON(object.node) }
         : isSet(object.request)
         ? { $case: "request", value: NodeRequest.fromJSON(object.request) }
+        : isSet(object.networks)
+        ? { $case: "networks", value: NetworksUpdate.fromJSON(object.networks) }
         : undefined,
     };
   },
@@ -1131,6 +1192,8 @@ export const DispatcherMessage: MessageFns<DispatcherMessage> = {
       obj.node = NodeChanged.toJSON(message.message.value);
     } else if (message.message?.$case === "request") {
       obj.request = NodeRequest.toJSON(message.message.value);
+    } else if (message.message?.$case === "networks") {
+      obj.networks = NetworksUpdate.toJSON(message.message.value);
     }
     return obj;
   },
@@ -1171,7 +1234,547 @@ export const DispatcherMessage: MessageFns<DispatcherMessage> = {
         }
         break;
       }
+      case "networks": {
+        if (object.message?.value !== undefined && object.message?.value !== null) {
+          message.message = { $case: "networks", value: NetworksUpdate.fromPartial(object.message.value) };
+        }
+        break;
+      }
     }
+    return message;
+  },
+};
+
+function createBaseNetworksUpdate(): NetworksUpdate {
+  return { full: false, views: [], removed: [] };
+}
+
+export const NetworksUpdate: MessageFns<NetworksUpdate> = {
+  encode(message: NetworksUpdate, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.full !== false) {
+      writer.uint32(8).bool(message.full);
+    }
+    for (const v of message.views) {
+      NetworkView.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.removed) {
+      writer.uint32(26).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NetworksUpdate {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNetworksUpdate();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.full = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.views.push(NetworkView.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.removed.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NetworksUpdate {
+    return {
+      full: isSet(object.full) ? globalThis.Boolean(object.full) : false,
+      views: globalThis.Array.isArray(object?.views) ? object.views.map((e: any) => NetworkView.fromJSON(e)) : [],
+      removed: globalThis.Array.isArray(object?.removed) ? object.removed.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: NetworksUpdate): unknown {
+    const obj: any = {};
+    if (message.full !== false) {
+      obj.full = message.full;
+    }
+    if (message.views?.length) {
+      obj.views = message.views.map((e) => NetworkView.toJSON(e));
+    }
+    if (message.removed?.length) {
+      obj.removed = message.removed;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<NetworksUpdate>): NetworksUpdate {
+    return NetworksUpdate.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<NetworksUpdate>): NetworksUpdate {
+    const message = createBaseNetworksUpdate();
+    message.full = object.full ?? false;
+    message.views = object.views?.map((e) => NetworkView.fromPartial(e)) || [];
+    message.removed = object.removed?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseNetworkView(): NetworkView {
+  return { network: undefined, endpoints: [], services: [] };
+}
+
+export const NetworkView: MessageFns<NetworkView> = {
+  encode(message: NetworkView, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.network !== undefined) {
+      Network.encode(message.network, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.endpoints) {
+      NetworkEndpoint.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.services) {
+      NetworkServiceView.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NetworkView {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNetworkView();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.network = Network.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.endpoints.push(NetworkEndpoint.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.services.push(NetworkServiceView.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NetworkView {
+    return {
+      network: isSet(object.network) ? Network.fromJSON(object.network) : undefined,
+      endpoints: globalThis.Array.isArray(object?.endpoints)
+        ? object.endpoints.map((e: any) => NetworkEndpoint.fromJSON(e))
+        : [],
+      services: globalThis.Array.isArray(object?.services)
+        ? object.services.map((e: any) => NetworkServiceView.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: NetworkView): unknown {
+    const obj: any = {};
+    if (message.network !== undefined) {
+      obj.network = Network.toJSON(message.network);
+    }
+    if (message.endpoints?.length) {
+      obj.endpoints = message.endpoints.map((e) => NetworkEndpoint.toJSON(e));
+    }
+    if (message.services?.length) {
+      obj.services = message.services.map((e) => NetworkServiceView.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<NetworkView>): NetworkView {
+    return NetworkView.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<NetworkView>): NetworkView {
+    const message = createBaseNetworkView();
+    message.network = (object.network !== undefined && object.network !== null)
+      ? Network.fromPartial(object.network)
+      : undefined;
+    message.endpoints = object.endpoints?.map((e) => NetworkEndpoint.fromPartial(e)) || [];
+    message.services = object.services?.map((e) => NetworkServiceView.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseNetworkEndpoint(): NetworkEndpoint {
+  return { taskId: "", taskName: "", serviceId: "", address: "", nodeId: "", nodeAddr: "", ready: false };
+}
+
+export const NetworkEndpoint: MessageFns<NetworkEndpoint> = {
+  encode(message: NetworkEndpoint, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.taskId !== "") {
+      writer.uint32(10).string(message.taskId);
+    }
+    if (message.taskName !== "") {
+      writer.uint32(18).string(message.taskName);
+    }
+    if (message.serviceId !== "") {
+      writer.uint32(26).string(message.serviceId);
+    }
+    if (message.address !== "") {
+      writer.uint32(34).string(message.address);
+    }
+    if (message.nodeId !== "") {
+      writer.uint32(42).string(message.nodeId);
+    }
+    if (message.nodeAddr !== "") {
+      writer.uint32(50).string(message.nodeAddr);
+    }
+    if (message.ready !== false) {
+      writer.uint32(56).bool(message.ready);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NetworkEndpoint {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNetworkEndpoint();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.taskId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.taskName = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.serviceId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.nodeAddr = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.ready = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NetworkEndpoint {
+    return {
+      taskId: isSet(object.taskId)
+        ? globalThis.String(object.taskId)
+        : isSet(object.task_id)
+        ? globalThis.String(object.task_id)
+        : "",
+      taskName: isSet(object.taskName)
+        ? globalThis.String(object.taskName)
+        : isSet(object.task_name)
+        ? globalThis.String(object.task_name)
+        : "",
+      serviceId: isSet(object.serviceId)
+        ? globalThis.String(object.serviceId)
+        : isSet(object.service_id)
+        ? globalThis.String(object.service_id)
+        : "",
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+      nodeAddr: isSet(object.nodeAddr)
+        ? globalThis.String(object.nodeAddr)
+        : isSet(object.node_addr)
+        ? globalThis.String(object.node_addr)
+        : "",
+      ready: isSet(object.ready) ? globalThis.Boolean(object.ready) : false,
+    };
+  },
+
+  toJSON(message: NetworkEndpoint): unknown {
+    const obj: any = {};
+    if (message.taskId !== "") {
+      obj.taskId = message.taskId;
+    }
+    if (message.taskName !== "") {
+      obj.taskName = message.taskName;
+    }
+    if (message.serviceId !== "") {
+      obj.serviceId = message.serviceId;
+    }
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    if (message.nodeAddr !== "") {
+      obj.nodeAddr = message.nodeAddr;
+    }
+    if (message.ready !== false) {
+      obj.ready = message.ready;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<NetworkEndpoint>): NetworkEndpoint {
+    return NetworkEndpoint.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<NetworkEndpoint>): NetworkEndpoint {
+    const message = createBaseNetworkEndpoint();
+    message.taskId = object.taskId ?? "";
+    message.taskName = object.taskName ?? "";
+    message.serviceId = object.serviceId ?? "";
+    message.address = object.address ?? "";
+    message.nodeId = object.nodeId ?? "";
+    message.nodeAddr = object.nodeAddr ?? "";
+    message.ready = object.ready ?? false;
+    return message;
+  },
+};
+
+function createBaseNetworkServiceView(): NetworkServiceView {
+  return { serviceId: "", name: "", vip: "", endpointMode: "", ports: [] };
+}
+
+export const NetworkServiceView: MessageFns<NetworkServiceView> = {
+  encode(message: NetworkServiceView, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.serviceId !== "") {
+      writer.uint32(10).string(message.serviceId);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.vip !== "") {
+      writer.uint32(26).string(message.vip);
+    }
+    if (message.endpointMode !== "") {
+      writer.uint32(34).string(message.endpointMode);
+    }
+    for (const v of message.ports) {
+      PortConfig.encode(v!, writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NetworkServiceView {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNetworkServiceView();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.serviceId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.vip = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.endpointMode = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.ports.push(PortConfig.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NetworkServiceView {
+    return {
+      serviceId: isSet(object.serviceId)
+        ? globalThis.String(object.serviceId)
+        : isSet(object.service_id)
+        ? globalThis.String(object.service_id)
+        : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      vip: isSet(object.vip) ? globalThis.String(object.vip) : "",
+      endpointMode: isSet(object.endpointMode)
+        ? globalThis.String(object.endpointMode)
+        : isSet(object.endpoint_mode)
+        ? globalThis.String(object.endpoint_mode)
+        : "",
+      ports: globalThis.Array.isArray(object?.ports) ? object.ports.map((e: any) => PortConfig.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: NetworkServiceView): unknown {
+    const obj: any = {};
+    if (message.serviceId !== "") {
+      obj.serviceId = message.serviceId;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.vip !== "") {
+      obj.vip = message.vip;
+    }
+    if (message.endpointMode !== "") {
+      obj.endpointMode = message.endpointMode;
+    }
+    if (message.ports?.length) {
+      obj.ports = message.ports.map((e) => PortConfig.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<NetworkServiceView>): NetworkServiceView {
+    return NetworkServiceView.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<NetworkServiceView>): NetworkServiceView {
+    const message = createBaseNetworkServiceView();
+    message.serviceId = object.serviceId ?? "";
+    message.name = object.name ?? "";
+    message.vip = object.vip ?? "";
+    message.endpointMode = object.endpointMode ?? "";
+    message.ports = object.ports?.map((e) => PortConfig.fromPartial(e)) || [];
     return message;
   },
 };
