@@ -22,6 +22,7 @@ import { DEFAULT_HEARTBEAT_PERIOD_MS, Dispatcher } from './dispatcher/dispatcher
 import { ControllerRunner } from './orchestrator/controller-loop.js';
 import { DEFAULT_TASK_HISTORY_LIMIT, reaperController } from './orchestrator/reaper-controller.js';
 import { allocatorController } from './allocator/allocator-controller.js';
+import { updateController } from './orchestrator/update-controller.js';
 import { replicatedController } from './orchestrator/replicated-controller.js';
 import { globalController } from './orchestrator/global-controller.js';
 import { rebalanceController } from './orchestrator/rebalance-controller.js';
@@ -113,7 +114,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     { clusterId: options.clusterId, heartbeatPeriodMs, managers: () => [...managerAddresses(store.reader).values()], clock },
     options.log.child({ component: 'dispatcher' }),
   );
-  const runners = [replicatedController, globalController(meetsPlacementConstraints), rebalanceController, allocatorController(), schedulerController, reaperController()].map(
+  const runners = [replicatedController, globalController(meetsPlacementConstraints), rebalanceController, updateController, allocatorController(), schedulerController, reaperController()].map(
     (controller) => new ControllerRunner(controller, store, clock, options.log.child({ component: controller.name })),
   );
 

@@ -17,6 +17,7 @@ function task(id: string, state: TaskState, options: { desiredState?: TaskState;
     status: { state, message: '', err: options.err ?? '', timestampMs: 0, exitCode: 0, containerId: '', pid: 0, health: HealthState.HEALTH_STATE_NONE },
     networks: [],
     color: '',
+    replacesTaskId: '',
   };
 }
 

@@ -47,6 +47,7 @@ function task(id: string, slot: number, state: TaskState, extra: Partial<Task> =
     status: { state, message: '', err: '', timestampMs: 0, exitCode: 0, containerId: id, pid: 321, health: HealthState.HEALTH_STATE_NONE },
     networks: [{ network: 'bridge', addresses: ['198.18.129.2'] }],
     color: '',
+    replacesTaskId: '',
     ...extra,
   };
 }

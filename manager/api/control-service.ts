@@ -83,17 +83,40 @@ export function controlHandlers(store: Store, options: ControlOptions): ControlS
       const id = current.meta?.id ?? '';
       checkPublishedPorts(reader, spec, id, `cannot update service "${current.spec.name}"`);
       if (specsEqual(spec, current.spec)) return { service: current };
+      // Tasks record the template version they run; scaling alone redeploys nothing.
+      const redeploy = JSON.stringify(spec.taskTemplate) !== JSON.stringify(current.spec?.taskTemplate);
+      const nowMs = options.clock?.() ?? Date.now();
       await store.update((transaction) =>
         transaction.update('service', {
           ...current,
           meta: { ...current.meta!, version: request.version },
           spec,
           previousSpec: current.spec,
-          // Tasks record the template version they run; scaling alone redeploys nothing.
-          specVersion: JSON.stringify(spec.taskTemplate) === JSON.stringify(current.spec?.taskTemplate) ? current.specVersion : current.specVersion + 1,
+          specVersion: redeploy ? current.specVersion + 1 : current.specVersion,
+          // A new template starts a rolling update; it supersedes one in progress (or paused).
+          updateStatus: redeploy ? { state: 'updating', message: 'update in progress', startedAtMs: nowMs, completedAtMs: 0 } : current.updateStatus,
         }),
       );
       return { service: reader.get('service', id) };
+    }),
+    rollbackService: unary(options, async (request) => {
+      const current = resolveService(reader, request.service);
+      const name = current.spec?.name ?? request.service;
+      if (current.previousSpec === undefined) throw new ApiError('failed_precondition', `cannot roll back service "${name}": it has no previous spec`);
+      const redeploy = JSON.stringify(current.previousSpec.taskTemplate) !== JSON.stringify(current.spec?.taskTemplate);
+      const nowMs = options.clock?.() ?? Date.now();
+      await store.update((transaction) =>
+        transaction.update('service', {
+          ...current,
+          spec: current.previousSpec,
+          previousSpec: current.spec,
+          specVersion: redeploy ? current.specVersion + 1 : current.specVersion,
+          updateStatus: redeploy
+            ? { state: 'rollback_started', message: 'manually requested rollback', startedAtMs: nowMs, completedAtMs: 0 }
+            : { state: 'rollback_completed', message: 'rollback completed: only the replica count changed', startedAtMs: nowMs, completedAtMs: nowMs },
+        }),
+      );
+      return { service: reader.get('service', current.meta?.id ?? '') };
     }),
     rebalanceService: unary(options, async (request) => {
       const current = resolveService(reader, request.service);

@@ -28,6 +28,7 @@ function task(id: string, uses: { secrets?: string[]; configs?: string[] } = {},
     status: { state: states.observed ?? TaskState.TASK_STATE_ASSIGNED, message: '', err: '', timestampMs: 0, exitCode: 0, containerId: '', pid: 0, health: HealthState.HEALTH_STATE_NONE },
     networks: [],
     color: '',
+    replacesTaskId: '',
   };
 }
 

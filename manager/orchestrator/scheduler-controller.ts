@@ -187,7 +187,13 @@ export const schedulerController: Controller = {
   allKeys: () => [ALL],
   reconcile(_keys, transaction: WriteTransaction, reader: StoreReader, nowMs: number) {
     // A task without a status was not written by the orchestrator; it is left alone, and takes no place.
-    const pending = reader.list('task').filter((task) => needsPlacement(task) && task.status !== undefined);
+    // A stop-first update's replacement waits until the task it replaces has stopped.
+    const replacedStopped = (task: Task): boolean => {
+      if (task.replacesTaskId === '') return true;
+      const old = reader.get('task', task.replacesTaskId);
+      return old === undefined || isTerminal(old.status?.state ?? TaskState.TASK_STATE_NEW) || old.nodeId === '';
+    };
+    const pending = reader.list('task').filter((task) => needsPlacement(task) && task.status !== undefined && replacedStopped(task));
     if (pending.length === 0) return undefined;
     // One transaction's worth, whole services first, in a stable order; the runner runs again for
     // the rest. Grouping first keeps this linear: sorting 100,000 pending tasks on every run was not.

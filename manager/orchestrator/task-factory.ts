@@ -26,5 +26,6 @@ export function newTask(service: Service, slot: number, nowMs: number, id: strin
     },
     networks: [],
     color: '',
+    replacesTaskId: '',
   };
 }

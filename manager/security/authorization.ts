@@ -30,6 +30,7 @@ const CONTROL_ROLES: RolesOf<typeof ControlService> = {
   updateService: ADMIN,
   removeService: ADMIN,
   rebalanceService: ADMIN,
+  rollbackService: ADMIN,
   listTasks: ADMIN,
   getCluster: ADMIN,
   updateCluster: ADMIN,

@@ -40,6 +40,7 @@ export function fakeTask(
     },
     networks: [],
     color: '',
+    replacesTaskId: '',
   };
 }
 

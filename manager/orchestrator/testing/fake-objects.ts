@@ -54,5 +54,6 @@ export function fakeTask(id: string, options: { serviceId?: string; slot?: numbe
     status: { state: options.state ?? TaskState.TASK_STATE_NEW, message: 'created', err: '', timestampMs: 0, exitCode: 0, containerId: '', pid: 0, health: HealthState.HEALTH_STATE_NONE },
     networks: [],
     color: '',
+    replacesTaskId: '',
   };
 }

@@ -308,6 +308,14 @@ export interface RemoveNetworkRequest {
 export interface RemoveNetworkResponse {
 }
 
+export interface RollbackServiceRequest {
+  service: string;
+}
+
+export interface RollbackServiceResponse {
+  service: Service | undefined;
+}
+
 function createBaseListNodesRequest(): ListNodesRequest {
   return {};
 }
@@ -4837,6 +4845,142 @@ export const RemoveNetworkResponse: MessageFns<RemoveNetworkResponse> = {
   },
 };
 
+function createBaseRollbackServiceRequest(): RollbackServiceRequest {
+  return { service: "" };
+}
+
+export const RollbackServiceRequest: MessageFns<RollbackServiceRequest> = {
+  encode(message: RollbackServiceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.service !== "") {
+      writer.uint32(10).string(message.service);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RollbackServiceRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRollbackServiceRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.service = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RollbackServiceRequest {
+    return { service: isSet(object.service) ? globalThis.String(object.service) : "" };
+  },
+
+  toJSON(message: RollbackServiceRequest): unknown {
+    const obj: any = {};
+    if (message.service !== "") {
+      obj.service = message.service;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RollbackServiceRequest>): RollbackServiceRequest {
+    return RollbackServiceRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RollbackServiceRequest>): RollbackServiceRequest {
+    const message = createBaseRollbackServiceRequest();
+    message.service = object.service ?? "";
+    return message;
+  },
+};
+
+function createBaseRollbackServiceResponse(): RollbackServiceResponse {
+  return { service: undefined };
+}
+
+export const RollbackServiceResponse: MessageFns<RollbackServiceResponse> = {
+  encode(message: RollbackServiceResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.service !== undefined) {
+      Service.encode(message.service, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RollbackServiceResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRollbackServiceResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.service = Service.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RollbackServiceResponse {
+    return { service: isSet(object.service) ? Service.fromJSON(object.service) : undefined };
+  },
+
+  toJSON(message: RollbackServiceResponse): unknown {
+    const obj: any = {};
+    if (message.service !== undefined) {
+      obj.service = Service.toJSON(message.service);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RollbackServiceResponse>): RollbackServiceResponse {
+    return RollbackServiceResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RollbackServiceResponse>): RollbackServiceResponse {
+    const message = createBaseRollbackServiceResponse();
+    message.service = (object.service !== undefined && object.service !== null)
+      ? Service.fromPartial(object.service)
+      : undefined;
+    return message;
+  },
+};
+
 export type ControlService = typeof ControlService;
 export const ControlService = {
   listNodes: {
@@ -4916,6 +5060,18 @@ export const ControlService = {
     responseSerialize: (value: RebalanceServiceResponse): Buffer =>
       Buffer.from(RebalanceServiceResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RebalanceServiceResponse => RebalanceServiceResponse.decode(value),
+  },
+  /** `skiff service rollback`: back to the previous spec, under the rollback config. */
+  rollbackService: {
+    path: "/skiff.v1.Control/RollbackService" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RollbackServiceRequest): Buffer =>
+      Buffer.from(RollbackServiceRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RollbackServiceRequest => RollbackServiceRequest.decode(value),
+    responseSerialize: (value: RollbackServiceResponse): Buffer =>
+      Buffer.from(RollbackServiceResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RollbackServiceResponse => RollbackServiceResponse.decode(value),
   },
   listTasks: {
     path: "/skiff.v1.Control/ListTasks" as const,
@@ -5162,6 +5318,8 @@ export interface ControlServer extends UntypedServiceImplementation {
   updateService: handleUnaryCall<UpdateServiceRequest, UpdateServiceResponse>;
   removeService: handleUnaryCall<RemoveServiceRequest, RemoveServiceResponse>;
   rebalanceService: handleUnaryCall<RebalanceServiceRequest, RebalanceServiceResponse>;
+  /** `skiff service rollback`: back to the previous spec, under the rollback config. */
+  rollbackService: handleUnaryCall<RollbackServiceRequest, RollbackServiceResponse>;
   listTasks: handleUnaryCall<ListTasksRequest, ListTasksResponse>;
   getCluster: handleUnaryCall<GetClusterRequest, GetClusterResponse>;
   updateCluster: handleUnaryCall<UpdateClusterRequest, UpdateClusterResponse>;
@@ -5316,6 +5474,22 @@ export interface ControlClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RebalanceServiceResponse) => void,
+  ): ClientUnaryCall;
+  /** `skiff service rollback`: back to the previous spec, under the rollback config. */
+  rollbackService(
+    request: RollbackServiceRequest,
+    callback: (error: ServiceError | null, response: RollbackServiceResponse) => void,
+  ): ClientUnaryCall;
+  rollbackService(
+    request: RollbackServiceRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RollbackServiceResponse) => void,
+  ): ClientUnaryCall;
+  rollbackService(
+    request: RollbackServiceRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RollbackServiceResponse) => void,
   ): ClientUnaryCall;
   listTasks(
     request: ListTasksRequest,

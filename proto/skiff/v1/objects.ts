@@ -132,6 +132,8 @@ export interface Task {
   status: TaskStatus | undefined;
   networks: NetworkAttachment[];
   color: string;
+  /** A stop-first update's replacement: placed only once this (old) task of the slot has stopped. */
+  replacesTaskId: string;
 }
 
 /** The cluster's certificate authority. The key lives only in the (encrypted) Raft store. */
@@ -1546,6 +1548,7 @@ function createBaseTask(): Task {
     status: undefined,
     networks: [],
     color: "",
+    replacesTaskId: "",
   };
 }
 
@@ -1586,6 +1589,9 @@ export const Task: MessageFns<Task> = {
     }
     if (message.color !== "") {
       writer.uint32(98).string(message.color);
+    }
+    if (message.replacesTaskId !== "") {
+      writer.uint32(106).string(message.replacesTaskId);
     }
     return writer;
   },
@@ -1699,6 +1705,14 @@ export const Task: MessageFns<Task> = {
             message.color = reader.string();
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.replacesTaskId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1751,6 +1765,11 @@ export const Task: MessageFns<Task> = {
         ? object.networks.map((e: any) => NetworkAttachment.fromJSON(e))
         : [],
       color: isSet(object.color) ? globalThis.String(object.color) : "",
+      replacesTaskId: isSet(object.replacesTaskId)
+        ? globalThis.String(object.replacesTaskId)
+        : isSet(object.replaces_task_id)
+        ? globalThis.String(object.replaces_task_id)
+        : "",
     };
   },
 
@@ -1792,6 +1811,9 @@ export const Task: MessageFns<Task> = {
     if (message.color !== "") {
       obj.color = message.color;
     }
+    if (message.replacesTaskId !== "") {
+      obj.replacesTaskId = message.replacesTaskId;
+    }
     return obj;
   },
 
@@ -1814,6 +1836,7 @@ export const Task: MessageFns<Task> = {
       : undefined;
     message.networks = object.networks?.map((e) => NetworkAttachment.fromPartial(e)) || [];
     message.color = object.color ?? "";
+    message.replacesTaskId = object.replacesTaskId ?? "";
     return message;
   },
 };
