@@ -5,6 +5,7 @@ import { collect, withConnection } from '../client.js';
 import { parseFormat, printJson, printTable } from '../output.js';
 import { type CreateFlags, FlagError, parseCount, parseDuration, specFromFlags } from './service-flags.js';
 import { waitForConvergence } from './service-progress.js';
+import { addUpdateConfigOptions, parseUpdateConfig, registerServiceUpdateCommands, updateConfigFlags } from './service-update.js';
 import { serviceRow, sortTasks, taskRow } from './service-rows.js';
 
 /** How long create/scale wait for convergence unless --timeout says otherwise. */
@@ -13,7 +14,7 @@ const DEFAULT_WAIT = '3m';
 export function registerServiceCommands(program: Command): void {
   const service = program.command('service').description('manage services');
 
-  service
+  const create = service
     .command('create')
     .description('create a service')
     .argument('<image>', 'image reference, e.g. demo/web:v1')
@@ -46,9 +47,12 @@ export function registerServiceCommands(program: Command): void {
     .option('-p, --publish <published=P,target=T[,protocol=tcp|udp][,mode=ingress|host]>', 'publish a port; short form P:T[/udp] (repeatable)', collect, [])
     .option('-d, --detach', 'return at once instead of waiting for the tasks to run', false)
     .option('--timeout <duration>', 'how long to wait for convergence', DEFAULT_WAIT)
-    .passThroughOptions()
+    .passThroughOptions();
+  addUpdateConfigOptions(create)
     .action(async (image: string, commandArgs: string[], flags: CreateFlags & { detach: boolean; timeout: string }) => {
       const spec = specFromFlags(image, commandArgs, flags);
+      spec.updateConfig = parseUpdateConfig('update', updateConfigFlags(flags as unknown as Record<string, unknown>, 'update'), undefined);
+      spec.rollbackConfig = parseUpdateConfig('rollback', updateConfigFlags(flags as unknown as Record<string, unknown>, 'rollback'), undefined);
       const timeoutMs = parseDuration('--timeout', flags.timeout);
       await withConnection(program, async (connection) => {
         const created = await connection.call((c) => c.createService, { noResolveImage: false, spec });
@@ -56,6 +60,8 @@ export function registerServiceCommands(program: Command): void {
         if (!flags.detach) await waitForConvergence(connection, spec.name, timeoutMs);
       });
     });
+
+  registerServiceUpdateCommands(service, program);
 
   service
     .command('ls')

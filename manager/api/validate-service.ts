@@ -2,7 +2,7 @@
  * Validation of service specs at the API edge. Everything past this point trusts the spec.
  * Every error names the field, in the CLI's and the spec's terms.
  */
-import type { EndpointSpec, Placement, ServiceSpec } from '../../proto/skiff/v1/specs.js';
+import type { EndpointSpec, Placement, ServiceSpec, UpdateConfig } from '../../proto/skiff/v1/specs.js';
 import type { Resources } from '../../proto/skiff/v1/types.js';
 import { parseConstraint, parsePreference, PLACEMENT_STRATEGY_LABEL } from '../../scheduler/index.js';
 import { invalid } from './errors.js';
@@ -84,6 +84,18 @@ function checkStrings(field: string, values: readonly string[], max: number): vo
 }
 
 /** Throws ApiError('invalid_argument') naming the first bad field. */
+/** An update or rollback config: known actions and orders, non-negative durations, a ratio from 0 to 1. */
+function validateUpdateConfig(field: string, config: UpdateConfig | undefined, actions: readonly string[]): void {
+  if (config === undefined) return;
+  if (!Number.isSafeInteger(config.parallelism) || config.parallelism < 0) throw refuse(`${field}.parallelism`, 'must be a non-negative integer (0 = all at once)');
+  for (const [name, value] of [['delayMs', config.delayMs], ['monitorMs', config.monitorMs]] as const) {
+    if (!Number.isSafeInteger(value) || value < 0) throw refuse(`${field}.${name}`, 'must be a non-negative number of milliseconds');
+  }
+  if (config.failureAction !== '' && !actions.includes(config.failureAction)) throw refuse(`${field}.failureAction`, `"${config.failureAction}" must be ${actions.join(', ')}`);
+  if (config.order !== '' && config.order !== 'stop-first' && config.order !== 'start-first') throw refuse(`${field}.order`, `"${config.order}" must be stop-first or start-first`);
+  if (!(config.maxFailureRatio >= 0 && config.maxFailureRatio <= 1)) throw refuse(`${field}.maxFailureRatio`, 'must be from 0 to 1');
+}
+
 export function validateServiceSpec(spec: ServiceSpec | undefined): asserts spec is ServiceSpec {
   if (spec === undefined) throw invalid('cannot accept service spec: spec is missing');
   if (spec.name === '') throw invalid('cannot accept service spec: name must not be empty');
@@ -135,6 +147,8 @@ export function validateServiceSpec(spec: ServiceSpec | undefined): asserts spec
   validateReservations(spec.taskTemplate?.resources?.reservations);
   validatePlacement(spec.taskTemplate?.placement);
   validateEndpoint(spec.endpoint);
+  validateUpdateConfig('updateConfig', spec.updateConfig, ['pause', 'continue', 'rollback']);
+  validateUpdateConfig('rollbackConfig', spec.rollbackConfig, ['pause', 'continue']);
   validateReferences(container);
   const condition = spec.taskTemplate?.restartPolicy?.condition ?? '';
   if (!RESTART_CONDITIONS.has(condition)) {

@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { Service } from '../../proto/skiff/v1/objects.js';
+import type { ServiceSpec } from '../../proto/skiff/v1/specs.js';
+import { specFromFlags } from './service-flags.js';
+import { applyUpdateFlags, parseUpdateConfig, progressLine, splitArgs, type UpdateFlags, updateConfigFlags } from './service-update.js';
+
+function flags(overrides: Partial<UpdateFlags> = {}): UpdateFlags {
+  return {
+    envAdd: [], envRm: [], labelAdd: [], labelRm: [], constraintAdd: [], constraintRm: [], placementPrefAdd: [], placementPrefRm: [],
+    publishAdd: [], publishRm: [], secretAdd: [], secretRm: [], configAdd: [], configRm: [], networkAdd: [], networkRm: [], force: false,
+    ...overrides,
+  };
+}
+
+function current(): ServiceSpec {
+  return specFromFlags('demo/web:v1', ['httpd', '-f'], {
+    name: 'web', replicas: '3', env: ['A=1', 'B=2'], label: ['team=web'], constraint: ['node.role==worker'], publish: ['8080:80'], network: ['front'],
+  });
+}
+
+describe('service update flags', () => {
+  it('changes only what the flags name', () => {
+    const before = current();
+    expect(applyUpdateFlags(before, flags())).toEqual(before);
+    const after = applyUpdateFlags(before, flags({ image: 'demo/web:v2', replicas: '5', envAdd: ['B=3', 'C=4'], envRm: ['A'], labelAdd: ['tier=front'], labelRm: ['team'] }));
+    expect(after.taskTemplate?.container?.image).toBe('demo/web:v2');
+    expect(after.mode).toEqual({ $case: 'replicated', value: { replicas: 5 } });
+    expect(after.taskTemplate?.container?.env).toEqual(['B=3', 'C=4']);
+    expect(after.labels).toEqual({ tier: 'front' });
+    expect(after.taskTemplate?.container?.args).toEqual(['httpd', '-f']);
+    expect(after.taskTemplate?.placement?.constraints).toEqual(['node.role==worker']);
+  });
+
+  it('adds and removes constraints, ports, networks, and bumps force', () => {
+    const after = applyUpdateFlags(current(), flags({
+      constraintAdd: ['node.labels.zone==a'], constraintRm: ['node.role == worker'],
+      publishAdd: ['9090:90'], publishRm: ['8080'],
+      networkAdd: ['back'], networkRm: ['front'],
+      force: true, args: `sh -c 'echo "hi there"'`,
+    }));
+    expect(after.taskTemplate?.placement?.constraints).toEqual(['node.labels.zone==a']);
+    expect(after.endpoint?.ports.map((port) => `${port.publishedPort}:${port.targetPort}`)).toEqual(['9090:90']);
+    expect(after.taskTemplate?.networks).toEqual(['back']);
+    expect(after.taskTemplate?.forceUpdate).toBe(1);
+    expect(after.taskTemplate?.container?.args).toEqual(['sh', '-c', 'echo "hi there"']);
+  });
+
+  it('refuses bad values, naming the flag', () => {
+    expect(() => applyUpdateFlags(current(), flags({ replicas: '-1' }))).toThrow('--replicas');
+    expect(() => applyUpdateFlags(current(), flags({ publishRm: ['http'] }))).toThrow('--publish-rm');
+    expect(() => applyUpdateFlags(current(), flags({ restartCondition: 'sometimes' }))).toThrow('--restart-condition');
+    expect(() => splitArgs('echo "unterminated')).toThrow('unterminated');
+    const global = { ...current(), mode: { $case: 'global' as const, value: {} } };
+    expect(() => applyUpdateFlags(global, flags({ replicas: '2' }))).toThrow('cannot use --replicas: the service is global');
+  });
+
+  it('parses --update-* and --rollback-* over the current config', () => {
+    const given = updateConfigFlags({ updateParallelism: '2', updateDelay: '10s', updateFailureAction: 'rollback', updateMonitor: '30s', updateMaxFailureRatio: '0.2', updateOrder: 'start-first', rollbackParallelism: '0' }, 'update');
+    expect(parseUpdateConfig('update', given, undefined)).toEqual({ parallelism: 2, delayMs: 10_000, failureAction: 'rollback', monitorMs: 30_000, maxFailureRatio: 0.2, order: 'start-first' });
+    expect(parseUpdateConfig('update', {}, undefined)).toBeUndefined();
+    const base = { parallelism: 4, delayMs: 0, failureAction: 'pause', monitorMs: 0, maxFailureRatio: 0, order: 'stop-first' };
+    expect(parseUpdateConfig('rollback', { parallelism: '0' }, base)).toEqual({ ...base, parallelism: 0 });
+    expect(() => parseUpdateConfig('rollback', { failureAction: 'rollback' }, undefined)).toThrow('invalid value "rollback" for --rollback-failure-action: use pause, continue');
+    expect(() => parseUpdateConfig('update', { maxFailureRatio: '1.5' }, undefined)).toThrow('--update-max-failure-ratio');
+    expect(() => parseUpdateConfig('update', { order: 'random' }, undefined)).toThrow('--update-order');
+  });
+
+  it('describes rollout progress', () => {
+    const service = Service.fromPartial({ specVersion: 2, updateStatus: { state: 'updating', message: 'update in progress' } });
+    const tasks = [
+      { slot: 1, specVersion: 2, desiredState: 7, status: { state: 7 } },
+      { slot: 2, specVersion: 2, desiredState: 7, status: { state: 6 } },
+      { slot: 2, specVersion: 1, desiredState: 7, status: { state: 7 } },
+      { slot: 3, specVersion: 1, desiredState: 7, status: { state: 7 } },
+    ];
+    expect(progressLine(service, tasks)).toBe('updating: 1/3 running the new version, 1 starting (update in progress)');
+  });
+});

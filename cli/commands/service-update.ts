@@ -1,0 +1,410 @@
+/**
+ * `skiff service update` and `skiff service rollback`: a changed spec is rolled out by the
+ * manager's updater under the update config; without --detach the CLI follows the rollout and
+ * exits non-zero, with the reason, when it pauses or rolls back.
+ */
+import type { Command } from 'commander';
+import type { Service } from '../../proto/skiff/v1/objects.js';
+import type { PortConfig, ServiceSpec, TaskSpec, UpdateConfig } from '../../proto/skiff/v1/specs.js';
+import { collect, type ControlConnection, withConnection } from '../client.js';
+import {
+  FlagError,
+  parseBytes,
+  parseConfigFlag,
+  parseConstraintFlag,
+  parseCount,
+  parseDuration,
+  parseNetworks,
+  parsePlacementPrefFlag,
+  parsePublishFlag,
+  parseSecretFlag,
+} from './service-flags.js';
+
+/** `--update-*` (or `--rollback-*`) flags as commander gives them. */
+export interface UpdateConfigFlags {
+  parallelism?: string;
+  delay?: string;
+  failureAction?: string;
+  monitor?: string;
+  maxFailureRatio?: string;
+  order?: string;
+}
+
+/** Reads `--update-parallelism`, `--rollback-delay`, ... out of commander's flag object. */
+export function updateConfigFlags(flags: Record<string, unknown>, prefix: 'update' | 'rollback'): UpdateConfigFlags {
+  const pick = (name: string): string | undefined => {
+    const value = flags[`${prefix}${name}`];
+    return typeof value === 'string' ? value : undefined;
+  };
+  const result: UpdateConfigFlags = {};
+  for (const [key, name] of [['parallelism', 'Parallelism'], ['delay', 'Delay'], ['failureAction', 'FailureAction'], ['monitor', 'Monitor'], ['maxFailureRatio', 'MaxFailureRatio'], ['order', 'Order']] as const) {
+    const value = pick(name);
+    if (value !== undefined) result[key] = value;
+  }
+  return result;
+}
+
+/** The update (or rollback) config with the given flags applied over `base`; undefined when no flag is given and there is no base. */
+export function parseUpdateConfig(prefix: 'update' | 'rollback', flags: UpdateConfigFlags, base: UpdateConfig | undefined): UpdateConfig | undefined {
+  if (Object.values(flags).every((value) => value === undefined)) return base;
+  const config: UpdateConfig = base === undefined ? { parallelism: 1, delayMs: 0, failureAction: '', monitorMs: 0, maxFailureRatio: 0, order: '' } : { ...base };
+  if (flags.parallelism !== undefined) config.parallelism = parseCount(`--${prefix}-parallelism`, flags.parallelism);
+  if (flags.delay !== undefined) config.delayMs = parseDuration(`--${prefix}-delay`, flags.delay);
+  if (flags.monitor !== undefined) config.monitorMs = parseDuration(`--${prefix}-monitor`, flags.monitor);
+  if (flags.failureAction !== undefined) {
+    const allowed = prefix === 'update' ? ['pause', 'continue', 'rollback'] : ['pause', 'continue'];
+    if (!allowed.includes(flags.failureAction)) throw new FlagError(`invalid value "${flags.failureAction}" for --${prefix}-failure-action: use ${allowed.join(', ')}`);
+    config.failureAction = flags.failureAction;
+  }
+  if (flags.maxFailureRatio !== undefined) {
+    const ratio = Number(flags.maxFailureRatio);
+    if (flags.maxFailureRatio.trim() === '' || !Number.isFinite(ratio) || ratio < 0 || ratio > 1) throw new FlagError(`invalid value "${flags.maxFailureRatio}" for --${prefix}-max-failure-ratio: must be a number from 0 to 1`);
+    config.maxFailureRatio = ratio;
+  }
+  if (flags.order !== undefined) {
+    if (flags.order !== 'stop-first' && flags.order !== 'start-first') throw new FlagError(`invalid value "${flags.order}" for --${prefix}-order: use stop-first or start-first`);
+    config.order = flags.order;
+  }
+  return config;
+}
+
+/** Registers the `--update-*` and `--rollback-*` options on a command (service create and update). */
+export function addUpdateConfigOptions(command: Command): Command {
+  for (const prefix of ['update', 'rollback'] as const) {
+    const what = prefix === 'update' ? 'update' : 'rollback';
+    command
+      .option(`--${prefix}-parallelism <n>`, `tasks ${what}d at once (0 = all)`)
+      .option(`--${prefix}-delay <duration>`, `delay between ${what} batches`)
+      .option(`--${prefix}-failure-action <action>`, prefix === 'update' ? 'on failure: pause, continue or rollback' : 'on failure: pause or continue')
+      .option(`--${prefix}-monitor <duration>`, `how long each new task is watched for failure`)
+      .option(`--${prefix}-max-failure-ratio <ratio>`, 'failures tolerated, 0 to 1')
+      .option(`--${prefix}-order <order>`, 'stop-first or start-first');
+  }
+  return command;
+}
+
+export interface UpdateFlags {
+  image?: string;
+  replicas?: string;
+  envAdd: string[];
+  envRm: string[];
+  labelAdd: string[];
+  labelRm: string[];
+  args?: string;
+  entrypoint?: string;
+  user?: string;
+  workdir?: string;
+  hostname?: string;
+  limitCpu?: string;
+  limitMemory?: string;
+  limitPids?: string;
+  reserveCpu?: string;
+  reserveMemory?: string;
+  restartCondition?: string;
+  restartDelay?: string;
+  restartMaxAttempts?: string;
+  restartWindow?: string;
+  constraintAdd: string[];
+  constraintRm: string[];
+  placementPrefAdd: string[];
+  placementPrefRm: string[];
+  maxReplicasPerNode?: string;
+  publishAdd: string[];
+  publishRm: string[];
+  secretAdd: string[];
+  secretRm: string[];
+  configAdd: string[];
+  configRm: string[];
+  networkAdd: string[];
+  networkRm: string[];
+  rebalance?: string;
+  force: boolean;
+  [flag: string]: unknown;
+}
+
+function envKey(entry: string): string {
+  return entry.split('=')[0] ?? entry;
+}
+
+function positiveNumber(flag: string, value: string): number {
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed < 0) throw new FlagError(`invalid value "${value}" for ${flag}: must be a non-negative number`);
+  return parsed;
+}
+
+/** Splits `--args "a b c"` like a shell would for plain words and quotes (no expansions). */
+export function splitArgs(text: string): string[] {
+  const words: string[] = [];
+  let current = '';
+  let quote: '"' | "'" | undefined;
+  let inWord = false;
+  for (const char of text) {
+    if (quote !== undefined) {
+      if (char === quote) quote = undefined;
+      else current += char;
+    } else if (char === '"' || char === "'") {
+      quote = char;
+      inWord = true;
+    } else if (/\s/.test(char)) {
+      if (inWord) words.push(current);
+      current = '';
+      inWord = false;
+    } else {
+      current += char;
+      inWord = true;
+    }
+  }
+  if (quote !== undefined) throw new FlagError(`invalid value "${text}" for --args: unterminated ${quote}`);
+  if (inWord) words.push(current);
+  return words;
+}
+
+const portKey = (port: PortConfig): string => `${port.publishedPort}/${port.protocol || 'tcp'}`;
+
+/** `--publish-rm` takes a published port, `8080` or `8080/udp`. */
+function publishRmKey(value: string): string {
+  const match = /^(\d+)(?:\/(tcp|udp))?$/.exec(value.trim());
+  if (match === null) throw new FlagError(`invalid value "${value}" for --publish-rm: use PUBLISHED[/PROTOCOL], e.g. 8080 or 53/udp`);
+  return `${match[1]}/${match[2] ?? 'tcp'}`;
+}
+
+/** The current spec with the flags applied. Flags not given leave their field alone. */
+export function applyUpdateFlags(current: ServiceSpec, flags: UpdateFlags): ServiceSpec {
+  const template: TaskSpec = current.taskTemplate ?? { container: undefined, resources: undefined, restartPolicy: undefined, placement: undefined, networks: [], forceUpdate: 0 };
+  const container = template.container;
+  if (container === undefined) throw new FlagError('cannot update: the service has no container spec');
+  const next = { ...container };
+  if (flags.image !== undefined) {
+    if (flags.image.trim() === '') throw new FlagError('invalid value "" for --image');
+    next.image = flags.image.trim();
+  }
+  if (flags.envAdd.length > 0 || flags.envRm.length > 0) {
+    const removed = new Set([...flags.envRm, ...flags.envAdd.map(envKey)]);
+    next.env = [...container.env.filter((entry) => !removed.has(envKey(entry))), ...flags.envAdd];
+  }
+  if (flags.args !== undefined) next.args = splitArgs(flags.args);
+  if (flags.entrypoint !== undefined) next.command = flags.entrypoint === '' ? [] : splitArgs(flags.entrypoint);
+  if (flags.user !== undefined) next.user = flags.user;
+  if (flags.workdir !== undefined) next.workdir = flags.workdir;
+  if (flags.hostname !== undefined) next.hostname = flags.hostname;
+  if (flags.secretAdd.length > 0 || flags.secretRm.length > 0) {
+    const added = flags.secretAdd.map(parseSecretFlag);
+    const dropped = new Set([...flags.secretRm, ...added.map((reference) => reference.secretName)]);
+    next.secrets = [...container.secrets.filter((reference) => !dropped.has(reference.secretName)), ...added];
+  }
+  if (flags.configAdd.length > 0 || flags.configRm.length > 0) {
+    const added = flags.configAdd.map(parseConfigFlag);
+    const dropped = new Set([...flags.configRm, ...added.map((reference) => reference.configName)]);
+    next.configs = [...container.configs.filter((reference) => !dropped.has(reference.configName)), ...added];
+  }
+
+  // Sub-objects are rebuilt only when one of their flags is given: an unchanged template must stay
+  // byte-for-byte equal, or the manager would see a new version and redeploy every task.
+  const given = (...values: unknown[]): boolean => values.some((value) => value !== undefined && !(Array.isArray(value) && value.length === 0));
+  const limits = { nanoCpus: 0, memoryBytes: 0, pids: 0, ...template.resources?.limits };
+  if (flags.limitCpu !== undefined) limits.nanoCpus = Math.round(positiveNumber('--limit-cpu', flags.limitCpu) * 1e9);
+  if (flags.limitMemory !== undefined) limits.memoryBytes = parseBytes('--limit-memory', flags.limitMemory);
+  if (flags.limitPids !== undefined) limits.pids = parseCount('--limit-pids', flags.limitPids);
+  const reservations = { nanoCpus: 0, memoryBytes: 0, pids: 0, ...template.resources?.reservations };
+  if (flags.reserveCpu !== undefined) reservations.nanoCpus = Math.round(positiveNumber('--reserve-cpu', flags.reserveCpu) * 1e9);
+  if (flags.reserveMemory !== undefined) reservations.memoryBytes = parseBytes('--reserve-memory', flags.reserveMemory);
+
+  const restart = { condition: '', delayMs: 0, maxAttempts: 0, windowMs: 0, ...template.restartPolicy };
+  if (flags.restartCondition !== undefined) {
+    if (!['none', 'on-failure', 'any'].includes(flags.restartCondition)) throw new FlagError(`invalid value "${flags.restartCondition}" for --restart-condition: use none, on-failure or any`);
+    restart.condition = flags.restartCondition;
+  }
+  if (flags.restartDelay !== undefined) restart.delayMs = parseDuration('--restart-delay', flags.restartDelay);
+  if (flags.restartMaxAttempts !== undefined) restart.maxAttempts = parseCount('--restart-max-attempts', flags.restartMaxAttempts);
+  if (flags.restartWindow !== undefined) restart.windowMs = parseDuration('--restart-window', flags.restartWindow);
+
+  const placement = { constraints: [] as string[], preferences: [] as Array<{ spread: string }>, maxReplicasPerNode: 0, ...template.placement };
+  if (flags.constraintAdd.length > 0 || flags.constraintRm.length > 0) {
+    const added = flags.constraintAdd.map(parseConstraintFlag);
+    const dropped = new Set([...flags.constraintRm.map((value) => value.replace(/\s+/g, '')), ...added]);
+    placement.constraints = [...placement.constraints.filter((constraint) => !dropped.has(constraint.replace(/\s+/g, ''))), ...added];
+  }
+  if (flags.placementPrefAdd.length > 0 || flags.placementPrefRm.length > 0) {
+    const added = flags.placementPrefAdd.map(parsePlacementPrefFlag);
+    const dropped = new Set([...flags.placementPrefRm.map((value) => parsePlacementPrefFlag(value).spread), ...added.map((preference) => preference.spread)]);
+    placement.preferences = [...placement.preferences.filter((preference) => !dropped.has(preference.spread)), ...added];
+  }
+  if (flags.maxReplicasPerNode !== undefined) placement.maxReplicasPerNode = parseCount('--max-replicas-per-node', flags.maxReplicasPerNode);
+
+  let networks = template.networks;
+  if (flags.networkAdd.length > 0 || flags.networkRm.length > 0) {
+    const added = parseNetworks(flags.networkAdd);
+    const dropped = new Set([...flags.networkRm, ...added]);
+    networks = [...networks.filter((network) => !dropped.has(network)), ...added];
+  }
+
+  let endpoint = current.endpoint;
+  if (flags.publishAdd.length > 0 || flags.publishRm.length > 0) {
+    const added = flags.publishAdd.map(parsePublishFlag);
+    const dropped = new Set([...flags.publishRm.map(publishRmKey), ...added.map(portKey)]);
+    endpoint = { mode: endpoint?.mode ?? '', ports: [...(endpoint?.ports ?? []).filter((port) => !dropped.has(portKey(port))), ...added] };
+  }
+
+  let mode = current.mode;
+  if (flags.replicas !== undefined) {
+    if (mode?.$case !== 'replicated') throw new FlagError('cannot use --replicas: the service is global');
+    mode = { $case: 'replicated', value: { replicas: parseCount('--replicas', flags.replicas) } };
+  }
+  const labels = { ...current.labels };
+  for (const key of flags.labelRm) delete labels[key];
+  for (const entry of flags.labelAdd) {
+    const [key, ...rest] = entry.split('=');
+    if (key === undefined || key === '') throw new FlagError(`invalid value "${entry}" for --label-add: must be KEY=VALUE`);
+    labels[key] = rest.join('=');
+  }
+  let rebalance = current.rebalance;
+  if (flags.rebalance !== undefined) {
+    if (flags.rebalance !== 'auto' && flags.rebalance !== 'manual') throw new FlagError(`invalid value "${flags.rebalance}" for --rebalance: use auto or manual`);
+    rebalance = flags.rebalance === 'auto' ? 'auto' : '';
+  }
+  return {
+    ...current,
+    labels,
+    mode,
+    endpoint,
+    rebalance,
+    updateConfig: parseUpdateConfig('update', updateConfigFlags(flags, 'update'), current.updateConfig),
+    rollbackConfig: parseUpdateConfig('rollback', updateConfigFlags(flags, 'rollback'), current.rollbackConfig),
+    taskTemplate: {
+      ...template,
+      container: next,
+      resources: given(flags.limitCpu, flags.limitMemory, flags.limitPids, flags.reserveCpu, flags.reserveMemory)
+        ? { limits, reservations: given(flags.reserveCpu, flags.reserveMemory) || template.resources?.reservations !== undefined ? reservations : undefined }
+        : template.resources,
+      restartPolicy: given(flags.restartCondition, flags.restartDelay, flags.restartMaxAttempts, flags.restartWindow) ? restart : template.restartPolicy,
+      placement: given(flags.constraintAdd, flags.constraintRm, flags.placementPrefAdd, flags.placementPrefRm, flags.maxReplicasPerNode) ? placement : template.placement,
+      networks,
+      // --force redeploys every task even when nothing else changed.
+      forceUpdate: flags.force ? template.forceUpdate + 1 : template.forceUpdate,
+    },
+  };
+}
+
+/** Final states of a rollout, and whether they count as success. */
+const FINAL: Record<string, boolean> = { completed: true, rollback_completed: false, paused: false, rollback_paused: false };
+
+/**
+ * Follows a rollout until it ends: prints the phase and each slot's progress as they change,
+ * resolves on completion, throws (non-zero exit) with the reason on pause or rollback.
+ */
+export async function followUpdate(connection: ControlConnection, serviceId: string, timeoutMs: number, write: (line: string) => void = (line) => process.stdout.write(`${line}\n`)): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastLine = '';
+  for (;;) {
+    const { service } = await connection.call((c) => c.getService, { service: serviceId });
+    if (service === undefined) throw new FlagError(`service ${serviceId} was removed during the update`);
+    const { tasks } = await connection.call((c) => c.listTasks, { service: serviceId, node: '' });
+    const line = progressLine(service, tasks);
+    if (line !== lastLine) write(line);
+    lastLine = line;
+    const success = FINAL[service.updateStatus?.state ?? 'completed'];
+    if (success === true) return;
+    if (success === false) {
+      throw new FlagError(`update of ${service.spec?.name ?? serviceId} did not complete: ${service.updateStatus?.state}: ${service.updateStatus?.message ?? ''}`);
+    }
+    if (Date.now() > deadline) throw new FlagError(`update of ${service.spec?.name ?? serviceId} is still in progress after ${timeoutMs} ms (it goes on; see skiff service inspect)`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/** "updating: 3/5 slots on the new version, 1 starting (…)" */
+export function progressLine(service: Service, tasks: ReadonlyArray<{ specVersion: number; desiredState: number; slot: number; status?: { state: number } | undefined }>): string {
+  const state = service.updateStatus?.state ?? 'completed';
+  const live = tasks.filter((task) => task.desiredState <= 7);
+  const slots = new Set(live.map((task) => task.slot));
+  const fresh = live.filter((task) => task.specVersion === service.specVersion);
+  const runningFresh = fresh.filter((task) => task.status?.state === 7).length;
+  return `${state}: ${runningFresh}/${slots.size} running the new version, ${fresh.length - runningFresh} starting${service.updateStatus?.message ? ` (${service.updateStatus.message})` : ''}`;
+}
+
+export function registerServiceUpdateCommands(service: Command, program: Command): void {
+  const update = service
+    .command('update')
+    .description('change a service; a changed task template rolls out under the update config')
+    .argument('<service>', 'service name or id')
+    .option('--image <image>', 'new image')
+    .option('--replicas <n>', 'number of tasks')
+    .option('--env-add <KEY=VALUE>', 'add or change an environment variable (repeatable)', collect, [])
+    .option('--env-rm <KEY>', 'remove an environment variable (repeatable)', collect, [])
+    .option('--label-add <KEY=VALUE>', 'add or change a service label (repeatable)', collect, [])
+    .option('--label-rm <KEY>', 'remove a service label (repeatable)', collect, [])
+    .option('--args <command>', 'command arguments, replacing the current ones')
+    .option('--entrypoint <cmd>', 'override the image entrypoint ("" for the image\'s)')
+    .option('-u, --user <user>', 'user[:group] inside the container')
+    .option('-w, --workdir <dir>', 'working directory inside the container')
+    .option('--hostname <name>', 'container hostname')
+    .option('--limit-cpu <cpus>', 'CPU limit')
+    .option('--limit-memory <size>', 'memory limit')
+    .option('--limit-pids <n>', 'process limit')
+    .option('--reserve-cpu <cpus>', 'CPU reserved for each task')
+    .option('--reserve-memory <size>', 'memory reserved for each task')
+    .option('--restart-condition <condition>', 'none, on-failure or any')
+    .option('--restart-delay <duration>', 'delay between restarts')
+    .option('--restart-max-attempts <n>', 'restarts before giving up')
+    .option('--restart-window <duration>', 'window in which restarts are counted')
+    .option('--constraint-add <expr>', 'add a placement constraint (repeatable)', collect, [])
+    .option('--constraint-rm <expr>', 'remove a placement constraint (repeatable)', collect, [])
+    .option('--placement-pref-add <spread=node.labels.KEY>', 'add a spread preference (repeatable)', collect, [])
+    .option('--placement-pref-rm <spread=node.labels.KEY>', 'remove a spread preference (repeatable)', collect, [])
+    .option('--max-replicas-per-node <n>', 'most tasks on one node (0 = no limit)')
+    .option('--publish-add <published=P,target=T…|P:T>', 'publish a port (repeatable)', collect, [])
+    .option('--publish-rm <P[/protocol]>', 'stop publishing a port (repeatable)', collect, [])
+    .option('--secret-add <NAME[,…]>', 'add a secret (repeatable)', collect, [])
+    .option('--secret-rm <NAME>', 'remove a secret (repeatable)', collect, [])
+    .option('--config-add <NAME[,…]>', 'add a config (repeatable)', collect, [])
+    .option('--config-rm <NAME>', 'remove a config (repeatable)', collect, [])
+    .option('--network-add <name>', 'attach to a network (repeatable)', collect, [])
+    .option('--network-rm <name>', 'detach from a network (repeatable)', collect, [])
+    .option('--rebalance <when>', 'auto or manual')
+    .option('--force', 'redeploy every task even if nothing changed', false)
+    .option('--no-resolve-image', 'do not pin the image tag to its digest')
+    .option('-d, --detach', 'return at once instead of following the rollout', false)
+    .option('--timeout <duration>', 'how long to follow the rollout', '10m');
+  addUpdateConfigOptions(update).action(async (reference: string, flags: UpdateFlags & { detach: boolean; timeout: string; resolveImage: boolean }) => {
+    const timeoutMs = parseDuration('--timeout', flags.timeout);
+    await withConnection(program, async (connection) => {
+      const { service: current } = await connection.call((c) => c.getService, { service: reference });
+      if (current?.spec === undefined) throw new FlagError(`cannot update ${reference}: no spec`);
+      const spec = applyUpdateFlags(current.spec, flags);
+      const { service: updated } = await connection.call((c) => c.updateService, { service: current.meta?.id ?? '', version: current.meta?.version ?? 0, spec, noResolveImage: !flags.resolveImage });
+      process.stdout.write(`${updated?.meta?.id ?? ''}\n`);
+      const started = updated !== undefined && updated.specVersion !== current.specVersion;
+      if (!flags.detach && started) await followUpdate(connection, updated.meta?.id ?? '', timeoutMs);
+    });
+  });
+
+  service
+    .command('rollback')
+    .description('go back to the previous spec, under the rollback config')
+    .argument('<service>', 'service name or id')
+    .option('-d, --detach', 'return at once instead of following the rollback', false)
+    .option('--timeout <duration>', 'how long to follow the rollback', '10m')
+    .action(async (reference: string, flags: { detach: boolean; timeout: string }) => {
+      const timeoutMs = parseDuration('--timeout', flags.timeout);
+      await withConnection(program, async (connection) => {
+        const { service: rolled } = await connection.call((c) => c.rollbackService, { service: reference });
+        process.stdout.write(`${rolled?.meta?.id ?? ''}\n`);
+        if (!flags.detach && rolled?.updateStatus?.state === 'rollback_started') {
+          await followRollback(connection, rolled.meta?.id ?? '', timeoutMs);
+        }
+      });
+    });
+}
+
+/** A manual rollback succeeds when it completes. */
+async function followRollback(connection: ControlConnection, serviceId: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { service } = await connection.call((c) => c.getService, { service: serviceId });
+    const state = service?.updateStatus?.state ?? '';
+    if (state === 'rollback_completed') return;
+    if (state !== 'rollback_started') throw new FlagError(`rollback of ${service?.spec?.name ?? serviceId} did not complete: ${state}: ${service?.updateStatus?.message ?? ''}`);
+    if (Date.now() > deadline) throw new FlagError(`rollback of ${service?.spec?.name ?? serviceId} is still in progress after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
