@@ -3,9 +3,10 @@ import type { Command } from 'commander';
 import { Service as ServiceMessage } from '../../proto/skiff/v1/objects.js';
 import { collect, withConnection } from '../client.js';
 import { parseFormat, printJson, printTable } from '../output.js';
+import { addHealthOptions, type HealthFlags, withHealthFlags } from './health-flags.js';
 import { type CreateFlags, FlagError, parseCount, parseDuration, specFromFlags } from './service-flags.js';
 import { waitForConvergence } from './service-progress.js';
-import { serviceRow, sortTasks, taskRow } from './service-rows.js';
+import { serviceRow, sortTasks, stateWithHealth, taskRow } from './service-rows.js';
 
 /** How long create/scale wait for convergence unless --timeout says otherwise. */
 const DEFAULT_WAIT = '3m';
@@ -13,7 +14,7 @@ const DEFAULT_WAIT = '3m';
 export function registerServiceCommands(program: Command): void {
   const service = program.command('service').description('manage services');
 
-  service
+  const create = service
     .command('create')
     .description('create a service')
     .argument('<image>', 'image reference, e.g. demo/web:v1')
@@ -46,8 +47,8 @@ export function registerServiceCommands(program: Command): void {
     .option('-d, --detach', 'return at once instead of waiting for the tasks to run', false)
     .option('--timeout <duration>', 'how long to wait for convergence', DEFAULT_WAIT)
     .passThroughOptions()
-    .action(async (image: string, commandArgs: string[], flags: CreateFlags & { detach: boolean; timeout: string }) => {
-      const spec = specFromFlags(image, commandArgs, flags);
+    .action(async (image: string, commandArgs: string[], flags: CreateFlags & HealthFlags & { detach: boolean; timeout: string }) => {
+      const spec = withHealthFlags(specFromFlags(image, commandArgs, flags), flags);
       const timeoutMs = parseDuration('--timeout', flags.timeout);
       await withConnection(program, async (connection) => {
         const created = await connection.call((c) => c.createService, { noResolveImage: false, spec });
@@ -55,6 +56,7 @@ export function registerServiceCommands(program: Command): void {
         if (!flags.detach) await waitForConvergence(connection, spec.name, timeoutMs);
       });
     });
+  addHealthOptions(create);
 
   service
     .command('ls')
@@ -94,7 +96,7 @@ export function registerServiceCommands(program: Command): void {
             ['IMAGE', (r) => r.image],
             ['NODE', (r) => r.hostname],
             ['DESIRED STATE', (r) => r.desiredState],
-            ['CURRENT STATE', (r) => r.state],
+            ['CURRENT STATE', (r) => stateWithHealth(r)],
             ['ADDRESSES', (r) => r.addresses.join(',')],
             ['ERROR', (r) => r.error],
           ]);
