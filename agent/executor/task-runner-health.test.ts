@@ -105,8 +105,8 @@ describe('task runner health', () => {
     expect(runtime.calls).toContain('stop t1');
   });
 
-  it('task runner stops probing when the task is shut down, exits or is removed', async () => {
-    for (const ending of ['shutdown', 'exit', 'remove'] as const) {
+  it('task runner stops probing when the task is shut down, exits or is removed, or the agent stops', async () => {
+    for (const ending of ['shutdown', 'exit', 'remove', 'agent stop'] as const) {
       const { runtime, recorder, timers, runner } = harness();
       const task = healthTask('t1', check());
       const taskRunner = runner(task);
@@ -116,10 +116,13 @@ describe('task runner health', () => {
       if (ending === 'shutdown') taskRunner.update(healthTask('t1', check(), { state: TaskState.TASK_STATE_RUNNING, desiredState: TaskState.TASK_STATE_SHUTDOWN }));
       if (ending === 'exit') taskRunner.exited(0, false);
       if (ending === 'remove') await taskRunner.remove();
+      if (ending === 'agent stop') taskRunner.stopProbing();
       await vi.waitFor(() => expect(recorder.states('t1').at(-1)).toBe(ending === 'shutdown' ? 'shutdown' : ending === 'exit' ? 'complete' : 'running'), WAIT);
       await timers.advance(5 * INTERVAL_MS);
       expect(runtime.calls.filter((call) => call.startsWith('exec')), ending).toHaveLength(1);
       expect(timers.dueTimesMs, ending).toEqual([]);
+      // An agent that stops leaves the container running for the next agent to adopt.
+      if (ending === 'agent stop') expect(runtime.calls).toEqual(['run t1', 'exec t1 /bin/sh -c test -f /tmp/ok']);
     }
   });
 

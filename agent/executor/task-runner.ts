@@ -107,6 +107,11 @@ export class TaskRunner {
     return this.busy;
   }
 
+  /** The agent stops: health probes end, the container keeps running (the next agent adopts it). */
+  stopProbing(): void {
+    this.stopMonitor();
+  }
+
   /** Resends the current status (a new session must learn it again). */
   resend(): void {
     if (this.observed >= TaskState.TASK_STATE_ACCEPTED) this.emit(this.lastStatus);
