@@ -4,12 +4,14 @@
  * start or after the task was healthy, fails the task ("task: container unhealthy") and its restart
  * policy replaces it with a new task in the same slot.
  */
+import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { labDown, labUp, leftovers } from '../../deploy/lab/index.js';
+import { labDown, labRestart, labUp, leftovers, type LabState } from '../../deploy/lab/index.js';
 import { skiff, skiffJson, type TaskRow, uniqueLab, waitFor } from './helpers.js';
 
 const { name: lab, home } = uniqueLab('hlth');
+let state: LabState;
 
 /** A `service ps --format json` row with its health ('' without a check). */
 type HealthRow = TaskRow & { health: string };
@@ -20,7 +22,7 @@ const FAST = ['--health-interval', '300ms', '--health-timeout', '2s', '--restart
 
 beforeAll(async () => {
   process.env['SKIFF_HOME'] = home;
-  await labUp({ name: lab, managers: 1, workers: 1 });
+  state = await labUp({ name: lab, managers: 1, workers: 1 });
   await waitFor('2 ready nodes', 60_000, async () => {
     const nodes = await skiffJson<Array<{ status: string }>>(home, ['node', 'ls']);
     return nodes.filter((node) => node.status === 'ready').length === 2 ? nodes : undefined;
@@ -91,6 +93,31 @@ describe('health checks on the lab', () => {
     const table = await skiff(home, ['service', 'ps', 'flaky']);
     expect(table.stdout).toMatch(/failed \(unhealthy\)/);
     expect((await skiff(home, ['service', 'rm', 'flaky'])).code).toBe(0);
+  });
+
+  it('an agent restart keeps a healthy task running, and its new monitor still replaces it when it turns unhealthy', async () => {
+    const created = await skiff(home, ['service', 'create', '-d', '--name', 'steady', ...FAST, '--health-retries', '2', '--health-cmd', 'test -f /tmp/ok',
+      '--constraint', 'node.role==worker', '--entrypoint', '/bin/sh', 'demo/web:v1', '-c', 'touch /tmp/ok; exec /bin/demo-web']);
+    expect(created.code, created.stderr).toBe(0);
+    const task = await waitFor('the task running and healthy', 60_000, async () => (await ps('steady')).find((row) => row.state === 'running' && row.health === 'healthy'));
+    await labRestart(lab, task.hostname);
+    await waitFor(`${task.hostname} ready again`, 30_000, async () => {
+      const nodes = await skiffJson<Array<{ hostname: string; status: string }>>(home, ['node', 'ls']);
+      return nodes.find((node) => node.hostname === task.hostname)?.status === 'ready' ? true : undefined;
+    });
+    // Longer than `retries` intervals: the adopted task is probed again and stays running.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    expect((await ps('steady')).map((row) => [row.id, row.state, row.health, row.pid])).toEqual([[task.id, 'running', 'healthy', task.pid]]);
+    const host = state.hosts.find((candidate) => candidate.name === task.hostname);
+    if (host === undefined) throw new Error(`no lab host ${task.hostname}`);
+    execFileSync('runc', ['--root', host.runcRoot, 'exec', task.containerId, 'rm', '/tmp/ok']);
+    const rows = await waitFor('the adopted task failed as unhealthy and replaced', 60_000, async () => {
+      const all = await ps('steady');
+      const old = all.find((row) => row.id === task.id);
+      return old?.state === 'failed' && all.some((row) => row.id !== task.id && row.slot === task.slot) ? all : undefined;
+    });
+    expect(rows.find((row) => row.id === task.id)).toMatchObject({ health: 'unhealthy', error: 'task: container unhealthy: health check exited with code 1' });
+    expect((await skiff(home, ['service', 'rm', 'steady'])).code).toBe(0);
   });
 
   it('lab down leaves nothing behind', async () => {
