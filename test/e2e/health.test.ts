@@ -13,10 +13,7 @@ import { skiff, skiffJson, type TaskRow, uniqueLab, waitFor } from './helpers.js
 const { name: lab, home } = uniqueLab('hlth');
 let state: LabState;
 
-/** A `service ps --format json` row with its health ('' without a check). */
-type HealthRow = TaskRow & { health: string };
-
-const ps = (service: string): Promise<HealthRow[]> => skiffJson<HealthRow[]>(home, ['service', 'ps', service]);
+const ps = (service: string): Promise<TaskRow[]> => skiffJson<TaskRow[]>(home, ['service', 'ps', service]);
 /** Fast checks keep the file short; the restart delay is short for the same reason. */
 const FAST = ['--health-interval', '300ms', '--health-timeout', '2s', '--restart-delay', '200ms'];
 
