@@ -57,6 +57,8 @@ export class TaskManager {
 
   async stop(): Promise<void> {
     this.stopWatching?.();
+    // Containers keep running for the next agent to adopt; their health probes end with this one.
+    for (const runner of this.runners.values()) runner.stopProbing();
   }
 
   /**

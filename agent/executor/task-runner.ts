@@ -11,7 +11,11 @@ import { isForward, isTerminal, taskStateName } from '../../proto/task-states.js
 import type { ImageStore } from '../image/types.js';
 import type { ContainerInfo, Runtime } from '../runtime/types.js';
 import { containerRequest } from './container-request.js';
+import { HealthMonitor, type HealthStatus } from './health.js';
+import { type HealthConfig, needsImageHealthcheck, resolveHealthCheck } from './health-config.js';
+import { probeFor } from './health-probes.js';
 import { type TaskFiles, usesData } from './task-data.js';
+import { systemTimers, type Timers } from './timers.js';
 
 /** Grace period between SIGTERM and SIGKILL when stopping a task (Docker's default). */
 export const STOP_TIMEOUT_MS = 10_000;
@@ -24,7 +28,14 @@ export interface TaskRunnerDeps {
   log: Logger;
   /** The task's secret and config files from the node's in-memory store, as of now. */
   files: (task: Task) => TaskFiles;
+  /** Timers of health probes (default: the process's). */
+  timers?: Timers;
 }
+
+/** The error of a task whose health check failed `retries` times in a row (as Swarm says it). */
+export const UNHEALTHY_ERROR = 'task: container unhealthy';
+/** Most characters of the last probe output repeated in the task's error (the message has it all). */
+const UNHEALTHY_SUMMARY_CHARS = 200;
 
 export class TaskRunner {
   private task: Task;
@@ -39,6 +50,12 @@ export class TaskRunner {
    */
   private files: TaskFiles | undefined;
   private startAttempted = false;
+  /** Reported with every state; NONE unless the task has a health check. */
+  private health: HealthState = HealthState.HEALTH_STATE_NONE;
+  /** Probes the running container while it runs, when the task has a health check. */
+  private monitor: HealthMonitor | undefined;
+  /** Whether this runner looked for the running container's health check (once per container). */
+  private healthResolved = false;
 
   constructor(
     task: Task,
@@ -66,6 +83,7 @@ export class TaskRunner {
   /** The container exited (seen by the runtime's exit watcher). */
   exited(exitCode: number, oomKilled: boolean): void {
     this.enqueue(async () => {
+      this.stopMonitor();
       if (this.container !== undefined) this.container = { ...this.container, status: 'stopped', pid: 0, exitCode };
       if (isTerminal(this.observed)) return;
       if (this.task.desiredState > TaskState.TASK_STATE_RUNNING) {
@@ -81,11 +99,17 @@ export class TaskRunner {
   /** The task left this node's assignments: stop and delete its container. */
   remove(): Promise<void> {
     this.removed = true;
+    this.stopMonitor();
     this.enqueue(async () => {
       if (this.container !== undefined) await this.deps.runtime.remove(this.id);
       this.container = undefined;
     });
     return this.busy;
+  }
+
+  /** The agent stops: health probes end, the container keeps running (the next agent adopts it). */
+  stopProbing(): void {
+    this.stopMonitor();
   }
 
   /** Resends the current status (a new session must learn it again). */
@@ -103,6 +127,7 @@ export class TaskRunner {
     if (this.removed) return;
     const desiredRunning = this.task.desiredState <= TaskState.TASK_STATE_RUNNING;
     if (!desiredRunning) {
+      this.stopMonitor();
       if (this.container?.status === 'running' || this.container?.status === 'created') {
         await this.deps.runtime.stop(this.id, STOP_TIMEOUT_MS);
         this.container = { ...this.container, status: 'stopped', pid: 0 };
@@ -112,6 +137,8 @@ export class TaskRunner {
     }
     if (isTerminal(this.observed)) return;
     if (this.container !== undefined) {
+      // With a health check, the monitor decides when the task runs (or fails).
+      if (this.container.status === 'running' && (this.monitor !== undefined || (await this.adoptHealth()))) return;
       if (this.observed !== TaskState.TASK_STATE_RUNNING || this.container.status !== 'running') this.adopt(this.container);
       return;
     }
@@ -152,11 +179,15 @@ export class TaskRunner {
       return;
     }
     if (this.removed || this.task.desiredState > TaskState.TASK_STATE_RUNNING) return this.reconcile();
+    const healthCheck = resolveHealthCheck(this.task.spec?.container?.healthcheck, pulled.config.healthcheck);
+    this.healthResolved = true;
     this.setState(TaskState.TASK_STATE_READY, 'prepared', '', 0);
+    if (healthCheck !== undefined) this.health = HealthState.HEALTH_STATE_STARTING;
     this.setState(TaskState.TASK_STATE_STARTING, 'starting', '', 0);
     try {
       this.container = await this.deps.runtime.run(containerRequest(this.task, pulled, files.files));
     } catch (error) {
+      this.health = HealthState.HEALTH_STATE_NONE;
       this.setState(TaskState.TASK_STATE_FAILED, 'starting', errorMessage(error), 0);
       return;
     }
@@ -164,7 +195,78 @@ export class TaskRunner {
       this.adopt(this.container);
       return;
     }
-    this.setState(TaskState.TASK_STATE_RUNNING, 'started', '', 0);
+    if (healthCheck !== undefined) this.watchHealth(healthCheck, HealthState.HEALTH_STATE_STARTING);
+    else this.setState(TaskState.TASK_STATE_RUNNING, 'started', '', 0);
+  }
+
+  /**
+   * A running container this runner did not start (adopted after an agent restart): if its task
+   * has a health check, a new monitor takes over and true is returned. A task the manager already
+   * saw running stays running and is taken as healthy (it was, to become running), so `retries`
+   * failures in a row still fail it; the start period counts from the container's start as
+   * before. A task not yet running stays starting until its first success.
+   */
+  private async adoptHealth(): Promise<boolean> {
+    if (this.healthResolved) return false;
+    this.healthResolved = true;
+    const container = this.task.spec?.container;
+    const image = needsImageHealthcheck(container?.healthcheck) ? await this.deps.images.getLocal(container?.image ?? '').catch(() => undefined) : undefined;
+    const healthCheck = resolveHealthCheck(container?.healthcheck, image?.config.healthcheck);
+    if (healthCheck === undefined || this.removed || this.container?.status !== 'running') return false;
+    const running = this.observed === TaskState.TASK_STATE_RUNNING;
+    this.health = running ? HealthState.HEALTH_STATE_HEALTHY : HealthState.HEALTH_STATE_STARTING;
+    this.setState(TaskState.TASK_STATE_STARTING, 'starting', '', 0);
+    this.watchHealth(healthCheck, running ? HealthState.HEALTH_STATE_HEALTHY : HealthState.HEALTH_STATE_STARTING);
+    return true;
+  }
+
+  private watchHealth(config: HealthConfig, initial: HealthState.HEALTH_STATE_STARTING | HealthState.HEALTH_STATE_HEALTHY): void {
+    const container = this.container;
+    if (container === undefined) return;
+    const timers = this.deps.timers ?? systemTimers;
+    const target = { runtime: this.deps.runtime, containerId: container.containerId, address: () => this.container?.addresses[0] };
+    const monitor: HealthMonitor = new HealthMonitor({
+      config,
+      probe: probeFor(config.probe, target),
+      timers,
+      startedAtMs: container.startedAtMs > 0 ? container.startedAtMs : timers.now(),
+      initial,
+      onChange: (status) => this.enqueue(() => this.healthChanged(monitor, status)),
+    });
+    this.monitor = monitor;
+    monitor.start();
+  }
+
+  private stopMonitor(): void {
+    this.monitor?.stop();
+    this.monitor = undefined;
+  }
+
+  private async healthChanged(monitor: HealthMonitor, status: HealthStatus): Promise<void> {
+    if (this.monitor !== monitor || this.removed || isTerminal(this.observed) || this.task.desiredState > TaskState.TASK_STATE_RUNNING) return;
+    this.deps.log.info('task health', { taskId: this.id, transition: `${healthName(this.health)} -> ${healthName(status.state)}` });
+    if (status.state === HealthState.HEALTH_STATE_HEALTHY) {
+      this.health = status.state;
+      this.setState(TaskState.TASK_STATE_RUNNING, 'started', '', 0);
+    } else if (status.state === HealthState.HEALTH_STATE_UNHEALTHY) {
+      await this.failUnhealthy(status.lastOutput);
+    }
+  }
+
+  /** Stops the container (as for a shutdown), then fails the task so its restart policy replaces it. */
+  private async failUnhealthy(output: string): Promise<void> {
+    this.stopMonitor();
+    this.health = HealthState.HEALTH_STATE_UNHEALTHY;
+    try {
+      await this.deps.runtime.stop(this.id, STOP_TIMEOUT_MS);
+    } catch (error) {
+      this.deps.log.warn('cannot stop unhealthy container', { taskId: this.id, error: errorMessage(error) });
+    }
+    const stopped = await this.deps.runtime.inspect(this.id).catch(() => undefined);
+    const exitCode = stopped?.exitCode ?? this.container?.exitCode ?? 0;
+    if (this.container !== undefined) this.container = { ...this.container, status: 'stopped', pid: 0, exitCode };
+    const summary = output.trim().split('\n')[0]?.slice(0, UNHEALTHY_SUMMARY_CHARS) ?? '';
+    this.setState(TaskState.TASK_STATE_FAILED, output, summary === '' ? UNHEALTHY_ERROR : `${UNHEALTHY_ERROR}: ${summary}`, exitCode);
   }
 
   private setState(state: TaskState, message: string, err: string, exitCode: number): void {
@@ -179,7 +281,7 @@ export class TaskRunner {
       exitCode,
       containerId: this.container?.containerId ?? '',
       pid: this.container?.status === 'running' ? this.container.pid : 0,
-      health: HealthState.HEALTH_STATE_NONE,
+      health: this.health,
     });
   }
 
@@ -188,6 +290,18 @@ export class TaskRunner {
     this.lastStatus = status;
     this.deps.report(this.id, status, this.container?.addresses ?? []);
   }
+}
+
+const HEALTH_NAMES: Record<HealthState, string> = {
+  [HealthState.HEALTH_STATE_NONE]: 'none',
+  [HealthState.HEALTH_STATE_STARTING]: 'starting',
+  [HealthState.HEALTH_STATE_HEALTHY]: 'healthy',
+  [HealthState.HEALTH_STATE_UNHEALTHY]: 'unhealthy',
+  [HealthState.UNRECOGNIZED]: 'unknown',
+};
+
+function healthName(state: HealthState): string {
+  return HEALTH_NAMES[state];
 }
 
 function errorMessage(error: unknown): string {

@@ -2,7 +2,7 @@
  * Validation of what registries send: manifests, indexes (manifest lists) and image configs are
  * parsed once here into typed values; the rest of the store trusts them. Also platform selection.
  */
-import { ImageError, type ImageRunConfig } from './types.js';
+import { ImageError, type ImageHealthcheck, type ImageRunConfig } from './types.js';
 
 /** Manifest media types the store accepts, in the Accept header's order of preference. */
 export const MANIFEST_MEDIA_TYPES = {
@@ -147,7 +147,24 @@ export function parseImageConfig(bytes: Buffer, context: string): ParsedImageCon
       env: stringArray(section.Env, context, 'Env'),
       workingDir: optionalString(section.WorkingDir, context, 'WorkingDir'),
       user: optionalString(section.User, context, 'User'),
+      ...healthcheckOf(section.Healthcheck, context),
     },
     diffIds,
   };
+}
+
+/** Docker's config `Healthcheck` (durations in nanoseconds) in milliseconds; absent when the image has none. */
+function healthcheckOf(value: unknown, context: string): { healthcheck?: ImageHealthcheck } {
+  if (value === undefined || value === null) return {};
+  if (!isObject(value)) fail(context, 'config field Healthcheck is not an object');
+  const test = stringArray(value.Test, context, 'Healthcheck.Test');
+  if (test.length === 0) return {};
+  const count = (field: string): number => {
+    const raw = value[field];
+    if (raw === undefined || raw === null) return 0;
+    if (typeof raw !== 'number' || !Number.isSafeInteger(raw) || raw < 0) fail(context, `config field Healthcheck.${field} is not a non-negative integer`);
+    return raw;
+  };
+  const milliseconds = (field: string): number => Math.ceil(count(field) / 1e6);
+  return { healthcheck: { test, intervalMs: milliseconds('Interval'), timeoutMs: milliseconds('Timeout'), startPeriodMs: milliseconds('StartPeriod'), retries: count('Retries') } };
 }

@@ -11,6 +11,17 @@ export interface ImageRunConfig {
   env: string[];
   workingDir: string;
   user: string;
+  /** The image's HEALTHCHECK (config `Healthcheck`), when it declares one; durations in ms, 0 = unset. */
+  healthcheck?: ImageHealthcheck;
+}
+
+/** An image's HEALTHCHECK: `test` is ["CMD", ...], ["CMD-SHELL", "..."] or ["NONE"]. */
+export interface ImageHealthcheck {
+  test: string[];
+  intervalMs: number;
+  timeoutMs: number;
+  startPeriodMs: number;
+  retries: number;
 }
 
 /** A pulled image whose layers are unpacked on local disk. */

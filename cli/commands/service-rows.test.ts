@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Node, Service, Task } from '../../proto/skiff/v1/objects.js';
 import { HealthState, NodeRole, TaskState } from '../../proto/skiff/v1/types.js';
-import { serviceRow, sortTasks, taskRow } from './service-rows.js';
+import { serviceRow, sortTasks, stateWithHealth, taskRow } from './service-rows.js';
 
 function service(mode: 'replicated' | 'global'): Service {
   return {
@@ -75,7 +75,7 @@ describe('service rows', () => {
   it('taskRow has exactly the public service ps fields', () => {
     const row = taskRow(task('t1', 2, TaskState.TASK_STATE_RUNNING), new Map([['n1', node]]));
     expect(Object.keys(row).sort()).toEqual(
-      ['id', 'name', 'slot', 'nodeId', 'hostname', 'desiredState', 'state', 'error', 'exitCode', 'containerId', 'pid', 'image', 'addresses'].sort(),
+      ['id', 'name', 'slot', 'nodeId', 'hostname', 'desiredState', 'state', 'error', 'exitCode', 'containerId', 'pid', 'image', 'addresses', 'health'].sort(),
     );
     expect(row).toEqual({
       id: 't1',
@@ -91,7 +91,24 @@ describe('service rows', () => {
       pid: 321,
       image: 'demo/web:v1',
       addresses: ['198.18.129.2'],
+      health: '',
     });
+  });
+
+  it('taskRow names the health, and CURRENT STATE shows it as docker ps does', () => {
+    const withHealth = (state: TaskState, health: HealthState) => {
+      const item = task('t1', 1, state);
+      item.status = { ...item.status!, health };
+      return taskRow(item, new Map());
+    };
+    const rows = [
+      withHealth(TaskState.TASK_STATE_STARTING, HealthState.HEALTH_STATE_STARTING),
+      withHealth(TaskState.TASK_STATE_RUNNING, HealthState.HEALTH_STATE_HEALTHY),
+      withHealth(TaskState.TASK_STATE_FAILED, HealthState.HEALTH_STATE_UNHEALTHY),
+      withHealth(TaskState.TASK_STATE_RUNNING, HealthState.HEALTH_STATE_NONE),
+    ];
+    expect(rows.map((row) => row.health)).toEqual(['starting', 'healthy', 'unhealthy', '']);
+    expect(rows.map(stateWithHealth)).toEqual(['starting (health: starting)', 'running (healthy)', 'failed (unhealthy)', 'running']);
   });
 
   it('taskRow shows the error and exit code of a failed task and no pid', () => {

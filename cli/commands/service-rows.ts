@@ -2,7 +2,7 @@
 import type { ServiceReplicaCounts } from '../../proto/skiff/v1/control.js';
 import type { Node, Service, Task } from '../../proto/skiff/v1/objects.js';
 import { taskStateName } from '../../proto/task-states.js';
-import { TaskState } from '../../proto/skiff/v1/types.js';
+import { HealthState, TaskState } from '../../proto/skiff/v1/types.js';
 
 export interface ServiceRow {
   id: string;
@@ -26,6 +26,24 @@ export interface TaskRow {
   pid: number;
   image: string;
   addresses: string[];
+  /** '' without a health check; else starting, healthy or unhealthy. */
+  health: TaskHealth;
+}
+
+export type TaskHealth = '' | 'starting' | 'healthy' | 'unhealthy';
+
+const HEALTH_NAMES: Record<HealthState, TaskHealth> = {
+  [HealthState.HEALTH_STATE_NONE]: '',
+  [HealthState.HEALTH_STATE_STARTING]: 'starting',
+  [HealthState.HEALTH_STATE_HEALTHY]: 'healthy',
+  [HealthState.HEALTH_STATE_UNHEALTHY]: 'unhealthy',
+  [HealthState.UNRECOGNIZED]: '',
+};
+
+/** CURRENT STATE with health the way `docker ps` shows it: "running (healthy)", "starting (health: starting)". */
+export function stateWithHealth(row: Pick<TaskRow, 'state' | 'health'>): string {
+  if (row.health === '') return row.state;
+  return `${row.state} (${row.health === 'starting' ? 'health: starting' : row.health})`;
 }
 
 export function serviceRow(service: Service, counts: ServiceReplicaCounts | undefined): ServiceRow {
@@ -55,6 +73,7 @@ export function taskRow(task: Task, nodes: ReadonlyMap<string, Node>): TaskRow {
     pid: state === TaskState.TASK_STATE_RUNNING ? (task.status?.pid ?? 0) : 0,
     image: task.spec?.container?.image ?? '',
     addresses: task.networks.flatMap((attachment) => attachment.addresses),
+    health: HEALTH_NAMES[task.status?.health ?? HealthState.HEALTH_STATE_NONE],
   };
 }
 

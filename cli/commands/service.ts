@@ -3,10 +3,11 @@ import type { Command } from 'commander';
 import { Service as ServiceMessage } from '../../proto/skiff/v1/objects.js';
 import { collect, withConnection } from '../client.js';
 import { parseFormat, printJson, printTable } from '../output.js';
+import { addHealthOptions, type HealthFlags, withHealthFlags } from './health-flags.js';
 import { type CreateFlags, FlagError, parseCount, parseDuration, specFromFlags } from './service-flags.js';
 import { waitForConvergence } from './service-progress.js';
 import { addUpdateConfigOptions, parseUpdateConfig, registerServiceUpdateCommands, updateConfigFlags } from './service-update.js';
-import { serviceRow, sortTasks, taskRow } from './service-rows.js';
+import { serviceRow, sortTasks, stateWithHealth, taskRow } from './service-rows.js';
 
 /** How long create/scale wait for convergence unless --timeout says otherwise. */
 const DEFAULT_WAIT = '3m';
@@ -49,8 +50,8 @@ export function registerServiceCommands(program: Command): void {
     .option('--timeout <duration>', 'how long to wait for convergence', DEFAULT_WAIT)
     .passThroughOptions();
   addUpdateConfigOptions(create)
-    .action(async (image: string, commandArgs: string[], flags: CreateFlags & { detach: boolean; timeout: string }) => {
-      const spec = specFromFlags(image, commandArgs, flags);
+    .action(async (image: string, commandArgs: string[], flags: CreateFlags & HealthFlags & { detach: boolean; timeout: string }) => {
+      const spec = withHealthFlags(specFromFlags(image, commandArgs, flags), flags);
       spec.updateConfig = parseUpdateConfig('update', updateConfigFlags(flags as unknown as Record<string, unknown>, 'update'), undefined);
       spec.rollbackConfig = parseUpdateConfig('rollback', updateConfigFlags(flags as unknown as Record<string, unknown>, 'rollback'), undefined);
       const timeoutMs = parseDuration('--timeout', flags.timeout);
@@ -60,6 +61,7 @@ export function registerServiceCommands(program: Command): void {
         if (!flags.detach) await waitForConvergence(connection, spec.name, timeoutMs);
       });
     });
+  addHealthOptions(create);
 
   registerServiceUpdateCommands(service, program);
 
@@ -101,7 +103,7 @@ export function registerServiceCommands(program: Command): void {
             ['IMAGE', (r) => r.image],
             ['NODE', (r) => r.hostname],
             ['DESIRED STATE', (r) => r.desiredState],
-            ['CURRENT STATE', (r) => r.state],
+            ['CURRENT STATE', (r) => stateWithHealth(r)],
             ['ADDRESSES', (r) => r.addresses.join(',')],
             ['ERROR', (r) => r.error],
           ]);

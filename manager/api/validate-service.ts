@@ -6,6 +6,7 @@ import type { EndpointSpec, Placement, ServiceSpec, UpdateConfig } from '../../p
 import type { Resources } from '../../proto/skiff/v1/types.js';
 import { parseConstraint, parsePreference, PLACEMENT_STRATEGY_LABEL } from '../../scheduler/index.js';
 import { invalid } from './errors.js';
+import { validateHealthCheck } from './validate-healthcheck.js';
 import { validateReferences } from './validate-references.js';
 
 /** Replicas of one service at most. */
@@ -150,6 +151,7 @@ export function validateServiceSpec(spec: ServiceSpec | undefined): asserts spec
   validateUpdateConfig('updateConfig', spec.updateConfig, ['pause', 'continue', 'rollback']);
   validateUpdateConfig('rollbackConfig', spec.rollbackConfig, ['pause', 'continue']);
   validateReferences(container);
+  validateHealthCheck(container.healthcheck);
   const condition = spec.taskTemplate?.restartPolicy?.condition ?? '';
   if (!RESTART_CONDITIONS.has(condition)) {
     throw invalid(`cannot accept service spec: restart condition "${condition}" must be none, on-failure or any`);

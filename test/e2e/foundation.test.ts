@@ -90,7 +90,7 @@ describe('foundation on the lab', () => {
     expect(new Set(rows.map((row) => row.hostname)).size).toBeGreaterThanOrEqual(2);
     const own = namespacesOf('self');
     for (const row of rows) {
-      expect(Object.keys(row).sort()).toEqual(['addresses', 'containerId', 'desiredState', 'error', 'exitCode', 'hostname', 'id', 'image', 'name', 'nodeId', 'pid', 'slot', 'state'].sort());
+      expect(Object.keys(row).sort()).toEqual(['addresses', 'containerId', 'desiredState', 'error', 'exitCode', 'health', 'hostname', 'id', 'image', 'name', 'nodeId', 'pid', 'slot', 'state'].sort());
       const runcState = JSON.parse(execFileSync('runc', ['--root', hostOf(row.hostname).runcRoot, 'state', row.containerId], { encoding: 'utf8' })) as { status: string; pid: number };
       expect(runcState).toMatchObject({ status: 'running', pid: row.pid });
       const namespaces = namespacesOf(row.pid);

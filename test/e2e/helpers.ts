@@ -88,6 +88,8 @@ export interface TaskRow {
   pid: number;
   image: string;
   addresses: string[];
+  /** '' without a health check; else starting, healthy or unhealthy. */
+  health: string;
 }
 
 export const running = (rows: TaskRow[]): TaskRow[] => rows.filter((row) => row.state === 'running' && row.desiredState === 'running');

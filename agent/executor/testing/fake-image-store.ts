@@ -2,7 +2,7 @@
  * An in-memory ImageStore for executor tests: every reference "pulls" to one fixed image unless
  * a test made it fail; pulls can be held open to test what happens while a task prepares.
  */
-import type { ImageStore, PulledImage } from '../../image/types.js';
+import type { ImageHealthcheck, ImageStore, PulledImage } from '../../image/types.js';
 import { ImageError } from '../../image/types.js';
 
 export const FAKE_IMAGE_CMD = ['httpd', '-f'];
@@ -12,6 +12,8 @@ export class FakeImageStore implements ImageStore {
   readonly pulls: string[] = [];
   private readonly failures = new Map<string, Error>();
   private gate: Promise<void> | undefined;
+  /** The HEALTHCHECK every image declares, when a test sets one. */
+  healthcheck: ImageHealthcheck | undefined;
 
   /** Makes every pull of `reference` throw `error` (an ImageError not_found by default). */
   fail(reference: string, error: Error = new ImageError('not_found', `cannot pull ${reference}: manifest unknown`)): void {
@@ -44,7 +46,7 @@ export class FakeImageStore implements ImageStore {
     return {
       reference,
       digest: `sha256:${'ab'.repeat(32)}`,
-      config: { entrypoint: [], cmd: [...FAKE_IMAGE_CMD], env: ['PATH=/bin'], workingDir: '', user: '' },
+      config: { entrypoint: [], cmd: [...FAKE_IMAGE_CMD], env: ['PATH=/bin'], workingDir: '', user: '', ...(this.healthcheck === undefined ? {} : { healthcheck: this.healthcheck }) },
       layerDirs: ['/layers/base'],
     };
   }
