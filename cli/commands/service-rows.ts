@@ -10,6 +10,10 @@ export interface ServiceRow {
   mode: 'replicated' | 'global';
   replicas: string;
   image: string;
+  /** updating, paused, completed, rollback_started, rollback_paused, rollback_completed; '' before any update. */
+  updateStatus: string;
+  /** Why it paused or rolled back, or '' . */
+  updateMessage: string;
 }
 
 export interface TaskRow {
@@ -53,6 +57,8 @@ export function serviceRow(service: Service, counts: ServiceReplicaCounts | unde
     mode: service.spec?.mode?.$case === 'global' ? 'global' : 'replicated',
     replicas: `${counts?.running ?? 0}/${counts?.desired ?? 0}`,
     image: service.spec?.taskTemplate?.container?.image ?? '',
+    updateStatus: service.updateStatus?.state ?? '',
+    updateMessage: service.updateStatus?.message ?? '',
   };
 }
 

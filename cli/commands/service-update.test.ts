@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Service } from '../../proto/skiff/v1/objects.js';
 import type { ServiceSpec } from '../../proto/skiff/v1/specs.js';
 import { specFromFlags } from './service-flags.js';
-import { applyUpdateFlags, parseUpdateConfig, progressLine, splitArgs, type UpdateFlags, updateConfigFlags } from './service-update.js';
+import { applyUpdateFlags, mergedHealthcheck, parseUpdateConfig, progressLine, splitArgs, type UpdateFlags, updateConfigFlags } from './service-update.js';
 
 function flags(overrides: Partial<UpdateFlags> = {}): UpdateFlags {
   return {
@@ -74,5 +74,16 @@ describe('service update flags', () => {
       { slot: 3, specVersion: 1, desiredState: 7, status: { state: 7 } },
     ];
     expect(progressLine(service, tasks)).toBe('updating: 1/3 running the new version, 1 starting (update in progress)');
+  });
+});
+
+describe('service update health flags', () => {
+  it('a probe flag replaces the probe, a timing flag only that timing, and no flag keeps the check', () => {
+    const current = { test: ['CMD-SHELL', 'true'], intervalMs: 1_000, timeoutMs: 2_000, retries: 3, startPeriodMs: 0, http: undefined, tcpPort: 0 };
+    expect(mergedHealthcheck(current, {})).toBe(current);
+    expect(mergedHealthcheck(current, { healthInterval: '5s' })).toEqual({ ...current, intervalMs: 5_000 });
+    expect(mergedHealthcheck(current, { healthHttp: '80/ready' })).toEqual({ ...current, test: [], http: { port: 80, path: '/ready' } });
+    expect(mergedHealthcheck(current, { healthcheck: false })?.test).toEqual(['NONE']);
+    expect(mergedHealthcheck(undefined, { healthTcp: '5432' })).toMatchObject({ tcpPort: 5432, intervalMs: 0 });
   });
 });

@@ -5,7 +5,8 @@
  */
 import type { Command } from 'commander';
 import type { Service } from '../../proto/skiff/v1/objects.js';
-import type { PortConfig, ServiceSpec, TaskSpec, UpdateConfig } from '../../proto/skiff/v1/specs.js';
+import type { HealthCheck, PortConfig, ServiceSpec, TaskSpec, UpdateConfig } from '../../proto/skiff/v1/specs.js';
+import { addHealthOptions, type HealthFlags, healthcheckFromFlags } from './health-flags.js';
 import { collect, type ControlConnection, withConnection } from '../client.js';
 import {
   FlagError,
@@ -168,8 +169,28 @@ function publishRmKey(value: string): string {
   return `${match[1]}/${match[2] ?? 'tcp'}`;
 }
 
+/**
+ * The health check after `service update`: a probe flag replaces the probe, a timing flag only
+ * that timing, `--no-healthcheck` turns checks off; no health flag keeps the current check.
+ */
+export function mergedHealthcheck(current: HealthCheck | undefined, flags: HealthFlags): HealthCheck | undefined {
+  const given = healthcheckFromFlags(flags);
+  if (given === undefined) return current;
+  if (flags.healthcheck === false || current === undefined) return given;
+  const probe = flags.healthCmd !== undefined || flags.healthHttp !== undefined || flags.healthTcp !== undefined;
+  return {
+    test: probe ? given.test : current.test,
+    http: probe ? given.http : current.http,
+    tcpPort: probe ? given.tcpPort : current.tcpPort,
+    intervalMs: flags.healthInterval === undefined ? current.intervalMs : given.intervalMs,
+    timeoutMs: flags.healthTimeout === undefined ? current.timeoutMs : given.timeoutMs,
+    retries: flags.healthRetries === undefined ? current.retries : given.retries,
+    startPeriodMs: flags.healthStartPeriod === undefined ? current.startPeriodMs : given.startPeriodMs,
+  };
+}
+
 /** The current spec with the flags applied. Flags not given leave their field alone. */
-export function applyUpdateFlags(current: ServiceSpec, flags: UpdateFlags): ServiceSpec {
+export function applyUpdateFlags(current: ServiceSpec, flags: UpdateFlags & HealthFlags): ServiceSpec {
   const template: TaskSpec = current.taskTemplate ?? { container: undefined, resources: undefined, restartPolicy: undefined, placement: undefined, networks: [], forceUpdate: 0 };
   const container = template.container;
   if (container === undefined) throw new FlagError('cannot update: the service has no container spec');
@@ -187,6 +208,7 @@ export function applyUpdateFlags(current: ServiceSpec, flags: UpdateFlags): Serv
   if (flags.user !== undefined) next.user = flags.user;
   if (flags.workdir !== undefined) next.workdir = flags.workdir;
   if (flags.hostname !== undefined) next.hostname = flags.hostname;
+  next.healthcheck = mergedHealthcheck(container.healthcheck, flags);
   if (flags.secretAdd.length > 0 || flags.secretRm.length > 0) {
     const added = flags.secretAdd.map(parseSecretFlag);
     const dropped = new Set([...flags.secretRm, ...added.map((reference) => reference.secretName)]);
@@ -365,7 +387,8 @@ export function registerServiceUpdateCommands(service: Command, program: Command
     .option('--no-resolve-image', 'do not pin the image tag to its digest')
     .option('-d, --detach', 'return at once instead of following the rollout', false)
     .option('--timeout <duration>', 'how long to follow the rollout', '10m');
-  addUpdateConfigOptions(update).action(async (reference: string, flags: UpdateFlags & { detach: boolean; timeout: string; resolveImage: boolean }) => {
+  addHealthOptions(update);
+  addUpdateConfigOptions(update).action(async (reference: string, flags: UpdateFlags & HealthFlags & { detach: boolean; timeout: string; resolveImage: boolean }) => {
     const timeoutMs = parseDuration('--timeout', flags.timeout);
     await withConnection(program, async (connection) => {
       const { service: current } = await connection.call((c) => c.getService, { service: reference });

@@ -77,7 +77,7 @@ export function registerServiceCommands(program: Command): void {
           .map((item) => serviceRow(item, counts.find((count) => count.serviceId === item.meta?.id)))
           .sort((a, b) => a.name.localeCompare(b.name));
         if (format === 'json') printJson(rows);
-        else printTable(rows, [['ID', (r) => r.id.slice(0, 12)], ['NAME', (r) => r.name], ['MODE', (r) => r.mode], ['REPLICAS', (r) => r.replicas], ['IMAGE', (r) => r.image]]);
+        else printTable(rows, [['ID', (r) => r.id.slice(0, 12)], ['NAME', (r) => r.name], ['MODE', (r) => r.mode], ['REPLICAS', (r) => r.replicas], ['IMAGE', (r) => r.image], ['UPDATE', (r) => r.updateStatus]]);
       });
     });
 

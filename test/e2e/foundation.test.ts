@@ -102,7 +102,7 @@ describe('foundation on the lab', () => {
       expect(page.stdout).toContain(`web.${row.slot}.${row.id}`);
     }
     const services = await skiffJson<ServiceRow[]>(home, ['service', 'ls']);
-    expect(services).toEqual([{ id: expect.any(String), name: 'web', mode: 'replicated', replicas: '3/3', image: 'demo/web:v1' }]);
+    expect(services).toEqual([{ id: expect.any(String), name: 'web', mode: 'replicated', replicas: '3/3', image: 'demo/web:v1', updateStatus: '', updateMessage: '' }]);
   });
 
   it('a manager restart keeps every service and task, and does not restart running containers', async () => {
