@@ -10,10 +10,10 @@ import { HealthState, TaskState } from '../../proto/skiff/v1/types.js';
 import { isForward, isTerminal, taskStateName } from '../../proto/task-states.js';
 import type { ImageStore } from '../image/types.js';
 import type { ContainerInfo, Runtime } from '../runtime/types.js';
-import { containerRequest } from './container-request.js';
+import { containerRequest, stopOptions } from './container-request.js';
 import { type TaskFiles, usesData } from './task-data.js';
 
-/** Grace period between SIGTERM and SIGKILL when stopping a task (Docker's default). */
+/** Grace period between the stop signal and SIGKILL when the spec sets none (Docker's default). */
 export const STOP_TIMEOUT_MS = 10_000;
 
 export interface TaskRunnerDeps {
@@ -104,7 +104,8 @@ export class TaskRunner {
     const desiredRunning = this.task.desiredState <= TaskState.TASK_STATE_RUNNING;
     if (!desiredRunning) {
       if (this.container?.status === 'running' || this.container?.status === 'created') {
-        await this.deps.runtime.stop(this.id, STOP_TIMEOUT_MS);
+        const { signal, timeoutMs } = stopOptions(this.task, STOP_TIMEOUT_MS);
+        await this.deps.runtime.stop(this.id, timeoutMs, signal);
         this.container = { ...this.container, status: 'stopped', pid: 0 };
       }
       if (!isTerminal(this.observed)) this.setState(TaskState.TASK_STATE_SHUTDOWN, 'shutdown', '', this.container?.exitCode ?? 0);
