@@ -59,6 +59,12 @@ describe('container request', () => {
     const request = containerRequest(task, image);
     expect(request).toMatchObject({ hostname: taskName(task), pidsLimit: DEFAULT_PIDS_LIMIT, readOnlyRootfs: false, capAdd: [], capDrop: [], init: false, mounts: [], ulimits: [] });
     expect(containerRequest(taskWith({ hostname: 'db' }), image).hostname).toBe('db');
+    // A long service name: the task name is cut to a valid host name.
+    const base = taskWith({});
+    const long = { ...base, serviceName: 'a-service-name-of-fifty-characters-xxxxxxxxxxxxxxx', meta: { ...base.meta!, id: 'k'.repeat(25) } };
+    expect(taskName(long)).toHaveLength(50 + 3 + 25);
+    expect(containerRequest(long, image).hostname).toBe(taskName(long).slice(0, 63));
+    expect(containerRequest({ ...long, serviceName: 'a'.repeat(61) }, image).hostname).toBe(`${'a'.repeat(61)}.1`);
   });
 
   it('stop options take the spec signal and grace period, else SIGTERM and the default', () => {

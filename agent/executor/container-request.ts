@@ -15,6 +15,14 @@ export function taskName(task: Task): string {
   return `${task.serviceName}.${task.slot === 0 ? task.nodeId : task.slot}.${task.meta?.id ?? ''}`;
 }
 
+/** Longest host name the kernel and the runtime accept. */
+const MAX_HOSTNAME_LENGTH = 63;
+
+/** The task name as a host name: cut to 63 characters, without a trailing '.' or '-'. */
+export function defaultHostname(task: Task): string {
+  return taskName(task).slice(0, MAX_HOSTNAME_LENGTH).replace(/[.-]+$/, '');
+}
+
 /**
  * Command replaces the image's entrypoint (and drops its cmd); args replace the image's cmd.
  * Spec env entries override image env entries with the same key. `files` are the task's secret
@@ -35,7 +43,7 @@ export function containerRequest(task: Task, image: PulledImage, files: Containe
   const id = task.meta?.id ?? '';
   return {
     containerId: id,
-    hostname: container?.hostname || taskName(task),
+    hostname: container?.hostname || defaultHostname(task),
     layerDirs: image.layerDirs,
     argv: [...entrypoint, ...cmd],
     env: [...env.values()],

@@ -77,6 +77,7 @@ describe('isolation options on runc', () => {
       'echo "port start=$(cat /proc/sys/net/ipv4/ip_unprivileged_port_start)"',
       'echo "nofile=$(ulimit -n) hard=$(ulimit -Hn)"',
       'echo "pid1=$(cat /proc/1/cmdline | tr "\\0" " ")"',
+      'echo "secret=$(cat /run/secrets/token)"',
       'echo done; exec sleep 1000',
     ].join('; ');
     const info = await runtime.run(request('iso', ['sh', '-c', script], {
@@ -86,6 +87,7 @@ describe('isolation options on runc', () => {
       sysctls: { 'net.ipv4.ip_unprivileged_port_start': '80' },
       ulimits: [{ name: 'nofile', soft: 64, hard: 128 }],
       init: true,
+      files: [{ containerPath: '/run/secrets/token', data: new TextEncoder().encode('s3cret'), uid: 0, gid: 0, mode: 0o400 }],
       mounts: [
         { type: 'volume', source: 'data', target: '/data', readOnly: false, tmpfsSizeBytes: 0, tmpfsMode: 0 },
         { type: 'volume', source: 'site', target: '/www', readOnly: false, tmpfsSizeBytes: 0, tmpfsMode: 0 },
@@ -106,6 +108,7 @@ describe('isolation options on runc', () => {
     expect(log).toContain('port start=80');
     expect(log).toContain('nofile=64 hard=128');
     expect(log).toMatch(/pid1=\/sbin\/skiff-init -- sh -c/);
+    expect(log).toContain('secret=s3cret'); // the secrets tmpfs works under a read-only rootfs
 
     // From the host: tini is the container's init, with the capabilities asked for.
     expect((await fs.readFile(`/proc/${info.pid}/cmdline`, 'utf8')).split('\0')[0]).toBe('/sbin/skiff-init');

@@ -161,9 +161,20 @@ describe('isolation, resources, mounts, stopping and live restore on the lab', (
     expect((await skiff(home, ['service', 'rm', 'hog'])).code).toBe(0);
   });
 
+  it('a ulimit above the node hard limit fails the task, naming the limit', async () => {
+    const pid = (await labStatus(lab)).hosts.find((host) => host.name === 'h2')?.pid ?? 0;
+    const hard = Number(/^Max open files\s+\S+\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'))?.[1]);
+    expect(Number.isInteger(hard), 'skiffd on h2 has a finite open-files hard limit').toBe(true);
+    await createService(['--name', 'greedy', ...PIN, '--detach', '--restart-condition', 'none', '--ulimit', `nofile=1024:${hard + 1}`, 'demo/web:v1']);
+    const failed = await waitFor('the greedy task to fail', 60_000, async () => (await ps('greedy')).find((row) => row.state === 'failed'));
+    expect(failed.error).toBe(`cannot run container "${failed.id}": ulimits: nofile hard limit ${hard + 1} is above this node's hard limit ${hard} (the agent cannot raise it)`);
+    expect((await skiff(home, ['service', 'rm', 'greedy'])).code).toBe(0);
+  });
+
   it('a fork bomb is held at the pids limit and the task keeps running', async () => {
     const bomb = 'bomb() { bomb | bomb & }; bomb; exec sleep 1000';
-    await createService(['--name', 'bomb', ...PIN, '--limit-pids', '40', '--limit-cpu', '0.2', '--entrypoint', 'sh', 'demo/web:v1', '-c', bomb]);
+    // sleep as PID 1 ignores SIGTERM: the 1 s grace period ends it with SIGKILL (10 s by default).
+    await createService(['--name', 'bomb', ...PIN, '--limit-pids', '40', '--limit-cpu', '0.2', '--stop-grace-period', '1s', '--entrypoint', 'sh', 'demo/web:v1', '-c', bomb]);
     const task = await runningTask('bomb');
     const cgroup = join('/sys/fs/cgroup/pids', h2().cgroupParent, task.containerId);
     expect(readFileSync(join(cgroup, 'pids.max'), 'utf8').trim()).toBe('40');
@@ -175,8 +186,10 @@ describe('isolation, resources, mounts, stopping and live restore on the lab', (
     for (let sample = 0; sample < 5; sample += 1) expect(Number(readFileSync(join(cgroup, 'pids.current'), 'utf8'))).toBeLessThanOrEqual(40);
     expect(running(await ps('bomb')).map((row) => row.id)).toEqual([task.id]);
     expect(existsSync(`/proc/${task.pid}`)).toBe(true);
+    const removing = Date.now();
     expect((await skiff(home, ['service', 'rm', 'bomb'])).code).toBe(0);
     await waitFor('the bomb container and its cgroup to go', 60_000, async () => (existsSync(cgroup) ? undefined : true));
+    expect(Date.now() - removing).toBeLessThan(8_000);
   });
 
   it('a skiffd restart keeps its containers; an exit while skiffd is down is reported with its exit code once it is back', async () => {
