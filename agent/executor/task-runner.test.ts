@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../../common/log.js';
 import type { Task } from '../../proto/skiff/v1/objects.js';
 import { TaskState } from '../../proto/skiff/v1/types.js';
-import type { ContainerInfo } from '../runtime/types.js';
+import { RuntimeError, type ContainerInfo } from '../runtime/types.js';
 import { TASK_ID_LABEL } from './container-request.js';
 import { STOP_TIMEOUT_MS, TaskRunner } from './task-runner.js';
 import { FAKE_IMAGE_CMD, FakeImageStore } from './testing/fake-image-store.js';
@@ -78,6 +78,15 @@ describe('task runner', () => {
     await settle();
     expect(recorder.states('t1')).toEqual(['accepted', 'preparing', 'ready', 'starting', 'failed']);
     expect(recorder.last('t1')?.status).toMatchObject({ err: 'cannot start container t1: runc create failed', pid: 0 });
+  });
+
+  it('task runner rejects the task when the runtime refuses the request on this node', async () => {
+    const { runtime, recorder, runner } = harness();
+    runtime.runError = new RuntimeError('invalid_request', 'cannot run container "t1": ulimits: nofile hard limit 30000 is above this node\'s hard limit 20000 (the agent cannot raise it)');
+    runner(fakeTask('t1')).update(fakeTask('t1'));
+    await waitForState(recorder, 't1', 'rejected');
+    expect(recorder.states('t1')).toEqual(['accepted', 'preparing', 'ready', 'starting', 'rejected']);
+    expect(recorder.last('t1')?.status.err).toContain('ulimits: nofile hard limit 30000');
   });
 
   it('task runner fails the task with its exit code on a non-zero exit', async () => {

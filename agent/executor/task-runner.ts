@@ -9,7 +9,7 @@ import type { Task, TaskStatus } from '../../proto/skiff/v1/objects.js';
 import { HealthState, TaskState } from '../../proto/skiff/v1/types.js';
 import { isForward, isTerminal, taskStateName } from '../../proto/task-states.js';
 import type { ImageStore } from '../image/types.js';
-import type { ContainerInfo, Runtime } from '../runtime/types.js';
+import { RuntimeError, type ContainerInfo, type Runtime } from '../runtime/types.js';
 import { containerRequest, stopOptions } from './container-request.js';
 import { type TaskFiles, usesData } from './task-data.js';
 
@@ -158,7 +158,9 @@ export class TaskRunner {
     try {
       this.container = await this.deps.runtime.run(containerRequest(this.task, pulled, files.files));
     } catch (error) {
-      this.setState(TaskState.TASK_STATE_FAILED, 'starting', errorMessage(error), 0);
+      // A request this node cannot honour (a ulimit above its limits, a missing bind source) is rejected, as in Swarm.
+      const refused = error instanceof RuntimeError && error.code === 'invalid_request';
+      this.setState(refused ? TaskState.TASK_STATE_REJECTED : TaskState.TASK_STATE_FAILED, 'starting', errorMessage(error), 0);
       return;
     }
     if (this.container.status === 'stopped') {

@@ -7,11 +7,11 @@ import path from 'node:path';
 import { containerFilesProblem, type FileMount } from './container-files.js';
 import { pathExists, readTextIfExists } from './fs-util.js';
 import { DEFAULT_INIT_PATH, isolationProblem, requestCapabilities, serializeOciConfig, type HardLimits } from './isolation.js';
-import { prepareMounts } from './mounts.js';
+import { MountSourceError, prepareMounts } from './mounts.js';
 import { buildOciSpec, DEFAULT_CAPABILITIES } from './oci-spec.js';
 import { CONTAINER_ID_PATTERN, type RuntimePaths } from './paths.js';
 import { containerResolvConf, hostsFileContent, mountOverlay } from './rootfs.js';
-import type { ContainerRequest } from './types.js';
+import { RuntimeError, type ContainerRequest } from './types.js';
 import { resolveUser } from './user.js';
 
 const HOSTNAME_PATTERN = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/;
@@ -70,9 +70,11 @@ export async function prepareBundle(inputs: BundleInputs): Promise<void> {
   const rootfs = paths.inBundle(id, 'rootfs');
   const initPath = inputs.initPath ?? DEFAULT_INIT_PATH;
   if (request.init === true && !(await pathExists(initPath))) {
-    throw new Error(`init needs tini at ${initPath} on this node (Debian package tini), and it is not there`);
+    throw new RuntimeError('invalid_request', `cannot start container ${id}: init needs tini at ${initPath} on this node (Debian package tini), and it is not there`);
   }
-  const userMounts = await prepareMounts(request.mounts ?? [], { stateDir: paths.stateDir, bundleDir: paths.bundleDir(id), rootfs });
+  const userMounts = await prepareMounts(request.mounts ?? [], { stateDir: paths.stateDir, bundleDir: paths.bundleDir(id), rootfs }).catch((error: unknown) => {
+    throw error instanceof MountSourceError ? new RuntimeError('invalid_request', `cannot start container ${id}: ${error.message}`) : error;
+  });
   const user = resolveUser(request.user, await readRootfsFile(rootfs, 'etc/passwd'), await readRootfsFile(rootfs, 'etc/group'));
   await fs.writeFile(paths.inBundle(id, 'hosts'), hostsFileContent(request.hostname, inputs.addresses));
   await fs.writeFile(paths.inBundle(id, 'resolv.conf'), containerResolvConf(inputs.hostResolvConf));

@@ -157,7 +157,7 @@ describe('isolation options on runc', () => {
     });
     const missing = path.join(scratch.baseDir, 'no-such-dir');
     await expect(runtime.run(request('no-bind', ['true'], { mounts: [{ type: 'bind', source: missing, target: '/x', readOnly: false, tmpfsSizeBytes: 0, tmpfsMode: 0 }] }))).rejects.toMatchObject({
-      code: 'start_failed',
+      code: 'invalid_request',
       message: `cannot start container no-bind: mounts[0]: bind source ${missing} does not exist on this node`,
     });
     expect(await runtime.inspect('no-bind')).toBeUndefined();

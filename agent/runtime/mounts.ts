@@ -77,12 +77,15 @@ function depth(target: string): number {
   return normalizeContainerPath(target).split('/').filter((part) => part !== '').length;
 }
 
+/** A mount this node cannot provide (a bind source it lacks): the request, not the node, is at fault. */
+export class MountSourceError extends Error {}
+
 async function requireHostPath(source: string, index: number): Promise<void> {
   try {
     await fs.stat(source);
   } catch (error) {
     const reason = isErrno(error, 'ENOENT') || isErrno(error, 'ENOTDIR') ? 'does not exist on this node' : String(error);
-    throw new Error(`mounts[${index}]: bind source ${source} ${reason}`);
+    throw new MountSourceError(`mounts[${index}]: bind source ${source} ${reason}`);
   }
 }
 

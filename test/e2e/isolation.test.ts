@@ -161,14 +161,20 @@ describe('isolation, resources, mounts, stopping and live restore on the lab', (
     expect((await skiff(home, ['service', 'rm', 'hog'])).code).toBe(0);
   });
 
-  it('a ulimit above the node hard limit fails the task, naming the limit', async () => {
+  it('a ulimit above the node hard limit or a missing bind source: the task is rejected, naming the cause, and create says so', async () => {
     const pid = (await labStatus(lab)).hosts.find((host) => host.name === 'h2')?.pid ?? 0;
     const hard = Number(/^Max open files\s+\S+\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'))?.[1]);
     expect(Number.isInteger(hard), 'skiffd on h2 has a finite open-files hard limit').toBe(true);
-    await createService(['--name', 'greedy', ...PIN, '--detach', '--restart-condition', 'none', '--ulimit', `nofile=1024:${hard + 1}`, 'demo/web:v1']);
-    const failed = await waitFor('the greedy task to fail', 60_000, async () => (await ps('greedy')).find((row) => row.state === 'failed'));
-    expect(failed.error).toBe(`cannot run container "${failed.id}": ulimits: nofile hard limit ${hard + 1} is above this node's hard limit ${hard} (the agent cannot raise it)`);
-    expect((await skiff(home, ['service', 'rm', 'greedy'])).code).toBe(0);
+    // Without --detach, create waits for convergence and reports the rejection.
+    const greedy = await skiff(home, ['service', 'create', '--name', 'greedy', ...PIN, '--restart-condition', 'none', '--ulimit', `nofile=1024:${hard + 1}`, 'demo/web:v1']);
+    expect(greedy.code).not.toBe(0);
+    expect(greedy.stderr).toContain(`ulimits: nofile hard limit ${hard + 1} is above this node's hard limit ${hard} (the agent cannot raise it)`);
+    const [rejected] = await ps('greedy');
+    expect(rejected).toMatchObject({ state: 'rejected', error: `cannot run container "${rejected?.id}": ulimits: nofile hard limit ${hard + 1} is above this node's hard limit ${hard} (the agent cannot raise it)` });
+    await createService(['--name', 'nobind', ...PIN, '--detach', '--restart-condition', 'none', '--mount', 'type=bind,src=/nonexistent/skiff-e2e,dst=/x', 'demo/web:v1']);
+    const noBind = await waitFor('the nobind task to be rejected', 60_000, async () => (await ps('nobind')).find((row) => row.state === 'rejected'));
+    expect(noBind.error).toBe(`cannot start container ${noBind.containerId || noBind.id}: mounts[0]: bind source /nonexistent/skiff-e2e does not exist on this node`);
+    for (const service of ['greedy', 'nobind']) expect((await skiff(home, ['service', 'rm', service])).code).toBe(0);
   });
 
   it('a fork bomb is held at the pids limit and the task keeps running', async () => {
