@@ -1,7 +1,8 @@
 /** Turning a task's spec and its image's config into a runtime request, with Docker's merge rules. */
 import type { Task } from '../../proto/skiff/v1/objects.js';
+import type { Mount } from '../../proto/skiff/v1/specs.js';
 import type { PulledImage } from '../image/types.js';
-import type { ContainerFile, ContainerRequest } from '../runtime/types.js';
+import type { ContainerFile, ContainerMount, ContainerRequest } from '../runtime/types.js';
 
 /** Labels the agent stores with each container to find its task again after a restart. */
 export const TASK_ID_LABEL = 'skiff.task.id';
@@ -12,6 +13,14 @@ export const DEFAULT_PIDS_LIMIT = 4096;
 /** The task's name as users see it and as its default hostname: `<service>.<slot>.<task id>`. */
 export function taskName(task: Task): string {
   return `${task.serviceName}.${task.slot === 0 ? task.nodeId : task.slot}.${task.meta?.id ?? ''}`;
+}
+
+/** Longest host name the kernel and the runtime accept. */
+const MAX_HOSTNAME_LENGTH = 63;
+
+/** The task name as a host name: cut to 63 characters, without a trailing '.' or '-'. */
+export function defaultHostname(task: Task): string {
+  return taskName(task).slice(0, MAX_HOSTNAME_LENGTH).replace(/[.-]+$/, '');
 }
 
 /**
@@ -34,7 +43,7 @@ export function containerRequest(task: Task, image: PulledImage, files: Containe
   const id = task.meta?.id ?? '';
   return {
     containerId: id,
-    hostname: container?.hostname || taskName(task),
+    hostname: container?.hostname || defaultHostname(task),
     layerDirs: image.layerDirs,
     argv: [...entrypoint, ...cmd],
     env: [...env.values()],
@@ -45,5 +54,31 @@ export function containerRequest(task: Task, image: PulledImage, files: Containe
     pidsLimit: limits?.pids || DEFAULT_PIDS_LIMIT,
     labels: { [TASK_ID_LABEL]: id, [SERVICE_ID_LABEL]: task.serviceId },
     files,
+    readOnlyRootfs: container?.readOnly ?? false,
+    capAdd: [...(container?.capAdd ?? [])],
+    capDrop: [...(container?.capDrop ?? [])],
+    sysctls: { ...(container?.sysctls ?? {}) },
+    ulimits: (container?.ulimits ?? []).map(({ name, soft, hard }) => ({ name, soft, hard })),
+    init: container?.init ?? false,
+    mounts: (container?.mounts ?? []).map(containerMount),
   };
+}
+
+/** The spec's mount as the runtime takes it; the runtime refuses an unknown type. */
+function containerMount(mount: Mount): ContainerMount {
+  return {
+    type: mount.type as ContainerMount['type'],
+    source: mount.source,
+    target: mount.target,
+    readOnly: mount.readOnly,
+    tmpfsSizeBytes: mount.tmpfsSizeBytes,
+    tmpfsMode: mount.tmpfsMode,
+  };
+}
+
+/** Signal and grace period that stop the task's container (Docker's defaults: SIGTERM, 10 s). */
+export function stopOptions(task: Task, defaultGraceMs: number): { signal: string; timeoutMs: number } {
+  const container = task.spec?.container;
+  const grace = container?.stopGracePeriodMs ?? 0;
+  return { signal: container?.stopSignal || 'SIGTERM', timeoutMs: grace > 0 ? grace : defaultGraceMs };
 }

@@ -2,9 +2,9 @@ import { describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../../common/log.js';
 import type { Task } from '../../proto/skiff/v1/objects.js';
 import { TaskState } from '../../proto/skiff/v1/types.js';
-import type { ContainerInfo } from '../runtime/types.js';
+import { RuntimeError, type ContainerInfo } from '../runtime/types.js';
 import { TASK_ID_LABEL } from './container-request.js';
-import { TaskRunner } from './task-runner.js';
+import { STOP_TIMEOUT_MS, TaskRunner } from './task-runner.js';
 import { FAKE_IMAGE_CMD, FakeImageStore } from './testing/fake-image-store.js';
 import { FAKE_STOP_EXIT_CODE, FakeRuntime } from './testing/fake-runtime.js';
 import { FAKE_IMAGE, fakeTask, ReportRecorder } from './testing/fake-tasks.js';
@@ -80,6 +80,15 @@ describe('task runner', () => {
     expect(recorder.last('t1')?.status).toMatchObject({ err: 'cannot start container t1: runc create failed', pid: 0 });
   });
 
+  it('task runner rejects the task when the runtime refuses the request on this node', async () => {
+    const { runtime, recorder, runner } = harness();
+    runtime.runError = new RuntimeError('invalid_request', 'cannot run container "t1": ulimits: nofile hard limit 30000 is above this node\'s hard limit 20000 (the agent cannot raise it)');
+    runner(fakeTask('t1')).update(fakeTask('t1'));
+    await waitForState(recorder, 't1', 'rejected');
+    expect(recorder.states('t1')).toEqual(['accepted', 'preparing', 'ready', 'starting', 'rejected']);
+    expect(recorder.last('t1')?.status.err).toContain('ulimits: nofile hard limit 30000');
+  });
+
   it('task runner fails the task with its exit code on a non-zero exit', async () => {
     const { recorder, runner } = harness();
     const taskRunner = runner(fakeTask('t1'));
@@ -123,8 +132,20 @@ describe('task runner', () => {
     taskRunner.exited(FAKE_STOP_EXIT_CODE, false);
     await settle();
     expect(runtime.calls).toEqual(['run t1', 'stop t1']);
+    expect(runtime.stops).toEqual([{ containerId: 't1', timeoutMs: STOP_TIMEOUT_MS, signal: 'SIGTERM' }]);
     expect(recorder.states('t1')).toEqual(['accepted', 'preparing', 'ready', 'starting', 'running', 'shutdown']);
     expect(recorder.last('t1')?.status.pid).toBe(0);
+  });
+
+  it('task runner stops with the spec stop signal and grace period', async () => {
+    const { runtime, recorder, runner } = harness();
+    const withStop = (task: Task): Task => ({ ...task, spec: { ...task.spec!, container: { ...task.spec!.container!, stopSignal: 'SIGINT', stopGracePeriodMs: 2_500 } } });
+    const taskRunner = runner(withStop(fakeTask('t1')));
+    taskRunner.update(withStop(fakeTask('t1')));
+    await waitForState(recorder, 't1', 'running');
+    taskRunner.update(withStop(fakeTask('t1', { state: TaskState.TASK_STATE_RUNNING, desiredState: TaskState.TASK_STATE_SHUTDOWN })));
+    await waitForState(recorder, 't1', 'shutdown');
+    expect(runtime.stops).toEqual([{ containerId: 't1', timeoutMs: 2_500, signal: 'SIGINT' }]);
   });
 
   it('task runner removes the container when the task is removed', async () => {

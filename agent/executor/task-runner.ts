@@ -9,15 +9,15 @@ import type { Task, TaskStatus } from '../../proto/skiff/v1/objects.js';
 import { HealthState, TaskState } from '../../proto/skiff/v1/types.js';
 import { isForward, isTerminal, taskStateName } from '../../proto/task-states.js';
 import type { ImageStore } from '../image/types.js';
-import type { ContainerInfo, Runtime } from '../runtime/types.js';
-import { containerRequest } from './container-request.js';
+import { RuntimeError, type ContainerInfo, type Runtime } from '../runtime/types.js';
+import { containerRequest, stopOptions } from './container-request.js';
 import { HealthMonitor, type HealthStatus } from './health.js';
 import { type HealthConfig, needsImageHealthcheck, resolveHealthCheck } from './health-config.js';
 import { probeFor } from './health-probes.js';
 import { type TaskFiles, usesData } from './task-data.js';
 import { systemTimers, type Timers } from './timers.js';
 
-/** Grace period between SIGTERM and SIGKILL when stopping a task (Docker's default). */
+/** Grace period between the stop signal and SIGKILL when the spec sets none (Docker's default). */
 export const STOP_TIMEOUT_MS = 10_000;
 
 export interface TaskRunnerDeps {
@@ -129,7 +129,8 @@ export class TaskRunner {
     if (!desiredRunning) {
       this.stopMonitor();
       if (this.container?.status === 'running' || this.container?.status === 'created') {
-        await this.deps.runtime.stop(this.id, STOP_TIMEOUT_MS);
+        const { signal, timeoutMs } = stopOptions(this.task, STOP_TIMEOUT_MS);
+        await this.deps.runtime.stop(this.id, timeoutMs, signal);
         this.container = { ...this.container, status: 'stopped', pid: 0 };
       }
       if (!isTerminal(this.observed)) this.setState(TaskState.TASK_STATE_SHUTDOWN, 'shutdown', '', this.container?.exitCode ?? 0);
@@ -188,7 +189,9 @@ export class TaskRunner {
       this.container = await this.deps.runtime.run(containerRequest(this.task, pulled, files.files));
     } catch (error) {
       this.health = HealthState.HEALTH_STATE_NONE;
-      this.setState(TaskState.TASK_STATE_FAILED, 'starting', errorMessage(error), 0);
+      // A request this node cannot honour (a ulimit above its limits, a missing bind source) is rejected, as in Swarm.
+      const refused = error instanceof RuntimeError && error.code === 'invalid_request';
+      this.setState(refused ? TaskState.TASK_STATE_REJECTED : TaskState.TASK_STATE_FAILED, 'starting', errorMessage(error), 0);
       return;
     }
     if (this.container.status === 'stopped') {
@@ -258,7 +261,8 @@ export class TaskRunner {
     this.stopMonitor();
     this.health = HealthState.HEALTH_STATE_UNHEALTHY;
     try {
-      await this.deps.runtime.stop(this.id, STOP_TIMEOUT_MS);
+      const { signal, timeoutMs } = stopOptions(this.task, STOP_TIMEOUT_MS);
+      await this.deps.runtime.stop(this.id, timeoutMs, signal);
     } catch (error) {
       this.deps.log.warn('cannot stop unhealthy container', { taskId: this.id, error: errorMessage(error) });
     }

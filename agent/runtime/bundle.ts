@@ -5,18 +5,23 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { containerFilesProblem, type FileMount } from './container-files.js';
-import { readTextIfExists } from './fs-util.js';
-import { buildOciSpec } from './oci-spec.js';
+import { pathExists, readTextIfExists } from './fs-util.js';
+import { DEFAULT_INIT_PATH, isolationProblem, requestCapabilities, serializeOciConfig, type HardLimits } from './isolation.js';
+import { MountSourceError, prepareMounts } from './mounts.js';
+import { buildOciSpec, DEFAULT_CAPABILITIES } from './oci-spec.js';
 import { CONTAINER_ID_PATTERN, type RuntimePaths } from './paths.js';
 import { containerResolvConf, hostsFileContent, mountOverlay } from './rootfs.js';
-import type { ContainerRequest } from './types.js';
+import { RuntimeError, type ContainerRequest } from './types.js';
 import { resolveUser } from './user.js';
 
 const HOSTNAME_PATTERN = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/;
 const ENV_KEY_PATTERN = /^[^=\0]+=/;
 
-/** Returns the first problem with the request as "cannot run container ...: <field> ...", or undefined. */
-export function requestProblem(request: ContainerRequest): string | undefined {
+/**
+ * Returns the first problem with the request as "cannot run container ...: <field> ...", or
+ * undefined. `hardLimits` are the agent's own (ulimits above them are refused).
+ */
+export function requestProblem(request: ContainerRequest, hardLimits: HardLimits = {}): string | undefined {
   const prefix = `cannot run container ${JSON.stringify(request.containerId)}`;
   if (!CONTAINER_ID_PATTERN.test(request.containerId)) return `${prefix}: containerId must match ${CONTAINER_ID_PATTERN.source}`;
   if (!HOSTNAME_PATTERN.test(request.hostname)) return `${prefix}: hostname ${JSON.stringify(request.hostname)} is not a valid host name`;
@@ -33,6 +38,8 @@ export function requestProblem(request: ContainerRequest): string | undefined {
   }
   const filesProblem = containerFilesProblem(request.files);
   if (filesProblem !== undefined) return `${prefix}: ${filesProblem}`;
+  const isolation = isolationProblem(request, hardLimits);
+  if (isolation !== undefined) return `${prefix}: ${isolation}`;
   return undefined;
 }
 
@@ -46,6 +53,8 @@ export interface BundleInputs {
   hostResolvConf: string | undefined;
   /** The request's files, already on the container's tmpfs (none when absent). */
   fileMounts?: FileMount[];
+  /** Host path of the static tini for `init` requests; default DEFAULT_INIT_PATH. */
+  initPath?: string;
 }
 
 /** Mounts the rootfs and writes the bundle's /etc files and config.json. */
@@ -59,6 +68,13 @@ export async function prepareBundle(inputs: BundleInputs): Promise<void> {
     links: paths.inBundle(id, 'layers'),
   });
   const rootfs = paths.inBundle(id, 'rootfs');
+  const initPath = inputs.initPath ?? DEFAULT_INIT_PATH;
+  if (request.init === true && !(await pathExists(initPath))) {
+    throw new RuntimeError('invalid_request', `cannot start container ${id}: init needs tini at ${initPath} on this node (Debian package tini), and it is not there`);
+  }
+  const userMounts = await prepareMounts(request.mounts ?? [], { stateDir: paths.stateDir, bundleDir: paths.bundleDir(id), rootfs }).catch((error: unknown) => {
+    throw error instanceof MountSourceError ? new RuntimeError('invalid_request', `cannot start container ${id}: ${error.message}`) : error;
+  });
   const user = resolveUser(request.user, await readRootfsFile(rootfs, 'etc/passwd'), await readRootfsFile(rootfs, 'etc/group'));
   await fs.writeFile(paths.inBundle(id, 'hosts'), hostsFileContent(request.hostname, inputs.addresses));
   await fs.writeFile(paths.inBundle(id, 'resolv.conf'), containerResolvConf(inputs.hostResolvConf));
@@ -83,8 +99,14 @@ export async function prepareBundle(inputs: BundleInputs): Promise<void> {
     resolvConfPath: paths.inBundle(id, 'resolv.conf'),
     hostnamePath: paths.inBundle(id, 'hostname'),
     fileMounts: inputs.fileMounts ?? [],
+    capabilities: requestCapabilities(DEFAULT_CAPABILITIES, request),
+    ulimits: request.ulimits ?? [],
+    sysctls: request.sysctls ?? {},
+    readOnlyRootfs: request.readOnlyRootfs === true,
+    ...(request.init === true ? { initPath } : {}),
+    userMounts,
   });
-  await fs.writeFile(paths.inBundle(id, 'config.json'), `${JSON.stringify(spec, null, 2)}\n`);
+  await fs.writeFile(paths.inBundle(id, 'config.json'), serializeOciConfig(spec));
 }
 
 /** Reads a regular file of the image; a symlink could point outside the rootfs, so it is ignored. */

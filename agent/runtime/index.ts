@@ -6,6 +6,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { BridgeNetwork } from '../network/bridge-network.js';
 import { defaultRuntimeLogger, type RuntimeLogger } from './log.js';
+import { parseHardLimits } from './isolation.js';
 import { parseNofileHardLimit } from './oci-spec.js';
 import { RuntimePaths } from './paths.js';
 import { RuncClient } from './runc.js';
@@ -16,6 +17,7 @@ export * from './types.js';
 export { cleanupRuntimeState, type RuntimeStateRoots } from './teardown.js';
 export { killAllInCgroupParent } from './cgroups.js';
 export type { RuntimeLogger } from './log.js';
+export { volumeDataDir } from './mounts.js';
 
 export interface RuntimeExtras {
   logger?: RuntimeLogger;
@@ -39,12 +41,15 @@ export async function createRuntime(options: RuntimeOptions, extras: RuntimeExtr
   } catch (error) {
     throw new RuntimeError('invalid_request', error instanceof Error ? error.message : String(error));
   }
+  const limitsText = await fs.readFile('/proc/self/limits', 'utf8');
   const runtime = new RuncRuntime({
     paths: new RuntimePaths(options.stateDir, options.secretsDir),
     runc: new RuncClient(options.runcRoot),
     network,
     cgroupParent: options.cgroupParent,
-    nofileHardLimit: parseNofileHardLimit(await fs.readFile('/proc/self/limits', 'utf8')),
+    nofileHardLimit: parseNofileHardLimit(limitsText),
+    hardLimits: parseHardLimits(limitsText),
+    ...(options.initPath === undefined ? {} : { initPath: options.initPath }),
     logger: extras.logger ?? defaultRuntimeLogger(),
   });
   await runtime.init();

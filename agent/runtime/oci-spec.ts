@@ -4,6 +4,7 @@
  * Docker's (capabilities, masked and read-only paths, standard mounts).
  */
 import path from 'node:path';
+import { INIT_CONTAINER_PATH, ociRlimits, type OciRlimit } from './isolation.js';
 import { goArch, seccompProfile, type OciSeccomp } from './seccomp-default.js';
 
 export const OCI_VERSION = '1.0.2';
@@ -47,7 +48,7 @@ export interface OciSpec {
     env: string[];
     cwd: string;
     capabilities: { bounding: string[]; effective: string[]; permitted: string[] };
-    rlimits: Array<{ type: string; hard: number; soft: number }>;
+    rlimits: OciRlimit[];
     noNewPrivileges: boolean;
   };
   root: { path: string; readonly: boolean };
@@ -65,6 +66,7 @@ export interface OciSpec {
     maskedPaths: string[];
     readonlyPaths: string[];
     seccomp: OciSeccomp;
+    sysctl?: Record<string, string>;
   };
   annotations: Record<string, string>;
 }
@@ -95,11 +97,21 @@ export interface OciSpecInput {
   fileMounts: ReadonlyArray<{ containerPath: string; hostPath: string }>;
   /** GOARCH name (`amd64`, `arm64`) the seccomp filter is built for; defaults to this host's. */
   arch?: string;
+  /** The final capability set (see isolation.ts); default Docker's. */
+  capabilities?: readonly string[];
+  /** Checked ulimits; RLIMIT_NOFILE defaults to the clamped nofileHardLimit. */
+  ulimits?: ReadonlyArray<{ name: string; soft: number; hard: number }>;
+  sysctls?: Readonly<Record<string, string>>;
+  readOnlyRootfs?: boolean;
+  /** Host path of a static tini: bind-mounted read-only at INIT_CONTAINER_PATH, which runs argv. */
+  initPath?: string;
+  /** The request's bind, volume and tmpfs mounts, ready and ordered (mounts.ts). */
+  userMounts?: readonly OciMount[];
 }
 
 /** The config.json object for one container; the rootfs is `rootfs` beside config.json. */
 export function buildOciSpec(input: OciSpecInput): OciSpec {
-  const capabilities = [...DEFAULT_CAPABILITIES];
+  const capabilities = [...(input.capabilities ?? DEFAULT_CAPABILITIES)];
   const nofile = Math.max(0, Math.min(MAX_NOFILE, input.nofileHardLimit));
   const resources: OciSpec['linux']['resources'] = {
     devices: [{ allow: false, access: 'rwm' }],
@@ -112,16 +124,16 @@ export function buildOciSpec(input: OciSpecInput): OciSpec {
     process: {
       terminal: false,
       user: { uid: input.uid, gid: input.gid, ...(input.additionalGids.length > 0 ? { additionalGids: input.additionalGids } : {}) },
-      args: [...input.argv],
+      args: input.initPath === undefined ? [...input.argv] : [INIT_CONTAINER_PATH, '--', ...input.argv],
       env: containerEnv(input.env, input.hostname, input.home),
       cwd: input.workingDir === '' ? '/' : input.workingDir,
       capabilities: { bounding: capabilities, effective: [...capabilities], permitted: [...capabilities] },
-      rlimits: [{ type: 'RLIMIT_NOFILE', hard: nofile, soft: nofile }],
+      rlimits: ociRlimits(input.ulimits ?? [], nofile),
       noNewPrivileges: true,
     },
-    root: { path: 'rootfs', readonly: false },
+    root: { path: 'rootfs', readonly: input.readOnlyRootfs === true },
     hostname: input.hostname,
-    mounts: [...standardMounts(), ...bundleFileMounts(input), ...secretFileMounts(input)],
+    mounts: [...standardMounts(), ...(input.userMounts ?? []), ...initMounts(input), ...bundleFileMounts(input), ...secretFileMounts(input)],
     linux: {
       namespaces: ['pid', 'network', 'ipc', 'uts', 'mount'].map((type) => ({ type })),
       cgroupsPath: path.posix.join('/', input.cgroupParent, input.containerId),
@@ -131,6 +143,7 @@ export function buildOciSpec(input: OciSpecInput): OciSpec {
       // Docker's default profile, derived from the same capability list the process gets so the
       // syscalls a capability needs (mount for CAP_SYS_ADMIN, ...) come and go together with it.
       seccomp: seccompProfile(capabilities, input.arch ?? goArch(process.arch)),
+      ...(input.sysctls !== undefined && Object.keys(input.sysctls).length > 0 ? { sysctl: { ...input.sysctls } } : {}),
     },
     annotations: { 'skiff.container.id': input.containerId },
   };
@@ -178,6 +191,11 @@ function standardMounts(): OciMount[] {
 function bundleFileMounts(input: OciSpecInput): OciMount[] {
   const bind = (destination: string, source: string): OciMount => ({ destination, type: 'bind', source, options: ['rbind', 'rprivate', 'rw'] });
   return [bind('/etc/hosts', input.hostsPath), bind('/etc/resolv.conf', input.resolvConfPath), bind('/etc/hostname', input.hostnamePath)];
+}
+
+function initMounts(input: OciSpecInput): OciMount[] {
+  if (input.initPath === undefined) return [];
+  return [{ destination: INIT_CONTAINER_PATH, type: 'bind', source: input.initPath, options: ['rbind', 'rprivate', 'ro', 'nosuid', 'nodev'] }];
 }
 
 function secretFileMounts(input: OciSpecInput): OciMount[] {

@@ -20,7 +20,9 @@ import { liveConmonPid, readExitCode, readRecord, writeRecord, type ContainerRec
 import { ExitDirWatcher } from './exit-watcher.js';
 import { startExec } from './exec.js';
 import { errorMessage, isErrno, isProcessAlive, pathExists, readDirIfExists, readTextIfExists, waitFor } from './fs-util.js';
+import { parseSignal } from '../../common/container-options.js';
 import { prepareBundle, requestProblem } from './bundle.js';
+import { DEFAULT_INIT_PATH, type HardLimits } from './isolation.js';
 import { KeyedSerializer, type RuntimeLogger } from './log.js';
 import { RuntimePaths } from './paths.js';
 import { RuncClient, type RuncState } from './runc.js';
@@ -39,6 +41,10 @@ export interface RuncRuntimeDeps {
   cgroupParent: string;
   nofileHardLimit: number;
   logger: RuntimeLogger;
+  /** The agent's hard rlimits by ulimit name (isolation.ts parseHardLimits); none = unchecked. */
+  hardLimits?: HardLimits;
+  /** Static tini for `init` requests; default DEFAULT_INIT_PATH. */
+  initPath?: string;
 }
 
 export class RuncRuntime implements Runtime {
@@ -72,7 +78,7 @@ export class RuncRuntime implements Runtime {
   }
 
   run(request: ContainerRequest): Promise<ContainerInfo> {
-    const problem = requestProblem(request);
+    const problem = requestProblem(request, this.deps.hardLimits);
     if (problem !== undefined) return Promise.reject(new RuntimeError('invalid_request', problem));
     const id = request.containerId;
     return this.serializer.run(id, async () => {
@@ -124,7 +130,7 @@ export class RuncRuntime implements Runtime {
     try {
       // On failure teardownContainer unmounts the tmpfs, whatever stage it reached.
       const fileMounts = request.files.length === 0 ? [] : await mountContainerFiles(paths.filesDir(id), request.files);
-      await prepareBundle({ request, paths, cgroupParent: this.deps.cgroupParent, nofileHardLimit: this.deps.nofileHardLimit, addresses: record.addresses, hostResolvConf: await readTextIfExists('/etc/resolv.conf'), fileMounts });
+      await prepareBundle({ request, paths, cgroupParent: this.deps.cgroupParent, nofileHardLimit: this.deps.nofileHardLimit, addresses: record.addresses, hostResolvConf: await readTextIfExists('/etc/resolv.conf'), fileMounts, initPath: this.deps.initPath ?? DEFAULT_INIT_PATH });
       endPhase('bundle');
       pid = await createWithConmon({
         containerId: id,
@@ -191,16 +197,18 @@ export class RuncRuntime implements Runtime {
     }
   }
 
-  stop(containerId: string, timeoutMs: number): Promise<void> {
+  stop(containerId: string, timeoutMs: number, signal = 'SIGTERM'): Promise<void> {
+    const parsed = parseSignal(signal);
+    if (!parsed.ok) return Promise.reject(new RuntimeError('invalid_request', `cannot stop container ${containerId}: ${parsed.error}`));
     return this.serializer.run(containerId, async () => {
       const { paths, runc, logger } = this.deps;
       if ((await readRecord(paths, containerId)) === undefined) throw new RuntimeError('not_found', `cannot stop container ${containerId}: no such container`);
       const state = await runc.state(containerId);
       if (state === undefined || state.status === 'stopped') return;
       if (state.status !== 'created') {
-        await runc.kill(containerId, 'TERM'); // a failure means it is already exiting; the wait tells
+        await runc.kill(containerId, parsed.value); // a failure means it is already exiting; the wait tells
         if (await this.waitStopped(containerId, state.pid, timeoutMs)) return;
-        logger.info('stopping -> killing', { containerId, reason: `no exit ${timeoutMs} ms after SIGTERM` });
+        logger.info('stopping -> killing', { containerId, reason: `no exit ${timeoutMs} ms after signal ${parsed.value}` });
       }
       await runc.kill(containerId, 'KILL');
       if (!(await this.waitStopped(containerId, state.pid, KILL_WAIT_TIMEOUT_MS))) {

@@ -49,7 +49,8 @@ export class RuncClient {
     return this.mutate(['start', containerId]);
   }
 
-  kill(containerId: string, signal: 'TERM' | 'KILL'): Promise<RuncResult> {
+  /** `signal` as runc takes it: a name without SIG (`TERM`, `INT`) or a number. */
+  kill(containerId: string, signal: string): Promise<RuncResult> {
     return this.mutate(['kill', containerId, signal]);
   }
 

@@ -32,6 +32,43 @@ export interface ContainerRequest {
    * bind-mounted read-only at their paths. Never stored, logged or returned by the runtime.
    */
   files: ContainerFile[];
+  /** Root filesystem read-only (/etc/hosts, resolv.conf, hostname, /dev/shm and mounts stay writable). Default false. */
+  readOnlyRootfs?: boolean;
+  /** Added to / dropped from Docker's default set: `NET_ADMIN`, `CAP_NET_ADMIN` or `ALL`. */
+  capAdd?: string[];
+  capDrop?: string[];
+  /** Namespaced sysctls only (see common/container-options.ts). */
+  sysctls?: Record<string, string>;
+  /** Process rlimits (-1 = unlimited); never above the agent's own hard limits. */
+  ulimits?: ContainerUlimit[];
+  /** Run the node's static tini as PID 1 (`/sbin/skiff-init -- argv...`). */
+  init?: boolean;
+  /** Bind, volume and tmpfs mounts, in any order (mounted parents first). */
+  mounts?: ContainerMount[];
+}
+
+/** One ulimit of a ContainerRequest: `name` is the RLIMIT_ suffix in lower case (nofile, nproc, ...). */
+export interface ContainerUlimit {
+  name: string;
+  soft: number;
+  hard: number;
+}
+
+/**
+ * One mount of a ContainerRequest. bind: `source` is an existing absolute host path. volume:
+ * `source` names a volume kept under the state dir across containers and agent restarts (made on
+ * first use, filled from the image's content at the target); empty = an anonymous volume removed
+ * with the container. tmpfs: `source` is empty.
+ */
+export interface ContainerMount {
+  type: 'bind' | 'volume' | 'tmpfs';
+  source: string;
+  target: string;
+  readOnly: boolean;
+  /** tmpfs only; 0 = the kernel default (half of RAM). */
+  tmpfsSizeBytes: number;
+  /** tmpfs only; 0 = 01777. */
+  tmpfsMode: number;
 }
 
 /** One file of a ContainerRequest's `files`. */
@@ -97,6 +134,8 @@ export interface RuntimeOptions {
    * container at `<secretsDir>/<id>` for its secret and config files, so they never touch a disk.
    */
   secretsDir: string;
+  /** Static tini bind-mounted for `init` requests; default /usr/bin/tini-static (Debian's tini). */
+  initPath?: string;
 }
 
 /** A process to start inside a running container (`runc exec`). */
@@ -135,8 +174,12 @@ export interface Runtime {
   inspect(containerId: string): Promise<ContainerInfo | undefined>;
   /** Starts a process in a running container; RuntimeError `not_found` when it is not running. */
   exec(containerId: string, options: ExecOptions): Promise<ExecProcess>;
-  /** SIGTERM, then SIGKILL after timeoutMs. Resolves once stopped. No-op when already stopped. */
-  stop(containerId: string, timeoutMs: number): Promise<void>;
+  /**
+   * `signal` (default SIGTERM; a name such as SIGINT or INT, or a number), then SIGKILL after
+   * timeoutMs. Resolves once stopped. No-op when already stopped. A bad signal: RuntimeError
+   * `invalid_request`.
+   */
+  stop(containerId: string, timeoutMs: number, signal?: string): Promise<void>;
   /** Stops if needed, releases the network address, unmounts the rootfs, deletes bundle and runc state. Idempotent. */
   remove(containerId: string): Promise<void>;
   /** Calls listener once per container exit observed from now on (including exits that happened while no agent ran, on the first list()). */

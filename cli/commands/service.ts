@@ -4,6 +4,7 @@ import { Service as ServiceMessage } from '../../proto/skiff/v1/objects.js';
 import { collect, withConnection } from '../client.js';
 import { parseFormat, printJson, printTable } from '../output.js';
 import { addHealthOptions, type HealthFlags, withHealthFlags } from './health-flags.js';
+import { applyIsolationFlags, type IsolationFlags } from './isolation-flags.js';
 import { type CreateFlags, FlagError, parseCount, parseDuration, specFromFlags } from './service-flags.js';
 import { waitForConvergence } from './service-progress.js';
 import { addUpdateConfigOptions, parseUpdateConfig, registerServiceUpdateCommands, updateConfigFlags } from './service-update.js';
@@ -46,12 +47,21 @@ export function registerServiceCommands(program: Command): void {
     .option('--max-replicas-per-node <n>', 'most tasks of the service on one node (0 = no limit)')
     .option('--network <name>', 'attach the tasks to an overlay network (repeatable)', collect, [])
     .option('-p, --publish <published=P,target=T[,protocol=tcp|udp][,mode=ingress|host]>', 'publish a port; short form P:T[/udp] (repeatable)', collect, [])
+    .option('--read-only', 'mount the container\'s root filesystem read-only')
+    .option('--cap-add <capability>', 'add a Linux capability, e.g. NET_ADMIN, or ALL (repeatable)', collect, [])
+    .option('--cap-drop <capability>', 'drop a Linux capability, e.g. NET_RAW, or ALL (repeatable)', collect, [])
+    .option('--sysctl <KEY=VALUE>', 'namespaced kernel parameter, e.g. net.ipv4.ip_unprivileged_port_start=0 (repeatable)', collect, [])
+    .option('--ulimit <NAME=SOFT[:HARD]>', 'process limit, e.g. nofile=1024:2048; -1 = unlimited (repeatable)', collect, [])
+    .option('--init', 'run tini as PID 1 to reap zombies and forward signals')
+    .option('--stop-signal <signal>', 'signal that asks the task to stop (default SIGTERM)')
+    .option('--stop-grace-period <duration>', 'time between the stop signal and SIGKILL (default 10s)')
+    .option('--mount <type=…,source=…,target=…[,readonly]>', 'bind, volume or tmpfs mount; tmpfs takes tmpfs-size and tmpfs-mode (repeatable)', collect, [])
     .option('-d, --detach', 'return at once instead of waiting for the tasks to run', false)
     .option('--timeout <duration>', 'how long to wait for convergence', DEFAULT_WAIT)
     .passThroughOptions();
   addUpdateConfigOptions(create)
-    .action(async (image: string, commandArgs: string[], flags: CreateFlags & HealthFlags & { detach: boolean; timeout: string }) => {
-      const spec = withHealthFlags(specFromFlags(image, commandArgs, flags), flags);
+    .action(async (image: string, commandArgs: string[], flags: CreateFlags & HealthFlags & IsolationFlags & { detach: boolean; timeout: string }) => {
+      const spec = applyIsolationFlags(withHealthFlags(specFromFlags(image, commandArgs, flags), flags), flags);
       spec.updateConfig = parseUpdateConfig('update', updateConfigFlags(flags as unknown as Record<string, unknown>, 'update'), undefined);
       spec.rollbackConfig = parseUpdateConfig('rollback', updateConfigFlags(flags as unknown as Record<string, unknown>, 'rollback'), undefined);
       const timeoutMs = parseDuration('--timeout', flags.timeout);

@@ -7,6 +7,7 @@ import type { Resources } from '../../proto/skiff/v1/types.js';
 import { parseConstraint, parsePreference, PLACEMENT_STRATEGY_LABEL } from '../../scheduler/index.js';
 import { invalid } from './errors.js';
 import { validateHealthCheck } from './validate-healthcheck.js';
+import { validateIsolation, validateResourceBounds } from './validate-isolation.js';
 import { validateReferences } from './validate-references.js';
 
 /** Replicas of one service at most. */
@@ -152,6 +153,8 @@ export function validateServiceSpec(spec: ServiceSpec | undefined): asserts spec
   validateUpdateConfig('rollbackConfig', spec.rollbackConfig, ['pause', 'continue']);
   validateReferences(container);
   validateHealthCheck(container.healthcheck);
+  validateIsolation(container);
+  validateResourceBounds(spec.taskTemplate?.resources);
   const condition = spec.taskTemplate?.restartPolicy?.condition ?? '';
   if (!RESTART_CONDITIONS.has(condition)) {
     throw invalid(`cannot accept service spec: restart condition "${condition}" must be none, on-failure or any`);

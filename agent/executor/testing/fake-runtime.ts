@@ -15,6 +15,8 @@ export class FakeRuntime implements Runtime {
   readonly calls: string[] = [];
   /** Requests passed to run(), in order. */
   readonly requests: ContainerRequest[] = [];
+  /** Arguments of every stop(), in order. */
+  readonly stops: Array<{ containerId: string; timeoutMs: number; signal: string }> = [];
   /** When set, run() throws it (after recording the call). */
   runError: Error | undefined;
   private readonly containers = new Map<string, ContainerInfo>();
@@ -60,8 +62,9 @@ export class FakeRuntime implements Runtime {
     return info === undefined ? undefined : { ...info };
   }
 
-  async stop(containerId: string): Promise<void> {
+  async stop(containerId: string, timeoutMs: number, signal = 'SIGTERM'): Promise<void> {
     this.calls.push(`stop ${containerId}`);
+    this.stops.push({ containerId, timeoutMs, signal });
     const info = this.containers.get(containerId);
     if (info === undefined) throw new RuntimeError('not_found', `cannot stop container ${containerId}: no such container`);
     if (info.status !== 'stopped') this.exit(containerId, FAKE_STOP_EXIT_CODE);
