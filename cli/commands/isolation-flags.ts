@@ -37,13 +37,13 @@ export function isolationFromFlags(flags: IsolationFlags): Partial<Pick<Containe
   };
 }
 
-function parseCapabilityFlag(flag: string, value: string): string {
+export function parseCapabilityFlag(flag: string, value: string): string {
   const checked = normalizeCapability(value);
   if (!checked.ok) throw new FlagError(`invalid value "${value}" for ${flag}: ${checked.error}`);
   return value.trim().toUpperCase();
 }
 
-function parseStopSignalFlag(value: string): string {
+export function parseStopSignalFlag(value: string): string {
   const checked = parseSignal(value);
   if (!checked.ok) throw new FlagError(`invalid value "${value}" for --stop-signal: ${checked.error}`);
   return value.trim();

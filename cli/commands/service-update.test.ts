@@ -87,3 +87,22 @@ describe('service update health flags', () => {
     expect(mergedHealthcheck(undefined, { healthTcp: '5432' })).toMatchObject({ tcpPort: 5432, intervalMs: 0 });
   });
 });
+
+describe('service update isolation flags', () => {
+  it('moves capabilities between add and drop, and adds or removes mounts, sysctls and ulimits by key', () => {
+    const base = current();
+    const container = base.taskTemplate!.container!;
+    const spec = { ...base, taskTemplate: { ...base.taskTemplate!, container: { ...container, capDrop: ['NET_RAW'], mounts: [{ type: 'volume', source: 'data', target: '/data', readOnly: false, tmpfsSizeBytes: 0, tmpfsMode: 0 }], sysctls: { 'net.core.somaxconn': '512' }, ulimits: [{ name: 'nofile', soft: 1024, hard: 2048 }] } } };
+    const after = applyUpdateFlags(spec, flags({
+      capAdd: ['NET_RAW'], capDrop: ['CHOWN'], mountAdd: ['type=tmpfs,dst=/cache'], mountRm: ['/data'], sysctlAdd: ['net.ipv4.tcp_syncookies=1'], sysctlRm: ['net.core.somaxconn'],
+      ulimitAdd: ['nproc=100:200'], ulimitRm: ['nofile'], readOnly: true, init: true, stopSignal: 'SIGINT', stopGracePeriod: '30s',
+    })).taskTemplate!.container!;
+    expect(after.capAdd).toEqual(['NET_RAW']);
+    expect(after.capDrop).toEqual(['CHOWN']);
+    expect(after.mounts.map((mount) => `${mount.type}:${mount.target}`)).toEqual(['tmpfs:/cache']);
+    expect(after.sysctls).toEqual({ 'net.ipv4.tcp_syncookies': '1' });
+    expect(after.ulimits).toEqual([{ name: 'nproc', soft: 100, hard: 200 }]);
+    expect(after).toMatchObject({ readOnly: true, init: true, stopSignal: 'SIGINT', stopGracePeriodMs: 30_000 });
+    expect(() => applyUpdateFlags(spec, flags({ capAdd: ['FLY'] }))).toThrow('--cap-add');
+  });
+});

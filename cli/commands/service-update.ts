@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import type { Service } from '../../proto/skiff/v1/objects.js';
 import type { HealthCheck, PortConfig, ServiceSpec, TaskSpec, UpdateConfig } from '../../proto/skiff/v1/specs.js';
 import { addHealthOptions, type HealthFlags, healthcheckFromFlags } from './health-flags.js';
+import { parseCapabilityFlag, parseMountFlag, parseStopSignalFlag, parseSysctlFlags, parseUlimitFlags } from './isolation-flags.js';
 import { collect, type ControlConnection, withConnection } from '../client.js';
 import {
   FlagError,
@@ -119,6 +120,18 @@ export interface UpdateFlags {
   networkAdd: string[];
   networkRm: string[];
   rebalance?: string;
+  readOnly?: boolean;
+  init?: boolean;
+  capAdd?: string[];
+  capDrop?: string[];
+  sysctlAdd?: string[];
+  sysctlRm?: string[];
+  ulimitAdd?: string[];
+  ulimitRm?: string[];
+  mountAdd?: string[];
+  mountRm?: string[];
+  stopSignal?: string;
+  stopGracePeriod?: string;
   force: boolean;
   [flag: string]: unknown;
 }
@@ -209,6 +222,34 @@ export function applyUpdateFlags(current: ServiceSpec, flags: UpdateFlags & Heal
   if (flags.workdir !== undefined) next.workdir = flags.workdir;
   if (flags.hostname !== undefined) next.hostname = flags.hostname;
   next.healthcheck = mergedHealthcheck(container.healthcheck, flags);
+  if (flags.readOnly !== undefined) next.readOnly = flags.readOnly;
+  if (flags.init !== undefined) next.init = flags.init;
+  // --cap-add / --cap-drop move a capability from one list to the other, as in Docker.
+  for (const name of (flags.capAdd ?? []).map((value) => parseCapabilityFlag('--cap-add', value))) {
+    next.capDrop = next.capDrop.filter((dropped) => dropped !== name);
+    if (!next.capAdd.includes(name)) next.capAdd = [...next.capAdd, name];
+  }
+  for (const name of (flags.capDrop ?? []).map((value) => parseCapabilityFlag('--cap-drop', value))) {
+    next.capAdd = next.capAdd.filter((added) => added !== name);
+    if (!next.capDrop.includes(name)) next.capDrop = [...next.capDrop, name];
+  }
+  if ((flags.sysctlAdd ?? []).length > 0 || (flags.sysctlRm ?? []).length > 0) {
+    const sysctls = { ...container.sysctls };
+    for (const key of flags.sysctlRm ?? []) delete sysctls[key];
+    next.sysctls = { ...sysctls, ...parseSysctlFlags(flags.sysctlAdd ?? []) };
+  }
+  if ((flags.ulimitAdd ?? []).length > 0 || (flags.ulimitRm ?? []).length > 0) {
+    const added = parseUlimitFlags(flags.ulimitAdd ?? []);
+    const dropped = new Set([...(flags.ulimitRm ?? []), ...added.map((limit) => limit.name)]);
+    next.ulimits = [...container.ulimits.filter((limit) => !dropped.has(limit.name)), ...added];
+  }
+  if ((flags.mountAdd ?? []).length > 0 || (flags.mountRm ?? []).length > 0) {
+    const added = (flags.mountAdd ?? []).map(parseMountFlag);
+    const dropped = new Set([...(flags.mountRm ?? []), ...added.map((mount) => mount.target)]);
+    next.mounts = [...container.mounts.filter((mount) => !dropped.has(mount.target)), ...added];
+  }
+  if (flags.stopSignal !== undefined) next.stopSignal = parseStopSignalFlag(flags.stopSignal);
+  if (flags.stopGracePeriod !== undefined) next.stopGracePeriodMs = parseDuration('--stop-grace-period', flags.stopGracePeriod);
   if (flags.secretAdd.length > 0 || flags.secretRm.length > 0) {
     const added = flags.secretAdd.map(parseSecretFlag);
     const dropped = new Set([...flags.secretRm, ...added.map((reference) => reference.secretName)]);
@@ -383,6 +424,20 @@ export function registerServiceUpdateCommands(service: Command, program: Command
     .option('--network-add <name>', 'attach to a network (repeatable)', collect, [])
     .option('--network-rm <name>', 'detach from a network (repeatable)', collect, [])
     .option('--rebalance <when>', 'auto or manual')
+    .option('--read-only', 'mount the root filesystem read-only')
+    .option('--no-read-only', 'mount the root filesystem read-write')
+    .option('--init', 'run tini as PID 1')
+    .option('--no-init', 'run the command as PID 1')
+    .option('--cap-add <capability>', 'add a capability (repeatable)', collect, [])
+    .option('--cap-drop <capability>', 'drop a capability (repeatable)', collect, [])
+    .option('--sysctl-add <KEY=VALUE>', 'set a namespaced sysctl (repeatable)', collect, [])
+    .option('--sysctl-rm <KEY>', 'remove a sysctl (repeatable)', collect, [])
+    .option('--ulimit-add <NAME=SOFT[:HARD]>', 'set a ulimit (repeatable)', collect, [])
+    .option('--ulimit-rm <NAME>', 'remove a ulimit (repeatable)', collect, [])
+    .option('--mount-add <type=…,src=…,dst=…>', 'add a mount (repeatable)', collect, [])
+    .option('--mount-rm <target>', 'remove the mount at a container path (repeatable)', collect, [])
+    .option('--stop-signal <signal>', 'signal that stops the container')
+    .option('--stop-grace-period <duration>', 'time before SIGKILL')
     .option('--force', 'redeploy every task even if nothing changed', false)
     .option('--no-resolve-image', 'do not pin the image tag to its digest')
     .option('-d, --detach', 'return at once instead of following the rollout', false)
