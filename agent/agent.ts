@@ -6,7 +6,7 @@ import { availableParallelism, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Logger } from '../common/log.js';
 import type { NodeCredentials } from '../pki/index.js';
-import { createImageStore } from './image/index.js';
+import { collectImageGarbageAtStartup, createImageOps, createImageStore, type ImageOps } from './image/index.js';
 import { createRuntime, type Runtime } from './runtime/index.js';
 import { TaskManager } from './executor/task-manager.js';
 import { AgentSession } from './session/session.js';
@@ -37,6 +37,8 @@ export interface AgentOptions {
 
 export interface RunningAgent {
   runtime: Runtime;
+  /** Answers image requests for this node (`skiff image ...`), for the node-request channel. */
+  images: ImageOps;
   /** Closes the session and watchers; containers keep running. */
   stop(): Promise<void>;
 }
@@ -63,6 +65,10 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   // assignments arrive over that session.
   const tasks: TaskManager = new TaskManager(runtime, images, (taskId, status, addresses) => session.report(taskId, status, addresses), clock, log);
   await tasks.start();
+  const imageDeps = { store: images, imagesInUse: async () => tasks.imagesInUse() };
+  // Before any pull: finishes deletions a crash interrupted and drops what no image refers to.
+  await collectImageGarbageAtStartup(imageDeps).catch((error: unknown) => log.warn('image garbage collection failed', { error: String(error) }));
+  const imageOps: ImageOps = createImageOps(imageDeps);
   const session: AgentSession = new AgentSession({
     managers: options.managers,
     credentials: options.credentials,
@@ -82,6 +88,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   log.info('agent started', { hostname: options.hostname, managers: options.managers });
   return {
     runtime,
+    images: imageOps,
     async stop() {
       session.close();
       await tasks.stop();
