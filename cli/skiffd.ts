@@ -126,6 +126,7 @@ async function main(): Promise<void> {
         bootstrap,
         ...(flags.heartbeatPeriodMs === undefined ? {} : { heartbeatPeriodMs: Number(flags.heartbeatPeriodMs) }),
         dataKey: plaintext ? undefined : opened.dek,
+        registries: { defaultRegistry: flags.defaultRegistry, insecureRegistries: flags.insecureRegistry },
         onUnlockKey: async (unlockKey) => {
           await wrapDataKey(keysDir, opened.dek, unlockKey);
           await rewrapNodeKey(certsDir, unlockKey, keyPassphrase);

@@ -11,3 +11,4 @@ export { loadArchive, type LoadedImage } from './image-load.js';
 export { collectImageGarbageAtStartup, createImageOps, type ImageOps, type ImageOpsDeps } from './image-ops.js';
 export type { LocalImageStore } from './image-store.js';
 export type { ImageRemoval, ImageSummary } from './types.js';
+export { resolveImageTag, type TagResolution, type TagResolverOptions } from './tag-resolver.js';

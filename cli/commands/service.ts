@@ -45,12 +45,13 @@ export function registerServiceCommands(program: Command): void {
     .option('-p, --publish <published=P,target=T[,protocol=tcp|udp][,mode=ingress|host]>', 'publish a port; short form P:T[/udp] (repeatable)', collect, [])
     .option('-d, --detach', 'return at once instead of waiting for the tasks to run', false)
     .option('--timeout <duration>', 'how long to wait for convergence', DEFAULT_WAIT)
+    .option('--no-resolve-image', 'keep the image tag as given instead of pinning it to the digest the registry has now')
     .passThroughOptions()
-    .action(async (image: string, commandArgs: string[], flags: CreateFlags & { detach: boolean; timeout: string }) => {
+    .action(async (image: string, commandArgs: string[], flags: CreateFlags & { detach: boolean; timeout: string; resolveImage: boolean }) => {
       const spec = specFromFlags(image, commandArgs, flags);
       const timeoutMs = parseDuration('--timeout', flags.timeout);
       await withConnection(program, async (connection) => {
-        const created = await connection.call((c) => c.createService, { noResolveImage: false, spec });
+        const created = await connection.call((c) => c.createService, { noResolveImage: !flags.resolveImage, spec });
         process.stdout.write(`${created.service?.meta?.id ?? ''}\n`);
         if (!flags.detach) await waitForConvergence(connection, spec.name, timeoutMs);
       });
