@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeRegistry, fakeImage } from '../../agent/image/fake-registry.js';
+import type { Service } from '../../proto/skiff/v1/objects.js';
 import { freePort } from '../../deploy/registry/free-port.js';
 import { ControlApi, FakeCluster, fakeServiceSpec } from './testing/fake-cluster.js';
 
@@ -20,7 +21,7 @@ async function adminOf(defaultRegistry: string): Promise<ControlApi> {
   return cluster.control();
 }
 
-const imageOf = (service: { spec?: { taskTemplate?: { container?: { image: string } } } } | undefined): string | undefined => service?.spec?.taskTemplate?.container?.image;
+const imageOf = (service: Service | undefined): string | undefined => service?.spec?.taskTemplate?.container?.image;
 
 describe('image pinning at service create and update', () => {
   it('pins the tag to the registry digest unless noResolveImage; an update to a new tag pins again', async () => {
