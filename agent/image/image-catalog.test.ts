@@ -147,3 +147,17 @@ describe('image catalog', () => {
     await expect(ops({ op: { $case: 'load', value: {} } }, undefined)).rejects.toThrow('cannot load image archive: no archive data was sent');
   });
 });
+
+describe('pull falls back to the local image', () => {
+  it('a tag the registry no longer serves runs from the stored image; a digest mismatch never does', async () => {
+    const image = fakeImage('local');
+    registry.addImage('team/app', 'v1', image);
+    const pulled = await store.pull('team/app:v1');
+    registry.manifests.delete('team/app:v1');
+    expect(await store.pull('team/app:v1')).toEqual(pulled);
+    await expect(store.pull('team/other:v1')).rejects.toMatchObject({ code: 'not_found' });
+    const changed = fakeImage('changed');
+    registry.addImage('team/app', 'v1', { manifest: changed.manifest, config: changed.config, layer: { ...changed.layer, bytes: Buffer.from('corrupt') } });
+    await expect(store.pull('team/app:v1')).rejects.toMatchObject({ code: 'digest_mismatch' });
+  });
+});

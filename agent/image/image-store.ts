@@ -21,6 +21,9 @@ import { ImageError, type ImageRunConfig, type ImageStore, type ImageStoreOption
 export const MAX_PARALLEL_LAYERS = 3;
 const ACCEPT = [MANIFEST_MEDIA_TYPES.ociManifest, MANIFEST_MEDIA_TYPES.ociIndex, MANIFEST_MEDIA_TYPES.dockerManifest, MANIFEST_MEDIA_TYPES.dockerList];
 
+/** Pull failures after which a locally stored image of the same reference is used instead. */
+const LOCAL_FALLBACK_CODES: readonly string[] = ['not_found', 'registry_unreachable', 'unauthorized'];
+
 /** Options beyond the pinned `ImageStoreOptions`; all optional. */
 export interface ImageStoreExtras {
   /** Credentials by registry (`host:port` as written in references), for Basic and token auth. */
@@ -141,6 +144,12 @@ export class LocalImageStore implements ImageStore {
     };
     try {
       return await this.pullFromRegistry(reference, ref, pin);
+    } catch (error) {
+      // Like Docker's agent: a tag the registry cannot serve now (down, unknown there, refused)
+      // runs from the local image if there is one, e.g. one `skiff image load` put here.
+      const fallback = error instanceof ImageError && LOCAL_FALLBACK_CODES.includes(error.code) ? await this.getLocal(reference) : undefined;
+      if (fallback === undefined) throw error;
+      return fallback;
     } finally {
       this.pins.release(pinned);
     }
