@@ -4,12 +4,18 @@
  * failed is reported on stderr by name and makes the command exit non-zero after the others print.
  */
 import { open } from 'node:fs/promises';
+import * as grpc from '@grpc/grpc-js';
 import type { Command } from 'commander';
 import type { ImageRequest, ImageSummary } from '../../proto/skiff/v1/attach.js';
 import type { ImageCommandReply, LoadImageChunk } from '../../proto/skiff/v1/control.js';
 import { CliError, collect, withConnection, type ControlConnection } from '../client.js';
 import { parseFormat, printJson, printTable, type OutputFormat } from '../output.js';
 import { timeAgo } from './secret.js';
+
+/** Deadline of ls, rm and prune: every node answers from its own disk. */
+export const IMAGE_QUERY_TIMEOUT_MS = 30_000;
+/** Deadline of pull and load: nodes download or unpack whole images. */
+export const IMAGE_TRANSFER_TIMEOUT_MS = 30 * 60_000;
 
 /** Archive bytes per LoadImage message: well under gRPC's 4 MiB message limit. */
 export const LOAD_CHUNK_BYTES = 256 * 1024;
@@ -107,18 +113,21 @@ export function reportNodeErrors(replies: readonly ImageCommandReply[], action: 
   if (replies.length === 0) throw new CliError(`cannot ${action}: no node answered (no ready node matched)`);
 }
 
-function collectReplies(stream: NodeJS.ReadableStream): Promise<ImageCommandReply[]> {
+function collectReplies(stream: NodeJS.ReadableStream, timeoutMs: number): Promise<ImageCommandReply[]> {
   return new Promise((resolve, reject) => {
     const replies: ImageCommandReply[] = [];
     stream.on('data', (reply: ImageCommandReply) => replies.push(reply));
     stream.on('end', () => resolve(replies));
-    stream.on('error', (error: Error & { details?: string }) => reject(new CliError(error.details || error.message)));
+    stream.on('error', (error: Error & { details?: string; code?: number }) =>
+      reject(new CliError(error.code === grpc.status.DEADLINE_EXCEEDED ? `no answer from the managers within ${timeoutMs / 1000} s` : error.details || error.message)),
+    );
   });
 }
 
 /** One ImageCommand round: the request to the chosen nodes, every node's reply. */
 export function imageCommand(connection: ControlConnection, nodes: string[], request: ImageRequest): Promise<ImageCommandReply[]> {
-  return collectReplies(connection.streamClient().imageCommand({ nodes, request }));
+  const timeoutMs = request.op?.$case === 'pull' ? IMAGE_TRANSFER_TIMEOUT_MS : IMAGE_QUERY_TIMEOUT_MS;
+  return collectReplies(connection.streamClient().imageCommand({ nodes, request }, { deadline: Date.now() + timeoutMs }), timeoutMs);
 }
 
 /** The LoadImage messages: the nodes first, then the archive in chunks of at most LOAD_CHUNK_BYTES. */
@@ -133,8 +142,8 @@ export async function* loadMessages(nodes: string[], archive: AsyncIterable<Uint
 
 /** Streams an archive to the managers with backpressure, and collects every node's reply. */
 export async function loadImage(connection: ControlConnection, nodes: string[], archive: AsyncIterable<Uint8Array>): Promise<ImageCommandReply[]> {
-  const call = connection.streamClient().loadImage();
-  const replies = collectReplies(call);
+  const call = connection.streamClient().loadImage({ deadline: Date.now() + IMAGE_TRANSFER_TIMEOUT_MS });
+  const replies = collectReplies(call, IMAGE_TRANSFER_TIMEOUT_MS);
   replies.catch(() => undefined); // observed below, after the upload
   try {
     for await (const message of loadMessages(nodes, archive)) {
