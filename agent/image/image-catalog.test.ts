@@ -161,3 +161,14 @@ describe('pull falls back to the local image', () => {
     await expect(store.pull('team/app:v1')).rejects.toMatchObject({ code: 'digest_mismatch' });
   });
 });
+
+describe('pinned pulls', () => {
+  it('a pull of name:tag@digest lists the image under its tag', async () => {
+    const image = fakeImage('pinned');
+    registry.addImage('team/app', 'v1', image);
+    await store.pull(`team/app:v1@${image.manifest.digest}`);
+    expect(await listImages(store, [`team/app:v1@${image.manifest.digest}`])).toEqual([
+      expect.objectContaining({ references: [`${registry.addr}/team/app:v1`], digest: image.manifest.digest, containers: 1 }),
+    ]);
+  });
+});

@@ -202,6 +202,11 @@ export class LocalImageStore implements ImageStore {
     const record: ImageRecord = { reference: ref.normalized, digest, config: config.run, layers, blobs, createdMs: Date.now() };
     await this.writeRecord(ref.normalized, record);
     await this.writeRecord(`${ref.registry}/${ref.repository}@${digest}`, { ...record, reference: `${ref.registry}/${ref.repository}@${digest}` });
+    // A pinned `name:tag@digest` (as managers pin services) also names the image by its tag here.
+    if (ref.digest !== undefined && ref.tag !== undefined) {
+      const tagged = `${ref.registry}/${ref.repository}:${ref.tag}`;
+      await this.writeRecord(tagged, { ...record, reference: tagged });
+    }
     return { reference: ref.normalized, digest, config: config.run, layerDirs: layers.map((hex) => join(this.layersDir, hex)) };
   }
 
