@@ -6,7 +6,7 @@ import { availableParallelism, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Logger } from '../common/log.js';
 import type { NodeCredentials } from '../pki/index.js';
-import { collectImageGarbageAtStartup, createImageOps, createImageStore, type ImageOps } from './image/index.js';
+import { collectImageGarbageAtStartup, createImageOps, createImageStore, type ImageOps, type RegistryCredentials } from './image/index.js';
 import { createRuntime, type Runtime } from './runtime/index.js';
 import { TaskManager } from './executor/task-manager.js';
 import { AgentSession } from './session/session.js';
@@ -29,6 +29,8 @@ export interface AgentOptions {
   bridgeSubnet: string;
   defaultRegistry: string;
   insecureRegistries: string[];
+  /** Credentials per registry (`host:port`), from `skiffd --registry-auth-file`. */
+  registryCredentials?: Record<string, RegistryCredentials>;
   log: Logger;
   clock?: () => number;
   /** The cluster changed this node's desired role: its certificate is to be renewed now. */
@@ -60,6 +62,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     dataDir: join(options.dataDir, 'images'),
     defaultRegistry: options.defaultRegistry,
     insecureRegistries: options.insecureRegistries,
+    ...(options.registryCredentials === undefined ? {} : { credentials: options.registryCredentials }),
   });
   // The session is made before the task manager reports anything: reports start only once
   // assignments arrive over that session.

@@ -29,6 +29,7 @@ import { Store, type StoreReader, type WriteTransaction } from './store/store.js
 import { Authorizer } from './security/authorization.js';
 import { ensureClusterSecurity, nodeCaHandlers, nodeJoinHandlers } from './security/node-ca.js';
 import { resolveImageTag } from '../agent/image/tag-resolver.js';
+import type { RegistryCredentials } from '../agent/image/registry-client.js';
 
 /** Largest gRPC message a manager accepts; bigger requests are refused with RESOURCE_EXHAUSTED. */
 export const MAX_GRPC_MESSAGE_BYTES = 4 * 1024 * 1024;
@@ -60,7 +61,7 @@ export interface ManagerOptions {
   bootstrap?: ClusterBootstrap | undefined;
   clock?: () => number;
   /** Registries as the agents see them (skiffd's --default-registry, --insecure-registry): tags are pinned to digests at service create. */
-  registries?: { defaultRegistry: string; insecureRegistries: string[] };
+  registries?: { defaultRegistry: string; insecureRegistries: string[]; credentials?: Record<string, RegistryCredentials> };
   log: Logger;
 }
 

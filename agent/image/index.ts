@@ -12,3 +12,4 @@ export { collectImageGarbageAtStartup, createImageOps, type ImageOps, type Image
 export type { LocalImageStore } from './image-store.js';
 export type { ImageRemoval, ImageSummary } from './types.js';
 export { resolveImageTag, type TagResolution, type TagResolverOptions } from './tag-resolver.js';
+export { readRegistryAuthFile } from './registry-auth-file.js';
