@@ -6,7 +6,7 @@ import { availableParallelism, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Logger } from '../common/log.js';
 import type { NodeCredentials } from '../pki/index.js';
-import { collectImageGarbageAtStartup, createImageOps, createImageStore, type ImageOps, type RegistryCredentials } from './image/index.js';
+import { collectImageGarbageAtStartup, createImageOps, createImageStore, startImageGcLoop, type ImageOps, type RegistryCredentials } from './image/index.js';
 import { createRuntime, type Runtime } from './runtime/index.js';
 import { TaskManager } from './executor/task-manager.js';
 import { AgentSession } from './session/session.js';
@@ -72,6 +72,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   // Before any pull: finishes deletions a crash interrupted and drops what no image refers to.
   await collectImageGarbageAtStartup(imageDeps).catch((error: unknown) => log.warn('image garbage collection failed', { error: String(error) }));
   const imageOps: ImageOps = createImageOps(imageDeps);
+  const stopImageGc = startImageGcLoop(imageDeps, log);
   const session: AgentSession = new AgentSession({
     managers: options.managers,
     credentials: options.credentials,
@@ -94,6 +95,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     images: imageOps,
     async stop() {
       session.close();
+      stopImageGc();
       await tasks.stop();
       await runtime.close();
     },

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeRegistry, fakeImage } from './fake-registry.js';
-import { collectGarbage, listImages, pruneImages, removeImage } from './image-catalog.js';
+import { collectByDiskUsage, collectGarbage, listImages, pruneImages, removeImage } from './image-catalog.js';
 import { createImageOps } from './image-ops.js';
 import { createImageStore, type LocalImageStore } from './image-store.js';
 import { ImageError } from './types.js';
@@ -170,5 +170,21 @@ describe('pinned pulls', () => {
     expect(await listImages(store, [`team/app:v1@${image.manifest.digest}`])).toEqual([
       expect.objectContaining({ references: [`${registry.addr}/team/app:v1`], digest: image.manifest.digest, containers: 1 }),
     ]);
+  });
+});
+
+describe('automatic image GC by disk use', () => {
+  it('above the high-water mark removes unused images oldest first until under the low mark; below it does nothing', async () => {
+    for (const name of ['old', 'mid', 'new']) {
+      registry.addImage(`team/${name}`, 'v1', fakeImage(name));
+      await store.pull(`team/${name}:v1`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    // A fake disk (test only): 70% plus 5% per image on it.
+    const disk = async () => ({ usedBytes: 70 + 5 * (await listImages(store, [])).length, totalBytes: 100 });
+    expect(await collectByDiskUsage(store, [], disk, { highPercent: 90, lowPercent: 75 })).toEqual({ deleted: [], reclaimedBytes: 0 });
+    const removal = await collectByDiskUsage(store, ['team/old:v1'], disk, { highPercent: 80, lowPercent: 75 });
+    expect(removal.deleted.filter((line) => line.startsWith('deleted:'))).toHaveLength(2);
+    expect((await listImages(store, [])).map((image) => image.references[0])).toEqual([`${registry.addr}/team/old:v1`]);
   });
 });

@@ -218,3 +218,39 @@ export async function collectGarbage(store: LocalImageStore, inUse: readonly str
   }
   return { deleted, reclaimedBytes };
 }
+
+/** Disk use (percent of the store's filesystem) above which unused images are removed. */
+export const IMAGE_GC_HIGH_PERCENT = 85;
+/** Disk use the automatic GC brings the filesystem down to, when unused images allow. */
+export const IMAGE_GC_LOW_PERCENT = 80;
+
+/** Used and total bytes of the filesystem holding `path`. */
+export type DiskUsage = (path: string) => Promise<{ usedBytes: number; totalBytes: number }>;
+
+/**
+ * Like kubelet's image GC: when the store's filesystem is fuller than `highPercent`, removes
+ * images no container uses, least recently pulled first, until it is at `lowPercent` or nothing
+ * unused is left. Returns what went (empty below the high-water mark).
+ */
+export async function collectByDiskUsage(
+  store: LocalImageStore,
+  inUse: readonly string[],
+  diskUsage: DiskUsage,
+  marks: { highPercent: number; lowPercent: number } = { highPercent: IMAGE_GC_HIGH_PERCENT, lowPercent: IMAGE_GC_LOW_PERCENT },
+): Promise<ImageRemoval> {
+  const percent = async (): Promise<number> => {
+    const { usedBytes, totalBytes } = await diskUsage(store.imagesDir);
+    return totalBytes === 0 ? 0 : (usedBytes * 100) / totalBytes;
+  };
+  const removal: ImageRemoval = { deleted: [], reclaimedBytes: 0 };
+  if ((await percent()) <= marks.highPercent) return removal;
+  const used = new Set(await usedDigests(store, inUse));
+  const candidates = (await listImages(store, inUse)).filter((image) => !used.has(image.digest)).sort((a, b) => a.createdMs - b.createdMs);
+  for (const image of candidates) {
+    if ((await percent()) <= marks.lowPercent) break;
+    const step = await removeImage(store, image.digest, { force: false, inUse });
+    removal.deleted.push(...step.deleted);
+    removal.reclaimedBytes += step.reclaimedBytes;
+  }
+  return removal;
+}

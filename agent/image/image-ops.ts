@@ -3,7 +3,11 @@
  * node): one function over the wire types, so the node-request channel only has to carry messages.
  */
 import type { ImageRequest, ImageResponse } from '../../proto/skiff/v1/attach.js';
-import { collectGarbage, listImages, pruneImages, removeImage } from './image-catalog.js';
+import { existsSync } from 'node:fs';
+import { statfs } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Logger } from '../../common/log.js';
+import { collectByDiskUsage, collectGarbage, listImages, pruneImages, removeImage, type DiskUsage } from './image-catalog.js';
 import { loadArchive } from './image-load.js';
 import type { LocalImageStore } from './image-store.js';
 import { ImageError } from './types.js';
@@ -60,4 +64,36 @@ export function createImageOps(deps: ImageOpsDeps): ImageOps {
 /** Startup GC: finishes what a crash interrupted and drops what nothing refers to. */
 export async function collectImageGarbageAtStartup(deps: ImageOpsDeps): Promise<void> {
   await collectGarbage(deps.store, await deps.imagesInUse(), { startup: true });
+}
+
+/** How often the agent checks the image store's disk use against the high-water mark. */
+export const IMAGE_GC_PERIOD_MS = 5 * 60_000;
+
+const statfsUsage: DiskUsage = async (path) => {
+  // The store's directories appear with the first pull: measure the nearest one that exists.
+  let target = path;
+  while (!existsSync(target) && dirname(target) !== target) target = dirname(target);
+  const stats = await statfs(target);
+  return { usedBytes: (stats.blocks - stats.bfree) * stats.bsize, totalBytes: stats.blocks * stats.bsize };
+};
+
+/** Runs the disk-use image GC every `periodMs` (timer unref'd); returns the stop function. */
+export function startImageGcLoop(deps: ImageOpsDeps, log: Logger, periodMs = IMAGE_GC_PERIOD_MS): () => void {
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    void deps
+      .imagesInUse()
+      .then((inUse) => collectByDiskUsage(deps.store, inUse, statfsUsage))
+      .then((removal) => {
+        if (removal.deleted.length > 0) log.info('image store above its high-water mark: unused images removed', { deleted: removal.deleted.length, reclaimedBytes: removal.reclaimedBytes });
+      })
+      .catch((error: unknown) => log.warn('image garbage collection by disk use failed', { error: String(error) }))
+      .finally(() => {
+        running = false;
+      });
+  }, periodMs);
+  timer.unref();
+  return () => clearInterval(timer);
 }
