@@ -6,7 +6,7 @@ import { availableParallelism, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Logger } from '../common/log.js';
 import type { NodeCredentials } from '../pki/index.js';
-import { createImageStore } from './image/index.js';
+import { collectImageGarbageAtStartup, createImageOps, createImageStore, startImageGcLoop, type ImageOps, type RegistryCredentials } from './image/index.js';
 import { createRuntime, type Runtime } from './runtime/index.js';
 import { TaskManager } from './executor/task-manager.js';
 import { AgentSession } from './session/session.js';
@@ -29,6 +29,8 @@ export interface AgentOptions {
   bridgeSubnet: string;
   defaultRegistry: string;
   insecureRegistries: string[];
+  /** Credentials per registry (`host:port`), from `skiffd --registry-auth-file`. */
+  registryCredentials?: Record<string, RegistryCredentials>;
   log: Logger;
   clock?: () => number;
   /** The cluster changed this node's desired role: its certificate is to be renewed now. */
@@ -37,6 +39,8 @@ export interface AgentOptions {
 
 export interface RunningAgent {
   runtime: Runtime;
+  /** Answers image requests for this node (`skiff image ...`), for the node-request channel. */
+  images: ImageOps;
   /** Closes the session and watchers; containers keep running. */
   stop(): Promise<void>;
 }
@@ -58,11 +62,17 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     dataDir: join(options.dataDir, 'images'),
     defaultRegistry: options.defaultRegistry,
     insecureRegistries: options.insecureRegistries,
+    ...(options.registryCredentials === undefined ? {} : { credentials: options.registryCredentials }),
   });
   // The session is made before the task manager reports anything: reports start only once
   // assignments arrive over that session.
   const tasks: TaskManager = new TaskManager(runtime, images, (taskId, status, addresses) => session.report(taskId, status, addresses), clock, log);
   await tasks.start();
+  const imageDeps = { store: images, imagesInUse: async () => tasks.imagesInUse() };
+  // Before any pull: finishes deletions a crash interrupted and drops what no image refers to.
+  await collectImageGarbageAtStartup(imageDeps).catch((error: unknown) => log.warn('image garbage collection failed', { error: String(error) }));
+  const imageOps: ImageOps = createImageOps(imageDeps);
+  const stopImageGc = startImageGcLoop(imageDeps, log);
   const session: AgentSession = new AgentSession({
     managers: options.managers,
     credentials: options.credentials,
@@ -82,8 +92,10 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   log.info('agent started', { hostname: options.hostname, managers: options.managers });
   return {
     runtime,
+    images: imageOps,
     async stop() {
       session.close();
+      stopImageGc();
       await tasks.stop();
       await runtime.close();
     },

@@ -49,6 +49,13 @@ export class ControlConnection {
     throw new CliError(`cannot reach a manager: ${lastError?.details ?? 'no managers configured'}`);
   }
 
+  /** The first manager's client, for streaming calls (which do not move on to another manager). */
+  streamClient(): Client {
+    const client = this.clients[0];
+    if (client === undefined) throw new CliError('cannot reach a manager: no managers configured');
+    return client;
+  }
+
   close(): void {
     for (const client of this.clients) client.close();
   }

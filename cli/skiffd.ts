@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { Command } from 'commander';
 import { startAgent } from '../agent/agent.js';
+import { readRegistryAuthFile } from '../agent/image/registry-auth-file.js';
 import { createLogger } from '../common/log.js';
 import { startManager, type RunningManager } from '../manager/manager.js';
 import {
@@ -50,6 +51,7 @@ interface DaemonFlags {
   bridgeSubnet: string;
   defaultRegistry: string;
   insecureRegistry: string[];
+  registryAuthFile?: string;
   heartbeatPeriodMs?: string;
   forceNewCluster: boolean;
   agent: boolean;
@@ -71,11 +73,14 @@ async function main(): Promise<void> {
     .option('--bridge-subnet <cidr>', 'subnet of the host bridge', '198.18.128.0/24')
     .option('--default-registry <host:port>', 'registry for image references without a host', 'docker.io')
     .option('--insecure-registry <host:port>', 'registry reached over plain HTTP (repeatable)', collect, [])
+    .option('--registry-auth-file <file>', 'registry credentials, as in ~/.docker/config.json ("auths")')
     .option('--heartbeat-period-ms <ms>', 'agent heartbeat period (managers)')
     .option('--no-agent', 'run no worker role on this host (a manager that runs no tasks)')
     .option('--force-new-cluster', 'make this manager a new one-member cluster that keeps every object (after losing quorum for good)', false)
     .parse();
   const flags = program.opts<DaemonFlags>();
+  const registryCredentials = flags.registryAuthFile === undefined ? undefined : await readRegistryAuthFile(flags.registryAuthFile);
+  const registryAccess = { defaultRegistry: flags.defaultRegistry, insecureRegistries: flags.insecureRegistry, ...(registryCredentials === undefined ? {} : { credentials: registryCredentials }) };
   const log = createLogger({ host: flags.hostname });
   const certsDir = join(flags.dataDir, 'certs');
   const keysDir = join(flags.dataDir, 'keys');
@@ -126,6 +131,7 @@ async function main(): Promise<void> {
         bootstrap,
         ...(flags.heartbeatPeriodMs === undefined ? {} : { heartbeatPeriodMs: Number(flags.heartbeatPeriodMs) }),
         dataKey: plaintext ? undefined : opened.dek,
+        registries: registryAccess,
         onUnlockKey: async (unlockKey) => {
           await wrapDataKey(keysDir, opened.dek, unlockKey);
           await rewrapNodeKey(certsDir, unlockKey, keyPassphrase);
@@ -199,6 +205,7 @@ async function main(): Promise<void> {
     bridgeSubnet: flags.bridgeSubnet,
     defaultRegistry: flags.defaultRegistry,
     insecureRegistries: flags.insecureRegistry,
+    ...(registryCredentials === undefined ? {} : { registryCredentials }),
     log,
     onRoleChange: () => void renewer.renewNow().catch(() => undefined),
   });

@@ -30,6 +30,8 @@ import { meetsPlacementConstraints, schedulerController } from './orchestrator/s
 import { Store, type StoreReader, type WriteTransaction } from './store/store.js';
 import { Authorizer } from './security/authorization.js';
 import { ensureClusterSecurity, nodeCaHandlers, nodeJoinHandlers } from './security/node-ca.js';
+import { resolveImageTag } from '../agent/image/tag-resolver.js';
+import type { RegistryCredentials } from '../agent/image/registry-client.js';
 
 /** Largest gRPC message a manager accepts; bigger requests are refused with RESOURCE_EXHAUSTED. */
 export const MAX_GRPC_MESSAGE_BYTES = 4 * 1024 * 1024;
@@ -60,6 +62,8 @@ export interface ManagerOptions {
   /** Tokens and certificate lifetime from `skiff init`, used when this manager creates the cluster. */
   bootstrap?: ClusterBootstrap | undefined;
   clock?: () => number;
+  /** Registries as the agents see them (skiffd's --default-registry, --insecure-registry): tags are pinned to digests at service create. */
+  registries?: { defaultRegistry: string; insecureRegistries: string[]; credentials?: Record<string, RegistryCredentials> };
   log: Logger;
 }
 
@@ -178,7 +182,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
       return { total: status.conf.voters.length, reachable };
     },
   };
-  const controlOptions = { clusterId: options.clusterId, managerStatuses: statuses, membership, clock };
+  const controlOptions = { clusterId: options.clusterId, managerStatuses: statuses, membership, clock, ...imageResolver(options) };
   remote.addService(ControlService, controlHandlers(store, { ...controlOptions, local: false }));
   remote.addService(DispatcherService, dispatcher.handlers());
   remote.addService(RaftService, group.handlers());
@@ -320,4 +324,19 @@ async function forgetCaKey(reader: StoreReader, options: ManagerOptions, log: Lo
   const existed = await rm(path).then(() => true, () => false);
   await rm(join(options.dataDir, 'ca', BOOTSTRAP_FILE), { force: true });
   if (existed) log.info('the CA key is in the replicated store now; removed it from disk', { path });
+}
+
+/** Tag pinning for the control API: the registry's digest, or the tag unchanged with a warning (as Docker does). */
+function imageResolver(options: ManagerOptions): { resolveImage?: (image: string) => Promise<string> } {
+  const registries = options.registries;
+  if (registries === undefined) return {};
+  const log = options.log.child({ component: 'image-resolver' });
+  return {
+    resolveImage: async (image) => {
+      const resolution = await resolveImageTag(image, registries);
+      if (resolution.kind === 'pinned') log.info('image tag pinned', { image, digest: resolution.digest });
+      else if (resolution.reason !== 'the reference has a digest already') log.warn('image could not be resolved to a digest; tasks may run different versions of it', { image, reason: resolution.reason });
+      return resolution.image;
+    },
+  };
 }

@@ -61,6 +61,11 @@ export class TaskManager {
     for (const runner of this.runners.values()) runner.stopProbing();
   }
 
+  /** Image references of this node's tasks, one per task (for image rm/prune/GC). */
+  imagesInUse(): string[] {
+    return [...this.runners.values()].map((runner) => runner.image).filter((image) => image !== '');
+  }
+
   /**
    * Applies one assignments message. Its secrets and configs are stored before its tasks are
    * looked at: a task's data comes in the same message or an earlier one of the session.

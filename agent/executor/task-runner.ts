@@ -39,6 +39,11 @@ const UNHEALTHY_SUMMARY_CHARS = 200;
 
 export class TaskRunner {
   private task: Task;
+
+  /** The image reference this task's container runs (as the manager pinned it). */
+  get image(): string {
+    return this.task.spec?.container?.image ?? '';
+  }
   private observed: TaskState;
   private container: ContainerInfo | undefined;
   private busy: Promise<void> = Promise.resolve();

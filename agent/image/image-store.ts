@@ -21,6 +21,9 @@ import { ImageError, type ImageRunConfig, type ImageStore, type ImageStoreOption
 export const MAX_PARALLEL_LAYERS = 3;
 const ACCEPT = [MANIFEST_MEDIA_TYPES.ociManifest, MANIFEST_MEDIA_TYPES.ociIndex, MANIFEST_MEDIA_TYPES.dockerManifest, MANIFEST_MEDIA_TYPES.dockerList];
 
+/** Pull failures after which a locally stored image of the same reference is used instead. */
+const LOCAL_FALLBACK_CODES: readonly string[] = ['not_found', 'registry_unreachable', 'unauthorized'];
+
 /** Options beyond the pinned `ImageStoreOptions`; all optional. */
 export interface ImageStoreExtras {
   /** Credentials by registry (`host:port` as written in references), for Basic and token auth. */
@@ -29,11 +32,17 @@ export interface ImageStoreExtras {
   platform?: { os: string; architecture: string };
 }
 
-interface ImageRecord {
+/** One name of an image on disk (a tag or a `repo@digest`); several records may share a digest. */
+export interface ImageRecord {
   reference: string;
   digest: string;
   config: ImageRunConfig;
+  /** Unpacked layer dirs (diff id hex), base first. */
   layers: string[];
+  /** Every blob the image is made of (manifests, config, layer blobs); absent in records from before GC existed. */
+  blobs?: string[];
+  /** When this name was recorded (pull or load), Unix ms. */
+  createdMs?: number;
 }
 
 function sha256Hex(bytes: Buffer | string): string {
@@ -51,20 +60,46 @@ function hexOf(digest: string): string {
   return digest.slice('sha256:'.length);
 }
 
-function parseRecord(text: string): ImageRecord | undefined {
+/** Parses a record file; undefined when it is not one. */
+export function parseRecord(text: string): ImageRecord | undefined {
   const value = JSON.parse(text) as Partial<ImageRecord>;
   const strings = (list: unknown): list is string[] => Array.isArray(list) && list.every((item) => typeof item === 'string');
   const config = value.config;
   if (typeof value.reference !== 'string' || typeof value.digest !== 'string' || !strings(value.layers) || config === undefined) return undefined;
   if (!strings(config.entrypoint) || !strings(config.cmd) || !strings(config.env) || typeof config.workingDir !== 'string' || typeof config.user !== 'string') return undefined;
-  return { reference: value.reference, digest: value.digest, config, layers: value.layers };
+  const record: ImageRecord = { reference: value.reference, digest: value.digest, config, layers: value.layers };
+  if (strings(value.blobs)) record.blobs = value.blobs;
+  if (typeof value.createdMs === 'number') record.createdMs = value.createdMs;
+  return record;
 }
 
-class LocalImageStore implements ImageStore {
+/** Pins of blobs and layers that a pull or load in progress relies on; GC leaves them alone. */
+export class Pins {
+  private readonly counts = new Map<string, number>();
+  add(keys: readonly string[]): void {
+    for (const key of keys) this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+  }
+  release(keys: readonly string[]): void {
+    for (const key of keys) {
+      const count = (this.counts.get(key) ?? 0) - 1;
+      if (count <= 0) this.counts.delete(key);
+      else this.counts.set(key, count);
+    }
+  }
+  has(key: string): boolean {
+    return this.counts.has(key);
+  }
+  get size(): number {
+    return this.counts.size;
+  }
+}
+
+export class LocalImageStore implements ImageStore {
   private readonly locks = new Map<string, Promise<unknown>>();
-  private readonly blobsDir: string;
-  private readonly layersDir: string;
-  private readonly imagesDir: string;
+  readonly blobsDir: string;
+  readonly layersDir: string;
+  readonly imagesDir: string;
+  readonly pins = new Pins();
   private readonly platform: { os: string; architecture: string };
 
   constructor(private readonly options: ImageStoreOptions & ImageStoreExtras) {
@@ -88,12 +123,39 @@ class LocalImageStore implements ImageStore {
     return { reference: ref.normalized, digest: record.digest, config: record.config, layerDirs };
   }
 
+  get defaultRegistry(): string {
+    return this.options.defaultRegistry;
+  }
+
+  get platformWanted(): { os: string; architecture: string } {
+    return this.platform;
+  }
+
   async pull(reference: string): Promise<PulledImage> {
     const ref = parseReference(reference, this.options.defaultRegistry);
     if (ref.digest !== undefined) {
       const local = await this.getLocal(reference);
       if (local !== undefined) return local;
     }
+    const pinned: string[] = [];
+    const pin = (keys: string[]): void => {
+      this.pins.add(keys);
+      pinned.push(...keys);
+    };
+    try {
+      return await this.pullFromRegistry(reference, ref, pin);
+    } catch (error) {
+      // Like Docker's agent: a tag the registry cannot serve now (down, unknown there, refused)
+      // runs from the local image if there is one, e.g. one `skiff image load` put here.
+      const fallback = error instanceof ImageError && LOCAL_FALLBACK_CODES.includes(error.code) ? await this.getLocal(reference) : undefined;
+      if (fallback === undefined) throw error;
+      return fallback;
+    } finally {
+      this.pins.release(pinned);
+    }
+  }
+
+  private async pullFromRegistry(reference: string, ref: ImageReference, pin: (keys: string[]) => void): Promise<PulledImage> {
     const context = `"${reference}"`;
     const credentials = this.options.credentials?.[ref.registry];
     const client = new RegistryClient({
@@ -108,6 +170,8 @@ class LocalImageStore implements ImageStore {
     if (ref.digest !== undefined && digest !== ref.digest) {
       throw new ImageError('digest_mismatch', `cannot pull image ${context}: registry ${ref.registry} sent a manifest with digest ${digest}`);
     }
+    const blobs = [digest];
+    pin([`blob:${digest}`]);
     await this.storeBytes(digest, top.bytes);
     let manifest = parseManifest(top.bytes, top.contentType, context);
     if (manifest.kind === 'index') {
@@ -117,10 +181,14 @@ class LocalImageStore implements ImageStore {
       if (subDigest !== chosen.digest) {
         throw new ImageError('digest_mismatch', `cannot pull image ${context}: manifest ${chosen.digest} from registry ${ref.registry} has digest ${subDigest}`);
       }
+      blobs.push(subDigest);
+      pin([`blob:${subDigest}`]);
       await this.storeBytes(subDigest, sub.bytes);
       manifest = parseManifest(sub.bytes, sub.contentType, context);
       if (manifest.kind === 'index') throw new ImageError('unsupported_media_type', `cannot pull image ${context}: index ${chosen.digest} points at another index`);
     }
+    pin([manifest.config, ...manifest.layers].map((descriptor) => `blob:${descriptor.digest}`));
+    blobs.push(manifest.config.digest, ...manifest.layers.map((layer) => layer.digest));
     const configPath = await this.ensureBlob(client, manifest.config, context, ref);
     const config = parseImageConfig(await readFile(configPath), context);
     if (config.diffIds.length !== manifest.layers.length) {
@@ -129,10 +197,16 @@ class LocalImageStore implements ImageStore {
         `cannot pull image ${context}: config lists ${config.diffIds.length} diff_ids for ${manifest.layers.length} layers`,
       );
     }
+    pin(config.diffIds.map((diffId) => `layer:${hexOf(diffId)}`));
     const layers = await this.ensureLayers(client, manifest.layers, config.diffIds, context, ref);
-    const record: ImageRecord = { reference: ref.normalized, digest, config: config.run, layers };
+    const record: ImageRecord = { reference: ref.normalized, digest, config: config.run, layers, blobs, createdMs: Date.now() };
     await this.writeRecord(ref.normalized, record);
     await this.writeRecord(`${ref.registry}/${ref.repository}@${digest}`, { ...record, reference: `${ref.registry}/${ref.repository}@${digest}` });
+    // A pinned `name:tag@digest` (as managers pin services) also names the image by its tag here.
+    if (ref.digest !== undefined && ref.tag !== undefined) {
+      const tagged = `${ref.registry}/${ref.repository}:${ref.tag}`;
+      await this.writeRecord(tagged, { ...record, reference: tagged });
+    }
     return { reference: ref.normalized, digest, config: config.run, layerDirs: layers.map((hex) => join(this.layersDir, hex)) };
   }
 
@@ -164,7 +238,8 @@ class LocalImageStore implements ImageStore {
     return result;
   }
 
-  private async storeBytes(digest: string, bytes: Buffer): Promise<void> {
+  /** Stores bytes under their digest (the caller computed it from these bytes). */
+  async storeBytes(digest: string, bytes: Buffer): Promise<void> {
     const path = join(this.blobsDir, hexOf(digest));
     if (existsSync(path)) return;
     await mkdir(this.blobsDir, { recursive: true });
@@ -212,7 +287,7 @@ class LocalImageStore implements ImageStore {
   }
 
   /** Unpacks a layer once into layers/<diff id hex> and returns that hex. */
-  private ensureLayer(blobPath: string, diffId: string, context: string): Promise<string> {
+  ensureLayer(blobPath: string, diffId: string, context: string): Promise<string> {
     const hex = hexOf(diffId);
     const finalDir = join(this.layersDir, hex);
     return this.withLock(`layer:${diffId}`, async () => {
@@ -233,11 +308,23 @@ class LocalImageStore implements ImageStore {
     });
   }
 
-  private recordPath(normalized: string): string {
+  /** Moves a verified file into the blob directory under its digest (same filesystem). */
+  async adoptBlob(path: string, digest: string): Promise<string> {
+    const finalPath = join(this.blobsDir, hexOf(digest));
+    await mkdir(this.blobsDir, { recursive: true });
+    if (existsSync(finalPath)) {
+      await rm(path, { force: true });
+      return finalPath;
+    }
+    await rename(path, finalPath);
+    return finalPath;
+  }
+
+  recordPath(normalized: string): string {
     return join(this.imagesDir, `${sha256Hex(normalized)}.json`);
   }
 
-  private async writeRecord(normalized: string, record: ImageRecord): Promise<void> {
+  async writeRecord(normalized: string, record: ImageRecord): Promise<void> {
     await mkdir(this.imagesDir, { recursive: true });
     const path = this.recordPath(normalized);
     const temp = `${path}.${tempSuffix()}`;
@@ -250,7 +337,7 @@ class LocalImageStore implements ImageStore {
  * Creates the store for `options.dataDir` (created on first pull). Cheap: no I/O until used, and
  * any number of instances on the same dataDir see the same images.
  */
-export function createImageStore(options: ImageStoreOptions & ImageStoreExtras): ImageStore {
+export function createImageStore(options: ImageStoreOptions & ImageStoreExtras): LocalImageStore {
   if (!isAbsolute(options.dataDir)) throw new Error(`cannot create image store: dataDir "${options.dataDir}" is not absolute`);
   parseReference('probe', options.defaultRegistry); // rejects an unusable defaultRegistry up front
   return new LocalImageStore(options);

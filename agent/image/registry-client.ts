@@ -30,6 +30,10 @@ export interface RegistryClientOptions {
   credentials?: RegistryCredentials;
   /** Names the image in error messages, e.g. `"demo/web:v1"`. */
   context: string;
+  /** Attempts per request; default MAX_REQUEST_ATTEMPTS (a manager resolving a tag uses fewer). */
+  maxAttempts?: number;
+  /** Time for one manifest or token request; default MANIFEST_TIMEOUT_MS. */
+  manifestTimeoutMs?: number;
 }
 
 interface Challenge {
@@ -68,7 +72,7 @@ export class RegistryClient {
 
   /** GETs `/manifests/<reference>` and returns its bytes and Content-Type; 404 is `not_found`. */
   async getManifest(reference: string, accept: string[]): Promise<{ bytes: Buffer; contentType: string | null }> {
-    const response = await this.request(`/manifests/${reference}`, { accept: accept.join(', ') }, MANIFEST_TIMEOUT_MS);
+    const response = await this.request(`/manifests/${reference}`, { accept: accept.join(', ') }, this.options.manifestTimeoutMs ?? MANIFEST_TIMEOUT_MS);
     if (response.status === 404) {
       await response.body?.cancel();
       throw new ImageError(
@@ -131,7 +135,7 @@ export class RegistryClient {
     url.searchParams.set('scope', challenge.params.scope ?? `repository:${this.options.repository}:pull`);
     // Credentials go only over TLS, or to a registry the operator marked insecure on purpose.
     const headers: Record<string, string> = basic !== undefined && (url.protocol === 'https:' || this.options.insecure) ? { authorization: basic } : {};
-    const response = await this.fetchWithRetry(url.toString(), headers, MANIFEST_TIMEOUT_MS);
+    const response = await this.fetchWithRetry(url.toString(), headers, this.options.manifestTimeoutMs ?? MANIFEST_TIMEOUT_MS);
     if (response.status !== 200) {
       await response.body?.cancel();
       throw new ImageError('unauthorized', `cannot pull image ${context}: token service ${url.host} for registry ${registry} answered HTTP ${response.status}`);
@@ -146,15 +150,16 @@ export class RegistryClient {
     const isRegistry = url.startsWith(this.baseUrl);
     const allHeaders = this.authorization !== undefined && isRegistry ? { ...headers, authorization: this.authorization } : headers;
     let backoffMs = INITIAL_RETRY_BACKOFF_MS;
+    const maxAttempts = this.options.maxAttempts ?? MAX_REQUEST_ATTEMPTS;
     for (let attempt = 1; ; attempt += 1) {
       try {
         const response = await fetch(url, { headers: allHeaders, signal: AbortSignal.timeout(timeoutMs) });
         if (response.status < 500 && response.status !== 429) return response;
-        if (attempt >= MAX_REQUEST_ATTEMPTS) return response;
+        if (attempt >= maxAttempts) return response;
         await response.body?.cancel();
       } catch (error) {
         const failure = describeCause(error);
-        if (attempt >= MAX_REQUEST_ATTEMPTS) {
+        if (attempt >= maxAttempts) {
           throw new ImageError(
             'registry_unreachable',
             `cannot pull image ${this.options.context}: registry ${this.options.registry} is unreachable (${failure}) after ${attempt} attempts`,

@@ -43,7 +43,9 @@ export type ImageErrorCode =
   | 'registry_unreachable'
   | 'digest_mismatch'
   | 'unsupported_media_type'
-  | 'platform_not_found';
+  | 'platform_not_found'
+  | 'in_use'
+  | 'invalid_archive';
 
 export class ImageError extends Error {
   constructor(
@@ -69,4 +71,23 @@ export interface ImageStore {
   pull(reference: string): Promise<PulledImage>;
   /** Returns the locally stored image for a reference, if any, without network access. */
   getLocal(reference: string): Promise<PulledImage | undefined>;
+}
+
+/** One image on a node: every name that points at one manifest digest. */
+export interface ImageSummary {
+  /** Tags (`registry/repo:tag`); for an untagged image its `registry/repo@digest` names. */
+  references: string[];
+  digest: string;
+  /** Unpacked size of its layers (shared layers counted in each image). */
+  sizeBytes: number;
+  createdMs: number;
+  /** Containers on this node whose image it is. */
+  containers: number;
+}
+
+/** What a remove, prune or garbage collection took away. */
+export interface ImageRemoval {
+  /** `untagged: NAME`, `deleted: DIGEST`, `layer sha256:...`, `blob sha256:...`. */
+  deleted: string[];
+  reclaimedBytes: number;
 }

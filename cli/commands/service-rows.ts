@@ -50,13 +50,21 @@ export function stateWithHealth(row: Pick<TaskRow, 'state' | 'health'>): string 
   return `${row.state} (${row.health === 'starting' ? 'health: starting' : row.health})`;
 }
 
+/** An image as `service ls`/`ps` show it: a pinned `name:tag@sha256:...` without its digest, as Docker does. */
+export function displayImage(image: string): string {
+  const at = image.indexOf('@');
+  if (at === -1) return image;
+  const name = image.slice(0, at);
+  return name.lastIndexOf(':') > name.lastIndexOf('/') ? name : image;
+}
+
 export function serviceRow(service: Service, counts: ServiceReplicaCounts | undefined): ServiceRow {
   return {
     id: service.meta?.id ?? '',
     name: service.spec?.name ?? '',
     mode: service.spec?.mode?.$case === 'global' ? 'global' : 'replicated',
     replicas: `${counts?.running ?? 0}/${counts?.desired ?? 0}`,
-    image: service.spec?.taskTemplate?.container?.image ?? '',
+    image: displayImage(service.spec?.taskTemplate?.container?.image ?? ''),
     updateStatus: service.updateStatus?.state ?? '',
     updateMessage: service.updateStatus?.message ?? '',
   };
@@ -77,7 +85,7 @@ export function taskRow(task: Task, nodes: ReadonlyMap<string, Node>): TaskRow {
     exitCode: task.status?.exitCode ?? 0,
     containerId: task.status?.containerId ?? '',
     pid: state === TaskState.TASK_STATE_RUNNING ? (task.status?.pid ?? 0) : 0,
-    image: task.spec?.container?.image ?? '',
+    image: displayImage(task.spec?.container?.image ?? ''),
     addresses: task.networks.flatMap((attachment) => attachment.addresses),
     health: HEALTH_NAMES[task.status?.health ?? HealthState.HEALTH_STATE_NONE],
   };

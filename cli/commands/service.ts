@@ -58,15 +58,16 @@ export function registerServiceCommands(program: Command): void {
     .option('--mount <type=…,source=…,target=…[,readonly]>', 'bind, volume or tmpfs mount; tmpfs takes tmpfs-size and tmpfs-mode (repeatable)', collect, [])
     .option('-d, --detach', 'return at once instead of waiting for the tasks to run', false)
     .option('--timeout <duration>', 'how long to wait for convergence', DEFAULT_WAIT)
+    .option('--no-resolve-image', 'keep the image tag as given instead of pinning it to the digest the registry has now')
     .passThroughOptions();
   addUpdateConfigOptions(create)
-    .action(async (image: string, commandArgs: string[], flags: CreateFlags & HealthFlags & IsolationFlags & { detach: boolean; timeout: string }) => {
+    .action(async (image: string, commandArgs: string[], flags: CreateFlags & HealthFlags & IsolationFlags & { detach: boolean; timeout: string; resolveImage: boolean }) => {
       const spec = applyIsolationFlags(withHealthFlags(specFromFlags(image, commandArgs, flags), flags), flags);
       spec.updateConfig = parseUpdateConfig('update', updateConfigFlags(flags as unknown as Record<string, unknown>, 'update'), undefined);
       spec.rollbackConfig = parseUpdateConfig('rollback', updateConfigFlags(flags as unknown as Record<string, unknown>, 'rollback'), undefined);
       const timeoutMs = parseDuration('--timeout', flags.timeout);
       await withConnection(program, async (connection) => {
-        const created = await connection.call((c) => c.createService, { noResolveImage: false, spec });
+        const created = await connection.call((c) => c.createService, { noResolveImage: !flags.resolveImage, spec });
         process.stdout.write(`${created.service?.meta?.id ?? ''}\n`);
         if (!flags.detach) await waitForConvergence(connection, spec.name, timeoutMs);
       });

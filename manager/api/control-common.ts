@@ -18,6 +18,11 @@ export interface ControlOptions {
   /** The Raft group, for role changes and removals that must keep a quorum. */
   membership?: Membership;
   clock?: () => number;
+  /**
+   * Pins a service's image tag to the digest its registry has now (`name:tag@sha256:...`), or
+   * returns it unchanged when the registry cannot say (after a warning). Absent: no pinning.
+   */
+  resolveImage?: (image: string) => Promise<string>;
 }
 
 /** What the control API may ask of the Raft group. */

@@ -16,6 +16,14 @@ import { clusterHandlers } from './cluster-handlers.js';
 import { secretHandlers } from './secret-handlers.js';
 import { checkPublishedPorts, networkHandlers, resolveServiceNetworks } from './network-handlers.js';
 
+/** The spec with its image pinned by `options.resolveImage`, unless the caller said not to. */
+async function pinImage(spec: ServiceSpec, noResolveImage: boolean, options: ControlOptions): Promise<ServiceSpec> {
+  const container = spec.taskTemplate?.container;
+  if (noResolveImage || options.resolveImage === undefined || container === undefined || spec.taskTemplate === undefined) return spec;
+  const image = await options.resolveImage(container.image);
+  return image === container.image ? spec : { ...spec, taskTemplate: { ...spec.taskTemplate, container: { ...container, image } } };
+}
+
 function specsEqual(a: ServiceSpec | undefined, b: ServiceSpec | undefined): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
@@ -37,7 +45,11 @@ export function controlHandlers(store: Store, options: ControlOptions): ControlS
     createService: unary(options, async (request) => {
       validateServiceSpec(request.spec);
       // Secrets and configs are named in the request; tasks carry their ids.
-      const spec = resolveServiceNetworks(reader, resolveReferences(reader, request.spec, `cannot create service "${request.spec.name}"`), `cannot create service "${request.spec.name}"`);
+      const spec = await pinImage(
+        resolveServiceNetworks(reader, resolveReferences(reader, request.spec, `cannot create service "${request.spec.name}"`), `cannot create service "${request.spec.name}"`),
+        request.noResolveImage,
+        options,
+      );
       checkPublishedPorts(reader, spec, '', `cannot create service "${spec.name}"`);
       if (reader.findByName('service', spec.name) !== undefined) {
         throw new ApiError('already_exists', `cannot create service "${spec.name}": a service with that name already exists`);
@@ -79,7 +91,11 @@ export function controlHandlers(store: Store, options: ControlOptions): ControlS
       if (request.spec.name !== current.spec?.name) {
         throw new ApiError('invalid_argument', `cannot update service "${current.spec?.name}": renaming a service is not supported (name "${request.spec.name}")`);
       }
-      const spec = resolveServiceNetworks(reader, resolveReferences(reader, request.spec, `cannot update service "${current.spec.name}"`), `cannot update service "${current.spec.name}"`);
+      const spec = await pinImage(
+        resolveServiceNetworks(reader, resolveReferences(reader, request.spec, `cannot update service "${current.spec.name}"`), `cannot update service "${current.spec.name}"`),
+        request.noResolveImage,
+        options,
+      );
       const id = current.meta?.id ?? '';
       checkPublishedPorts(reader, spec, id, `cannot update service "${current.spec.name}"`);
       if (specsEqual(spec, current.spec)) return { service: current };

@@ -63,6 +63,8 @@ export async function freePort(): Promise<number> {
 
 export interface FakeClusterOptions {
   heartbeatPeriodMs?: number;
+  /** Registries the manager pins image tags against (none: no pinning). */
+  registries?: { defaultRegistry: string; insecureRegistries: string[] };
 }
 
 export class FakeCluster {
@@ -138,6 +140,7 @@ export class FakeCluster {
       joinListenAddr: '127.0.0.1:0',
       log: silentLogger,
       ...(this.options.heartbeatPeriodMs === undefined ? {} : { heartbeatPeriodMs: this.options.heartbeatPeriodMs }),
+      ...(this.options.registries === undefined ? {} : { registries: this.options.registries }),
     });
   }
 }
