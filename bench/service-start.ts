@@ -30,6 +30,10 @@ export const MAX_RUNS = 1_000;
 /** The demo image every lab registry holds (deploy/lab/lab-up.ts), and its tag in the lab's OCI layout. */
 const IMAGE = 'demo/web:v1';
 const IMAGE_LAYOUT = { dir: 'web-v1', tag: 'v1' } as const;
+/** Issue 7: assignment -> running at most 1.5 x a raw `runc run` of the same bundle. */
+export const ASSIGNMENT_GOAL = 1.5;
+/** Issue 7: `service create` -> running at most 1.0 x `podman run --runtime runc` of the same image. */
+export const CREATE_GOAL = 1.0;
 /** Random part of the lab name, scratch dir and cgroup parent ("bs" + 6 = 8, the lab name limit). */
 const RUN_ID_LENGTH = 6;
 
@@ -102,6 +106,9 @@ async function main(): Promise<void> {
       // Medians of spawn -> running; JSON drops a ratio that cannot be computed.
       ratio_skiff_over_runc: ratio(skiffSummary.p50_ms, runcSummary.p50_ms),
       ratio_skiff_over_podman: ratio(skiffSummary.p50_ms, podmanSummary.p50_ms),
+      // Issue 7's two goals: the agent's share (assignment arrives -> task reported running) against
+      // a raw `runc run` of the same bundle (<= 1.5), and `service create` -> running against `podman run` (<= 1.0).
+      goals: startGoals(skiffSummary, runcSummary, podmanSummary),
       host: await hostReport(),
     };
     process.stdout.write(`${JSON.stringify(report)}\n`);
@@ -110,8 +117,21 @@ async function main(): Promise<void> {
   }
 }
 
+/** Issue 7's start-latency goals: each ratio of p50s beside its goal and whether it is met. */
+export function startGoals(
+  skiff: LatencySummary & { agent_accepted_to_running?: LatencySummary },
+  runc: LatencySummary,
+  podman: LatencySummary,
+): Record<string, { ratio: number | undefined; goal: number; met: boolean }> {
+  const goal = (value: number | undefined, limit: number): { ratio: number | undefined; goal: number; met: boolean } => ({ ratio: value, goal: limit, met: value !== undefined && value <= limit });
+  return {
+    assignment_to_running_over_runc_run: goal(skiff.agent_accepted_to_running === undefined ? undefined : ratio(skiff.agent_accepted_to_running.p50_ms, runc.p50_ms), ASSIGNMENT_GOAL),
+    service_create_to_running_over_podman_run: goal(ratio(skiff.p50_ms, podman.p50_ms), CREATE_GOAL),
+  };
+}
+
 /** Spawn -> running, plus the CLI's exit and the agent's and runtime's shares when logged. */
-function skiffReport(samples: readonly SkiffSample[]): LatencySummary & Record<string, unknown> {
+function skiffReport(samples: readonly SkiffSample[]): LatencySummary & { agent_accepted_to_running?: LatencySummary } & Record<string, unknown> {
   const defined = (values: Array<number | undefined>): number[] => values.filter((value): value is number => value !== undefined);
   const agent = defined(samples.map((sample) => sample.agentMs));
   const runtime = defined(samples.map((sample) => sample.runtimeMs));

@@ -104,7 +104,7 @@ async function runOnce(options: SkiffMeasureOptions, name: string): Promise<Skif
 }
 
 /** Removes a service and waits until it has no task and its containers are gone from the host's runc. */
-async function removeService(options: SkiffMeasureOptions, name: string): Promise<void> {
+export async function removeService(options: Pick<SkiffMeasureOptions, 'connection' | 'host'>, name: string): Promise<void> {
   const { tasks } = await options.connection.call((client) => client.listTasks, { service: name, node: '' });
   const containerIds = new Set(tasks.map((task) => task.meta?.id ?? ''));
   await options.connection.call((client) => client.removeService, { service: name });
