@@ -111,8 +111,10 @@ export async function removeService(options: Pick<SkiffMeasureOptions, 'connecti
   await pollUntil(
     `see the containers of service ${name} gone`,
     async () => {
-      const listed = await runOrThrow('list runc containers', RUNC_BINARY, ['--root', options.host.runcRoot, 'list', '--format', 'json']);
-      const ids = ((JSON.parse(listed) as Array<{ id: string }> | null) ?? []).map((container) => container.id);
+      // `runc list` fails when a container's state directory goes away while it reads it: try again.
+      const listed = await timedRun(RUNC_BINARY, ['--root', options.host.runcRoot, 'list', '--format', 'json']);
+      if (listed.exitCode !== 0) return undefined;
+      const ids = ((JSON.parse(listed.stdout) as Array<{ id: string }> | null) ?? []).map((container) => container.id);
       return ids.some((id) => containerIds.has(id)) ? undefined : true;
     },
     { intervalMs: POLL_INTERVAL_MS, timeoutMs: CONVERGE_TIMEOUT_MS },
