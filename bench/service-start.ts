@@ -94,6 +94,9 @@ async function main(): Promise<void> {
       runs,
       cleanups,
     });
+    // The floor of any Node CLI: spawn -> exit of a process that loads nothing, in this same run.
+    const nodeFloor: number[] = [];
+    for (let run = 1; run <= runs; run += 1) nodeFloor.push((await timedRun(process.execPath, ['-e', '0'])).elapsedMs);
     const skiffSummary = skiffReport(skiff);
     const runcSummary = summarize(runc.map((sample) => sample.runningMs));
     const podmanSummary = summarize(podman.map((sample) => sample.runningMs));
@@ -103,6 +106,7 @@ async function main(): Promise<void> {
       skiff: skiffSummary,
       runc: { ...runcSummary, returned: summarize(runc.map((sample) => sample.returnedMs)), bundle_untimed: summarize(runc.map((sample) => sample.bundleMs)) },
       podman: { ...podmanSummary, returned: summarize(podman.map((sample) => sample.returnedMs)) },
+      node_e_0: summarize(nodeFloor),
       // Medians of spawn -> running; JSON drops a ratio that cannot be computed.
       ratio_skiff_over_runc: ratio(skiffSummary.p50_ms, runcSummary.p50_ms),
       ratio_skiff_over_podman: ratio(skiffSummary.p50_ms, podmanSummary.p50_ms),
