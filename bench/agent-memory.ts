@@ -15,7 +15,7 @@ import { performance } from 'node:perf_hooks';
 import type { LabHost } from '../deploy/lab/index.js';
 import { parseIntegerFlags } from './args.js';
 import { checkNotStopping, progress, runOrThrow } from './bench-support.js';
-import { DEMO_IMAGE, hostFacts, waitRunning, warmHost, withBenchLab, type BenchLab } from './lab-bench.js';
+import { DEMO_IMAGE, hostFacts, waitRunning, warmHost, withBenchLab } from './lab-bench.js';
 import { findProcesses, kibToMib, processMemory, type ProcessMemory } from './proc-memory.js';
 import { removeService, skiffBinary } from './skiff-start.js';
 

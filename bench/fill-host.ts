@@ -50,17 +50,17 @@ async function main(): Promise<void> {
     const host = bench.lab.hosts[0];
     if (host === undefined) throw new Error('cannot benchmark: the lab has no host');
     await warmHost(bench, host, DEMO_IMAGE);
+    const setup = await setupRunc({ workDir: join(bench.workDir, 'runc'), registry: bench.lab.registry.addr, image: DEMO_IMAGE, cgroupParent: `${bench.cgroupRoot}/runc`, cleanups: bench.cleanups });
+    // Interleaved, one run of each series per round, so that a change in the machine's load
+    // (it is shared) falls on every series alike.
     const skiff: SkiffFill[] = [];
+    const parallel: number[] = [];
+    const sequential: number[] = [];
     for (let run = 1; run <= runs; run += 1) {
       checkNotStopping();
       const sample = await fillOnce(bench, host, `fill-${run}`, replicas);
       skiff.push(sample);
       progress(`skiff fill ${run}/${runs}: ${replicas} running after ${sample.allRunningMs.toFixed(0)} ms (first ${sample.firstRunningMs.toFixed(0)} ms, CLI ${sample.cliExitMs.toFixed(0)} ms, agent span ${String(sample.agentSpanMs)} ms)`);
-    }
-    const setup = await setupRunc({ workDir: join(bench.workDir, 'runc'), registry: bench.lab.registry.addr, image: DEMO_IMAGE, cgroupParent: `${bench.cgroupRoot}/runc`, cleanups: bench.cleanups });
-    const parallel: number[] = [];
-    const sequential: number[] = [];
-    for (let run = 1; run <= runs; run += 1) {
       parallel.push(await runcFill(bench, setup, replicas, `p${run}`, 'parallel'));
       progress(`runc parallel ${run}/${runs}: ${replicas} running after ${parallel.at(-1)?.toFixed(0)} ms`);
       sequential.push(await runcFill(bench, setup, replicas, `s${run}`, 'sequential'));

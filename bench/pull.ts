@@ -41,7 +41,7 @@ import { startRegistry } from '../deploy/registry/registry.js';
 import { parseIntegerFlags } from './args.js';
 import { CleanupStack, checkNotStopping, progress, randomName, runOrThrow } from './bench-support.js';
 import { hostFacts } from './lab-bench.js';
-import { ratio, summarize } from './stats.js';
+import { ratio, summarize, throughputMBps } from './stats.js';
 
 const FLAGS = {
   runs: { default: 5, min: 1, max: 100 },
@@ -57,11 +57,6 @@ export const GOAL_RATIO = 1.0;
 const ROOT_BLOB_INFO_CACHE_PARENT = '/var/lib/containers';
 const SKOPEO_TIMEOUT_MS = 300_000;
 const MIB = 1024 * 1024;
-
-/** MB/s (10^6 bytes per second) of `bytes` moved in `ms`, one decimal. */
-export function throughputMBps(bytes: number, ms: number): number {
-  return Math.round((bytes / 1e6 / (ms / 1000)) * 10) / 10;
-}
 
 async function main(): Promise<void> {
   const flags = parseIntegerFlags(process.argv.slice(2), FLAGS, USAGE);

@@ -43,7 +43,6 @@ export interface RuncReferenceOptions {
   image: string;
   /** Relative cgroup parent for the containers, e.g. `/skiff-bench-ab12/runc`; removed at the end. */
   cgroupParent: string;
-  runs: number;
   cleanups: CleanupStack;
 }
 
@@ -61,7 +60,7 @@ export interface RuncSetup {
  * Pulls the image into a private store under `workDir` (the agent's own code) and lays out runc's
  * root and the runtime's state directory there. Registers the removal of the cgroup parent.
  */
-export async function setupRunc(options: Omit<RuncReferenceOptions, 'runs'>): Promise<RuncSetup> {
+export async function setupRunc(options: RuncReferenceOptions): Promise<RuncSetup> {
   const images = createImageStore({ dataDir: join(options.workDir, 'images'), defaultRegistry: options.registry, insecureRegistries: [options.registry] });
   const pulled = await images.pull(options.image);
   const paths = new RuntimePaths(join(options.workDir, 'state'));
@@ -74,23 +73,18 @@ export async function setupRunc(options: Omit<RuncReferenceOptions, 'runs'>): Pr
   return { pulled, paths, runcRoot, cgroupParent: options.cgroupParent, nofileHardLimit, hostResolvConf };
 }
 
-/** Pulls the image, then times `runs` raw runc starts, tearing each container down before the next. */
-export async function measureRuncReference(options: RuncReferenceOptions): Promise<RuncSample[]> {
-  const setup = await setupRunc(options);
-  const samples: RuncSample[] = [];
-  for (let run = 1; run <= options.runs; run += 1) {
-    checkNotStopping();
-    const containerId = `bench-runc-${run}`;
-    const teardown = (): Promise<void> => removeRuncContainer(setup, containerId);
-    options.cleanups.push(`runc container ${containerId}`, teardown);
-    const bundleMs = await prepareRuncBundle(setup, containerId);
-    const started = await startRuncContainer(setup, containerId);
-    await teardown();
-    const sample = { ...started, bundleMs };
-    samples.push(sample);
-    progress(`runc run ${run}/${options.runs}: running after ${sample.runningMs.toFixed(1)} ms (returned ${sample.returnedMs.toFixed(1)} ms)`);
-  }
-  return samples;
+/** One raw runc start (`bench-runc-<run>`): bundle (untimed), `runc run -d`, then teardown. */
+export async function sampleRunc(setup: RuncSetup, cleanups: CleanupStack, run: number): Promise<RuncSample> {
+  checkNotStopping();
+  const containerId = `bench-runc-${run}`;
+  const teardown = (): Promise<void> => removeRuncContainer(setup, containerId);
+  cleanups.push(`runc container ${containerId}`, teardown);
+  const bundleMs = await prepareRuncBundle(setup, containerId);
+  const started = await startRuncContainer(setup, containerId);
+  await teardown();
+  const sample = { ...started, bundleMs };
+  progress(`runc run ${run}: running after ${sample.runningMs.toFixed(1)} ms (returned ${sample.returnedMs.toFixed(1)} ms)`);
+  return sample;
 }
 
 /**

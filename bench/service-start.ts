@@ -18,9 +18,9 @@ import { labDown, labPaths, labUp } from '../deploy/lab/index.js';
 import { removeCgroupTree } from '../agent/runtime/cgroups.js';
 import { unmountAllUnder } from '../agent/runtime/rootfs.js';
 import { CleanupStack, progress, randomName, timedRun } from './bench-support.js';
-import { measurePodmanReference, PODMAN_BINARY } from './podman-start.js';
-import { measureRuncReference, RUNC_BINARY } from './runc-start.js';
-import { measureSkiff, RUNTIME_TRACE, type SkiffSample } from './skiff-start.js';
+import { PODMAN_BINARY, samplePodman, setupPodman, type PodmanSample } from './podman-start.js';
+import { RUNC_BINARY, sampleRunc, setupRunc, type RuncSample } from './runc-start.js';
+import { RUNTIME_TRACE, sampleSkiff, warmSkiff, type SkiffSample } from './skiff-start.js';
 import { ratio, summarize, type LatencySummary } from './stats.js';
 
 /** Runs per series unless --runs says otherwise. */
@@ -84,16 +84,21 @@ async function main(): Promise<void> {
     const connection = await connect(undefined);
     cleanups.push('control connection', async () => connection.close());
 
-    const skiff = await measureSkiff({ connection, host, image: IMAGE, runs, env: process.env, cleanups });
-    const runc = await measureRuncReference({ workDir: join(workDir, 'runc'), registry: lab.registry.addr, image: IMAGE, cgroupParent: `${cgroupRoot}/runc`, runs, cleanups });
-    const podman = await measurePodmanReference({
-      workDir: join(workDir, 'podman'),
-      layoutDir: join(labPaths(labName).imagesDir, IMAGE_LAYOUT.dir),
-      layoutTag: IMAGE_LAYOUT.tag,
-      cgroupParent: `${cgroupRoot}/podman`,
-      runs,
-      cleanups,
-    });
+    const skiffOptions = { connection, host, image: IMAGE, env: process.env, cleanups };
+    await warmSkiff(skiffOptions);
+    const runcSetup = await setupRunc({ workDir: join(workDir, 'runc'), registry: lab.registry.addr, image: IMAGE, cgroupParent: `${cgroupRoot}/runc`, cleanups });
+    const podmanOptions = { workDir: join(workDir, 'podman'), layoutDir: join(labPaths(labName).imagesDir, IMAGE_LAYOUT.dir), layoutTag: IMAGE_LAYOUT.tag, cgroupParent: `${cgroupRoot}/podman`, cleanups };
+    const podmanSetup = await setupPodman(podmanOptions);
+    // Interleaved, one run of each series per round, so that a change in the machine's load
+    // (it is shared) falls on every series alike.
+    const skiff: SkiffSample[] = [];
+    const runc: RuncSample[] = [];
+    const podman: PodmanSample[] = [];
+    for (let run = 1; run <= runs; run += 1) {
+      skiff.push(await sampleSkiff(skiffOptions, run));
+      runc.push(await sampleRunc(runcSetup, cleanups, run));
+      podman.push(await samplePodman(podmanSetup, podmanOptions, run));
+    }
     // The floor of any Node CLI: spawn -> exit of a process that loads nothing, in this same run.
     const nodeFloor: number[] = [];
     for (let run = 1; run <= runs; run += 1) nodeFloor.push((await timedRun(process.execPath, ['-e', '0'])).elapsedMs);
