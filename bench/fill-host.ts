@@ -17,7 +17,7 @@ import { parseIntegerFlags } from './args.js';
 import { checkNotStopping, progress, timedRun } from './bench-support.js';
 import { DEMO_IMAGE, hostFacts, waitRunning, warmHost, withBenchLab, type BenchLab } from './lab-bench.js';
 import { prepareRuncBundle, removeRuncContainer, setupRunc, startRuncContainer, type RuncSetup } from './runc-start.js';
-import { CONVERGE_TIMEOUT_MS, removeService, skiffBinary } from './skiff-start.js';
+import { agentFigures, CONVERGE_TIMEOUT_MS, RUNTIME_TRACE, removeService, skiffBinary } from './skiff-start.js';
 import { taskStateSpan } from './skiffd-log.js';
 import { ratio, roundMs, summarize } from './stats.js';
 
@@ -42,10 +42,14 @@ interface SkiffFill {
   agentSpanMs: number | undefined;
   /** skiffd log: each task's accepted -> running. */
   agentPerTaskMs: number[];
+  /** skiffd log (SKIFF_TRACE=runtime): each task's runtime phases (bundle, create, network, start). */
+  runtimePhasesMs: Array<Record<string, number>>;
 }
 
 async function main(): Promise<void> {
   const { runs, replicas } = parseIntegerFlags(process.argv.slice(2), FLAGS, USAGE);
+  // skiffd inherits this and then logs the runtime's per-phase start timings (one line per start).
+  process.env['SKIFF_TRACE'] = [process.env['SKIFF_TRACE'], RUNTIME_TRACE].filter((part) => part !== undefined && part !== '').join(',');
   await withBenchLab({ prefix: 'bf', managers: 1, workers: 0 }, async (bench) => {
     const host = bench.lab.hosts[0];
     if (host === undefined) throw new Error('cannot benchmark: the lab has no host');
@@ -80,6 +84,7 @@ async function main(): Promise<void> {
         cli_exit: summarize(skiff.map((sample) => sample.cliExitMs)),
         ...(spans.length > 0 ? { agent_first_accepted_to_last_running: summarize(spans) } : {}),
         agent_per_task_accepted_to_running: summarize(skiff.flatMap((sample) => sample.agentPerTaskMs)),
+        ...phaseReport(skiff.flatMap((sample) => sample.runtimePhasesMs)),
       },
       runc_parallel: parallelSummary,
       runc_sequential: sequentialSummary,
@@ -89,6 +94,14 @@ async function main(): Promise<void> {
     };
     process.stdout.write(`${JSON.stringify(report)}\n`);
   });
+}
+
+/** Per runtime phase, the p50 over every task of every run. */
+function phaseReport(phases: Array<Record<string, number>>): Record<string, unknown> {
+  if (phases.length === 0) return {};
+  const names = [...new Set(phases.flatMap((entry) => Object.keys(entry)))];
+  const values = (name: string): number[] => phases.map((entry) => entry[name]).filter((value): value is number => value !== undefined);
+  return { runtime_phases_p50_ms: Object.fromEntries(names.map((name) => [name, summarize(values(name)).p50_ms])) };
 }
 
 /** One `service create --replicas R` on the lab, timed until all R run; removes the service after. */
@@ -117,7 +130,9 @@ async function fillOnce(bench: BenchLab, host: LabHost, name: string, replicas: 
   });
   const cliResult = await cli;
   if (cliFailure !== undefined) throw new Error(`cannot create service ${name}: ${cliFailure}`);
-  const span = taskStateSpan((await readFile(logPath)).subarray(logOffset).toString(), seen.taskIds);
+  const logText = (await readFile(logPath)).subarray(logOffset).toString();
+  const span = taskStateSpan(logText, seen.taskIds);
+  const runtimePhasesMs = seen.taskIds.map((taskId) => agentFigures(logText, taskId).runtimePhasesMs).filter((phases): phases is Record<string, number> => phases !== undefined);
   await removeService({ connection: bench.connection, host }, name);
   return {
     allRunningMs: seen.at - startedAt,
@@ -125,6 +140,7 @@ async function fillOnce(bench: BenchLab, host: LabHost, name: string, replicas: 
     cliExitMs: cliResult.elapsedMs,
     agentSpanMs: span?.spanMs,
     agentPerTaskMs: span?.perTaskMs ?? [],
+    runtimePhasesMs,
   };
 }
 
