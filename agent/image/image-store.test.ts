@@ -43,26 +43,6 @@ describe('image store (fake registry)', () => {
     expect(await readdir(join(dataDir, 'blobs', 'sha256'))).toEqual(expect.arrayContaining([image.layer.digest.slice(7), image.config.digest.slice(7)]));
   });
 
-  it('concurrent pulls of one reference share one registry round trip; a later pull asks again', async () => {
-    const image = fakeImage('shared');
-    registry.addImage('team/app', 'v1', image);
-    const images = store();
-    const manifestRequests = (): number => registry.requests.filter((request) => request.path.endsWith('/manifests/v1')).length;
-    const pulled = await Promise.all([images.pull('team/app:v1'), images.pull(`${registry.addr}/team/app:v1`), images.pull('team/app:v1')]);
-    expect(new Set(pulled.map((one) => one.digest))).toEqual(new Set([image.manifest.digest]));
-    expect(manifestRequests()).toBe(1);
-    await images.pull('team/app:v1');
-    expect(manifestRequests()).toBe(2);
-  });
-
-  it('a failed pull fails every caller that shared it, and the next pull tries again', async () => {
-    const images = store();
-    const errors = await Promise.all([failure(images.pull('team/none:v1')), failure(images.pull('team/none:v1'))]);
-    expect(errors.map((error) => error.code)).toEqual(['not_found', 'not_found']);
-    registry.addImage('team/none', 'v1', fakeImage('late'));
-    expect((await images.pull('team/none:v1')).reference).toBe(`${registry.addr}/team/none:v1`);
-  });
-
   it('a corrupted layer blob is digest_mismatch and leaves no blob or layer behind', async () => {
     const image = fakeImage('good');
     registry.addImage('team/app', 'v1', image);

@@ -62,8 +62,6 @@ function parseRecord(text: string): ImageRecord | undefined {
 
 class LocalImageStore implements ImageStore {
   private readonly locks = new Map<string, Promise<unknown>>();
-  /** Pulls in flight, by normalized reference. */
-  private readonly pulling = new Map<string, Promise<PulledImage>>();
   private readonly blobsDir: string;
   private readonly layersDir: string;
   private readonly imagesDir: string;
@@ -90,20 +88,7 @@ class LocalImageStore implements ImageStore {
     return { reference: ref.normalized, digest: record.digest, config: record.config, layerDirs };
   }
 
-  /**
-   * Concurrent pulls of one reference share one pull: 50 replicas starting on a host ask the
-   * registry once, not 50 times (bench/fill-host.ts).
-   */
-  pull(reference: string): Promise<PulledImage> {
-    const key = parseReference(reference, this.options.defaultRegistry).normalized;
-    const running = this.pulling.get(key);
-    if (running !== undefined) return running;
-    const pulled = this.pullOnce(reference).finally(() => this.pulling.delete(key));
-    this.pulling.set(key, pulled);
-    return pulled;
-  }
-
-  private async pullOnce(reference: string): Promise<PulledImage> {
+  async pull(reference: string): Promise<PulledImage> {
     const ref = parseReference(reference, this.options.defaultRegistry);
     if (ref.digest !== undefined) {
       const local = await this.getLocal(reference);
