@@ -40,19 +40,18 @@ export interface PodmanReferenceOptions {
   layoutTag: string;
   /** Relative cgroup parent for containers and conmon, e.g. `/skiff-bench-ab12/podman`. */
   cgroupParent: string;
-  runs: number;
   cleanups: CleanupStack;
 }
 
 /** podman's global flags and environment for storage isolated under `workDir`. */
-interface PodmanSetup {
+export interface PodmanSetup {
   globalArgs: string[];
   env: NodeJS.ProcessEnv;
   runcRoot: string;
 }
 
-/** Imports the image, then times `runs` podman starts, removing each container before the next. */
-export async function measurePodmanReference(options: PodmanReferenceOptions): Promise<PodmanSample[]> {
+/** Isolated podman storage under `workDir` with the image imported; registers its cleanup. */
+export async function setupPodman(options: PodmanReferenceOptions): Promise<PodmanSetup> {
   const setup = await isolatedPodman(options.workDir);
   // Pushed first so that it runs last: containers, then mounts, then conmon stragglers and cgroups.
   options.cleanups.push('podman cgroups', async () => {
@@ -64,24 +63,24 @@ export async function measurePodmanReference(options: PodmanReferenceOptions): P
     await timedRun(PODMAN_BINARY, [...setup.globalArgs, 'rm', '--all', '--force', '--time', '0'], { env: setup.env });
   });
   await importImage(setup, options);
+  return setup;
+}
 
-  const samples: PodmanSample[] = [];
-  for (let run = 1; run <= options.runs; run += 1) {
-    checkNotStopping();
-    const name = `bench-podman-${run}`;
-    let startedAt = 0;
-    const runArgs = ['run', '--detach', '--pull', 'never', '--name', name, '--runtime', RUNC_BINARY, '--network', 'none', '--cgroup-parent', options.cgroupParent, ...PODMAN_ULIMITS, LOCAL_IMAGE];
-    const returned = await timedRun(PODMAN_BINARY, [...setup.globalArgs, ...runArgs], { env: setup.env, timeoutMs: PODMAN_RUN_TIMEOUT_MS, onSpawn: (at) => (startedAt = at) });
-    if (returned.exitCode !== 0) throw new Error(`cannot run the podman reference container: ${returned.stderr.trim()}`);
-    const containerId = returned.stdout.trim().split('\n').pop() ?? '';
-    const state = JSON.parse(await runOrThrow('read runc state of the podman container', RUNC_BINARY, ['--root', setup.runcRoot, 'state', containerId])) as { status?: string };
-    const runningMs = performance.now() - startedAt;
-    if (state.status !== 'running') throw new Error(`podman reference container ${name} is ${String(state.status)}, not running, after podman run -d returned`);
-    await runOrThrow(`remove podman container ${name}`, PODMAN_BINARY, [...setup.globalArgs, 'rm', '--force', '--time', '0', name], { env: setup.env });
-    samples.push({ returnedMs: returned.elapsedMs, runningMs });
-    progress(`podman run ${run}/${options.runs}: running after ${runningMs.toFixed(1)} ms (returned ${returned.elapsedMs.toFixed(1)} ms)`);
-  }
-  return samples;
+/** One `podman run -d` (`bench-podman-<run>`), timed until runc says running, then removed. */
+export async function samplePodman(setup: PodmanSetup, options: Pick<PodmanReferenceOptions, 'cgroupParent'>, run: number): Promise<PodmanSample> {
+  checkNotStopping();
+  const name = `bench-podman-${run}`;
+  let startedAt = 0;
+  const runArgs = ['run', '--detach', '--pull', 'never', '--name', name, '--runtime', RUNC_BINARY, '--network', 'none', '--cgroup-parent', options.cgroupParent, ...PODMAN_ULIMITS, LOCAL_IMAGE];
+  const returned = await timedRun(PODMAN_BINARY, [...setup.globalArgs, ...runArgs], { env: setup.env, timeoutMs: PODMAN_RUN_TIMEOUT_MS, onSpawn: (at) => (startedAt = at) });
+  if (returned.exitCode !== 0) throw new Error(`cannot run the podman reference container: ${returned.stderr.trim()}`);
+  const containerId = returned.stdout.trim().split('\n').pop() ?? '';
+  const state = JSON.parse(await runOrThrow('read runc state of the podman container', RUNC_BINARY, ['--root', setup.runcRoot, 'state', containerId])) as { status?: string };
+  const runningMs = performance.now() - startedAt;
+  if (state.status !== 'running') throw new Error(`podman reference container ${name} is ${String(state.status)}, not running, after podman run -d returned`);
+  await runOrThrow(`remove podman container ${name}`, PODMAN_BINARY, [...setup.globalArgs, 'rm', '--force', '--time', '0', name], { env: setup.env });
+  progress(`podman run ${run}: running after ${runningMs.toFixed(1)} ms (returned ${returned.elapsedMs.toFixed(1)} ms)`);
+  return { returnedMs: returned.elapsedMs, runningMs };
 }
 
 async function isolatedPodman(workDir: string): Promise<PodmanSetup> {

@@ -43,12 +43,24 @@ export interface RuncReferenceOptions {
   image: string;
   /** Relative cgroup parent for the containers, e.g. `/skiff-bench-ab12/runc`; removed at the end. */
   cgroupParent: string;
-  runs: number;
   cleanups: CleanupStack;
 }
 
-/** Pulls the image, then times `runs` raw runc starts, tearing each container down before the next. */
-export async function measureRuncReference(options: RuncReferenceOptions): Promise<RuncSample[]> {
+/** What every raw runc start needs: the pulled image, the state layout, runc's root and the host's limits. */
+export interface RuncSetup {
+  pulled: PulledImage;
+  paths: RuntimePaths;
+  runcRoot: string;
+  cgroupParent: string;
+  nofileHardLimit: number;
+  hostResolvConf: string | undefined;
+}
+
+/**
+ * Pulls the image into a private store under `workDir` (the agent's own code) and lays out runc's
+ * root and the runtime's state directory there. Registers the removal of the cgroup parent.
+ */
+export async function setupRunc(options: RuncReferenceOptions): Promise<RuncSetup> {
   const images = createImageStore({ dataDir: join(options.workDir, 'images'), defaultRegistry: options.registry, insecureRegistries: [options.registry] });
   const pulled = await images.pull(options.image);
   const paths = new RuntimePaths(join(options.workDir, 'state'));
@@ -58,45 +70,46 @@ export async function measureRuncReference(options: RuncReferenceOptions): Promi
   options.cleanups.push('runc reference cgroups', () => removeCgroupTree(options.cgroupParent));
   const nofileHardLimit = parseNofileHardLimit(await readFile('/proc/self/limits', 'utf8'));
   const hostResolvConf = await readTextIfExists('/etc/resolv.conf');
-
-  const samples: RuncSample[] = [];
-  for (let run = 1; run <= options.runs; run += 1) {
-    checkNotStopping();
-    const containerId = `bench-runc-${run}`;
-    const teardown = (): Promise<void> => removeContainer(runcRoot, paths, containerId);
-    options.cleanups.push(`runc container ${containerId}`, teardown);
-    const sample = await runOnce({ containerId, pulled, paths, runcRoot, cgroupParent: options.cgroupParent, nofileHardLimit, hostResolvConf });
-    await teardown();
-    samples.push(sample);
-    progress(`runc run ${run}/${options.runs}: running after ${sample.runningMs.toFixed(1)} ms (returned ${sample.returnedMs.toFixed(1)} ms)`);
-  }
-  return samples;
+  return { pulled, paths, runcRoot, cgroupParent: options.cgroupParent, nofileHardLimit, hostResolvConf };
 }
 
-interface RunOnceInputs {
-  containerId: string;
-  pulled: PulledImage;
-  paths: RuntimePaths;
-  runcRoot: string;
-  cgroupParent: string;
-  nofileHardLimit: number;
-  hostResolvConf: string | undefined;
+/** One raw runc start (`bench-runc-<run>`): bundle (untimed), `runc run -d`, then teardown. */
+export async function sampleRunc(setup: RuncSetup, cleanups: CleanupStack, run: number): Promise<RuncSample> {
+  checkNotStopping();
+  const containerId = `bench-runc-${run}`;
+  const teardown = (): Promise<void> => removeRuncContainer(setup, containerId);
+  cleanups.push(`runc container ${containerId}`, teardown);
+  const bundleMs = await prepareRuncBundle(setup, containerId);
+  const started = await startRuncContainer(setup, containerId);
+  await teardown();
+  const sample = { ...started, bundleMs };
+  progress(`runc run ${run}: running after ${sample.runningMs.toFixed(1)} ms (returned ${sample.returnedMs.toFixed(1)} ms)`);
+  return sample;
 }
 
-async function runOnce(inputs: RunOnceInputs): Promise<RuncSample> {
-  const { containerId, paths, runcRoot } = inputs;
+/**
+ * Lays out the bundle of `containerId` as the runtime would (overlay rootfs, /etc files,
+ * config.json from the executor's containerRequest); returns how long that took (untimed in the figures).
+ */
+export async function prepareRuncBundle(setup: RuncSetup, containerId: string): Promise<number> {
+  const { paths } = setup;
   const bundleStart = performance.now();
-  const task = Task.fromPartial({ meta: { id: containerId }, serviceName: 'bench', slot: 1, spec: { container: { image: inputs.pulled.reference } } });
+  const task = Task.fromPartial({ meta: { id: containerId }, serviceName: 'bench', slot: 1, spec: { container: { image: setup.pulled.reference } } });
   await mkdir(paths.bundleDir(containerId));
   await prepareBundle({
-    request: containerRequest(task, inputs.pulled),
+    request: containerRequest(task, setup.pulled),
     paths,
-    cgroupParent: inputs.cgroupParent,
-    nofileHardLimit: inputs.nofileHardLimit,
+    cgroupParent: setup.cgroupParent,
+    nofileHardLimit: setup.nofileHardLimit,
     addresses: [],
-    hostResolvConf: inputs.hostResolvConf,
+    hostResolvConf: setup.hostResolvConf,
   });
-  const bundleMs = performance.now() - bundleStart;
+  return performance.now() - bundleStart;
+}
+
+/** Times `runc run -d` of a prepared bundle: spawn -> returned, and spawn -> `runc state` running. */
+export async function startRuncContainer(setup: RuncSetup, containerId: string): Promise<Omit<RuncSample, 'bundleMs'>> {
+  const { paths, runcRoot } = setup;
   // DESIGN.md §10: `runc run -d` on pipes that we close dies; files outlive us.
   const outputPath = join(paths.bundleDir(containerId), 'runc-output.log');
   const outputFd = openSync(outputPath, 'a');
@@ -117,11 +130,12 @@ async function runOnce(inputs: RunOnceInputs): Promise<RuncSample> {
   const state = JSON.parse(await runOrThrow('read runc state', RUNC_BINARY, ['--root', runcRoot, 'state', containerId])) as { status?: string };
   const runningMs = performance.now() - startedAt;
   if (state.status !== 'running') throw new Error(`runc reference container ${containerId} is ${String(state.status)}, not running, right after runc run -d`);
-  return { returnedMs: returned.elapsedMs, runningMs, bundleMs };
+  return { returnedMs: returned.elapsedMs, runningMs };
 }
 
 /** Deletes the container (force), unmounts its rootfs and removes its bundle. Idempotent. */
-async function removeContainer(runcRoot: string, paths: RuntimePaths, containerId: string): Promise<void> {
+export async function removeRuncContainer(setup: Pick<RuncSetup, 'runcRoot' | 'paths'>, containerId: string): Promise<void> {
+  const { runcRoot, paths } = setup;
   const deleted = await timedRun(RUNC_BINARY, ['--root', runcRoot, 'delete', '--force', containerId]);
   if (deleted.exitCode !== 0 && !/does not exist|not found/i.test(deleted.stderr)) {
     throw new Error(`cannot delete runc container ${containerId}: ${deleted.stderr.trim()}`);

@@ -18,9 +18,9 @@ import { labDown, labPaths, labUp } from '../deploy/lab/index.js';
 import { removeCgroupTree } from '../agent/runtime/cgroups.js';
 import { unmountAllUnder } from '../agent/runtime/rootfs.js';
 import { CleanupStack, progress, randomName, timedRun } from './bench-support.js';
-import { measurePodmanReference, PODMAN_BINARY } from './podman-start.js';
-import { measureRuncReference, RUNC_BINARY } from './runc-start.js';
-import { measureSkiff, RUNTIME_TRACE, type SkiffSample } from './skiff-start.js';
+import { PODMAN_BINARY, samplePodman, setupPodman, type PodmanSample } from './podman-start.js';
+import { RUNC_BINARY, sampleRunc, setupRunc, type RuncSample } from './runc-start.js';
+import { RUNTIME_TRACE, sampleSkiff, warmSkiff, type SkiffSample } from './skiff-start.js';
 import { ratio, summarize, type LatencySummary } from './stats.js';
 
 /** Runs per series unless --runs says otherwise. */
@@ -30,6 +30,10 @@ export const MAX_RUNS = 1_000;
 /** The demo image every lab registry holds (deploy/lab/lab-up.ts), and its tag in the lab's OCI layout. */
 const IMAGE = 'demo/web:v1';
 const IMAGE_LAYOUT = { dir: 'web-v1', tag: 'v1' } as const;
+/** Issue 7: assignment -> running at most 1.5 x a raw `runc run` of the same bundle. */
+export const ASSIGNMENT_GOAL = 1.5;
+/** Issue 7: `service create` -> running at most 1.0 x `podman run --runtime runc` of the same image. */
+export const CREATE_GOAL = 1.0;
 /** Random part of the lab name, scratch dir and cgroup parent ("bs" + 6 = 8, the lab name limit). */
 const RUN_ID_LENGTH = 6;
 
@@ -80,16 +84,24 @@ async function main(): Promise<void> {
     const connection = await connect(undefined);
     cleanups.push('control connection', async () => connection.close());
 
-    const skiff = await measureSkiff({ connection, host, image: IMAGE, runs, env: process.env, cleanups });
-    const runc = await measureRuncReference({ workDir: join(workDir, 'runc'), registry: lab.registry.addr, image: IMAGE, cgroupParent: `${cgroupRoot}/runc`, runs, cleanups });
-    const podman = await measurePodmanReference({
-      workDir: join(workDir, 'podman'),
-      layoutDir: join(labPaths(labName).imagesDir, IMAGE_LAYOUT.dir),
-      layoutTag: IMAGE_LAYOUT.tag,
-      cgroupParent: `${cgroupRoot}/podman`,
-      runs,
-      cleanups,
-    });
+    const skiffOptions = { connection, host, image: IMAGE, env: process.env, cleanups };
+    await warmSkiff(skiffOptions);
+    const runcSetup = await setupRunc({ workDir: join(workDir, 'runc'), registry: lab.registry.addr, image: IMAGE, cgroupParent: `${cgroupRoot}/runc`, cleanups });
+    const podmanOptions = { workDir: join(workDir, 'podman'), layoutDir: join(labPaths(labName).imagesDir, IMAGE_LAYOUT.dir), layoutTag: IMAGE_LAYOUT.tag, cgroupParent: `${cgroupRoot}/podman`, cleanups };
+    const podmanSetup = await setupPodman(podmanOptions);
+    // Interleaved, one run of each series per round, so that a change in the machine's load
+    // (it is shared) falls on every series alike.
+    const skiff: SkiffSample[] = [];
+    const runc: RuncSample[] = [];
+    const podman: PodmanSample[] = [];
+    for (let run = 1; run <= runs; run += 1) {
+      skiff.push(await sampleSkiff(skiffOptions, run));
+      runc.push(await sampleRunc(runcSetup, cleanups, run));
+      podman.push(await samplePodman(podmanSetup, podmanOptions, run));
+    }
+    // The floor of any Node CLI: spawn -> exit of a process that loads nothing, in this same run.
+    const nodeFloor: number[] = [];
+    for (let run = 1; run <= runs; run += 1) nodeFloor.push((await timedRun(process.execPath, ['-e', '0'])).elapsedMs);
     const skiffSummary = skiffReport(skiff);
     const runcSummary = summarize(runc.map((sample) => sample.runningMs));
     const podmanSummary = summarize(podman.map((sample) => sample.runningMs));
@@ -99,9 +111,13 @@ async function main(): Promise<void> {
       skiff: skiffSummary,
       runc: { ...runcSummary, returned: summarize(runc.map((sample) => sample.returnedMs)), bundle_untimed: summarize(runc.map((sample) => sample.bundleMs)) },
       podman: { ...podmanSummary, returned: summarize(podman.map((sample) => sample.returnedMs)) },
+      node_e_0: summarize(nodeFloor),
       // Medians of spawn -> running; JSON drops a ratio that cannot be computed.
       ratio_skiff_over_runc: ratio(skiffSummary.p50_ms, runcSummary.p50_ms),
       ratio_skiff_over_podman: ratio(skiffSummary.p50_ms, podmanSummary.p50_ms),
+      // Issue 7's two goals: the agent's share (assignment arrives -> task reported running) against
+      // a raw `runc run` of the same bundle (<= 1.5), and `service create` -> running against `podman run` (<= 1.0).
+      goals: startGoals(skiffSummary, runcSummary, podmanSummary),
       host: await hostReport(),
     };
     process.stdout.write(`${JSON.stringify(report)}\n`);
@@ -110,8 +126,21 @@ async function main(): Promise<void> {
   }
 }
 
+/** Issue 7's start-latency goals: each ratio of p50s beside its goal and whether it is met. */
+export function startGoals(
+  skiff: LatencySummary & { agent_accepted_to_running?: LatencySummary },
+  runc: LatencySummary,
+  podman: LatencySummary,
+): Record<string, { ratio: number | undefined; goal: number; met: boolean }> {
+  const goal = (value: number | undefined, limit: number): { ratio: number | undefined; goal: number; met: boolean } => ({ ratio: value, goal: limit, met: value !== undefined && value <= limit });
+  return {
+    assignment_to_running_over_runc_run: goal(skiff.agent_accepted_to_running === undefined ? undefined : ratio(skiff.agent_accepted_to_running.p50_ms, runc.p50_ms), ASSIGNMENT_GOAL),
+    service_create_to_running_over_podman_run: goal(ratio(skiff.p50_ms, podman.p50_ms), CREATE_GOAL),
+  };
+}
+
 /** Spawn -> running, plus the CLI's exit and the agent's and runtime's shares when logged. */
-function skiffReport(samples: readonly SkiffSample[]): LatencySummary & Record<string, unknown> {
+function skiffReport(samples: readonly SkiffSample[]): LatencySummary & { agent_accepted_to_running?: LatencySummary } & Record<string, unknown> {
   const defined = (values: Array<number | undefined>): number[] => values.filter((value): value is number => value !== undefined);
   const agent = defined(samples.map((sample) => sample.agentMs));
   const runtime = defined(samples.map((sample) => sample.runtimeMs));

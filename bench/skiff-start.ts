@@ -44,7 +44,6 @@ export interface SkiffMeasureOptions {
   /** The one lab host (1 manager, 0 workers): every task lands here. */
   host: LabHost;
   image: string;
-  runs: number;
   /** Environment for the CLI (SKIFF_HOME of the bench's private context). */
   env: NodeJS.ProcessEnv;
   cleanups: CleanupStack;
@@ -55,23 +54,23 @@ export function skiffBinary(): string {
   return join(repositoryRoot(), 'bin', 'skiff');
 }
 
-/** Warms the host (pull + unpack via one full create/rm), then times `runs` service starts. */
-export async function measureSkiff(options: SkiffMeasureOptions): Promise<SkiffSample[]> {
+/** Pulls and unpacks the image on the host through one full create/rm of `bench-warm`. */
+export async function warmSkiff(options: SkiffMeasureOptions): Promise<void> {
   progress(`skiff: warming ${options.host.name} with ${options.image}`);
   await runOrThrow('create the warm-up service', skiffBinary(), ['service', 'create', '--name', 'bench-warm', '--replicas', '1', options.image], { env: options.env, timeoutMs: CONVERGE_TIMEOUT_MS });
   await removeService(options, 'bench-warm');
-  const samples: SkiffSample[] = [];
-  for (let run = 1; run <= options.runs; run += 1) {
-    checkNotStopping();
-    const name = `bench-${run}`;
-    options.cleanups.push(`skiff service ${name}`, () => removeService(options, name).catch(() => undefined));
-    const sample = await runOnce(options, name);
-    await removeService(options, name);
-    samples.push(sample);
-    const agent = sample.agentMs === undefined ? '' : `, agent ${sample.agentMs} ms, runtime ${String(sample.runtimeMs)} ms`;
-    progress(`skiff run ${run}/${options.runs}: running after ${sample.runningMs.toFixed(1)} ms (CLI exited ${sample.cliExitMs.toFixed(1)} ms${agent})`);
-  }
-  return samples;
+}
+
+/** Times one service start (`bench-<run>`) and removes the service again. */
+export async function sampleSkiff(options: SkiffMeasureOptions, run: number): Promise<SkiffSample> {
+  checkNotStopping();
+  const name = `bench-${run}`;
+  options.cleanups.push(`skiff service ${name}`, () => removeService(options, name).catch(() => undefined));
+  const sample = await runOnce(options, name);
+  await removeService(options, name);
+  const agent = sample.agentMs === undefined ? '' : `, agent ${sample.agentMs} ms, runtime ${String(sample.runtimeMs)} ms`;
+  progress(`skiff run ${run}: running after ${sample.runningMs.toFixed(1)} ms (CLI exited ${sample.cliExitMs.toFixed(1)} ms${agent})`);
+  return sample;
 }
 
 async function runOnce(options: SkiffMeasureOptions, name: string): Promise<SkiffSample> {
@@ -104,15 +103,17 @@ async function runOnce(options: SkiffMeasureOptions, name: string): Promise<Skif
 }
 
 /** Removes a service and waits until it has no task and its containers are gone from the host's runc. */
-async function removeService(options: SkiffMeasureOptions, name: string): Promise<void> {
+export async function removeService(options: Pick<SkiffMeasureOptions, 'connection' | 'host'>, name: string): Promise<void> {
   const { tasks } = await options.connection.call((client) => client.listTasks, { service: name, node: '' });
   const containerIds = new Set(tasks.map((task) => task.meta?.id ?? ''));
   await options.connection.call((client) => client.removeService, { service: name });
   await pollUntil(
     `see the containers of service ${name} gone`,
     async () => {
-      const listed = await runOrThrow('list runc containers', RUNC_BINARY, ['--root', options.host.runcRoot, 'list', '--format', 'json']);
-      const ids = ((JSON.parse(listed) as Array<{ id: string }> | null) ?? []).map((container) => container.id);
+      // `runc list` fails when a container's state directory goes away while it reads it: try again.
+      const listed = await timedRun(RUNC_BINARY, ['--root', options.host.runcRoot, 'list', '--format', 'json']);
+      if (listed.exitCode !== 0) return undefined;
+      const ids = ((JSON.parse(listed.stdout) as Array<{ id: string }> | null) ?? []).map((container) => container.id);
       return ids.some((id) => containerIds.has(id)) ? undefined : true;
     },
     { intervalMs: POLL_INTERVAL_MS, timeoutMs: CONVERGE_TIMEOUT_MS },

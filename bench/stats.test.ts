@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { percentile, ratio, roundMs, summarize } from './stats.js';
+import { percentile, ratio, roundMs, summarize, throughputMBps } from './stats.js';
 
 describe('bench stats', () => {
   it('percentile picks the nearest-rank sample, whatever the input order', () => {
@@ -44,5 +44,11 @@ describe('bench stats', () => {
     expect(ratio(300, 40)).toBe(7.5);
     expect(ratio(1, 3)).toBe(0.33);
     expect(ratio(1, 0)).toBeUndefined();
+  });
+
+  it('throughputMBps is decimal megabytes per second, refusing a non-positive time', () => {
+    expect(throughputMBps(125_000_000, 1000)).toBe(125);
+    expect(throughputMBps(100_000_000, 750)).toBe(133.3);
+    expect(() => throughputMBps(1, 0)).toThrow('cannot compute a throughput: the time 0 ms is not positive');
   });
 });

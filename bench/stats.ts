@@ -48,3 +48,9 @@ export function ratio(numerator: number, denominator: number): number | undefine
   if (!(denominator > 0)) return undefined;
   return Math.round((numerator / denominator) * 100) / 100;
 }
+
+/** MB/s (10^6 bytes per second) of `bytes` moved in `ms`, one decimal; throws on a non-positive time. */
+export function throughputMBps(bytes: number, ms: number): number {
+  if (!(ms > 0)) throw new Error(`cannot compute a throughput: the time ${ms} ms is not positive`);
+  return Math.round((bytes / 1e6 / (ms / 1000)) * 10) / 10;
+}

@@ -14,6 +14,8 @@ const POLL_MS = 10;
 const suffix = randomBytes(3).toString('hex');
 const bridgeName = `skn${suffix}`;
 const third = randomInt(200, 255);
+/** A container id unique to this run, whose host veth the crash test leaves behind first. */
+const crashedId = `crashed-${suffix}`;
 let stateDir = '';
 let holder: ChildProcess | undefined;
 
@@ -36,6 +38,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (holder?.pid !== undefined && isProcessAlive(holder.pid)) holder.kill('SIGKILL');
   await runCommand('ip', ['link', 'del', 'dev', hostVethName('c1')]);
+  await runCommand('ip', ['link', 'del', 'dev', hostVethName(crashedId)]);
   await runCommand('ip', ['link', 'del', 'dev', bridgeName]);
   await fs.rm(stateDir, { recursive: true, force: true });
 });
@@ -72,6 +75,27 @@ describe('BridgeNetwork', () => {
     expect((await runCommand('ip', ['link', 'show', 'dev', hostVethName('c1')])).exitCode).not.toBe(0);
     expect(await network.addressesOf('c1')).toEqual([]);
     expect(await pathExists(path.join(stateDir, 'network', 'ipam', bridgeName, address))).toBe(false);
+  });
+
+  it('attach replaces a host veth of the same name left by a crash', async () => {
+    const network = new BridgeNetwork({ stateDir, bridgeName, bridgeSubnet: `198.18.${third}.0/24` });
+    const leftover = hostVethName(crashedId);
+    const made = await runCommand('ip', ['link', 'add', 'name', leftover, 'type', 'veth', 'peer', 'name', `skp${suffix}`]);
+    expect(made.exitCode, made.stderr).toBe(0);
+    const other = await spawnNetnsHolder();
+    try {
+      const address = await network.reserve(crashedId);
+      await network.attach(crashedId, other.pid ?? 0, address);
+      const shown = (await runCommand('ip', ['-d', 'link', 'show', 'dev', leftover])).stdout;
+      expect(shown).toMatch(/\bveth\b/);
+      expect(shown).toContain(`master ${bridgeName}`);
+      const inside = (await runCommand('nsenter', [`--net=/proc/${other.pid ?? 0}/ns/net`, 'ip', 'addr', 'show', 'dev', 'eth0'])).stdout;
+      expect(inside).toContain(`inet ${address}/24`);
+      await network.detach(crashedId);
+      expect((await runCommand('ip', ['link', 'show', 'dev', leftover])).exitCode).not.toBe(0);
+    } finally {
+      other.kill('SIGKILL');
+    }
   });
 
   it('attach to a vanished namespace fails with a NetworkError', async () => {

@@ -72,11 +72,20 @@ export class BridgeNetwork {
   async attach(containerId: string, pid: number, address: string): Promise<void> {
     await this.ensureBridge();
     const veth = hostVethName(containerId);
-    await runCommand(IP_PATH, ['link', 'del', 'dev', veth], { timeoutMs: IP_TIMEOUT_MS }); // a leftover from a crash
-    await this.ip(`attach ${containerId} to ${this.options.bridgeName}`, ['-batch', '-'], [
-      `link add name ${veth} type veth peer name ${CONTAINER_INTERFACE} netns ${pid}`,
-      `link set dev ${veth} master ${this.options.bridgeName} up`,
-    ]);
+    const attach = (): Promise<void> =>
+      this.ip(`attach ${containerId} to ${this.options.bridgeName}`, ['-batch', '-'], [
+        `link add name ${veth} type veth peer name ${CONTAINER_INTERFACE} netns ${pid}`,
+        `link set dev ${veth} master ${this.options.bridgeName} up`,
+      ]);
+    try {
+      await attach();
+    } catch (error) {
+      // A host veth of this name left by a crash: remove it and try once more. Deleting only
+      // then saves an `ip` process on every start (bench/service-start.ts, phase "network").
+      if (!(error instanceof NetworkError) || !/File exists/.test(error.message)) throw error;
+      await runCommand(IP_PATH, ['link', 'del', 'dev', veth], { timeoutMs: IP_TIMEOUT_MS });
+      await attach();
+    }
     await this.ip(`configure ${CONTAINER_INTERFACE} of ${containerId}`, ['-batch', '-'], [
       `addr add ${address}/${this.subnet.prefixLength} dev ${CONTAINER_INTERFACE}`,
       `link set dev ${CONTAINER_INTERFACE} up`,

@@ -1,0 +1,49 @@
+/**
+ * Process memory as Linux reports it, for the benchmarks: VmRSS / RssAnon / RssFile from
+ * /proc/<pid>/status and Pss from /proc/<pid>/smaps_rollup. The parsers are pure; the readers
+ * return undefined for a process that has gone.
+ */
+import { readFile, readdir } from 'node:fs/promises';
+
+/** One process's memory, in KiB as the kernel prints it. */
+export interface ProcessMemory {
+  rssKib: number;
+  rssAnonKib: number | undefined;
+  rssFileKib: number | undefined;
+  /** Proportional set size (shared pages divided among their users); undefined without smaps_rollup. */
+  pssKib: number | undefined;
+}
+
+/** The value in kB of field `name` (e.g. `VmRSS`) in /proc status or smaps text; undefined if absent. */
+export function procKib(text: string, name: string): number | undefined {
+  const match = new RegExp(`^${name}:\\s+(\\d+)\\s+kB$`, 'm').exec(text);
+  return match?.[1] === undefined ? undefined : Number(match[1]);
+}
+
+/** KiB to MiB with one decimal. */
+export function kibToMib(kib: number): number {
+  return Math.round((kib / 1024) * 10) / 10;
+}
+
+/** The memory of `pid`, or undefined when it has exited (or is a kernel thread without VmRSS). */
+export async function processMemory(pid: number): Promise<ProcessMemory | undefined> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => undefined);
+  if (status === undefined) return undefined;
+  const rssKib = procKib(status, 'VmRSS');
+  if (rssKib === undefined) return undefined;
+  const rollup = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8').catch(() => '');
+  return { rssKib, rssAnonKib: procKib(status, 'RssAnon'), rssFileKib: procKib(status, 'RssFile'), pssKib: procKib(rollup, 'Pss') };
+}
+
+/** Pids of every process whose command name (/proc/<pid>/comm) is `comm` and whose command line contains `needle`. */
+export async function findProcesses(comm: string, needle: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const name = await readFile(`/proc/${entry}/comm`, 'utf8').catch(() => '');
+    if (name.trim() !== comm) continue;
+    const commandLine = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (commandLine.split('\0').join(' ').includes(needle)) pids.push(Number(entry));
+  }
+  return pids;
+}
