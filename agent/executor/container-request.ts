@@ -1,7 +1,7 @@
 /** Turning a task's spec and its image's config into a runtime request, with Docker's merge rules. */
 import type { Task } from '../../proto/skiff/v1/objects.js';
 import type { PulledImage } from '../image/types.js';
-import type { ContainerFile, ContainerRequest } from '../runtime/types.js';
+import type { ContainerFile, ContainerNetwork, ContainerRequest } from '../runtime/types.js';
 
 /** Labels the agent stores with each container to find its task again after a restart. */
 export const TASK_ID_LABEL = 'skiff.task.id';
@@ -12,6 +12,14 @@ export const DEFAULT_PIDS_LIMIT = 4096;
 /** The task's name as users see it and as its default hostname: `<service>.<slot>.<task id>`. */
 export function taskName(task: Task): string {
   return `${task.serviceName}.${task.slot === 0 ? task.nodeId : task.slot}.${task.meta?.id ?? ''}`;
+}
+
+/** The overlay networks of the task's spec, each with the address the allocator gave the task. */
+export function overlayNetworks(task: Task): ContainerNetwork[] {
+  return (task.spec?.networks ?? []).flatMap((networkId) => {
+    const address = task.networks.find((attachment) => attachment.network === networkId)?.addresses[0];
+    return address === undefined ? [] : [{ networkId, address }];
+  });
 }
 
 /**
@@ -45,5 +53,6 @@ export function containerRequest(task: Task, image: PulledImage, files: Containe
     pidsLimit: limits?.pids || DEFAULT_PIDS_LIMIT,
     labels: { [TASK_ID_LABEL]: id, [SERVICE_ID_LABEL]: task.serviceId },
     files,
+    networks: overlayNetworks(task),
   };
 }

@@ -46,6 +46,8 @@ export interface BundleInputs {
   hostResolvConf: string | undefined;
   /** The request's files, already on the container's tmpfs (none when absent). */
   fileMounts?: FileMount[];
+  /** The embedded DNS resolver's address; absent: the host's nameservers. */
+  nameserver?: string;
 }
 
 /** Mounts the rootfs and writes the bundle's /etc files and config.json. */
@@ -61,7 +63,7 @@ export async function prepareBundle(inputs: BundleInputs): Promise<void> {
   const rootfs = paths.inBundle(id, 'rootfs');
   const user = resolveUser(request.user, await readRootfsFile(rootfs, 'etc/passwd'), await readRootfsFile(rootfs, 'etc/group'));
   await fs.writeFile(paths.inBundle(id, 'hosts'), hostsFileContent(request.hostname, inputs.addresses));
-  await fs.writeFile(paths.inBundle(id, 'resolv.conf'), containerResolvConf(inputs.hostResolvConf));
+  await fs.writeFile(paths.inBundle(id, 'resolv.conf'), containerResolvConf(inputs.hostResolvConf, inputs.nameserver));
   await fs.writeFile(paths.inBundle(id, 'hostname'), `${request.hostname}\n`);
   await fs.mkdir(paths.inBundle(id, 'persist'), { recursive: true });
   const spec = buildOciSpec({

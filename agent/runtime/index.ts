@@ -10,7 +10,7 @@ import { parseNofileHardLimit } from './oci-spec.js';
 import { RuntimePaths } from './paths.js';
 import { RuncClient } from './runc.js';
 import { RuncRuntime } from './runc-runtime.js';
-import { RuntimeError, type Runtime, type RuntimeOptions } from './types.js';
+import { RuntimeError, type OverlayAttacher, type Runtime, type RuntimeOptions } from './types.js';
 
 export * from './types.js';
 export { cleanupRuntimeState, type RuntimeStateRoots } from './teardown.js';
@@ -19,6 +19,10 @@ export type { RuntimeLogger } from './log.js';
 
 export interface RuntimeExtras {
   logger?: RuntimeLogger;
+  /** Overlay networks (issue #8); without it a request with networks is refused. */
+  overlay?: OverlayAttacher;
+  /** Containers use the resolver on the host bridge's gateway address (agent/network/dns). */
+  embeddedDns?: boolean;
 }
 
 /**
@@ -46,6 +50,8 @@ export async function createRuntime(options: RuntimeOptions, extras: RuntimeExtr
     cgroupParent: options.cgroupParent,
     nofileHardLimit: parseNofileHardLimit(await fs.readFile('/proc/self/limits', 'utf8')),
     logger: extras.logger ?? defaultRuntimeLogger(),
+    ...(extras.overlay === undefined ? {} : { overlay: extras.overlay }),
+    embeddedDns: extras.embeddedDns ?? false,
   });
   await runtime.init();
   return runtime;

@@ -32,6 +32,25 @@ export interface ContainerRequest {
    * bind-mounted read-only at their paths. Never stored, logged or returned by the runtime.
    */
   files: ContainerFile[];
+  /** Overlay networks to join besides the host bridge (eth1, eth2, … in this order). */
+  networks?: ContainerNetwork[];
+}
+
+/** One overlay network of a container: the address the manager's allocator gave its task. */
+export interface ContainerNetwork {
+  networkId: string;
+  /** CIDR form, e.g. `10.0.1.7/24`. */
+  address: string;
+}
+
+/** Joins containers to overlay networks (agent/network/overlay); absent: no overlay networks. */
+export interface OverlayAttacher {
+  /** Waits for the networks' views; `internal` when every one is internal (no way out for the container). */
+  prepare(containerId: string, networks: readonly ContainerNetwork[]): Promise<{ internal: boolean }>;
+  /** Plugs the container whose init is `pid` into each network (its host-bridge address names it to the DNS resolver). */
+  attach(containerId: string, pid: number, bridgeAddress: string, networks: readonly ContainerNetwork[]): Promise<void>;
+  /** Unplugs the container and removes devices no longer needed. Idempotent. */
+  detach(containerId: string): Promise<void>;
 }
 
 /** One file of a ContainerRequest's `files`. */
