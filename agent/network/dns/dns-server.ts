@@ -44,7 +44,7 @@ export interface DnsServerOptions {
   /** The networks of the container whose host-bridge address is `source`, in order. */
   scopeOf: (source: string) => NetworkView[];
   logger: RuntimeLogger;
-  /** Upstream servers; default: the nameservers of /etc/resolv.conf, read per query. */
+  /** Upstream servers (`ip` or `ip:port`); default: the nameservers of /etc/resolv.conf, read per query. */
   upstreams?: () => Promise<string[]>;
 }
 
@@ -160,8 +160,9 @@ export async function hostNameservers(): Promise<string[]> {
     .filter((server) => server !== undefined);
 }
 
-/** Sends `message` to `server`:53 over UDP; the reply, or undefined after FORWARD_TIMEOUT_MS. */
+/** Sends `message` to `server` (`ip` for port 53, or `ip:port`) over UDP; the reply, or undefined after FORWARD_TIMEOUT_MS. */
 function askUpstream(message: Buffer, server: string): Promise<Buffer | undefined> {
+  const [host = '', port = String(DNS_PORT)] = server.split(':');
   return new Promise((resolve) => {
     const socket = dgram.createSocket('udp4');
     const done = (response: Buffer | undefined): void => {
@@ -174,6 +175,6 @@ function askUpstream(message: Buffer, server: string): Promise<Buffer | undefine
     socket.on('message', (response) => {
       if (response.length >= 2 && response.readUInt16BE(0) === message.readUInt16BE(0)) done(response);
     });
-    socket.send(message, DNS_PORT, server);
+    socket.send(message, Number(port), host);
   });
 }
