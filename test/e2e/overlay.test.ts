@@ -21,6 +21,8 @@ afterAll(async () => {
 });
 
 const DEADLINE_MS = 120_000;
+/** busybox wget's own -T crashes Debian's busybox 1.35 (SIGSEGV): the caller's timeout bounds it instead. */
+const WGET_TIMEOUT_MS = 6_000;
 
 /** Runs a command; resolves with its exit code and output, never throws. */
 function run(file: string, args: string[], timeoutMs = 20_000): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -108,7 +110,7 @@ describe('overlay networks on the lab', () => {
     for (const row of web) {
       const address = overlayAddress(row, frontSubnet);
       const page = await waitFor(`client reaching ${row.name} at ${address} (on ${row.hostname})`, 30_000, async () => {
-        const result = await inNetns(client.pid, ['wget', '-q', '-T', '3', '-O', '-', `http://${address}/`]);
+        const result = await inNetns(client.pid, ['wget', '-q', '-O', '-', `http://${address}/`], WGET_TIMEOUT_MS);
         return result.code === 0 ? result.stdout : undefined;
       });
       expect(page).toContain('demo/web:v1');
@@ -137,7 +139,7 @@ describe('overlay networks on the lab', () => {
     expect(await resolve(client.pid, 'web.1', resolver)).toEqual([overlayAddress(first, frontSubnet)]);
     expect(await resolve(client.pid, `web.1.${first.id}`, resolver)).toEqual([overlayAddress(first, frontSubnet)]);
     // Through the container's own resolv.conf and libc: a task name works in a URL.
-    const page = await inContainer(client.pid, ['wget', '-q', '-T', '5', '-O', '-', 'http://web.1/']);
+    const page = await inContainer(client.pid, ['wget', '-q', '-O', '-', 'http://web.1/'], WGET_TIMEOUT_MS);
     expect(page.code, page.stderr).toBe(0);
     expect(page.stdout).toContain('demo/web:v1');
   });
@@ -147,7 +149,7 @@ describe('overlay networks on the lab', () => {
     await cli(['service', 'create', '--detach', '--name', 'other', '--network', 'back', '--constraint', 'node.hostname==h3', 'demo/web:v1']);
     const [other] = (await runningTasks('other', 1)) as [TaskRow];
     for (const row of web) {
-      const result = await inNetns(other.pid, ['wget', '-q', '-T', '3', '-O', '-', `http://${overlayAddress(row, frontSubnet)}/`]);
+      const result = await inNetns(other.pid, ['wget', '-q', '-O', '-', `http://${overlayAddress(row, frontSubnet)}/`], WGET_TIMEOUT_MS);
       expect(result.code, `other reached ${row.name}`).not.toBe(0);
     }
     expect(await resolve(other.pid, 'tasks.web', resolver)).toEqual([]);
@@ -168,7 +170,7 @@ describe('overlay networks on the lab', () => {
       expect(ping.code, `internal task reached ${target}`).not.toBe(0);
     }
     const page = await waitFor('vault tasks reaching each other', 30_000, async () => {
-      const result = await inNetns(one.pid, ['wget', '-q', '-T', '3', '-O', '-', `http://${overlayAddress(two, privSubnet)}/`]);
+      const result = await inNetns(one.pid, ['wget', '-q', '-O', '-', `http://${overlayAddress(two, privSubnet)}/`], WGET_TIMEOUT_MS);
       return result.code === 0 ? result.stdout : undefined;
     });
     expect(page).toContain('demo/web:v1');
@@ -181,7 +183,7 @@ describe('overlay networks on the lab', () => {
     const [after] = (await runningTasks('client', 1)) as [TaskRow];
     expect(after.pid).toBe(client.pid);
     for (const row of web) {
-      const result = await inNetns(client.pid, ['wget', '-q', '-T', '3', '-O', '-', `http://${overlayAddress(row, frontSubnet)}/`]);
+      const result = await inNetns(client.pid, ['wget', '-q', '-O', '-', `http://${overlayAddress(row, frontSubnet)}/`], WGET_TIMEOUT_MS);
       expect(result.code, `after restart, client reaching ${row.name}`).toBe(0);
     }
     expect(await waitFor('the restarted resolver answering', 30_000, async () => {
