@@ -73,15 +73,18 @@ export class BridgeNetwork {
    * Plugs the container whose init is `pid` into the bridge with its reserved `address`. An
    * `internal` container (only on internal overlay networks) gets no way out: a /32 address, a
    * route to the gateway only, and an nftables table in its own netns (which it cannot change
-   * without CAP_NET_ADMIN) that lets nothing through eth0 but DNS to the embedded resolver.
+   * without CAP_NET_ADMIN) that lets nothing through eth0 but DNS to the embedded resolver. An
+   * `isolated` container (one on overlay networks) gets an isolated bridge port: it cannot talk
+   * to another isolated container over the host bridge, only over the networks they share.
    */
-  async attach(containerId: string, pid: number, address: string, options: { internal?: boolean } = {}): Promise<void> {
+  async attach(containerId: string, pid: number, address: string, options: { internal?: boolean; isolated?: boolean } = {}): Promise<void> {
     await this.ensureBridge();
     const veth = hostVethName(containerId);
     await runCommand(IP_PATH, ['link', 'del', 'dev', veth], { timeoutMs: IP_TIMEOUT_MS }); // a leftover from a crash
     await this.ip(`attach ${containerId} to ${this.options.bridgeName}`, ['-batch', '-'], [
       `link add name ${veth} type veth peer name ${CONTAINER_INTERFACE} netns ${pid}`,
       `link set dev ${veth} master ${this.options.bridgeName} up`,
+      ...(options.isolated === true ? [`link set dev ${veth} type bridge_slave isolated on`] : []),
     ]);
     if (options.internal === true) {
       await this.ip(`configure ${CONTAINER_INTERFACE} of ${containerId}`, ['-batch', '-'], [

@@ -155,7 +155,7 @@ export class RuncRuntime implements Runtime {
     }
     logger.info('none -> created', { containerId: id, pid });
     try {
-      await network.attach(id, pid, record.addresses[0] ?? '', { internal });
+      await network.attach(id, pid, record.addresses[0] ?? '', { internal, isolated: overlayNetworks.length > 0 });
       if (overlay !== undefined && overlayNetworks.length > 0) await overlay.attach(id, pid, record.addresses[0] ?? '', overlayNetworks);
       endPhase('network');
     } catch (error) {

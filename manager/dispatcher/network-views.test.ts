@@ -34,7 +34,7 @@ function task(id: string, nodeId: string, state: TaskState, address: string, net
 function setup(): FakeReader {
   const reader = new FakeReader();
   reader.objects.network.set('net1', { meta: meta('net1'), spec: { name: 'front', labels: {}, driver: '', subnet: '', internal: false, attachable: false }, allocation: { subnet: '10.0.0.0/24', gateway: '10.0.0.1', vni: 4096 } });
-  for (const [id, addr] of [['n1', '192.168.0.1'], ['n2', '192.168.0.2:4242'], ['n3', '192.168.0.3']]) reader.objects.node.set(id, { meta: meta(id), status: { state: 1, message: '', addr } } as Node);
+  for (const [id, addr] of [['n1', '192.168.0.1'], ['n2', '192.168.0.2:4242'], ['n3', '192.168.0.3']] as Array<[string, string]>) reader.objects.node.set(id, { meta: meta(id), status: { state: 1, message: '', addr } } as Node);
   reader.objects.service.set('svc1', {
     meta: meta('svc1'),
     spec: { name: 'web', taskTemplate: { networks: ['net1'] }, endpoint: undefined },

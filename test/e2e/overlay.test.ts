@@ -146,14 +146,24 @@ describe('overlay networks on the lab', () => {
 
   it('two networks cannot reach each other, and names are scoped per network', async () => {
     await cli(['network', 'create', 'back']);
-    await cli(['service', 'create', '--detach', '--name', 'other', '--network', 'back', '--constraint', 'node.hostname==h3', 'demo/web:v1']);
+    await cli(['service', 'create', '--detach', '--name', 'other', '--network', 'back', '--endpoint-mode', 'dnsrr', '--constraint', 'node.hostname==h3', 'demo/web:v1']);
     const [other] = (await runningTasks('other', 1)) as [TaskRow];
+    const backSubnet = await subnetOf('back');
     for (const row of web) {
       const result = await inNetns(other.pid, ['wget', '-q', '-O', '-', `http://${overlayAddress(row, frontSubnet)}/`], WGET_TIMEOUT_MS);
-      expect(result.code, `other reached ${row.name}`).not.toBe(0);
+      expect(result.code, `other reached ${row.name} on front`).not.toBe(0);
+    }
+    // Nor over the host bridge: on one host, tasks on overlay networks have isolated ports there.
+    const neighbour = web.find((row) => row.hostname === other.hostname);
+    const bridgeAddress = neighbour?.addresses.find((address) => !address.includes('/'));
+    if (bridgeAddress !== undefined) {
+      const result = await inNetns(other.pid, ['wget', '-q', '-O', '-', `http://${bridgeAddress}/`], WGET_TIMEOUT_MS);
+      expect(result.code, `other reached ${neighbour?.name ?? ''} over the host bridge`).not.toBe(0);
     }
     expect(await resolve(other.pid, 'tasks.web', resolver)).toEqual([]);
-    expect(await resolve(other.pid, 'other', resolver)).toHaveLength(1);
+    expect(await resolve(client.pid, 'other', resolver)).toEqual([]);
+    // dnsrr: the service name is its tasks' addresses, not a VIP.
+    expect(await resolve(other.pid, 'other', resolver)).toEqual([overlayAddress(other, backSubnet)]);
   });
 
   it('an internal network has no way out, but its names resolve', async () => {
