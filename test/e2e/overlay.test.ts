@@ -200,6 +200,20 @@ describe('overlay networks on the lab', () => {
       const found = await resolve(client.pid, 'tasks.web', resolver);
       return found.length === 3 ? found : undefined;
     })).toHaveLength(3);
+    // The restarted agent still programs the network: a new web task is reachable and named.
+    await cli(['service', 'scale', 'web=4']);
+    web = await runningTasks('web', 4);
+    for (const row of web) {
+      const address = overlayAddress(row, frontSubnet);
+      await waitFor(`client reaching ${row.name} at ${address} after the restart`, 30_000, async () => {
+        const result = await inNetns(client.pid, ['wget', '-q', '-O', '-', `http://${address}/`], WGET_TIMEOUT_MS);
+        return result.code === 0 ? true : undefined;
+      });
+    }
+    expect(await waitFor('tasks.web naming the 4 tasks', 30_000, async () => {
+      const found = await resolve(client.pid, 'tasks.web', resolver);
+      return found.length === 4 ? found : undefined;
+    })).toEqual(web.map((row) => overlayAddress(row, frontSubnet)).sort());
   });
 
   it('service rm and network rm leave no device, address or record on any host', async () => {

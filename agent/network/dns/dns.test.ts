@@ -1,4 +1,5 @@
 import dgram from 'node:dgram';
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { NetworkView } from '../../../proto/skiff/v1/dispatcher.js';
 import { lookupName } from './dns-names.js';
@@ -93,6 +94,26 @@ describe('dns server', () => {
     expect(await ask(port, 'example.com')).toEqual({ rcode: RCODE_NOERROR, truncated: false, addresses: ['192.0.2.1'] });
     // Another container (another source address) sees none of front's names: forwarded.
     expect(decodeAnswers((await server.answer(encodeQuery(8, 'tasks.web'), '10.9.9.9', 512))!).addresses).toEqual(['192.0.2.1']);
+    // TCP: the same answers, length-prefixed.
+    const tcpPort = (server as unknown as { tcp: net.Server }).tcp.address() as net.AddressInfo;
+    const overTcp = await new Promise<Buffer>((resolve, reject) => {
+      const socket = net.connect(tcpPort.port, '127.0.0.1', () => {
+        const query = encodeQuery(11, 'web.1.abc');
+        const prefix = Buffer.alloc(2);
+        prefix.writeUInt16BE(query.length);
+        socket.write(Buffer.concat([prefix, query]));
+      });
+      let received = Buffer.alloc(0);
+      socket.on('data', (chunk: Buffer) => {
+        received = Buffer.concat([received, chunk]);
+        if (received.length >= 2 && received.length >= 2 + received.readUInt16BE(0)) {
+          socket.end();
+          resolve(received.subarray(2));
+        }
+      });
+      socket.on('error', reject);
+    });
+    expect(decodeAnswers(overTcp).addresses).toEqual(['10.0.0.3']);
     upstream.close();
     // No upstream: SERVFAIL rather than silence.
     upstreams = [];
