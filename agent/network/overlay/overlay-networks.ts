@@ -193,12 +193,17 @@ export class OverlayNetworks implements OverlayAttacher {
 
   /** Creates the bridge and VXLAN device if missing and brings the forwarding entries to the view. */
   private async ensureDevices(vni: number, view: NetworkView): Promise<void> {
-    for (const args of ensureDeviceLines(vni, this.options.localAddr)) {
-      const result = await runCommand(IP_PATH, args, { timeoutMs: COMMAND_TIMEOUT_MS });
-      if (result.exitCode !== 0 && !/File exists/.test(result.stderr)) throw new NetworkError(`cannot create ${args[2] ?? ''}: ${firstLine(result.stderr)}`);
+    let current = this.programmed.get(vni);
+    if (current === undefined) {
+      // First time in this process: make (or adopt) the devices and read what they hold.
+      for (const args of ensureDeviceLines(vni, this.options.localAddr)) {
+        const result = await runCommand(IP_PATH, args, { timeoutMs: COMMAND_TIMEOUT_MS });
+        if (result.exitCode !== 0 && !/File exists/.test(result.stderr)) throw new NetworkError(`cannot create ${args[2] ?? ''}: ${firstLine(result.stderr)}`);
+      }
+      await this.ip(`wire overlay network ${vni}`, wireDeviceLines(vni));
+      current = await this.readEntries(vni);
+      this.options.logger.info('overlay network on host: absent -> present', { vni, networkId: view.network?.meta?.id, adoptedEntries: current.size });
     }
-    await this.ip(`wire overlay network ${vni}`, wireDeviceLines(vni));
-    const current = this.programmed.get(vni) ?? (await this.readEntries(vni));
     const desired = remoteEntries(view, this.options.localAddr);
     const { fdb, neigh } = entryLines(vni, current, desired);
     if (fdb.length > 0) await this.batch(BRIDGE_TOOL_PATH, `program forwarding entries of ${vxlanName(vni)}`, fdb, true);
@@ -240,7 +245,7 @@ export class OverlayNetworks implements OverlayAttacher {
       }
     }
     this.programmed.delete(vni);
-    this.options.logger.info('overlay network removed from host', { vni });
+    this.options.logger.info('overlay network on host: present -> absent', { vni });
   }
 
   private recordPath(containerId: string): string {
