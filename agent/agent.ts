@@ -8,6 +8,9 @@ import type { Logger } from '../common/log.js';
 import type { NodeCredentials } from '../pki/index.js';
 import { collectImageGarbageAtStartup, createImageOps, createImageStore, startImageGcLoop, type ImageOps, type RegistryCredentials } from './image/index.js';
 import { createRuntime, type Runtime } from './runtime/index.js';
+import { BridgeNetwork, formatAddress, gatewayAddress, parseSubnet } from './network/index.js';
+import { DnsServer } from './network/dns/dns-server.js';
+import { OverlayNetworks } from './network/overlay/overlay-networks.js';
 import { TaskManager } from './executor/task-manager.js';
 import { AgentSession } from './session/session.js';
 
@@ -50,14 +53,20 @@ const ARCHITECTURES: Record<string, string> = { x64: 'amd64', arm64: 'arm64', ar
 export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const log = options.log.child({ component: 'agent' });
   const clock = options.clock ?? Date.now;
+  const stateDir = join(options.dataDir, 'runtime');
+  // Overlay networks and the embedded resolver (issue #8). The records of attached containers
+  // are read before anything else: a restarted agent keeps their devices.
+  const overlay = new OverlayNetworks({ stateDir, localAddr: underlayIp(options.addr), logger: log.child({ component: 'overlay' }) });
+  await overlay.init();
+  const dns = await startResolver(options, stateDir, overlay, log);
   const runtime = await createRuntime({
-    stateDir: join(options.dataDir, 'runtime'),
+    stateDir,
     runcRoot: options.runcRoot,
     secretsDir: options.secretsDir ?? join(dirname(options.runcRoot), 'secrets'),
     cgroupParent: options.cgroupParent,
     bridgeName: options.bridgeName,
     bridgeSubnet: options.bridgeSubnet,
-  });
+  }, { overlay, embeddedDns: dns !== undefined });
   const images = createImageStore({
     dataDir: join(options.dataDir, 'images'),
     defaultRegistry: options.defaultRegistry,
@@ -87,6 +96,9 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     onSessionStarted: () => tasks.sessionStarted(),
     onAssignments: (assignments) => tasks.apply(assignments.kind, assignments.updated, assignments.removed, assignments),
     onNodeChanged: () => options.onRoleChange?.(),
+    onNetworks: (update) => {
+      overlay.apply(update).catch((error: unknown) => log.warn('cannot apply networks update', { error: String(error) }));
+    },
   });
   session.start();
   log.info('agent started', { hostname: options.hostname, managers: options.managers });
@@ -98,6 +110,29 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       stopImageGc();
       await tasks.stop();
       await runtime.close();
+      await dns?.stop();
     },
   };
+}
+
+/** The IP part of the node's address (`ip` or `ip:port`): the VXLAN tunnel endpoint. */
+function underlayIp(addr: string): string {
+  return /^[\d.]+:\d+$/.test(addr) ? addr.slice(0, addr.lastIndexOf(':')) : addr;
+}
+
+/**
+ * Starts the embedded DNS resolver on the host bridge's gateway (the bridge is made first so the
+ * address exists). Without it (port 53 taken) containers use the host's nameservers directly.
+ */
+async function startResolver(options: AgentOptions, stateDir: string, overlay: OverlayNetworks, log: Logger): Promise<DnsServer | undefined> {
+  const address = formatAddress(gatewayAddress(parseSubnet(options.bridgeSubnet)));
+  const dns = new DnsServer({ address, scopeOf: (source) => overlay.scopeOf(source), logger: log.child({ component: 'dns' }) });
+  try {
+    await new BridgeNetwork({ stateDir, bridgeName: options.bridgeName, bridgeSubnet: options.bridgeSubnet }).ensureBridge();
+    await dns.start();
+    return dns;
+  } catch (error) {
+    log.warn('embedded DNS resolver not started; containers use the host nameservers', { address, error: String(error) });
+    return undefined;
+  }
 }

@@ -2,7 +2,7 @@
 import type { Task } from '../../proto/skiff/v1/objects.js';
 import type { Mount } from '../../proto/skiff/v1/specs.js';
 import type { PulledImage } from '../image/types.js';
-import type { ContainerFile, ContainerMount, ContainerRequest } from '../runtime/types.js';
+import type { ContainerFile, ContainerMount, ContainerNetwork, ContainerRequest } from '../runtime/types.js';
 
 /** Labels the agent stores with each container to find its task again after a restart. */
 export const TASK_ID_LABEL = 'skiff.task.id';
@@ -21,6 +21,14 @@ const MAX_HOSTNAME_LENGTH = 63;
 /** The task name as a host name: cut to 63 characters, without a trailing '.' or '-'. */
 export function defaultHostname(task: Task): string {
   return taskName(task).slice(0, MAX_HOSTNAME_LENGTH).replace(/[.-]+$/, '');
+}
+
+/** The overlay networks of the task's spec, each with the address the allocator gave the task. */
+export function overlayNetworks(task: Task): ContainerNetwork[] {
+  return (task.spec?.networks ?? []).flatMap((networkId) => {
+    const address = task.networks.find((attachment) => attachment.network === networkId)?.addresses[0];
+    return address === undefined ? [] : [{ networkId, address }];
+  });
 }
 
 /**
@@ -61,6 +69,7 @@ export function containerRequest(task: Task, image: PulledImage, files: Containe
     ulimits: (container?.ulimits ?? []).map(({ name, soft, hard }) => ({ name, soft, hard })),
     init: container?.init ?? false,
     mounts: (container?.mounts ?? []).map(containerMount),
+    networks: overlayNetworks(task),
   };
 }
 

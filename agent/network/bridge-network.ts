@@ -16,6 +16,7 @@ import { formatAddress, gatewayAddress, parseSubnet, type Ipv4Subnet } from './s
 
 export const IP_PATH = '/usr/sbin/ip';
 export const NSENTER_PATH = '/usr/bin/nsenter';
+export const NFT_PATH = '/usr/sbin/nft';
 /** Deadline for one `ip` invocation. */
 const IP_TIMEOUT_MS = 15_000;
 /** Interface name inside the container. */
@@ -68,14 +69,22 @@ export class BridgeNetwork {
     }
   }
 
-  /** Plugs the container whose init is `pid` into the bridge with its reserved `address`. */
-  async attach(containerId: string, pid: number, address: string): Promise<void> {
+  /**
+   * Plugs the container whose init is `pid` into the bridge with its reserved `address`. An
+   * `internal` container (only on internal overlay networks) gets no way out: a /32 address, a
+   * route to the gateway only, and an nftables table in its own netns (which it cannot change
+   * without CAP_NET_ADMIN) that lets nothing through eth0 but DNS to the embedded resolver. An
+   * `isolated` container (one on overlay networks) gets an isolated bridge port: it cannot talk
+   * to another isolated container over the host bridge, only over the networks they share.
+   */
+  async attach(containerId: string, pid: number, address: string, options: { internal?: boolean; isolated?: boolean } = {}): Promise<void> {
     await this.ensureBridge();
     const veth = hostVethName(containerId);
     const attach = (): Promise<void> =>
       this.ip(`attach ${containerId} to ${this.options.bridgeName}`, ['-batch', '-'], [
         `link add name ${veth} type veth peer name ${CONTAINER_INTERFACE} netns ${pid}`,
         `link set dev ${veth} master ${this.options.bridgeName} up`,
+        ...(options.isolated === true ? [`link set dev ${veth} type bridge_slave isolated on`] : []),
       ]);
     try {
       await attach();
@@ -85,6 +94,17 @@ export class BridgeNetwork {
       if (!(error instanceof NetworkError) || !/File exists/.test(error.message)) throw error;
       await runCommand(IP_PATH, ['link', 'del', 'dev', veth], { timeoutMs: IP_TIMEOUT_MS });
       await attach();
+    }
+    if (options.internal === true) {
+      await this.ip(`configure ${CONTAINER_INTERFACE} of ${containerId}`, ['-batch', '-'], [
+        `addr add ${address}/32 dev ${CONTAINER_INTERFACE}`,
+        `link set dev ${CONTAINER_INTERFACE} up`,
+        'link set dev lo up',
+        `route add ${this.gateway}/32 dev ${CONTAINER_INTERFACE} scope link`,
+      ], pid);
+      const result = await runCommand(NSENTER_PATH, [`--net=/proc/${pid}/ns/net`, NFT_PATH, '-f', '-'], { timeoutMs: IP_TIMEOUT_MS, input: internalGuard(this.gateway) });
+      if (result.exitCode !== 0) throw new NetworkError(`cannot guard internal container ${containerId}: nft: ${firstLine(result.stderr)}`);
+      return;
     }
     await this.ip(`configure ${CONTAINER_INTERFACE} of ${containerId}`, ['-batch', '-'], [
       `addr add ${address}/${this.subnet.prefixLength} dev ${CONTAINER_INTERFACE}`,
@@ -131,6 +151,25 @@ export class BridgeNetwork {
     const result = await runCommand(file, fullArgs, { timeoutMs: IP_TIMEOUT_MS, input: `${lines.join('\n')}\n` });
     if (result.exitCode !== 0) throw new NetworkError(`cannot ${action}: ${firstLine(result.stderr) || `ip exited with ${result.exitCode}`}`);
   }
+}
+
+/** The nftables table of an internal container's netns: eth0 carries DNS to `gateway` and nothing else. */
+export function internalGuard(gateway: string): string {
+  return [
+    'table inet skiff_internal {',
+    '  chain output {',
+    '    type filter hook output priority 0; policy accept;',
+    `    oifname "${CONTAINER_INTERFACE}" ip daddr ${gateway} meta l4proto { tcp, udp } th dport 53 accept`,
+    `    oifname "${CONTAINER_INTERFACE}" drop`,
+    '  }',
+    '  chain input {',
+    '    type filter hook input priority 0; policy accept;',
+    `    iifname "${CONTAINER_INTERFACE}" ip saddr ${gateway} meta l4proto { tcp, udp } th sport 53 accept`,
+    `    iifname "${CONTAINER_INTERFACE}" drop`,
+    '  }',
+    '}',
+    '',
+  ].join('\n');
 }
 
 /** Host-side veth name for a container: stable, at most 15 characters. */

@@ -55,6 +55,8 @@ export interface BundleInputs {
   fileMounts?: FileMount[];
   /** Host path of the static tini for `init` requests; default DEFAULT_INIT_PATH. */
   initPath?: string;
+  /** The embedded DNS resolver's address; absent: the host's nameservers. */
+  nameserver?: string;
 }
 
 /** Mounts the rootfs and writes the bundle's /etc files and config.json. */
@@ -77,7 +79,7 @@ export async function prepareBundle(inputs: BundleInputs): Promise<void> {
   });
   const user = resolveUser(request.user, await readRootfsFile(rootfs, 'etc/passwd'), await readRootfsFile(rootfs, 'etc/group'));
   await fs.writeFile(paths.inBundle(id, 'hosts'), hostsFileContent(request.hostname, inputs.addresses));
-  await fs.writeFile(paths.inBundle(id, 'resolv.conf'), containerResolvConf(inputs.hostResolvConf));
+  await fs.writeFile(paths.inBundle(id, 'resolv.conf'), containerResolvConf(inputs.hostResolvConf, inputs.nameserver));
   await fs.writeFile(paths.inBundle(id, 'hostname'), `${request.hostname}\n`);
   await fs.mkdir(paths.inBundle(id, 'persist'), { recursive: true });
   const spec = buildOciSpec({

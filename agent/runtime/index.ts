@@ -11,7 +11,7 @@ import { parseNofileHardLimit } from './oci-spec.js';
 import { RuntimePaths } from './paths.js';
 import { RuncClient } from './runc.js';
 import { RuncRuntime } from './runc-runtime.js';
-import { RuntimeError, type Runtime, type RuntimeOptions } from './types.js';
+import { RuntimeError, type OverlayAttacher, type Runtime, type RuntimeOptions } from './types.js';
 
 export * from './types.js';
 export { cleanupRuntimeState, type RuntimeStateRoots } from './teardown.js';
@@ -21,6 +21,10 @@ export { volumeDataDir } from './mounts.js';
 
 export interface RuntimeExtras {
   logger?: RuntimeLogger;
+  /** Overlay networks (issue #8); without it a request with networks is refused. */
+  overlay?: OverlayAttacher;
+  /** Containers use the resolver on the host bridge's gateway address (agent/network/dns). */
+  embeddedDns?: boolean;
 }
 
 /**
@@ -51,6 +55,8 @@ export async function createRuntime(options: RuntimeOptions, extras: RuntimeExtr
     hardLimits: parseHardLimits(limitsText),
     ...(options.initPath === undefined ? {} : { initPath: options.initPath }),
     logger: extras.logger ?? defaultRuntimeLogger(),
+    ...(extras.overlay === undefined ? {} : { overlay: extras.overlay }),
+    embeddedDns: extras.embeddedDns ?? false,
   });
   await runtime.init();
   return runtime;

@@ -24,6 +24,10 @@ describe('runtime parsing helpers', () => {
     expect(containerResolvConf(undefined)).toContain('nameserver 8.8.8.8');
   });
 
+  it('resolv.conf names only the embedded resolver when there is one, keeping the host search domains', () => {
+    expect(containerResolvConf('nameserver 10.0.0.1\nsearch lan\noptions edns0\n', '198.18.1.1')).toBe('nameserver 198.18.1.1\nsearch lan\noptions ndots:0\n');
+  });
+
   it('hosts file names the container address', () => {
     expect(hostsFileContent('web', ['198.18.1.2'])).toBe('127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n198.18.1.2\tweb\n');
   });

@@ -71,9 +71,17 @@ export function hostsFileContent(hostname: string, addresses: readonly string[])
   return `${lines.join('\n')}\n`;
 }
 
-/** The host's resolv.conf without loopback nameservers (unreachable from the container's netns). */
-export function containerResolvConf(hostResolvConf: string | undefined): string {
+/**
+ * The host's resolv.conf without loopback nameservers (unreachable from the container's netns);
+ * with `nameserver` (the embedded resolver, which forwards to the host's servers), that one only,
+ * and `ndots:0` so a service name is asked as it is before any search domain.
+ */
+export function containerResolvConf(hostResolvConf: string | undefined, nameserver?: string): string {
   const lines = (hostResolvConf ?? '').split('\n');
+  if (nameserver !== undefined) {
+    const kept = lines.filter((line) => /^\s*(search|domain)\s/.test(line));
+    return `${[`nameserver ${nameserver}`, ...kept, 'options ndots:0'].join('\n')}\n`;
+  }
   const kept = lines.filter((line) => {
     const match = /^\s*nameserver\s+(\S+)/.exec(line);
     return match === null || !isLoopback(match[1] ?? '');

@@ -27,7 +27,7 @@ import { KeyedSerializer, type RuntimeLogger } from './log.js';
 import { RuntimePaths } from './paths.js';
 import { RuncClient, type RuncState } from './runc.js';
 import { EXIT_POLL_INTERVAL_MS as STOP_POLL_INTERVAL_MS, KILL_WAIT_TIMEOUT_MS, teardownContainer, type TeardownContext } from './teardown.js';
-import { RuntimeError, type ContainerInfo, type ContainerRequest, type ExecOptions, type ExecProcess, type ExitListener, type Runtime } from './types.js';
+import { RuntimeError, type ContainerInfo, type ContainerRequest, type ExecOptions, type ExecProcess, type ExitListener, type OverlayAttacher, type Runtime } from './types.js';
 
 /** Reported when a container is gone but nobody recorded its exit (conmon died with it). */
 export const UNKNOWN_EXIT_CODE = 255;
@@ -45,6 +45,9 @@ export interface RuncRuntimeDeps {
   hardLimits?: HardLimits;
   /** Static tini for `init` requests; default DEFAULT_INIT_PATH. */
   initPath?: string;
+  overlay?: OverlayAttacher;
+  /** resolv.conf names the resolver on the host bridge's gateway instead of the host's servers. */
+  embeddedDns?: boolean;
 }
 
 export class RuncRuntime implements Runtime {
@@ -113,7 +116,13 @@ export class RuncRuntime implements Runtime {
       cause instanceof RuntimeError ? cause : new RuntimeError(code, `cannot start container ${id}: ${errorMessage(cause)}`);
     const record: ContainerRecord = { containerId: id, hostname: request.hostname, labels: { ...request.labels }, addresses: [], createdAtMs: Date.now(), startedAtMs: 0 };
     await writeRecord(paths, record);
+    const overlayNetworks = request.networks ?? [];
+    const overlay = this.deps.overlay;
+    let internal = false;
     try {
+      if (overlayNetworks.length > 0 && overlay === undefined) throw new RuntimeError('network_failed', `cannot start container ${id}: this runtime has no overlay networks`);
+      // Waits for the manager's view of each network: its VNI, and whether it is internal.
+      if (overlay !== undefined && overlayNetworks.length > 0) internal = (await overlay.prepare(id, overlayNetworks)).internal;
       record.addresses = [await network.reserve(id)];
       await writeRecord(paths, record);
     } catch (error) {
@@ -130,7 +139,8 @@ export class RuncRuntime implements Runtime {
     try {
       // On failure teardownContainer unmounts the tmpfs, whatever stage it reached.
       const fileMounts = request.files.length === 0 ? [] : await mountContainerFiles(paths.filesDir(id), request.files);
-      await prepareBundle({ request, paths, cgroupParent: this.deps.cgroupParent, nofileHardLimit: this.deps.nofileHardLimit, addresses: record.addresses, hostResolvConf: await readTextIfExists('/etc/resolv.conf'), fileMounts, initPath: this.deps.initPath ?? DEFAULT_INIT_PATH });
+      const nameserver = this.deps.embeddedDns === true ? network.gateway : undefined;
+      await prepareBundle({ request, paths, cgroupParent: this.deps.cgroupParent, nofileHardLimit: this.deps.nofileHardLimit, addresses: record.addresses, hostResolvConf: await readTextIfExists('/etc/resolv.conf'), fileMounts, initPath: this.deps.initPath ?? DEFAULT_INIT_PATH, ...(nameserver === undefined ? {} : { nameserver }) });
       endPhase('bundle');
       pid = await createWithConmon({
         containerId: id,
@@ -151,7 +161,8 @@ export class RuncRuntime implements Runtime {
     }
     logger.info('none -> created', { containerId: id, pid });
     try {
-      await network.attach(id, pid, record.addresses[0] ?? '');
+      await network.attach(id, pid, record.addresses[0] ?? '', { internal, isolated: overlayNetworks.length > 0 });
+      if (overlay !== undefined && overlayNetworks.length > 0) await overlay.attach(id, pid, record.addresses[0] ?? '', overlayNetworks);
       endPhase('network');
     } catch (error) {
       throw fail(error instanceof NetworkError ? 'network_failed' : 'start_failed', error);
@@ -325,6 +336,6 @@ export class RuncRuntime implements Runtime {
   }
 
   private teardownContext(): TeardownContext {
-    return { paths: this.deps.paths, runc: this.deps.runc, cgroupParent: this.deps.cgroupParent, network: this.deps.network };
+    return { paths: this.deps.paths, runc: this.deps.runc, cgroupParent: this.deps.cgroupParent, network: this.deps.network, ...(this.deps.overlay === undefined ? {} : { overlay: this.deps.overlay }) };
   }
 }

@@ -6,6 +6,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { BridgeNetwork } from '../network/bridge-network.js';
+import type { OverlayAttacher } from './types.js';
 import { killAllInCgroupParent, removeCgroupTree } from './cgroups.js';
 import { unmountContainerFiles } from './container-files.js';
 import { liveConmonPid } from './container-record.js';
@@ -27,6 +28,8 @@ export interface TeardownContext {
   cgroupParent: string;
   /** Absent in cleanupRuntimeState (the lab deletes the host's netns, which takes the veths). */
   network?: BridgeNetwork;
+  /** Overlay networks; absent in cleanupRuntimeState (the host's netns goes with its devices). */
+  overlay?: OverlayAttacher;
 }
 
 /**
@@ -66,6 +69,10 @@ export async function teardownContainer(context: TeardownContext, containerId: s
   if (context.network !== undefined) {
     const network = context.network;
     await step('network', () => network.detach(containerId));
+  }
+  if (context.overlay !== undefined) {
+    const overlay = context.overlay;
+    await step('overlay networks', () => overlay.detach(containerId));
   }
   if (paths.secretsDir !== undefined) {
     const filesDir = paths.filesDir(containerId);

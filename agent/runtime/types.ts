@@ -45,6 +45,8 @@ export interface ContainerRequest {
   init?: boolean;
   /** Bind, volume and tmpfs mounts, in any order (mounted parents first). */
   mounts?: ContainerMount[];
+  /** Overlay networks to join besides the host bridge (eth1, eth2, … in this order). */
+  networks?: ContainerNetwork[];
 }
 
 /** One ulimit of a ContainerRequest: `name` is the RLIMIT_ suffix in lower case (nofile, nproc, ...). */
@@ -69,6 +71,23 @@ export interface ContainerMount {
   tmpfsSizeBytes: number;
   /** tmpfs only; 0 = 01777. */
   tmpfsMode: number;
+}
+
+/** One overlay network of a container: the address the manager's allocator gave its task. */
+export interface ContainerNetwork {
+  networkId: string;
+  /** CIDR form, e.g. `10.0.1.7/24`. */
+  address: string;
+}
+
+/** Joins containers to overlay networks (agent/network/overlay); absent: no overlay networks. */
+export interface OverlayAttacher {
+  /** Waits for the networks' views; `internal` when every one is internal (no way out for the container). */
+  prepare(containerId: string, networks: readonly ContainerNetwork[]): Promise<{ internal: boolean }>;
+  /** Plugs the container whose init is `pid` into each network (its host-bridge address names it to the DNS resolver). */
+  attach(containerId: string, pid: number, bridgeAddress: string, networks: readonly ContainerNetwork[]): Promise<void>;
+  /** Unplugs the container and removes devices no longer needed. Idempotent. */
+  detach(containerId: string): Promise<void>;
 }
 
 /** One file of a ContainerRequest's `files`. */

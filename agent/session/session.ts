@@ -12,6 +12,7 @@ import {
   type NodeChanged,
   DispatcherClient,
   type DispatcherMessage,
+  type NetworksUpdate,
 } from '../../proto/skiff/v1/dispatcher.js';
 import type { NodeDescription, TaskStatus } from '../../proto/skiff/v1/objects.js';
 
@@ -34,6 +35,8 @@ export interface SessionOptions {
   onAssignments: (assignments: Assignments) => void;
   /** The manager says this node's desired role changed: renew the certificate now. */
   onNodeChanged?: (change: NodeChanged) => void;
+  /** The node's overlay networks changed (views before the assignments that use them). */
+  onNetworks?: (update: NetworksUpdate) => void;
   /** Called when a new session starts, before its assignments arrive. */
   onSessionStarted: (nodeId: string) => void;
 }
@@ -122,8 +125,7 @@ export class AgentSession {
           this.options.onNodeChanged?.(message.message.value);
           break;
         case 'networks':
-          // TODO(#8 data path): programs the node's overlay networks.
-          log.debug('networks update not handled yet', { views: message.message.value.views.length });
+          this.options.onNetworks?.(message.message.value);
           break;
         case 'request':
           // TODO(#7 logs/exec/images): answered over Dispatcher.Attach.

@@ -178,6 +178,12 @@ describe('service flags', () => {
     expect(() => specFromFlags('demo/web:v1', [], flags({ reserveMemory: 'lots' }))).toThrow(/for --reserve-memory/);
     expect(() => specFromFlags('demo/web:v1', [], flags({ maxReplicasPerNode: 'two' }))).toThrow(/for --max-replicas-per-node/);
   });
+
+  it('specFromFlags takes --endpoint-mode vip or dnsrr and refuses anything else', () => {
+    expect(specFromFlags('demo/web:v1', [], flags({ endpointMode: 'dnsrr' })).endpoint).toEqual({ mode: 'dnsrr', ports: [] });
+    expect(specFromFlags('demo/web:v1', [], flags({ endpointMode: 'VIP', publish: ['80:80'] })).endpoint?.mode).toBe('vip');
+    expect(() => specFromFlags('demo/web:v1', [], flags({ endpointMode: 'rr' }))).toThrow('invalid value "rr" for --endpoint-mode: use vip or dnsrr');
+  });
 });
 
 describe('--network', () => {

@@ -41,6 +41,8 @@ export interface CreateFlags {
   publish?: string[];
   /** `--network NAME`, repeatable. */
   network?: string[];
+  /** `--endpoint-mode vip|dnsrr`. */
+  endpointMode?: string;
 }
 
 export class FlagError extends Error {}
@@ -229,7 +231,9 @@ function reservationsFromFlags(flags: CreateFlags): Resources | undefined {
 
 function endpointFromFlags(flags: CreateFlags): EndpointSpec | undefined {
   const ports = (flags.publish ?? []).map(parsePublishFlag);
-  return ports.length === 0 ? undefined : { mode: '', ports };
+  const mode = (flags.endpointMode ?? '').toLowerCase();
+  if (mode !== '' && mode !== 'vip' && mode !== 'dnsrr') throw new FlagError(`invalid value "${flags.endpointMode ?? ''}" for --endpoint-mode: use vip or dnsrr`);
+  return ports.length === 0 && mode === '' ? undefined : { mode, ports };
 }
 
 export function specFromFlags(image: string, commandArgs: string[], flags: CreateFlags): ServiceSpec {

@@ -46,6 +46,7 @@ export function registerServiceCommands(program: Command): void {
     .option('--reserve-memory <size>', 'memory reserved for each task when placing it, e.g. 256m')
     .option('--max-replicas-per-node <n>', 'most tasks of the service on one node (0 = no limit)')
     .option('--network <name>', 'attach the tasks to an overlay network (repeatable)', collect, [])
+    .option('--endpoint-mode <mode>', 'how the service name resolves on its networks: vip (one virtual IP) or dnsrr (the task addresses)')
     .option('-p, --publish <published=P,target=T[,protocol=tcp|udp][,mode=ingress|host]>', 'publish a port; short form P:T[/udp] (repeatable)', collect, [])
     .option('--read-only', 'mount the container\'s root filesystem read-only')
     .option('--cap-add <capability>', 'add a Linux capability, e.g. NET_ADMIN, or ALL (repeatable)', collect, [])

@@ -67,6 +67,14 @@ describe('validate service', () => {
     );
   });
 
+  it('validate service accepts endpoint mode vip or dnsrr, and dnsrr only with host-mode ports', () => {
+    const withMode = (mode: string, list: PortConfig[] = []): ServiceSpec => ({ ...fakeServiceSpec('web', 1), endpoint: { mode, ports: list } });
+    expect(refusal(withMode('rr'))).toBe('invalid_argument: cannot accept service spec: endpoint.mode: "rr" must be vip or dnsrr');
+    expect(refusal(withMode('dnsrr', [port({})]))).toMatch(/endpoint\.mode: dnsrr has no virtual IP for the routing mesh: publish its ports with mode=host/);
+    expect(refusal(withMode('dnsrr', [port({ publishMode: 'host' })]))).toBe('accepted');
+    expect(refusal(withMode('vip'))).toBe('accepted');
+  });
+
   it('validate service accepts only spread or binpack as the placement label', () => {
     const spec = { ...fakeServiceSpec('web', 1), labels: { 'skiff.placement': 'pack' } };
     expect(refusal(spec)).toBe('invalid_argument: cannot accept service spec: labels["skiff.placement"]: "pack" must be spread or binpack');

@@ -60,6 +60,10 @@ function validateReservations(reservations: Resources | undefined): void {
 /** Ports: valid numbers, known protocol and mode, no published port+protocol twice. */
 function validateEndpoint(endpoint: EndpointSpec | undefined): void {
   if (endpoint === undefined) return;
+  if (!['', 'vip', 'dnsrr'].includes(endpoint.mode)) throw refuse('endpoint.mode', `"${endpoint.mode}" must be vip or dnsrr`);
+  if (endpoint.mode === 'dnsrr' && endpoint.ports.some((port) => port.publishMode !== 'host')) {
+    throw refuse('endpoint.mode', 'dnsrr has no virtual IP for the routing mesh: publish its ports with mode=host');
+  }
   if (endpoint.ports.length > MAX_PORTS) throw refuse('endpoint.ports', `${endpoint.ports.length} entries, more than ${MAX_PORTS}`);
   const published = new Map<string, number>();
   for (const [index, port] of endpoint.ports.entries()) {

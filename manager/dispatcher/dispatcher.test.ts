@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { AssignmentsKind, DispatcherMessage } from '../../proto/skiff/v1/dispatcher.js';
+import { AssignmentsKind, DispatcherMessage, type NetworksUpdate } from '../../proto/skiff/v1/dispatcher.js';
 import type { Task } from '../../proto/skiff/v1/objects.js';
 import type { ServiceSpec } from '../../proto/skiff/v1/specs.js';
 import { NodeRole, NodeState, TaskState } from '../../proto/skiff/v1/types.js';
@@ -51,6 +51,46 @@ async function waitForAssigned(agent: FakeAgent, count: number): Promise<Task[]>
   return [...agent.tasks.values()];
 }
 
+/** The networks updates an agent received, in order. */
+function networksUpdates(agent: FakeAgent): NetworksUpdate[] {
+  return agent.received.flatMap((item) => (item.message?.$case === 'networks' ? [item.message.value] : []));
+}
+
+describe('dispatcher network views', () => {
+  it('dispatcher sends each node the view of a network its tasks are on before their assignments, and removes it when they end', async () => {
+    const first = await connectAgent('h2');
+    const second = await connectAgent('h3');
+    const { network } = await admin.call((c) => c.createNetwork, { spec: { name: 'front', labels: {}, driver: '', subnet: '', internal: false, attachable: false } });
+    const networkId = network?.meta?.id ?? '';
+    const spec = fakeServiceSpec('web', 4);
+    await admin.call((c) => c.createService, { noResolveImage: false, spec: { ...spec, taskTemplate: { ...spec.taskTemplate!, networks: [networkId] } } });
+    const assigned = [...(await waitForAssigned(first.agent, 2)), ...(await waitForAssigned(second.agent, 2))];
+    for (const { agent } of [first, second]) {
+      // The first update that names the network came before the first assignment of a task on it.
+      const firstView = agent.received.findIndex((item) => item.message?.$case === 'networks' && item.message.value.views.some((view) => view.network?.meta?.id === networkId));
+      const firstTask = agent.received.findIndex((item) => item.message?.$case === 'assignments' && item.message.value.updated.length > 0);
+      expect(firstView).toBeGreaterThan(-1);
+      expect(firstView).toBeLessThan(firstTask);
+    }
+    first.agent.report(assigned.slice(0, 2).flatMap((task) => FORWARD.map((state) => ({ taskId: task.meta?.id ?? '', state, addresses: ['198.18.0.9'] }))));
+    await vi.waitFor(() => {
+      const view = networksUpdates(second.agent).flatMap((update) => update.views).filter((candidate) => candidate.network?.meta?.id === networkId).at(-1);
+      expect(view?.endpoints).toHaveLength(4);
+      expect(view?.endpoints.filter((endpoint) => endpoint.ready).map((endpoint) => endpoint.nodeAddr)).toEqual(['10.0.0.1', '10.0.0.1']);
+      expect(view?.services).toEqual([expect.objectContaining({ name: 'web', endpointMode: 'vip', vip: expect.stringMatching(/\/\d+$/) })]);
+    }, WAIT);
+    // The agent's bridge address joins the task's attachments instead of replacing its overlay address.
+    const reported = await taskById(assigned[0]?.meta?.id ?? '');
+    expect(reported?.networks.map((attachment) => attachment.network).sort()).toEqual(['bridge', networkId].sort());
+    await admin.call((c) => c.removeService, { service: 'web' });
+    first.agent.report(assigned.slice(0, 2).map((task) => ({ taskId: task.meta?.id ?? '', state: TaskState.TASK_STATE_SHUTDOWN })));
+    second.agent.report(assigned.slice(2).map((task) => ({ taskId: task.meta?.id ?? '', state: TaskState.TASK_STATE_SHUTDOWN })));
+    for (const { agent } of [first, second]) {
+      await vi.waitFor(() => expect(networksUpdates(agent).at(-1)?.removed).toEqual([networkId]), WAIT);
+    }
+  });
+});
+
 describe('dispatcher', () => {
   it('dispatcher registers an agent as a ready node with its hostname, under its certificate node id', async () => {
     const { agent, nodeId } = await connectAgent('h2');
@@ -64,7 +104,7 @@ describe('dispatcher', () => {
 
   it('dispatcher sends session started and a full set first, then incremental assignments', async () => {
     const { agent, nodeId } = await connectAgent('h2');
-    expect(agent.received.slice(0, 2).map((message) => message.message?.$case)).toEqual(['started', 'assignments']);
+    expect(agent.received.slice(0, 3).map((message) => message.message?.$case)).toEqual(['started', 'networks', 'assignments']);
     expect(agent.assignments[0]).toEqual({ kind: AssignmentsKind.ASSIGNMENTS_KIND_FULL, updated: [], removed: [], secrets: [], configs: [] });
     await admin.call((c) => c.createService, { noResolveImage: false, spec: fakeServiceSpec('web', 2) });
     const assigned = await waitForAssigned(agent, 2);

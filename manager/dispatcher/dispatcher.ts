@@ -14,6 +14,7 @@ import {
   AssignmentsKind,
   type DispatcherMessage,
   type DispatcherServer,
+  type NetworksUpdate,
 } from '../../proto/skiff/v1/dispatcher.js';
 import type { Node, Task } from '../../proto/skiff/v1/objects.js';
 import { NodeAvailability, NodeRole, NodeState } from '../../proto/skiff/v1/types.js';
@@ -21,6 +22,8 @@ import type { Store } from '../store/store.js';
 import type { StoreCommit, StoreEvent } from '../store/tables.js';
 import { orphanTasksOfNode } from '../orchestrator/node-tasks.js';
 import { assignmentMessages, newSentData } from './assignment-messages.js';
+import { emptyChanges, NetworkIndex } from './network-views.js';
+import { fullNetworkUpdates, networkUpdates, type NetworkSession } from './network-updates.js';
 import { StatusIntake } from './status-intake.js';
 
 /** Metadata key of a refusal that lists the managers to try instead (comma-separated ip:port). */
@@ -49,7 +52,7 @@ interface Session {
 }
 
 /** What a session wants to hear of a commit; the dispatcher's single subscription calls it. */
-interface SessionListener {
+interface SessionListener extends NetworkSession {
   sessionId: string;
   taskChanged(event: Extract<StoreEvent, { kind: 'task' }>): void;
   nodesChanged(managers: string[]): void;
@@ -64,6 +67,10 @@ export class Dispatcher {
   private checkTimer: NodeJS.Timeout | undefined;
   private startedAtMs = 0;
   private active = false;
+  /** Live tasks and services by overlay network; built while any session is open. */
+  private networkIndex: NetworkIndex | undefined;
+  private networkChanges = emptyChanges();
+  private networkFlushScheduled = false;
 
   constructor(
     private readonly store: Store,
@@ -81,7 +88,20 @@ export class Dispatcher {
   }
 
   private fanOut(commit: StoreCommit): void {
-    if (this.listeners.size === 0) return;
+    if (this.listeners.size === 0) {
+      this.networkIndex = undefined; // rebuilt from the store by the next session
+      return;
+    }
+    const index = this.networkIndex;
+    if (index !== undefined) {
+      for (const event of commit.events) index.apply(event, this.networkChanges);
+      // Scheduled before the sessions' assignment flushes of this commit: a node hears of a
+      // network's view before it hears of a task on it.
+      if (!this.networkFlushScheduled && (this.networkChanges.networks.size > 0 || this.networkChanges.nodes.size > 0)) {
+        this.networkFlushScheduled = true;
+        setImmediate(() => this.flushNetworks());
+      }
+    }
     let nodes = false;
     let cluster = false;
     for (const event of commit.events) {
@@ -97,6 +117,16 @@ export class Dispatcher {
       const managers = this.options.managers();
       for (const listener of this.listeners.values()) listener.nodesChanged(managers);
     }
+  }
+
+  /** Sends each session the views of its networks that changed since the last flush (coalesced). */
+  private flushNetworks(): void {
+    this.networkFlushScheduled = false;
+    const changes = this.networkChanges;
+    this.networkChanges = emptyChanges();
+    const index = this.networkIndex;
+    if (index === undefined) return;
+    for (const [listener, updates] of networkUpdates(index, changes, this.listeners)) for (const update of updates) listener.sendNetworks(update);
   }
 
   /** The grpc-js handlers of the Dispatcher service. */
@@ -169,6 +199,16 @@ export class Dispatcher {
     };
     // The full set and the subscription are taken in one synchronous turn: no change is missed.
     call.write({ message: { $case: 'started', value: { nodeId, sessionId, heartbeatPeriodMs: this.options.heartbeatPeriodMs, managers: this.options.managers() } } });
+    // Network views before assignments: the agent needs a task's networks to start it.
+    this.networkIndex ??= new NetworkIndex(this.store.reader);
+    const networksSent = new Set<string>();
+    const sendNetworks = (update: NetworksUpdate): void => {
+      if (update.full) networksSent.clear();
+      for (const view of update.views) networksSent.add(view.network?.meta?.id ?? '');
+      for (const removed of update.removed) networksSent.delete(removed);
+      call.write({ message: { $case: 'networks', value: update } });
+    };
+    for (const update of fullNetworkUpdates(this.networkIndex, nodeId)) sendNetworks(update);
     send(AssignmentsKind.ASSIGNMENTS_KIND_FULL, this.store.reader.tasksByNode(nodeId), []);
     let managersSent = this.options.managers().join(',');
     const roles = (): string => {
@@ -180,6 +220,9 @@ export class Dispatcher {
     let renewTimer: NodeJS.Timeout | undefined;
     const listener: SessionListener = {
       sessionId,
+      nodeId,
+      networksSent,
+      sendNetworks,
       // `skiff ca rotate`: every node renews, at a random point of a spread window (in batches).
       rootChanged: (digest) => {
         if (digest === rootSent) return;
