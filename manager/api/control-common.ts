@@ -7,6 +7,7 @@ import type { ManagerStatus, Node, Service } from '../../proto/skiff/v1/objects.
 import type { StoreReader } from '../store/store.js';
 import { ApiError } from './errors.js';
 import { toGrpcError } from './status-mapping.js';
+import type { NodeRequestOptions } from './node-request-handlers.js';
 
 export interface ControlOptions {
   clusterId: string;
@@ -17,6 +18,8 @@ export interface ControlOptions {
   /** The Raft group, for role changes and removals that must keep a quorum. */
   membership?: Membership;
   clock?: () => number;
+  /** Logs, exec and images: how this manager reaches the nodes (or the leader that does). */
+  nodeRequests?: NodeRequestOptions;
 }
 
 /** What the control API may ask of the Raft group. */

@@ -2,7 +2,6 @@
  * The Control service: the user-facing API of a manager. Reads come from the store's tables;
  * writes go through one store transaction each and carry the version the caller read.
  */
-import * as grpc from '@grpc/grpc-js';
 import type { ControlServer, ServiceReplicaCounts } from '../../proto/skiff/v1/control.js';
 import type { ManagerStatus, Node } from '../../proto/skiff/v1/objects.js';
 import type { ServiceSpec } from '../../proto/skiff/v1/specs.js';
@@ -14,6 +13,7 @@ import { resolveReferences } from './validate-references.js';
 import { type ControlOptions, resolveNode, resolveService, unary } from './control-common.js';
 import { clusterHandlers } from './cluster-handlers.js';
 import { secretHandlers } from './secret-handlers.js';
+import { nodeRequestHandlers } from './node-request-handlers.js';
 
 function specsEqual(a: ServiceSpec | undefined, b: ServiceSpec | undefined): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
@@ -113,12 +113,6 @@ export function controlHandlers(store: Store, options: ControlOptions): ControlS
     }),
     ...clusterHandlers(store, options),
     ...secretHandlers(store, options),
-    // TODO(#7 logs/exec/images): the node-request broker answers these.
-    ...nodeRequestHandlersPending(),
+    ...nodeRequestHandlers(reader, options.nodeRequests),
   };
-}
-
-function nodeRequestHandlersPending(): Pick<ControlServer, 'taskLogs' | 'execTask' | 'imageCommand' | 'loadImage'> {
-  const refuse = (call: { destroy(error: Error): void }): void => call.destroy(Object.assign(new Error('not implemented yet'), { code: grpc.status.UNIMPLEMENTED }));
-  return { taskLogs: refuse, execTask: refuse, imageCommand: refuse, loadImage: refuse };
 }
