@@ -3,6 +3,7 @@
  * managers. It never imports manager code: it talks to managers only over the Dispatcher.
  */
 import { availableParallelism, totalmem } from 'node:os';
+import { readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Logger } from '../common/log.js';
 import type { NodeCredentials } from '../pki/index.js';
@@ -10,6 +11,9 @@ import { createImageStore } from './image/index.js';
 import { createRuntime, type Runtime } from './runtime/index.js';
 import { TaskManager } from './executor/task-manager.js';
 import { AgentSession } from './session/session.js';
+import { answerNodeRequest, type ImageRequestHandler } from './attach/node-request-handler.js';
+import { DEFAULT_LOG_MAX_BYTES, DEFAULT_LOG_MAX_FILES, LogRotator } from './logs/log-rotation.js';
+import { RuntimePaths } from './runtime/paths.js';
 
 export interface AgentOptions {
   dataDir: string;
@@ -33,6 +37,11 @@ export interface AgentOptions {
   clock?: () => number;
   /** The cluster changed this node's desired role: its certificate is to be renewed now. */
   onRoleChange?: () => void;
+  /** Image operations for `skiff image …` (ls, pull, rm, prune, load); absent: refused. */
+  images?: ImageRequestHandler;
+  /** Container log rotation: size of the current file and old files kept (defaults 10 MiB, 2). */
+  logMaxBytes?: number;
+  logMaxFiles?: number;
 }
 
 export interface RunningAgent {
@@ -46,8 +55,9 @@ const ARCHITECTURES: Record<string, string> = { x64: 'amd64', arm64: 'arm64', ar
 export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const log = options.log.child({ component: 'agent' });
   const clock = options.clock ?? Date.now;
+  const runtimeStateDir = join(options.dataDir, 'runtime');
   const runtime = await createRuntime({
-    stateDir: join(options.dataDir, 'runtime'),
+    stateDir: runtimeStateDir,
     runcRoot: options.runcRoot,
     secretsDir: options.secretsDir ?? join(dirname(options.runcRoot), 'secrets'),
     cgroupParent: options.cgroupParent,
@@ -63,6 +73,20 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   // assignments arrive over that session.
   const tasks: TaskManager = new TaskManager(runtime, images, (taskId, status, addresses) => session.report(taskId, status, addresses), clock, log);
   await tasks.start();
+  const runtimePaths = new RuntimePaths(runtimeStateDir);
+  const rotator = new LogRotator({
+    maxBytes: options.logMaxBytes ?? DEFAULT_LOG_MAX_BYTES,
+    maxFiles: options.logMaxFiles ?? DEFAULT_LOG_MAX_FILES,
+    // The logs directory, not runtime.list(): cheap enough to look at every few seconds.
+    containers: async () =>
+      (await readdir(runtimePaths.logsDir).catch(() => []))
+        .filter((name) => name.endsWith('.log'))
+        .map((name) => name.slice(0, -'.log'.length))
+        .map((containerId) => ({ containerId, logPath: runtimePaths.logPath(containerId), ctlFifo: join(runtimePaths.bundleDir(containerId), 'ctl') })),
+    log,
+  });
+  rotator.start();
+  let nodeId = '';
   const session: AgentSession = new AgentSession({
     managers: options.managers,
     credentials: options.credentials,
@@ -74,7 +98,11 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       engineVersion: 'skiff-runc',
     },
     log,
-    onSessionStarted: () => tasks.sessionStarted(),
+    onSessionStarted: (id) => {
+      nodeId = id;
+      tasks.sessionStarted();
+    },
+    onRequest: (request, client) => void answerNodeRequest(client, request, { runtime, images: options.images, nodeId: () => nodeId, log }),
     onAssignments: (assignments) => tasks.apply(assignments.kind, assignments.updated, assignments.removed, assignments),
     onNodeChanged: () => options.onRoleChange?.(),
   });
@@ -84,6 +112,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     runtime,
     async stop() {
       session.close();
+      await rotator.stop();
       await tasks.stop();
       await runtime.close();
     },
