@@ -6,12 +6,14 @@ import { parseFormat, printJson, printTable } from '../output.js';
 import { type CreateFlags, FlagError, parseCount, parseDuration, specFromFlags } from './service-flags.js';
 import { waitForConvergence } from './service-progress.js';
 import { serviceRow, sortTasks, taskRow } from './service-rows.js';
+import { registerServiceLogsCommand } from './service-logs.js';
 
 /** How long create/scale wait for convergence unless --timeout says otherwise. */
 const DEFAULT_WAIT = '3m';
 
 export function registerServiceCommands(program: Command): void {
   const service = program.command('service').description('manage services');
+  registerServiceLogsCommand(program, service);
 
   service
     .command('create')

@@ -18,18 +18,11 @@ import type { Node } from '../../proto/skiff/v1/objects.js';
 import { NodeState, TaskState, taskStateToJSON } from '../../proto/skiff/v1/types.js';
 import type { NodeRequestBroker, NodeRequestStream } from '../dispatcher/node-requests.js';
 import type { StoreReader } from '../store/store.js';
-import { resolveNode } from './control-common.js';
+import { type NodeRequestOptions, resolveNode } from './control-common.js';
 import { ApiError } from './errors.js';
 import { type LeaderControl, proxyBidi, proxyServerStream } from './leader-proxy.js';
 import { toGrpcError } from './status-mapping.js';
 import { resolveTask, shortTaskName, tasksForLogs } from './task-resolve.js';
-
-export interface NodeRequestOptions {
-  /** The broker while this manager leads (its dispatcher runs), else undefined. */
-  broker: () => NodeRequestBroker | undefined;
-  /** A Control client to the current leader, for calls that land on a follower; undefined when none is known. */
-  leader: () => LeaderControl | undefined;
-}
 
 type NodeRequestMethods = Pick<ControlServer, 'taskLogs' | 'execTask' | 'imageCommand' | 'loadImage'>;
 
