@@ -19,10 +19,13 @@ export function registerTaskCommands(program: Command): void {
     .option('-w, --workdir <dir>', 'working directory (default: the task\'s)')
     .passThroughOptions()
     .action(async (reference: string, argv: string[], flags: ExecFlags) => {
-      const request = execRequest(reference, argv, flags);
+      // `TASK -- CMD…`: the separator may reach us as the first word of the command.
+      const request = execRequest(reference, argv[0] === '--' ? argv.slice(1) : argv, flags);
       const exitCode = await withConnection(program, async (connection) => {
         const client = await connection.reachable();
         const call = client.execTask();
+        // Stdin still being relayed when the call ended: its failed writes are of no interest.
+        call.on('error', () => undefined);
         call.write({ message: { $case: 'start', value: request } });
         if (flags.interactive) void relayStdin(call);
         else call.end();

@@ -45,8 +45,10 @@ export async function proxyBidi<In, Out>(call: grpc.ServerDuplexStream<In, Out>,
   call.on('cancelled', () => upstream.cancel());
   // This call -> leader; its end half-closes the leader's call.
   void (async () => {
-    for await (const message of call as AsyncIterable<In>) {
-      if (!upstream.write(message)) await new Promise<void>((resolve) => upstream.once('drain', resolve));
+    // Not `for await (… of call)`: that destroys the call when the client half-closes, before the answer.
+    const messages = call.iterator({ destroyOnReturn: false }) as AsyncIterator<In>;
+    for (let next = await messages.next(); next.done !== true; next = await messages.next()) {
+      if (!upstream.write(next.value)) await new Promise<void>((resolve) => upstream.once('drain', resolve));
     }
     upstream.end();
   })().catch(() => upstream.cancel());

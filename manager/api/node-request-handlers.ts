@@ -42,6 +42,14 @@ export async function writeTo<T>(call: grpc.ServerWritableStream<unknown, T> | g
   return !call.cancelled;
 }
 
+/**
+ * The messages of a server call's request stream. Not `for await (… of call)`: Node destroys a
+ * stream whose async iterator finished, and the call must still answer after the client half-closed.
+ */
+export function messagesOf<T>(call: grpc.ServerDuplexStream<T, unknown>): AsyncIterator<T> {
+  return call.iterator({ destroyOnReturn: false }) as AsyncIterator<T>;
+}
+
 function fail(call: { emit(event: 'error', error: Error): boolean }, error: unknown): void {
   call.emit('error', toGrpcError(error));
 }
@@ -112,7 +120,7 @@ async function serveLogs(reader: StoreReader, broker: NodeRequestBroker, call: g
 }
 
 async function serveExec(reader: StoreReader, broker: NodeRequestBroker, call: grpc.ServerDuplexStream<ExecClientMessage, ExecOutput>): Promise<void> {
-  const inputs = call[Symbol.asyncIterator]() as AsyncIterator<ExecClientMessage>;
+  const inputs = messagesOf(call);
   const first = await inputs.next();
   if (first.done === true || first.value.message?.$case !== 'start') throw new ApiError('invalid_argument', 'cannot exec: the first message must be the exec request (start)');
   const request = first.value.message.value;
@@ -200,7 +208,7 @@ async function serveImageCommand(reader: StoreReader, broker: NodeRequestBroker,
 }
 
 async function serveLoadImage(reader: StoreReader, broker: NodeRequestBroker, call: grpc.ServerDuplexStream<LoadImageChunk, ImageCommandReply>): Promise<void> {
-  const chunks = call[Symbol.asyncIterator]() as AsyncIterator<LoadImageChunk>;
+  const chunks = messagesOf(call);
   const first = await chunks.next();
   if (first.done === true || first.value.chunk?.$case !== 'start') throw new ApiError('invalid_argument', 'cannot load the image: the first message must name the nodes (start)');
   const nodes = targetNodes(reader, first.value.chunk.value.nodes);

@@ -19,7 +19,9 @@ export const ATTACH_TIMEOUT_MS = 10_000;
 export const MAX_PENDING_REQUESTS = 1_024;
 
 /** The server side of one Dispatcher.Attach call, as the broker uses it (grpc-js's duplex stream fits). */
-export interface AttachCall extends AsyncIterable<AgentFrame> {
+export interface AttachCall {
+  /** The agent's frames (Readable.iterator): not destroying the call at their end, so it can still be ended with a status. */
+  iterator(options: { destroyOnReturn: boolean }): AsyncIterator<AgentFrame>;
   write(frame: ManagerFrame): boolean;
   once(event: 'drain', listener: () => void): unknown;
   on(event: 'cancelled', listener: () => void): unknown;
@@ -140,7 +142,7 @@ export class NodeRequestBroker {
    * certificate; a request sent to another node is refused.
    */
   async attach(nodeId: string, call: AttachCall): Promise<void> {
-    const iterator = call[Symbol.asyncIterator]();
+    const iterator = call.iterator({ destroyOnReturn: false });
     let first: IteratorResult<AgentFrame>;
     try {
       first = await iterator.next();
