@@ -63,7 +63,7 @@ describe('skiff service logs', () => {
     expect(task.code).toBe(0);
     const taskLines = task.stdout.trim().split('\n');
     expect(taskLines.every((line) => line.startsWith(`chat.${tasks[0]!.slot}.`))).toBe(true);
-    expect(taskLines[0]).toMatch(/ \| \d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d+Z tick \d+$/);
+    expect(taskLines[0]).toMatch(/ \| \d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d+(Z|[+-]\d{2}:\d{2}) tick \d+$/);
   });
 
   it('-f prints a line written after it started, and stops when interrupted', async () => {
