@@ -1,9 +1,9 @@
 /**
- * Issue 7 points 5 and 7 on the lab (1 manager, 2 workers, real runc and conmon): `skiff service
+ * Issue 7 points 5 and 7 on the lab (2 managers, 2 workers, real runc and conmon): `skiff service
  * logs` shows the lines of three tasks on three hosts, each with its task prefix, honours --tail
  * and follows new lines with -f until it is interrupted; `skiff task exec` runs a command in a
- * task on any host and exits with the command's exit code; the node-request channel also works
- * through a follower-free path (the CLI's context) and refuses an exec in a task that is not running.
+ * task on any host and exits with the command's exit code; both work through the follower manager
+ * too (it relays them to the leader), and exec refuses a task that does not exist.
  */
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -20,7 +20,8 @@ const script = 'echo "hello from $(hostname)"; echo "to stderr $(hostname)" >&2;
 
 beforeAll(async () => {
   process.env['SKIFF_HOME'] = lab.home;
-  state = await labUp({ name: lab.name, managers: 1, workers: 2 });
+  // Two managers: the follower's local socket shows that these calls work through any manager.
+  state = await labUp({ name: lab.name, managers: 2, workers: 2 });
   const created = await skiff(lab.home, ['service', 'create', '--name', 'chat', '--replicas', '3', '--max-replicas-per-node', '1', '--entrypoint', 'sh', 'demo/web:v1', '-c', script]);
   expect(created.stderr).toBe('');
   tasks = await waitFor('three running tasks on three hosts', 90_000, async () => {
@@ -94,6 +95,23 @@ describe('skiff service logs', () => {
   });
 });
 
+describe('through the follower manager', () => {
+  it('logs and exec work on the local socket of the manager that does not lead', async () => {
+    const nodes = await skiffJson<Array<{ hostname: string; managerStatus: string }>>(lab.home, ['node', 'ls']);
+    const follower = await waitFor('a follower manager', 30_000, async () => nodes.find((node) => node.managerStatus === 'reachable')?.hostname);
+    const socket = state.hosts.find((host) => host.name === follower)?.controlSocket;
+    expect(socket).toBeDefined();
+    const host = ['--host', `unix://${socket!}`];
+    const logs = await skiff(lab.home, [...host, 'service', 'logs', '--tail', '1', 'chat']);
+    expect(logs.stderr).toBe('');
+    expect(logs.code).toBe(0);
+    for (const task of tasks) expect(logs.stdout).toContain(`chat.${task.slot}.${task.id.slice(0, 12)}@${task.hostname}    | tick `);
+    const exec = await skiff(lab.home, [...host, 'task', 'exec', 'chat.2', '--', 'sh', '-c', 'echo via follower; exit 3']);
+    expect(exec.stdout).toBe('via follower\n');
+    expect(exec.code).toBe(3);
+  });
+});
+
 describe('skiff task exec', () => {
   it('returns the output and the exit code of the command', async () => {
     const result = await skiff(lab.home, ['task', 'exec', 'chat.1', '--', 'sh', '-c', 'echo hi; echo oops >&2; exit 7']);
@@ -103,8 +121,9 @@ describe('skiff task exec', () => {
   });
 
   it('runs in a task on a worker host, with env, workdir and stdin', async () => {
-    const manager = state.hosts.find((host) => host.role === 'manager')?.name;
-    const onWorker = tasks.find((task) => task.hostname !== manager);
+    // Three tasks on three of four hosts, two of them managers: one task runs on a worker.
+    const workers = state.hosts.filter((host) => host.role === 'worker').map((host) => host.name);
+    const onWorker = tasks.find((task) => workers.includes(task.hostname));
     expect(onWorker).toBeDefined();
     const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
       const child = spawn(join(repoRoot, 'bin/skiff'), ['task', 'exec', '-i', '-e', 'GREETING=hello', '-w', '/tmp', onWorker!.id, '--', 'sh', '-c', 'read line; echo "$GREETING $line from $(hostname) in $(pwd)"'], {
