@@ -5,7 +5,7 @@
  * task on any host and exits with the command's exit code; both work through the follower manager
  * too (it relays them to the leader), and exec refuses a task that does not exist.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -141,6 +141,23 @@ describe('skiff task exec', () => {
     expect(result.stderr).toBe('');
     expect(result.stdout).toBe(`hello world from chat.${onWorker!.slot}.${onWorker!.id} in /tmp\n`);
     expect(result.code).toBe(0);
+  });
+
+  it('a CLI that goes away ends the exec: the process in the container is killed', async () => {
+    const marker = String(4000 + Math.floor(Math.random() * 1000));
+    const sleeping = (): string[] => {
+      try {
+        return execFileSync('pgrep', ['-f', `^sleep ${marker}$`], { encoding: 'utf8' }).trim().split('\n').filter((line) => line !== '');
+      } catch {
+        return []; // pgrep exits 1 when nothing matches
+      }
+    };
+    const child = spawn(join(repoRoot, 'bin/skiff'), ['task', 'exec', 'chat.3', '--', 'sleep', marker], { env: { ...process.env, SKIFF_HOME: lab.home }, stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.on('close', resolve));
+    await waitFor('the exec\'d sleep running', 20_000, async () => (sleeping().length === 1 ? true : undefined));
+    child.kill('SIGKILL');
+    await exited;
+    await waitFor('the exec\'d sleep gone', 20_000, async () => (sleeping().length === 0 ? true : undefined));
   });
 
   it('fails with a clear message for a task that does not run or does not exist', async () => {
