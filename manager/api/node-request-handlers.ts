@@ -228,9 +228,10 @@ async function serveLoadImage(reader: StoreReader, broker: NodeRequestBroker, ca
     if (next.done === true) break;
     if (next.value.chunk?.$case !== 'data') continue;
     const data = next.value.chunk.value;
-    await Promise.all(live().map((stream) => stream.send({ frame: { $case: 'loadData', value: data } })));
+    // A node that fails takes its error into its reply; the others go on.
+    await Promise.all(live().map((stream) => stream.send({ frame: { $case: 'loadData', value: data } }).catch(() => undefined)));
   }
-  await Promise.all(live().map((stream) => stream.send({ frame: { $case: 'loadDone', value: true } })));
+  await Promise.all(live().map((stream) => stream.send({ frame: { $case: 'loadDone', value: true } }).catch(() => undefined)));
   await Promise.all(replies);
   call.end();
 }
