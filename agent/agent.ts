@@ -3,6 +3,7 @@
  * managers. It never imports manager code: it talks to managers only over the Dispatcher.
  */
 import { availableParallelism, totalmem } from 'node:os';
+import { readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Logger } from '../common/log.js';
 import type { NodeCredentials } from '../pki/index.js';
@@ -13,6 +14,9 @@ import { DnsServer } from './network/dns/dns-server.js';
 import { OverlayNetworks } from './network/overlay/overlay-networks.js';
 import { TaskManager } from './executor/task-manager.js';
 import { AgentSession } from './session/session.js';
+import { answerNodeRequest, type ImageRequestHandler } from './attach/node-request-handler.js';
+import { DEFAULT_LOG_MAX_BYTES, DEFAULT_LOG_MAX_FILES, LogRotator } from './logs/log-rotation.js';
+import { RuntimePaths } from './runtime/paths.js';
 
 export interface AgentOptions {
   dataDir: string;
@@ -38,6 +42,11 @@ export interface AgentOptions {
   clock?: () => number;
   /** The cluster changed this node's desired role: its certificate is to be renewed now. */
   onRoleChange?: () => void;
+  /** Image operations for `skiff image …` (ls, pull, rm, prune, load); absent: the agent's own store (a test may put a fake here). */
+  images?: ImageRequestHandler;
+  /** Container log rotation: size of the current file and old files kept (defaults 10 MiB, 2). */
+  logMaxBytes?: number;
+  logMaxFiles?: number;
 }
 
 export interface RunningAgent {
@@ -82,6 +91,20 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   await collectImageGarbageAtStartup(imageDeps).catch((error: unknown) => log.warn('image garbage collection failed', { error: String(error) }));
   const imageOps: ImageOps = createImageOps(imageDeps);
   const stopImageGc = startImageGcLoop(imageDeps, log);
+  const runtimePaths = new RuntimePaths(stateDir);
+  const rotator = new LogRotator({
+    maxBytes: options.logMaxBytes ?? DEFAULT_LOG_MAX_BYTES,
+    maxFiles: options.logMaxFiles ?? DEFAULT_LOG_MAX_FILES,
+    // The logs directory, not runtime.list(): cheap enough to look at every few seconds.
+    containers: async () =>
+      (await readdir(runtimePaths.logsDir).catch(() => []))
+        .filter((name) => name.endsWith('.log'))
+        .map((name) => name.slice(0, -'.log'.length))
+        .map((containerId) => ({ containerId, logPath: runtimePaths.logPath(containerId), ctlFifo: join(runtimePaths.bundleDir(containerId), 'ctl') })),
+    log,
+  });
+  rotator.start();
+  let nodeId = '';
   const session: AgentSession = new AgentSession({
     managers: options.managers,
     credentials: options.credentials,
@@ -93,7 +116,11 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       engineVersion: 'skiff-runc',
     },
     log,
-    onSessionStarted: () => tasks.sessionStarted(),
+    onSessionStarted: (id) => {
+      nodeId = id;
+      tasks.sessionStarted();
+    },
+    onRequest: (request, client) => void answerNodeRequest(client, request, { runtime, images: options.images ?? imageOps, nodeId: () => nodeId, log }),
     onAssignments: (assignments) => tasks.apply(assignments.kind, assignments.updated, assignments.removed, assignments),
     onNodeChanged: () => options.onRoleChange?.(),
     onNetworks: (update) => {
@@ -108,6 +135,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     async stop() {
       session.close();
       stopImageGc();
+      await rotator.stop();
       await tasks.stop();
       await runtime.close();
       await dns?.stop();

@@ -56,6 +56,23 @@ export class ControlConnection {
     return client;
   }
 
+  /**
+   * The first manager that can be reached, for streaming calls (logs, exec), which cannot be
+   * retried on another manager once they began. Any manager serves them (followers relay to the leader).
+   */
+  async reachable(): Promise<Client> {
+    let lastError = 'no managers configured';
+    for (const client of this.clients) {
+      try {
+        await new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + CALL_TIMEOUT_MS / this.clients.length, (error) => (error === undefined || error === null ? resolve() : reject(error))));
+        return client;
+      } catch (error) {
+        lastError = error instanceof Error ? error.message : String(error);
+      }
+    }
+    throw new CliError(`cannot reach a manager: ${lastError}`);
+  }
+
   close(): void {
     for (const client of this.clients) client.close();
   }

@@ -19,6 +19,7 @@ const GROUPS: Record<string, () => Promise<(program: Command) => void>> = {
   node: async () => (await import('./commands/node.js')).registerNodeCommands,
   secret: async () => (await import('./commands/secret.js')).registerSecretCommands,
   service: async () => (await import('./commands/service.js')).registerServiceCommands,
+  task: async () => (await import('./commands/task.js')).registerTaskCommands,
 };
 
 // A reader that stops early (`skiff node ls | head -1`) is not an error.

@@ -53,8 +53,18 @@ interface DaemonFlags {
   insecureRegistry: string[];
   registryAuthFile?: string;
   heartbeatPeriodMs?: string;
+  logMaxSize: string;
+  logMaxFiles: string;
   forceNewCluster: boolean;
   agent: boolean;
+}
+
+/** `--log-max-size`: bytes, or a number with k, m or g (powers of 1024). */
+function parseLogSize(value: string): number {
+  const match = /^(\d+)([kmg]?)b?$/i.exec(value.trim());
+  if (match === null) throw new Error(`invalid value "${value}" for --log-max-size: use bytes or a size such as 512k or 10m`);
+  const units: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+  return Number(match[1]) * (units[(match[2] ?? '').toLowerCase()] ?? 1);
 }
 
 async function main(): Promise<void> {
@@ -75,6 +85,8 @@ async function main(): Promise<void> {
     .option('--insecure-registry <host:port>', 'registry reached over plain HTTP (repeatable)', collect, [])
     .option('--registry-auth-file <file>', 'registry credentials, as in ~/.docker/config.json ("auths")')
     .option('--heartbeat-period-ms <ms>', 'agent heartbeat period (managers)')
+    .option('--log-max-size <size>', 'rotate a container log past this size (bytes, or with k, m, g)', '10m')
+    .option('--log-max-files <n>', 'rotated container log files kept beside the current one (1-9)', '2')
     .option('--no-agent', 'run no worker role on this host (a manager that runs no tasks)')
     .option('--force-new-cluster', 'make this manager a new one-member cluster that keeps every object (after losing quorum for good)', false)
     .parse();
@@ -206,6 +218,8 @@ async function main(): Promise<void> {
     defaultRegistry: flags.defaultRegistry,
     insecureRegistries: flags.insecureRegistry,
     ...(registryCredentials === undefined ? {} : { registryCredentials }),
+    logMaxBytes: parseLogSize(flags.logMaxSize),
+    logMaxFiles: Number(flags.logMaxFiles),
     log,
     onRoleChange: () => void renewer.renewNow().catch(() => undefined),
   });

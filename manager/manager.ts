@@ -9,7 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../common/log.js';
 import { BOOTSTRAP_FILE, CA_KEY_FILE, channelCredentials, channelOptions, joinServerCredentials, type CertificateAuthority, type ClusterBootstrap, type NodeCredentials, serverCredentials } from '../pki/index.js';
 import { NodeCAService, NodeJoinService } from '../proto/skiff/v1/ca.js';
-import { ControlService } from '../proto/skiff/v1/control.js';
+import { ControlClient, ControlService } from '../proto/skiff/v1/control.js';
 import { DispatcherService } from '../proto/skiff/v1/dispatcher.js';
 import { NodeAvailability, NodeRole, NodeState } from '../proto/skiff/v1/types.js';
 import { RaftService } from '../proto/skiff/v1/raft.js';
@@ -17,7 +17,8 @@ import { managerAddresses, managerStatuses } from './manager-status.js';
 import type { MemberId } from './raft/core/types.js';
 import { RaftGroup } from './raft-group.js';
 import { controlHandlers } from './api/control-service.js';
-import type { Membership } from './api/control-common.js';
+import type { Membership, NodeRequestOptions } from './api/control-common.js';
+import type { LeaderControl } from './api/leader-proxy.js';
 import { DEFAULT_HEARTBEAT_PERIOD_MS, Dispatcher } from './dispatcher/dispatcher.js';
 import { ControllerRunner } from './orchestrator/controller-loop.js';
 import { DEFAULT_TASK_HISTORY_LIMIT, reaperController } from './orchestrator/reaper-controller.js';
@@ -182,7 +183,21 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
       return { total: status.conf.voters.length, reachable };
     },
   };
-  const controlOptions = { clusterId: options.clusterId, managerStatuses: statuses, membership, clock, ...imageResolver(options) };
+  // Logs, exec and images: the leader asks its agents; a follower relays the call to the leader.
+  let leaderControl: LeaderControl | undefined;
+  const nodeRequests: NodeRequestOptions = {
+    broker: () => (dispatcher.dispatching ? dispatcher.requests : undefined),
+    leader: () => {
+      const addr = group.leaderId === options.selfNodeId ? undefined : managerAddresses(store.reader).get(group.leaderId);
+      if (addr === undefined) return undefined;
+      if (leaderControl?.addr !== addr) {
+        leaderControl?.client.close();
+        leaderControl = { addr, client: new ControlClient(addr, peerCredentials, channelOptions()) };
+      }
+      return leaderControl;
+    },
+  };
+  const controlOptions = { clusterId: options.clusterId, managerStatuses: statuses, membership, clock, nodeRequests, ...imageResolver(options) };
   remote.addService(ControlService, controlHandlers(store, { ...controlOptions, local: false }));
   remote.addService(DispatcherService, dispatcher.handlers());
   remote.addService(RaftService, group.handlers());
@@ -239,6 +254,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
         const timer = setTimeout(() => { server.forceShutdown(); resolve(); }, 2_000);
         server.tryShutdown(() => { clearTimeout(timer); resolve(); });
       })));
+      leaderControl?.client.close();
       await group.stop();
       await store.close();
       await rm(options.controlSocket, { force: true });

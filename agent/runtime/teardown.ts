@@ -88,6 +88,8 @@ export async function teardownContainer(context: TeardownContext, containerId: s
     await fs.rm(bundleDir, { recursive: true, force: true });
     await fs.rm(paths.exitFile(containerId), { force: true });
     await fs.rm(paths.logPath(containerId), { force: true });
+    // Rotated logs (agent/logs/log-rotation.ts): <log>.1 … <log>.9.
+    for (let index = 1; index <= 9; index += 1) await fs.rm(`${paths.logPath(containerId)}.${index}`, { force: true });
     await fs.rm(paths.socketDir(containerId), { recursive: true, force: true });
   });
   if (errors.length > 0) throw new Error(`cannot remove container ${containerId}: ${errors.join('; ')}`);

@@ -13,6 +13,7 @@ import {
   DispatcherClient,
   type DispatcherMessage,
   type NetworksUpdate,
+  type NodeRequest,
 } from '../../proto/skiff/v1/dispatcher.js';
 import type { NodeDescription, TaskStatus } from '../../proto/skiff/v1/objects.js';
 
@@ -39,6 +40,8 @@ export interface SessionOptions {
   onNetworks?: (update: NetworksUpdate) => void;
   /** Called when a new session starts, before its assignments arrive. */
   onSessionStarted: (nodeId: string) => void;
+  /** A user's request to this node (logs, exec, images): answered over `client`'s Dispatcher.Attach. */
+  onRequest?: (request: NodeRequest, client: InstanceType<typeof DispatcherClient>) => void;
 }
 
 interface PendingStatus {
@@ -128,8 +131,9 @@ export class AgentSession {
           this.options.onNetworks?.(message.message.value);
           break;
         case 'request':
-          // TODO(#7 logs/exec/images): answered over Dispatcher.Attach.
-          log.warn('node request not handled yet', { requestId: message.message.value.requestId });
+          // Answered on the same manager (the one that holds the request), on this session's channel.
+          if (this.client !== undefined && this.options.onRequest !== undefined) this.options.onRequest(message.message.value, this.client);
+          else log.warn('node request not handled: no handler', { requestId: message.message.value.requestId });
           break;
         case undefined:
           break;

@@ -9,12 +9,14 @@ import { type CreateFlags, FlagError, parseCount, parseDuration, specFromFlags }
 import { waitForConvergence } from './service-progress.js';
 import { addUpdateConfigOptions, parseUpdateConfig, registerServiceUpdateCommands, updateConfigFlags } from './service-update.js';
 import { serviceRow, sortTasks, stateWithHealth, taskRow } from './service-rows.js';
+import { registerServiceLogsCommand } from './service-logs.js';
 
 /** How long create/scale wait for convergence unless --timeout says otherwise. */
 const DEFAULT_WAIT = '3m';
 
 export function registerServiceCommands(program: Command): void {
   const service = program.command('service').description('manage services');
+  registerServiceLogsCommand(program, service);
 
   const create = service
     .command('create')

@@ -8,6 +8,8 @@ import type { StoreReader } from '../store/store.js';
 import type { ObjectsByKind } from '../store/objects.js';
 import { ApiError } from './errors.js';
 import { toGrpcError } from './status-mapping.js';
+import type { NodeRequestBroker } from '../dispatcher/node-requests.js';
+import type { LeaderControl } from './leader-proxy.js';
 
 export interface ControlOptions {
   clusterId: string;
@@ -23,6 +25,16 @@ export interface ControlOptions {
    * returns it unchanged when the registry cannot say (after a warning). Absent: no pinning.
    */
   resolveImage?: (image: string) => Promise<string>;
+  /** Logs, exec and images: how this manager reaches the nodes (or the leader that does). */
+  nodeRequests?: NodeRequestOptions;
+}
+
+/** How logs, exec and image calls reach the nodes (see node-request-handlers.ts). */
+export interface NodeRequestOptions {
+  /** The broker while this manager leads (its dispatcher runs), else undefined. */
+  broker: () => NodeRequestBroker | undefined;
+  /** A Control client to the current leader, for calls that land on a follower; undefined when none is known. */
+  leader: () => LeaderControl | undefined;
 }
 
 /** What the control API may ask of the Raft group. */

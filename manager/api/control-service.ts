@@ -2,7 +2,6 @@
  * The Control service: the user-facing API of a manager. Reads come from the store's tables;
  * writes go through one store transaction each and carry the version the caller read.
  */
-import * as grpc from '@grpc/grpc-js';
 import type { ControlServer, ServiceReplicaCounts } from '../../proto/skiff/v1/control.js';
 import type { ManagerStatus, Node } from '../../proto/skiff/v1/objects.js';
 import type { ServiceSpec } from '../../proto/skiff/v1/specs.js';
@@ -23,6 +22,7 @@ async function pinImage(spec: ServiceSpec, noResolveImage: boolean, options: Con
   const image = await options.resolveImage(container.image);
   return image === container.image ? spec : { ...spec, taskTemplate: { ...spec.taskTemplate, container: { ...container, image } } };
 }
+import { nodeRequestHandlers } from './node-request-handlers.js';
 
 function specsEqual(a: ServiceSpec | undefined, b: ServiceSpec | undefined): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
@@ -156,12 +156,6 @@ export function controlHandlers(store: Store, options: ControlOptions): ControlS
     ...clusterHandlers(store, options),
     ...secretHandlers(store, options),
     ...networkHandlers(store, options),
-    // TODO(#7 logs/exec/images): the node-request broker answers these.
-    ...nodeRequestHandlersPending(),
+    ...nodeRequestHandlers(reader, options.nodeRequests),
   };
-}
-
-function nodeRequestHandlersPending(): Pick<ControlServer, 'taskLogs' | 'execTask' | 'imageCommand' | 'loadImage'> {
-  const refuse = (call: { destroy(error: Error): void }): void => call.destroy(Object.assign(new Error('not implemented yet'), { code: grpc.status.UNIMPLEMENTED }));
-  return { taskLogs: refuse, execTask: refuse, imageCommand: refuse, loadImage: refuse };
 }

@@ -9,8 +9,10 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../common/log.js';
 import { peerIdentity } from '../../pki/index.js';
 import {
+  type AgentFrame,
   type AgentHello,
   type AgentMessage,
+  type ManagerFrame,
   AssignmentsKind,
   type DispatcherMessage,
   type DispatcherServer,
@@ -25,6 +27,7 @@ import { assignmentMessages, newSentData } from './assignment-messages.js';
 import { emptyChanges, NetworkIndex } from './network-views.js';
 import { fullNetworkUpdates, networkUpdates, type NetworkSession } from './network-updates.js';
 import { StatusIntake } from './status-intake.js';
+import { type AttachCall, NodeRequestBroker } from './node-requests.js';
 
 /** Metadata key of a refusal that lists the managers to try instead (comma-separated ip:port). */
 export const MANAGERS_METADATA_KEY = 'skiff-managers';
@@ -71,6 +74,8 @@ export class Dispatcher {
   private networkIndex: NetworkIndex | undefined;
   private networkChanges = emptyChanges();
   private networkFlushScheduled = false;
+  /** Logs, exec and image requests to the nodes of live sessions (see node-requests.ts). */
+  readonly requests: NodeRequestBroker;
 
   constructor(
     private readonly store: Store,
@@ -78,6 +83,15 @@ export class Dispatcher {
     private readonly log: Logger,
   ) {
     this.intake = new StatusIntake(store, log);
+    this.requests = new NodeRequestBroker({
+      sendToNode: (nodeId, message) => {
+        const session = this.active ? this.sessions.get(nodeId) : undefined;
+        if (session === undefined) return false;
+        session.call.write(message);
+        return true;
+      },
+      log: log.child({ component: 'node-requests' }),
+    });
     // One subscription for every session: each task event goes to its node's session only, and
     // what node and cluster changes mean is worked out once per commit, not once per session.
     store.subscribe((commit) => this.fanOut(commit));
@@ -129,12 +143,16 @@ export class Dispatcher {
     for (const [listener, updates] of networkUpdates(index, changes, this.listeners)) for (const update of updates) listener.sendNetworks(update);
   }
 
+  /** True between start() and stop(): this manager leads and holds the agents' sessions. */
+  get dispatching(): boolean {
+    return this.active;
+  }
+
   /** The grpc-js handlers of the Dispatcher service. */
   handlers(): DispatcherServer {
     return {
       session: (call) => void this.openSession(call),
-      // TODO(#7 logs/exec/images): joined to the Control call that sent the NodeRequest.
-      attach: (call) => call.destroy(Object.assign(new Error('Attach is not implemented yet'), { code: grpc.status.UNIMPLEMENTED })),
+      attach: (call) => void this.openAttach(call),
     };
   }
 
@@ -151,6 +169,21 @@ export class Dispatcher {
     if (this.checkTimer !== undefined) clearInterval(this.checkTimer);
     for (const session of this.sessions.values()) session.close();
     this.sessions.clear();
+    this.requests.failAll('this manager stopped leading');
+  }
+
+  /** An agent answers a NodeRequest; who it is comes from its certificate, as for sessions. */
+  private async openAttach(call: grpc.ServerDuplexStream<AgentFrame, ManagerFrame>): Promise<void> {
+    const identity = peerIdentity(call);
+    if (identity === undefined || identity.clusterId !== this.options.clusterId || identity.role === 'admin') {
+      call.emit('error', Object.assign(new Error('cannot attach: the client certificate is not a node certificate of this cluster'), { code: grpc.status.UNAUTHENTICATED }));
+      return;
+    }
+    if (!this.active) {
+      call.emit('error', Object.assign(new Error('cannot attach: this manager is not the leader'), { code: grpc.status.UNAVAILABLE }));
+      return;
+    }
+    await this.requests.attach(identity.nodeId, call as AttachCall);
   }
 
   private async openSession(call: grpc.ServerDuplexStream<AgentMessage, DispatcherMessage>): Promise<void> {

@@ -1,0 +1,238 @@
+/**
+ * Control calls that a node answers: `service logs`, `task exec`, `image ls|pull|rm|prune|load`.
+ * The leader sends one NodeRequest per node through the node-request broker and relays the
+ * answers; a follower passes the whole call to the leader (see leader-proxy.ts), since only the
+ * leader holds the agents' sessions.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type {
+  ControlServer,
+  ExecClientMessage,
+  ImageCommandReply,
+  ImageCommandRequest,
+  LoadImageChunk,
+  TaskLogsRequest,
+} from '../../proto/skiff/v1/control.js';
+import type { ExecOutput, ImageRequest, LogMessage } from '../../proto/skiff/v1/attach.js';
+import type { Node } from '../../proto/skiff/v1/objects.js';
+import { NodeState, TaskState, taskStateToJSON } from '../../proto/skiff/v1/types.js';
+import type { NodeRequestBroker, NodeRequestStream } from '../dispatcher/node-requests.js';
+import type { StoreReader } from '../store/store.js';
+import { type NodeRequestOptions, resolveNode } from './control-common.js';
+import { ApiError } from './errors.js';
+import { type LeaderControl, proxyBidi, proxyServerStream } from './leader-proxy.js';
+import { toGrpcError } from './status-mapping.js';
+import { resolveTask, shortTaskName, tasksForLogs } from './task-resolve.js';
+
+type NodeRequestMethods = Pick<ControlServer, 'taskLogs' | 'execTask' | 'imageCommand' | 'loadImage'>;
+
+/** Writes with backpressure; resolves false when the caller went away meanwhile. */
+export async function writeTo<T>(call: grpc.ServerWritableStream<unknown, T> | grpc.ServerDuplexStream<unknown, T>, message: T): Promise<boolean> {
+  if (call.cancelled) return false;
+  if (call.write(message)) return true;
+  await new Promise<void>((resolve) => {
+    const done = (): void => {
+      call.off('drain', done);
+      call.off('cancelled', done);
+      resolve();
+    };
+    call.on('drain', done);
+    call.on('cancelled', done);
+  });
+  return !call.cancelled;
+}
+
+/**
+ * The messages of a server call's request stream. Not `for await (… of call)`: Node destroys a
+ * stream whose async iterator finished, and the call must still answer after the client half-closed.
+ */
+export function messagesOf<T>(call: grpc.ServerDuplexStream<T, unknown>): AsyncIterator<T> {
+  return call.iterator({ destroyOnReturn: false }) as AsyncIterator<T>;
+}
+
+function fail(call: { emit(event: 'error', error: Error): boolean }, error: unknown): void {
+  call.emit('error', toGrpcError(error));
+}
+
+const label = (node: Node | undefined, nodeId: string): string => node?.description?.hostname || nodeId;
+
+export function nodeRequestHandlers(reader: StoreReader, options: NodeRequestOptions | undefined): NodeRequestMethods {
+  const route = <Call extends { emit(event: 'error', error: Error): boolean }>(onLeader: (broker: NodeRequestBroker, call: Call) => Promise<void>, onFollower: (leader: LeaderControl, call: Call) => Promise<void>) => (call: Call): void => {
+    const broker = options?.broker();
+    if (broker !== undefined) {
+      onLeader(broker, call).catch((error: unknown) => fail(call, error));
+      return;
+    }
+    const leader = options?.leader();
+    if (leader === undefined) return fail(call, new ApiError('unavailable', 'cannot reach the nodes: this manager is not the leader and knows no leader (no quorum?)'));
+    onFollower(leader, call).catch((error: unknown) => fail(call, error));
+  };
+  return {
+    taskLogs: route((broker, call) => serveLogs(reader, broker, call), (leader, call) => proxyServerStream(call, (metadata) => leader.client.taskLogs(call.request, metadata))),
+    execTask: route((broker, call) => serveExec(reader, broker, call), (leader, call) => proxyBidi(call, (metadata) => leader.client.execTask(metadata))),
+    imageCommand: route((broker, call) => serveImageCommand(reader, broker, call), (leader, call) => proxyServerStream(call, (metadata) => leader.client.imageCommand(call.request, metadata))),
+    loadImage: route((broker, call) => serveLoadImage(reader, broker, call), (leader, call) => proxyBidi(call, (metadata) => leader.client.loadImage(metadata))),
+  };
+}
+
+async function serveLogs(reader: StoreReader, broker: NodeRequestBroker, call: grpc.ServerWritableStream<TaskLogsRequest, LogMessage>): Promise<void> {
+  const request = call.request;
+  const options = request.options ?? { follow: false, tail: -1, sinceMs: 0 };
+  const tasks = tasksForLogs(reader, request.service, request.task);
+  const names = new Map(tasks.map((task) => [task.meta?.id ?? '', shortTaskName(task)]));
+  const byNode = new Map<string, string[]>();
+  for (const task of tasks) byNode.set(task.nodeId, [...(byNode.get(task.nodeId) ?? []), task.meta?.id ?? '']);
+  const streams: { stream: NodeRequestStream; label: string }[] = [];
+  const cancelAll = (): void => {
+    for (const { stream } of streams) stream.cancel();
+  };
+  call.on('cancelled', cancelAll);
+  try {
+    for (const [nodeId, taskIds] of byNode) {
+      const node = reader.get('node', nodeId);
+      const live = tasks.some((task) => task.nodeId === nodeId && task.desiredState === TaskState.TASK_STATE_RUNNING);
+      try {
+        streams.push({ stream: broker.open(nodeId, { $case: 'logs', value: { taskIds, options } }, label(node, nodeId)), label: label(node, nodeId) });
+      } catch (error) {
+        // History on a node that is gone says nothing; a node that should run a task must answer.
+        if (live || node?.status?.state === NodeState.NODE_STATE_READY) throw error;
+      }
+    }
+    await Promise.all(
+      streams.map(async ({ stream, label: nodeLabel }) => {
+        for await (const frame of stream.frames()) {
+          const value = frame.frame;
+          if (value?.$case === 'error') throw new ApiError('unavailable', `cannot read logs on node ${nodeLabel}: ${value.value}`);
+          if (value?.$case === 'done') break;
+          if (value?.$case !== 'logs') continue;
+          for (const message of value.value.messages) {
+            const named = { ...message, taskName: names.get(message.taskId) ?? message.taskName, nodeId: stream.nodeId };
+            if (!(await writeTo(call, named))) return;
+          }
+        }
+        stream.cancel();
+      }),
+    );
+  } finally {
+    cancelAll();
+  }
+  call.end();
+}
+
+async function serveExec(reader: StoreReader, broker: NodeRequestBroker, call: grpc.ServerDuplexStream<ExecClientMessage, ExecOutput>): Promise<void> {
+  const inputs = messagesOf(call);
+  const first = await inputs.next();
+  if (first.done === true || first.value.message?.$case !== 'start') throw new ApiError('invalid_argument', 'cannot exec: the first message must be the exec request (start)');
+  const request = first.value.message.value;
+  if (request.argv.length === 0 || request.argv[0] === '') throw new ApiError('invalid_argument', 'cannot exec: the command (argv) is empty');
+  const task = resolveTask(reader, request.task);
+  const name = `${shortTaskName(task)}.${task.meta?.id ?? ''}`;
+  const state = task.status?.state ?? TaskState.TASK_STATE_NEW;
+  if (state !== TaskState.TASK_STATE_RUNNING) {
+    throw new ApiError('failed_precondition', `cannot exec in task ${name}: it is not running (state ${taskStateToJSON(state).replace('TASK_STATE_', '').toLowerCase()})`);
+  }
+  const node = reader.get('node', task.nodeId);
+  const stream = broker.open(task.nodeId, { $case: 'exec', value: { ...request, task: task.meta?.id ?? '' } }, label(node, task.nodeId));
+  call.on('cancelled', () => stream.cancel());
+  // Stdin flows while the output does; it ends when the client half-closes.
+  void (async () => {
+    for (;;) {
+      const next = await inputs.next();
+      if (next.done === true) return;
+      if (next.value.message?.$case === 'input') await stream.send({ frame: { $case: 'execInput', value: next.value.message.value } });
+    }
+  })().catch(() => undefined);
+  try {
+    for await (const frame of stream.frames()) {
+      const value = frame.frame;
+      if (value?.$case === 'error') throw new ApiError('failed_precondition', `cannot exec in task ${name}: ${value.value}`);
+      if (value?.$case !== 'execOutput') continue;
+      if (!(await writeTo(call, value.value))) return;
+      if (value.value.output?.$case === 'exitCode') {
+        call.end();
+        return;
+      }
+    }
+  } finally {
+    stream.cancel();
+  }
+  throw new ApiError('unavailable', `cannot exec in task ${name}: node ${label(node, task.nodeId)} ended the call without an exit code`);
+}
+
+/** Nodes by id, prefix or hostname; none named = every ready node. */
+function targetNodes(reader: StoreReader, references: string[]): Node[] {
+  if (references.length === 0) return reader.list('node').filter((node) => node.status?.state === NodeState.NODE_STATE_READY);
+  const found = new Map<string, Node>();
+  for (const reference of references) {
+    const node = resolveNode(reader, reference);
+    found.set(node.meta?.id ?? '', node);
+  }
+  return [...found.values()];
+}
+
+/** One node's answer to an image request; a failure becomes the reply's error. */
+async function imageReply(stream: NodeRequestStream | Error, node: Node): Promise<ImageCommandReply> {
+  const nodeId = node.meta?.id ?? '';
+  const reply = { nodeId, hostname: node.description?.hostname ?? '', response: undefined, error: '' };
+  if (stream instanceof Error) return { ...reply, error: stream.message };
+  try {
+    for await (const frame of stream.frames()) {
+      if (frame.frame?.$case === 'image') return { ...reply, response: frame.frame.value };
+      if (frame.frame?.$case === 'error') return { ...reply, error: frame.frame.value };
+    }
+    return { ...reply, error: `node ${label(node, nodeId)} ended the call without an answer` };
+  } catch (error) {
+    return { ...reply, error: error instanceof Error ? error.message : String(error) };
+  } finally {
+    stream.cancel();
+  }
+}
+
+function openImage(broker: NodeRequestBroker, node: Node, request: ImageRequest): NodeRequestStream | Error {
+  try {
+    return broker.open(node.meta?.id ?? '', { $case: 'image', value: request }, label(node, node.meta?.id ?? ''));
+  } catch (error) {
+    return error instanceof Error ? error : new Error(String(error));
+  }
+}
+
+async function serveImageCommand(reader: StoreReader, broker: NodeRequestBroker, call: grpc.ServerWritableStream<ImageCommandRequest, ImageCommandReply>): Promise<void> {
+  const request = call.request.request;
+  if (request?.op === undefined) throw new ApiError('invalid_argument', 'cannot run the image command: request.op is missing');
+  if (request.op.$case === 'load') throw new ApiError('invalid_argument', 'cannot run the image command: load goes through LoadImage');
+  const nodes = targetNodes(reader, call.request.nodes);
+  const streams = nodes.map((node) => openImage(broker, node, request));
+  call.on('cancelled', () => streams.forEach((stream) => stream instanceof Error || stream.cancel()));
+  await Promise.all(nodes.map(async (node, index) => writeTo(call, await imageReply(streams[index] ?? new Error('no stream'), node))));
+  call.end();
+}
+
+async function serveLoadImage(reader: StoreReader, broker: NodeRequestBroker, call: grpc.ServerDuplexStream<LoadImageChunk, ImageCommandReply>): Promise<void> {
+  const chunks = messagesOf(call);
+  const first = await chunks.next();
+  if (first.done === true || first.value.chunk?.$case !== 'start') throw new ApiError('invalid_argument', 'cannot load the image: the first message must name the nodes (start)');
+  const nodes = targetNodes(reader, first.value.chunk.value.nodes);
+  const streams = nodes.map((node) => openImage(broker, node, { op: { $case: 'load', value: {} } }));
+  call.on('cancelled', () => streams.forEach((stream) => stream instanceof Error || stream.cancel()));
+  // Replies are awaited from the start: a node that fails early answers at once and is skipped.
+  const answered = new Set<number>();
+  const replies = nodes.map((node, index) =>
+    imageReply(streams[index] ?? new Error('no stream'), node).then(async (reply) => {
+      answered.add(index);
+      await writeTo(call, reply);
+    }),
+  );
+  const live = (): NodeRequestStream[] => streams.filter((stream, index): stream is NodeRequestStream => !(stream instanceof Error) && !answered.has(index));
+  for (;;) {
+    const next = await chunks.next();
+    if (next.done === true) break;
+    if (next.value.chunk?.$case !== 'data') continue;
+    const data = next.value.chunk.value;
+    // A node that fails takes its error into its reply; the others go on.
+    await Promise.all(live().map((stream) => stream.send({ frame: { $case: 'loadData', value: data } }).catch(() => undefined)));
+  }
+  await Promise.all(live().map((stream) => stream.send({ frame: { $case: 'loadDone', value: true } }).catch(() => undefined)));
+  await Promise.all(replies);
+  call.end();
+}
+
