@@ -284,6 +284,8 @@ export function specFromFlags(image: string, commandArgs: string[], flags: Creat
     endpoint: endpointFromFlags(flags),
     deployStrategy: '',
     rebalance: rebalanceFromFlags(flags.rebalance),
+    bluegreenHoldMs: 0,
+    canaryReplicas: 0,
   };
 }
 

@@ -23,6 +23,8 @@ function service(mode: 'replicated' | 'global'): Service {
       endpoint: undefined,
       deployStrategy: '',
       rebalance: '',
+      bluegreenHoldMs: 0,
+      canaryReplicas: 0,
     },
     previousSpec: undefined,
     updateStatus: undefined,
@@ -66,7 +68,7 @@ describe('service rows', () => {
     const row = serviceRow(service('replicated'), { serviceId: 'svc123', running: 2, desired: 3 });
     expect(Object.keys(row).sort()).toEqual(['id', 'image', 'mode', 'name', 'replicas', 'updateStatus', 'updateMessage'].sort());
     expect(row).toEqual({ id: 'svc123', name: 'web', mode: 'replicated', replicas: '2/3', image: 'demo/web:v1', updateStatus: '', updateMessage: '' });
-    const paused = serviceRow({ ...service('replicated'), updateStatus: { state: 'paused', message: 'update paused: task t failed', startedAtMs: 1, completedAtMs: 0 } }, undefined);
+    const paused = serviceRow({ ...service('replicated'), updateStatus: { state: 'paused', message: 'update paused: task t failed', startedAtMs: 1, completedAtMs: 0, switchedAtMs: 0 } }, undefined);
     expect(paused).toMatchObject({ updateStatus: 'paused', updateMessage: 'update paused: task t failed' });
   });
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Service } from '../../proto/skiff/v1/objects.js';
 import type { ServiceSpec } from '../../proto/skiff/v1/specs.js';
 import { specFromFlags } from './service-flags.js';
-import { applyUpdateFlags, mergedHealthcheck, parseUpdateConfig, progressLine, splitArgs, type UpdateFlags, updateConfigFlags } from './service-update.js';
+import { applyUpdateFlags, mergedHealthcheck, parseStrategyFlags, parseUpdateConfig, progressLine, splitArgs, type UpdateFlags, updateConfigFlags } from './service-update.js';
 
 function flags(overrides: Partial<UpdateFlags> = {}): UpdateFlags {
   return {
@@ -104,5 +104,17 @@ describe('service update isolation flags', () => {
     expect(after.ulimits).toEqual([{ name: 'nproc', soft: 100, hard: 200 }]);
     expect(after).toMatchObject({ readOnly: true, init: true, stopSignal: 'SIGINT', stopGracePeriodMs: 30_000 });
     expect(() => applyUpdateFlags(spec, flags({ capAdd: ['FLY'] }))).toThrow('--cap-add');
+  });
+});
+
+describe('update strategy flags', () => {
+  it('--update-strategy, --bluegreen-hold and --canary-replicas', () => {
+    const none = { deployStrategy: '', bluegreenHoldMs: 0, canaryReplicas: 0 };
+    expect(parseStrategyFlags({ updateStrategy: 'blue-green', bluegreenHold: '30s' }, none)).toEqual({ deployStrategy: 'blue-green', bluegreenHoldMs: 30_000, canaryReplicas: 0 });
+    expect(parseStrategyFlags({ updateStrategy: 'canary', canaryReplicas: '2' }, none)).toEqual({ deployStrategy: 'canary', bluegreenHoldMs: 0, canaryReplicas: 2 });
+    expect(parseStrategyFlags({ updateStrategy: 'rolling' }, { ...none, deployStrategy: 'canary' }).deployStrategy).toBe('');
+    expect(parseStrategyFlags({}, { deployStrategy: 'canary', bluegreenHoldMs: 0, canaryReplicas: 1 })).toEqual({ deployStrategy: 'canary', bluegreenHoldMs: 0, canaryReplicas: 1 });
+    expect(() => parseStrategyFlags({ updateStrategy: 'canary' }, none)).toThrow('--canary-replicas');
+    expect(() => parseStrategyFlags({ updateStrategy: 'big-bang' }, none)).toThrow('--update-strategy');
   });
 });

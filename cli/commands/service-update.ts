@@ -70,8 +70,25 @@ export function parseUpdateConfig(prefix: 'update' | 'rollback', flags: UpdateCo
   return config;
 }
 
+/** `--update-strategy`, `--bluegreen-hold`, `--canary-replicas` over the current spec's values. */
+export function parseStrategyFlags(flags: { updateStrategy?: string; bluegreenHold?: string; canaryReplicas?: string }, current: Pick<ServiceSpec, 'deployStrategy' | 'bluegreenHoldMs' | 'canaryReplicas'>): Pick<ServiceSpec, 'deployStrategy' | 'bluegreenHoldMs' | 'canaryReplicas'> {
+  let deployStrategy = current.deployStrategy;
+  if (flags.updateStrategy !== undefined) {
+    if (!['rolling', 'blue-green', 'canary'].includes(flags.updateStrategy)) throw new FlagError(`invalid value "${flags.updateStrategy}" for --update-strategy: use rolling, blue-green or canary`);
+    deployStrategy = flags.updateStrategy === 'rolling' ? '' : flags.updateStrategy;
+  }
+  const bluegreenHoldMs = flags.bluegreenHold === undefined ? current.bluegreenHoldMs : parseDuration('--bluegreen-hold', flags.bluegreenHold);
+  const canaryReplicas = flags.canaryReplicas === undefined ? current.canaryReplicas : parseCount('--canary-replicas', flags.canaryReplicas);
+  if (deployStrategy === 'canary' && canaryReplicas === 0) throw new FlagError('--update-strategy canary needs --canary-replicas K (at least 1)');
+  return { deployStrategy, bluegreenHoldMs, canaryReplicas };
+}
+
 /** Registers the `--update-*` and `--rollback-*` options on a command (service create and update). */
 export function addUpdateConfigOptions(command: Command): Command {
+  command
+    .option('--update-strategy <strategy>', 'rolling (default), blue-green or canary')
+    .option('--bluegreen-hold <duration>', 'blue-green: how long the old set stays after the switch (default 1m)')
+    .option('--canary-replicas <k>', 'canary: new-version tasks started beside the old ones');
   for (const prefix of ['update', 'rollback'] as const) {
     const what = prefix === 'update' ? 'update' : 'rollback';
     command
@@ -327,6 +344,7 @@ export function applyUpdateFlags(current: ServiceSpec, flags: UpdateFlags & Heal
   }
   return {
     ...current,
+    ...parseStrategyFlags(flags as { updateStrategy?: string; bluegreenHold?: string; canaryReplicas?: string }, current),
     labels,
     mode,
     endpoint,
@@ -348,8 +366,8 @@ export function applyUpdateFlags(current: ServiceSpec, flags: UpdateFlags & Heal
   };
 }
 
-/** Final states of a rollout, and whether they count as success. */
-const FINAL: Record<string, boolean> = { completed: true, rollback_completed: false, paused: false, rollback_paused: false };
+/** Final states of a rollout, and whether they count as success (canaries up: the user decides next). */
+const FINAL: Record<string, boolean> = { completed: true, canary: true, rollback_completed: false, paused: false, rollback_paused: false };
 
 /**
  * Follows a rollout until it ends: prints the phase and each slot's progress as they change,
@@ -365,8 +383,15 @@ export async function followUpdate(connection: ControlConnection, serviceId: str
     const line = progressLine(service, tasks);
     if (line !== lastLine) write(line);
     lastLine = line;
-    const success = FINAL[service.updateStatus?.state ?? 'completed'];
-    if (success === true) return;
+    const state = service.updateStatus?.state ?? 'completed';
+    // Blue/green succeeds at the switch (the old set stays for the hold); canaries once they all run.
+    const switched = service.spec?.deployStrategy === 'blue-green' && state === 'updating' && (service.updateStatus?.switchedAtMs ?? 0) > 0;
+    const canariesUp = state === 'canary' && /^canary: (\d+)\/\1 /.test(service.updateStatus?.message ?? '');
+    const success = state === 'canary' ? (canariesUp ? true : undefined) : switched ? true : FINAL[state];
+    if (success === true) {
+      if (switched || state === 'canary') write(service.updateStatus?.message ?? '');
+      return;
+    }
     if (success === false) {
       throw new FlagError(`update of ${service.spec?.name ?? serviceId} did not complete: ${service.updateStatus?.state}: ${service.updateStatus?.message ?? ''}`);
     }
@@ -455,6 +480,33 @@ export function registerServiceUpdateCommands(service: Command, program: Command
       if (!flags.detach && started) await followUpdate(connection, updated.meta?.id ?? '', timeoutMs);
     });
   });
+
+  service
+    .command('switch')
+    .description('blue/green: move the service\'s traffic to blue or green at once (during the hold)')
+    .argument('<service>', 'service name or id')
+    .argument('<color>', 'blue or green')
+    .action(async (reference: string, color: string) => {
+      await withConnection(program, async (connection) => {
+        const { service: switched } = await connection.call((c) => c.switchService, { service: reference, color });
+        process.stdout.write(`${switched?.updateStatus?.message ?? ''}\n`);
+      });
+    });
+
+  service
+    .command('promote')
+    .description('canary: carry on from the canaries as a rolling update')
+    .argument('<service>', 'service name or id')
+    .option('-d, --detach', 'return at once instead of following the rollout', false)
+    .option('--timeout <duration>', 'how long to follow the rollout', '10m')
+    .action(async (reference: string, flags: { detach: boolean; timeout: string }) => {
+      const timeoutMs = parseDuration('--timeout', flags.timeout);
+      await withConnection(program, async (connection) => {
+        const { service: promoted } = await connection.call((c) => c.promoteService, { service: reference });
+        process.stdout.write(`${promoted?.meta?.id ?? ''}\n`);
+        if (!flags.detach) await followUpdate(connection, promoted?.meta?.id ?? '', timeoutMs);
+      });
+    });
 
   service
     .command('rollback')

@@ -7,7 +7,7 @@ import { addHealthOptions, type HealthFlags, withHealthFlags } from './health-fl
 import { applyIsolationFlags, type IsolationFlags } from './isolation-flags.js';
 import { type CreateFlags, FlagError, parseCount, parseDuration, specFromFlags } from './service-flags.js';
 import { waitForConvergence } from './service-progress.js';
-import { addUpdateConfigOptions, parseUpdateConfig, registerServiceUpdateCommands, updateConfigFlags } from './service-update.js';
+import { addUpdateConfigOptions, parseStrategyFlags, parseUpdateConfig, registerServiceUpdateCommands, updateConfigFlags } from './service-update.js';
 import { serviceRow, sortTasks, stateWithHealth, taskRow } from './service-rows.js';
 import { registerServiceLogsCommand } from './service-logs.js';
 
@@ -68,6 +68,7 @@ export function registerServiceCommands(program: Command): void {
       const spec = applyIsolationFlags(withHealthFlags(specFromFlags(image, commandArgs, flags), flags), flags);
       spec.updateConfig = parseUpdateConfig('update', updateConfigFlags(flags as unknown as Record<string, unknown>, 'update'), undefined);
       spec.rollbackConfig = parseUpdateConfig('rollback', updateConfigFlags(flags as unknown as Record<string, unknown>, 'rollback'), undefined);
+      Object.assign(spec, parseStrategyFlags(flags as { updateStrategy?: string; bluegreenHold?: string; canaryReplicas?: string }, spec));
       const timeoutMs = parseDuration('--timeout', flags.timeout);
       await withConnection(program, async (connection) => {
         const created = await connection.call((c) => c.createService, { noResolveImage: !flags.resolveImage, spec });

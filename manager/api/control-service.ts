@@ -13,6 +13,7 @@ import { resolveReferences } from './validate-references.js';
 import { type ControlOptions, resolveNode, resolveService, unary } from './control-common.js';
 import { clusterHandlers } from './cluster-handlers.js';
 import { secretHandlers } from './secret-handlers.js';
+import { DEFAULT_BLUEGREEN_HOLD_MS } from '../orchestrator/updater.js';
 import { checkPublishedPorts, networkHandlers, resolveServiceNetworks } from './network-handlers.js';
 
 /** The spec with its image pinned by `options.resolveImage`, unless the caller said not to. */
@@ -109,8 +110,13 @@ export function controlHandlers(store: Store, options: ControlOptions): ControlS
           spec,
           previousSpec: current.spec,
           specVersion: redeploy ? current.specVersion + 1 : current.specVersion,
-          // A new template starts a rolling update; it supersedes one in progress (or paused).
-          updateStatus: redeploy ? { state: 'updating', message: 'update in progress', startedAtMs: nowMs, completedAtMs: 0 } : current.updateStatus,
+          // A new template starts an update; it supersedes one in progress (or paused). A canary
+          // update starts with its canaries only.
+          updateStatus: redeploy
+            ? spec.deployStrategy === 'canary'
+              ? { state: 'canary', message: 'canary: starting', startedAtMs: nowMs, completedAtMs: 0, switchedAtMs: 0 }
+              : { state: 'updating', message: 'update in progress', startedAtMs: nowMs, completedAtMs: 0, switchedAtMs: 0 }
+            : current.updateStatus,
         }),
       );
       return { service: reader.get('service', id) };
@@ -121,6 +127,15 @@ export function controlHandlers(store: Store, options: ControlOptions): ControlS
       if (current.previousSpec === undefined) throw new ApiError('failed_precondition', `cannot roll back service "${name}": it has no previous spec`);
       const redeploy = JSON.stringify(current.previousSpec.taskTemplate) !== JSON.stringify(current.spec?.taskTemplate);
       const nowMs = options.clock?.() ?? Date.now();
+      const status = current.updateStatus;
+      if (current.spec?.deployStrategy === 'blue-green' && status?.state === 'updating' && status.switchedAtMs > 0) {
+        // During the hold a rollback is a switch back that ends the hold now: the updater removes
+        // the new set and restores the previous spec.
+        const back = (current.activeColor || 'blue') === 'blue' ? 'green' : 'blue';
+        const holdMs = current.spec.bluegreenHoldMs || DEFAULT_BLUEGREEN_HOLD_MS;
+        await store.update((transaction) => transaction.update('service', { ...current, activeColor: back, updateStatus: { ...status, message: `rolled back to ${back}`, switchedAtMs: nowMs - holdMs } }));
+        return { service: reader.get('service', current.meta?.id ?? '') };
+      }
       await store.update((transaction) =>
         transaction.update('service', {
           ...current,
@@ -128,10 +143,28 @@ export function controlHandlers(store: Store, options: ControlOptions): ControlS
           previousSpec: current.spec,
           specVersion: redeploy ? current.specVersion + 1 : current.specVersion,
           updateStatus: redeploy
-            ? { state: 'rollback_started', message: 'manually requested rollback', startedAtMs: nowMs, completedAtMs: 0 }
-            : { state: 'rollback_completed', message: 'rollback completed: only the replica count changed', startedAtMs: nowMs, completedAtMs: nowMs },
+            ? { state: 'rollback_started', message: 'manually requested rollback', startedAtMs: nowMs, completedAtMs: 0, switchedAtMs: 0 }
+            : { state: 'rollback_completed', message: 'rollback completed: only the replica count changed', startedAtMs: nowMs, completedAtMs: nowMs, switchedAtMs: 0 },
         }),
       );
+      return { service: reader.get('service', current.meta?.id ?? '') };
+    }),
+    switchService: unary(options, async (request) => {
+      const current = resolveService(reader, request.service);
+      const name = current.spec?.name ?? request.service;
+      if (request.color !== 'blue' && request.color !== 'green') throw new ApiError('invalid_argument', `cannot switch service "${name}": color "${request.color}" must be blue or green`);
+      const status = current.updateStatus;
+      if (current.spec?.deployStrategy !== 'blue-green' || status?.state !== 'updating' || status.switchedAtMs === 0) {
+        throw new ApiError('failed_precondition', `cannot switch service "${name}": only during the hold of a blue-green update (it is ${status?.state || 'not updating'})`);
+      }
+      await store.update((transaction) => transaction.update('service', { ...current, activeColor: request.color, updateStatus: { ...status, message: `traffic switched to ${request.color} by hand; the other set goes when the hold ends` } }));
+      return { service: reader.get('service', current.meta?.id ?? '') };
+    }),
+    promoteService: unary(options, async (request) => {
+      const current = resolveService(reader, request.service);
+      const status = current.updateStatus;
+      if (status?.state !== 'canary') throw new ApiError('failed_precondition', `cannot promote service "${current.spec?.name ?? request.service}": it has no canaries (it is ${status?.state || 'not updating'})`);
+      await store.update((transaction) => transaction.update('service', { ...current, updateStatus: { ...status, state: 'updating', message: 'canary promoted: the rolling update continues' } }));
       return { service: reader.get('service', current.meta?.id ?? '') };
     }),
     rebalanceService: unary(options, async (request) => {

@@ -154,6 +154,12 @@ export function validateServiceSpec(spec: ServiceSpec | undefined): asserts spec
   validatePlacement(spec.taskTemplate?.placement);
   validateEndpoint(spec.endpoint);
   validateUpdateConfig('updateConfig', spec.updateConfig, ['pause', 'continue', 'rollback']);
+  if (!['', 'rolling', 'blue-green', 'canary'].includes(spec.deployStrategy)) throw refuse('deployStrategy', `"${spec.deployStrategy}" must be rolling, blue-green or canary`);
+  if (!Number.isSafeInteger(spec.bluegreenHoldMs) || spec.bluegreenHoldMs < 0) throw refuse('bluegreenHoldMs', 'must be a non-negative number of milliseconds');
+  if (spec.deployStrategy === 'canary') {
+    const replicas = spec.mode?.$case === 'replicated' ? spec.mode.value.replicas : Number.POSITIVE_INFINITY;
+    if (!Number.isSafeInteger(spec.canaryReplicas) || spec.canaryReplicas < 1 || spec.canaryReplicas > replicas) throw refuse('canaryReplicas', `must be from 1 to the replica count (${replicas}), not ${spec.canaryReplicas}`);
+  }
   validateUpdateConfig('rollbackConfig', spec.rollbackConfig, ['pause', 'continue']);
   validateReferences(container);
   validateHealthCheck(container.healthcheck);

@@ -7,6 +7,7 @@
  */
 import type { NetworkEndpoint, NetworkServiceView, NetworkView } from '../../proto/skiff/v1/dispatcher.js';
 import type { Service, Task } from '../../proto/skiff/v1/objects.js';
+import { servesTraffic } from '../orchestrator/updater.js';
 import { TaskState } from '../../proto/skiff/v1/types.js';
 import { isTerminal } from '../../proto/task-states.js';
 import type { StoreReader } from '../store/store.js';
@@ -194,7 +195,8 @@ export function networkView(reader: Pick<StoreReader, 'get'>, networkId: string,
       address,
       nodeId: task.nodeId,
       nodeAddr,
-      ready: task.status?.state === TaskState.TASK_STATE_RUNNING && task.desiredState <= TaskState.TASK_STATE_RUNNING,
+      // Blue/green: only the active color serves.
+      ready: task.status?.state === TaskState.TASK_STATE_RUNNING && task.desiredState <= TaskState.TASK_STATE_RUNNING && servesTraffic(reader.get('service', task.serviceId), task),
     });
   }
   const serviceViews: NetworkServiceView[] = [...services]

@@ -17,6 +17,8 @@ function service(restartCondition = 'any'): Service {
       endpoint: undefined,
       deployStrategy: '',
       rebalance: '',
+      bluegreenHoldMs: 0,
+      canaryReplicas: 0,
     },
     previousSpec: undefined,
     updateStatus: undefined,

@@ -29,7 +29,7 @@ export const rebalanceController: Controller = {
       const requested = service.rebalanceRequestedAtMs > 0;
       if (service.spec.rebalance !== 'auto' && !requested) continue;
       // An update moves tasks itself; rebalancing waits until it is over.
-      if (service.updateStatus?.state === 'updating' || service.updateStatus?.state === 'rollback_started') continue;
+      if (service.updateStatus?.state === 'updating' || service.updateStatus?.state === 'rollback_started' || service.updateStatus?.state === 'canary') continue;
       const eligible = reader
         .list('node')
         .filter((node) => node.status?.state === NodeState.NODE_STATE_READY && (node.spec?.availability ?? NodeAvailability.NODE_AVAILABILITY_ACTIVE) === NodeAvailability.NODE_AVAILABILITY_ACTIVE && meetsPlacementConstraints(service.spec, node))

@@ -24,6 +24,8 @@ function service(replicas: number, restart: { condition?: string; delayMs?: numb
       endpoint: undefined,
       deployStrategy: '',
       rebalance: '',
+      bluegreenHoldMs: 0,
+      canaryReplicas: 0,
     },
     previousSpec: undefined,
     updateStatus: undefined,

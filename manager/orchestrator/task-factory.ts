@@ -25,7 +25,8 @@ export function newTask(service: Service, slot: number, nowMs: number, id: strin
       health: HealthState.HEALTH_STATE_NONE,
     },
     networks: [],
-    color: '',
+    // A blue/green service's tasks are made in its active color (a restart stays on the serving side).
+    color: service.activeColor,
     replacesTaskId: '',
   };
 }

@@ -4,7 +4,7 @@ import type { StoreCommit } from '../store/tables.js';
 import { remainingBudget, type Controller } from './controller-loop.js';
 import { planUpdate } from './updater.js';
 
-const inProgress = (state: string | undefined): boolean => state === 'updating' || state === 'rollback_started';
+const inProgress = (state: string | undefined): boolean => state === 'updating' || state === 'rollback_started' || state === 'canary';
 
 export const updateController: Controller = {
   name: 'updater',

@@ -79,7 +79,7 @@ describe('rolling updater', () => {
   it('completes when every slot runs the new version past its monitor period', () => {
     const tasks = [1, 2, 3, 4].map((slot) => running(`n${slot}`, slot, 2, T0 + 100, T0 + 1));
     expect(planUpdate(service(), tasks, T0 + 500, newId).service).toBeUndefined();
-    expect(planUpdate(service(), tasks, T0 + 2_000, newId).service?.updateStatus).toEqual({ state: 'completed', message: 'update completed', startedAtMs: T0, completedAtMs: T0 + 2_000 });
+    expect(planUpdate(service(), tasks, T0 + 2_000, newId).service?.updateStatus).toEqual({ state: 'completed', message: 'update completed', startedAtMs: T0, completedAtMs: T0 + 2_000, switchedAtMs: 0 });
   });
 
   it('a failed new task pauses the update with the reason; paused updates do nothing', () => {
@@ -110,5 +110,85 @@ describe('rolling updater', () => {
     const rolling = { ...plan.service!, updateStatus: { ...plan.service!.updateStatus!, state: 'rollback_started' } };
     const failedAgain = task('r1', 1, 3, TaskState.TASK_STATE_FAILED, { createdAtMs: T0 + 600 });
     expect(planUpdate(rolling, [...v1Fleet(), failedAgain], T0 + 700, newId).service?.updateStatus?.state).toBe('rollback_paused');
+  });
+});
+
+function strategyService(strategy: string, overrides: { state?: string; switchedAtMs?: number; activeColor?: string; canaryReplicas?: number; holdMs?: number } = {}): Service {
+  const base = service({ state: overrides.state ?? 'updating' });
+  return {
+    ...base,
+    activeColor: overrides.activeColor ?? '',
+    spec: { ...base.spec!, deployStrategy: strategy, canaryReplicas: overrides.canaryReplicas ?? 0, bluegreenHoldMs: overrides.holdMs ?? 10_000 },
+    updateStatus: { ...base.updateStatus!, switchedAtMs: overrides.switchedAtMs ?? 0 },
+  };
+}
+
+const colored = (task: Task, color: string): Task => ({ ...task, color });
+
+describe('blue/green and canary', () => {
+  it('blue-green starts the whole green set beside blue, with no traffic until every green task runs', () => {
+    const plan = planUpdate(strategyService('blue-green'), v1Fleet(), T0, newId);
+    expect(plan.create.map((created) => [created.slot, created.color])).toEqual([[1, 'green'], [2, 'green'], [3, 'green'], [4, 'green']]);
+    expect(plan.update).toEqual([]);
+    const greens = [1, 2, 3].map((slot) => colored(running(`g${slot}`, slot, 2, T0 + 100, T0 + 1), 'green'));
+    const starting = colored(task('g4', 4, 2, TaskState.TASK_STATE_STARTING, { createdAtMs: T0 + 1 }), 'green');
+    expect(planUpdate(strategyService('blue-green'), [...v1Fleet(), ...greens, starting], T0 + 500, newId).service).toBeUndefined();
+  });
+
+  it('blue-green switches the active color in one write when all of green runs, then removes blue after the hold', () => {
+    const greens = [1, 2, 3, 4].map((slot) => colored(running(`g${slot}`, slot, 2, T0 + 100, T0 + 1), 'green'));
+    const switched = planUpdate(strategyService('blue-green'), [...v1Fleet(), ...greens], T0 + 500, newId);
+    expect(switched.service?.activeColor).toBe('green');
+    expect(switched.service?.updateStatus).toMatchObject({ state: 'updating', switchedAtMs: T0 + 500 });
+    expect(switched.update).toEqual([]); // blue stays for the hold
+    expect(switched.wakeAtMs).toBe(T0 + 10_500);
+    const holding = strategyService('blue-green', { switchedAtMs: T0 + 500, activeColor: 'green' });
+    expect(planUpdate(holding, [...v1Fleet(), ...greens], T0 + 5_000, newId).update).toEqual([]);
+    const ended = planUpdate(holding, [...v1Fleet(), ...greens], T0 + 10_600, newId);
+    expect(ended.update.map((stopped) => stopped.meta?.id).sort()).toEqual(['old1', 'old2', 'old3', 'old4']);
+    expect(ended.service?.updateStatus?.state).toBe('completed');
+  });
+
+  it('blue-green switched back during the hold keeps blue, removes green and restores the previous spec', () => {
+    const greens = [1, 2, 3, 4].map((slot) => colored(running(`g${slot}`, slot, 2, T0 + 100, T0 + 1), 'green'));
+    const back = strategyService('blue-green', { switchedAtMs: T0 + 500, activeColor: 'blue' });
+    const ended = planUpdate(back, [...v1Fleet(), ...greens], T0 + 10_600, newId);
+    expect(ended.update.map((stopped) => stopped.meta?.id).sort()).toEqual(['g1', 'g2', 'g3', 'g4']);
+    expect(ended.service?.spec?.taskTemplate?.container?.image).toBe('demo/web:v1');
+    expect(ended.service?.updateStatus?.state).toBe('rollback_completed');
+  });
+
+  it('blue-green removes green that fails or cannot be placed before the switch, leaving blue alone', () => {
+    const failedGreen = colored(task('g1', 1, 2, TaskState.TASK_STATE_FAILED, { createdAtMs: T0 + 1, err: 'task: non-zero exit (1)' }), 'green');
+    const other = colored(running('g2', 2, 2, T0 + 100, T0 + 1), 'green');
+    const plan = planUpdate(strategyService('blue-green'), [...v1Fleet(), failedGreen, other], T0 + 500, newId);
+    expect(plan.update.map((stopped) => [stopped.meta?.id, stopped.desiredState])).toEqual([['g2', TaskState.TASK_STATE_SHUTDOWN]]);
+    expect(plan.service?.updateStatus?.state).toBe('paused');
+    expect(plan.service?.updateStatus?.message).toContain('green task g1 failed before the switch: task: non-zero exit (1); green removed, blue untouched');
+    const pending = colored({ ...task('g3', 3, 2, TaskState.TASK_STATE_PENDING, { createdAtMs: T0 + 1, err: 'no suitable node: insufficient memory on 2 nodes' }) }, 'green');
+    const short = planUpdate(strategyService('blue-green'), [...v1Fleet(), pending], T0 + 500, newId);
+    expect(short.service?.updateStatus?.message).toContain('cannot start the green set beside blue: no suitable node: insufficient memory on 2 nodes');
+  });
+
+  it('canary starts K new tasks beside the old ones and waits; promote continues as a rolling update', () => {
+    const plan = planUpdate(strategyService('canary', { state: 'canary', canaryReplicas: 2 }), v1Fleet(), T0, newId);
+    expect(plan.create.map((created) => created.slot)).toEqual([1, 2]);
+    const canaries = [1, 2].map((slot) => running(`c${slot}`, slot, 2, T0 + 100, T0 + 1));
+    const waiting = planUpdate(strategyService('canary', { state: 'canary', canaryReplicas: 2 }), [...v1Fleet(), ...canaries], T0 + 5_000, newId);
+    expect(waiting.create).toEqual([]);
+    expect(waiting.update).toEqual([]); // the old tasks keep serving beside the canaries
+    expect(waiting.service?.updateStatus).toMatchObject({ state: 'canary', message: expect.stringContaining('canary: 2/2 new-version tasks serve beside the old ones') });
+    const promoted = planUpdate(strategyService('canary', { state: 'updating', canaryReplicas: 2 }), [...v1Fleet(), ...canaries], T0 + 5_000, newId);
+    expect(promoted.update.map((stopped) => stopped.meta?.id)).toEqual(['old1', 'old2']);
+    expect(promoted.create.map((created) => created.slot)).toEqual([3]);
+  });
+
+  it('a rollback replaces only the tasks whose template changed (canaries), keeping the old ones', () => {
+    const canaries = [1, 2].map((slot) => running(`c${slot}`, slot, 2, T0 + 100, T0 + 1));
+    const rolling = { ...service(), spec: service().previousSpec, previousSpec: service().spec, specVersion: 3, updateStatus: { state: 'rollback_started', message: '', startedAtMs: T0 + 2_000, completedAtMs: 0, switchedAtMs: 0 } };
+    const olds = v1Fleet().map((old) => ({ ...old, spec: rolling.spec?.taskTemplate }));
+    const plan = planUpdate(rolling, [...olds, ...canaries], T0 + 3_000, newId);
+    expect(plan.create).toEqual([]);
+    expect(plan.update.map((stopped) => stopped.meta?.id)).toEqual(['c1', 'c2']);
   });
 });

@@ -31,6 +31,8 @@ const CONTROL_ROLES: RolesOf<typeof ControlService> = {
   removeService: ADMIN,
   rebalanceService: ADMIN,
   rollbackService: ADMIN,
+  switchService: ADMIN,
+  promoteService: ADMIN,
   listTasks: ADMIN,
   getCluster: ADMIN,
   updateCluster: ADMIN,

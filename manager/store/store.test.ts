@@ -32,6 +32,8 @@ function service(name: string, replicas = 1): Service {
       endpoint: undefined,
       deployStrategy: '',
       rebalance: '',
+      bluegreenHoldMs: 0,
+      canaryReplicas: 0,
     },
     previousSpec: undefined,
     updateStatus: undefined,

@@ -97,6 +97,41 @@ describe('rolling updates on the lab', () => {
     expect(await images('web')).toEqual(Array(4).fill('demo/web:v1'));
   });
 
+  it('blue-green starts green beside blue, switches when green is healthy, and removes blue after the hold; switch moves traffic back', async () => {
+    const created = await skiff(lab.home, ['service', 'create', '--name', 'bg', '--replicas', '2', '--health-http', '80/index.html', '--health-interval', '300ms', '--update-strategy', 'blue-green', '--bluegreen-hold', '4s', 'demo/web:v1']);
+    expect(created.stderr).toBe('');
+    const updated = await skiff(lab.home, ['service', 'update', '--image', 'demo/web:v2', 'bg'], 180_000);
+    expect(updated.stderr).toBe('');
+    expect(updated.stdout).toContain('traffic switched to green');
+    const during = running(await skiffJson<TaskRow[]>(lab.home, ['service', 'ps', 'bg']));
+    expect(during.map((row) => row.image).sort()).toEqual(['demo/web:v1', 'demo/web:v1', 'demo/web:v2', 'demo/web:v2']);
+    expect((await skiffJson<Array<{ activeColor: string }>>(lab.home, ['service', 'inspect', 'bg']))[0]?.activeColor).toBe('green');
+    await waitFor('blue removed after the hold', 60_000, async () => ((await inspect('bg')).updateStatus?.state === 'completed' ? true : undefined));
+    await waitFor('only green runs', 30_000, async () => ((await images('bg')).join() === 'demo/web:v2,demo/web:v2' ? true : undefined));
+
+    // Back to v1 (blue this time), and by hand back to green during the hold: v2 stays.
+    const again = await skiff(lab.home, ['service', 'update', '--image', 'demo/web:v1', '--bluegreen-hold', '20s', 'bg'], 180_000);
+    expect(again.stdout).toContain('traffic switched to blue');
+    const switched = await skiff(lab.home, ['service', 'switch', 'bg', 'green']);
+    expect(switched.stderr).toBe('');
+    expect((await skiffJson<Array<{ activeColor: string }>>(lab.home, ['service', 'inspect', 'bg']))[0]?.activeColor).toBe('green');
+    await waitFor('the hold ends with green kept', 60_000, async () => ((await inspect('bg')).updateStatus?.state === 'rollback_completed' ? true : undefined));
+    await waitFor('only v2 runs', 30_000, async () => ((await images('bg')).join() === 'demo/web:v2,demo/web:v2' ? true : undefined));
+    expect((await skiff(lab.home, ['service', 'switch', 'bg', 'blue'])).stderr).toContain('only during the hold of a blue-green update');
+  });
+
+  it('canary starts K new tasks beside the old ones; promote finishes the update', async () => {
+    expect((await skiff(lab.home, ['service', 'create', '--name', 'can', '--replicas', '3', 'demo/web:v1'])).stderr).toBe('');
+    const canary = await skiff(lab.home, ['service', 'update', '--update-strategy', 'canary', '--canary-replicas', '1', '--image', 'demo/web:v2', 'can'], 180_000);
+    expect(canary.stderr).toBe('');
+    expect(canary.stdout).toContain('canary: 1/1 new-version tasks serve beside the old ones');
+    expect(await images('can')).toEqual(['demo/web:v1', 'demo/web:v1', 'demo/web:v1', 'demo/web:v2']);
+    const promoted = await skiff(lab.home, ['service', 'promote', 'can'], 180_000);
+    expect(promoted.stderr).toBe('');
+    expect((await inspect('can')).updateStatus?.state).toBe('completed');
+    expect(await images('can')).toEqual(['demo/web:v2', 'demo/web:v2', 'demo/web:v2']);
+  });
+
   it('comes down without leftovers', async () => {
     await labDown(lab.name);
     expect(await leftovers(lab.name)).toEqual([]);

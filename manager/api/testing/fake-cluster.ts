@@ -164,5 +164,7 @@ export function fakeServiceSpec(name: string, replicas: number, options: { image
     endpoint: undefined,
     deployStrategy: '',
     rebalance: '',
+    bluegreenHoldMs: 0,
+    canaryReplicas: 0,
   };
 }

@@ -316,6 +316,24 @@ export interface RollbackServiceResponse {
   service: Service | undefined;
 }
 
+export interface SwitchServiceRequest {
+  service: string;
+  /** blue | green */
+  color: string;
+}
+
+export interface SwitchServiceResponse {
+  service: Service | undefined;
+}
+
+export interface PromoteServiceRequest {
+  service: string;
+}
+
+export interface PromoteServiceResponse {
+  service: Service | undefined;
+}
+
 function createBaseListNodesRequest(): ListNodesRequest {
   return {};
 }
@@ -4981,6 +4999,296 @@ export const RollbackServiceResponse: MessageFns<RollbackServiceResponse> = {
   },
 };
 
+function createBaseSwitchServiceRequest(): SwitchServiceRequest {
+  return { service: "", color: "" };
+}
+
+export const SwitchServiceRequest: MessageFns<SwitchServiceRequest> = {
+  encode(message: SwitchServiceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.service !== "") {
+      writer.uint32(10).string(message.service);
+    }
+    if (message.color !== "") {
+      writer.uint32(18).string(message.color);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SwitchServiceRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSwitchServiceRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.service = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.color = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SwitchServiceRequest {
+    return {
+      service: isSet(object.service) ? globalThis.String(object.service) : "",
+      color: isSet(object.color) ? globalThis.String(object.color) : "",
+    };
+  },
+
+  toJSON(message: SwitchServiceRequest): unknown {
+    const obj: any = {};
+    if (message.service !== "") {
+      obj.service = message.service;
+    }
+    if (message.color !== "") {
+      obj.color = message.color;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SwitchServiceRequest>): SwitchServiceRequest {
+    return SwitchServiceRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SwitchServiceRequest>): SwitchServiceRequest {
+    const message = createBaseSwitchServiceRequest();
+    message.service = object.service ?? "";
+    message.color = object.color ?? "";
+    return message;
+  },
+};
+
+function createBaseSwitchServiceResponse(): SwitchServiceResponse {
+  return { service: undefined };
+}
+
+export const SwitchServiceResponse: MessageFns<SwitchServiceResponse> = {
+  encode(message: SwitchServiceResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.service !== undefined) {
+      Service.encode(message.service, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SwitchServiceResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSwitchServiceResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.service = Service.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SwitchServiceResponse {
+    return { service: isSet(object.service) ? Service.fromJSON(object.service) : undefined };
+  },
+
+  toJSON(message: SwitchServiceResponse): unknown {
+    const obj: any = {};
+    if (message.service !== undefined) {
+      obj.service = Service.toJSON(message.service);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SwitchServiceResponse>): SwitchServiceResponse {
+    return SwitchServiceResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SwitchServiceResponse>): SwitchServiceResponse {
+    const message = createBaseSwitchServiceResponse();
+    message.service = (object.service !== undefined && object.service !== null)
+      ? Service.fromPartial(object.service)
+      : undefined;
+    return message;
+  },
+};
+
+function createBasePromoteServiceRequest(): PromoteServiceRequest {
+  return { service: "" };
+}
+
+export const PromoteServiceRequest: MessageFns<PromoteServiceRequest> = {
+  encode(message: PromoteServiceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.service !== "") {
+      writer.uint32(10).string(message.service);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PromoteServiceRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePromoteServiceRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.service = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PromoteServiceRequest {
+    return { service: isSet(object.service) ? globalThis.String(object.service) : "" };
+  },
+
+  toJSON(message: PromoteServiceRequest): unknown {
+    const obj: any = {};
+    if (message.service !== "") {
+      obj.service = message.service;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PromoteServiceRequest>): PromoteServiceRequest {
+    return PromoteServiceRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PromoteServiceRequest>): PromoteServiceRequest {
+    const message = createBasePromoteServiceRequest();
+    message.service = object.service ?? "";
+    return message;
+  },
+};
+
+function createBasePromoteServiceResponse(): PromoteServiceResponse {
+  return { service: undefined };
+}
+
+export const PromoteServiceResponse: MessageFns<PromoteServiceResponse> = {
+  encode(message: PromoteServiceResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.service !== undefined) {
+      Service.encode(message.service, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PromoteServiceResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePromoteServiceResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.service = Service.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PromoteServiceResponse {
+    return { service: isSet(object.service) ? Service.fromJSON(object.service) : undefined };
+  },
+
+  toJSON(message: PromoteServiceResponse): unknown {
+    const obj: any = {};
+    if (message.service !== undefined) {
+      obj.service = Service.toJSON(message.service);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PromoteServiceResponse>): PromoteServiceResponse {
+    return PromoteServiceResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PromoteServiceResponse>): PromoteServiceResponse {
+    const message = createBasePromoteServiceResponse();
+    message.service = (object.service !== undefined && object.service !== null)
+      ? Service.fromPartial(object.service)
+      : undefined;
+    return message;
+  },
+};
+
 export type ControlService = typeof ControlService;
 export const ControlService = {
   listNodes: {
@@ -5072,6 +5380,29 @@ export const ControlService = {
     responseSerialize: (value: RollbackServiceResponse): Buffer =>
       Buffer.from(RollbackServiceResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RollbackServiceResponse => RollbackServiceResponse.decode(value),
+  },
+  /** Blue/green: move the service's traffic to one color at once (during the hold). */
+  switchService: {
+    path: "/skiff.v1.Control/SwitchService" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SwitchServiceRequest): Buffer => Buffer.from(SwitchServiceRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SwitchServiceRequest => SwitchServiceRequest.decode(value),
+    responseSerialize: (value: SwitchServiceResponse): Buffer =>
+      Buffer.from(SwitchServiceResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SwitchServiceResponse => SwitchServiceResponse.decode(value),
+  },
+  /** Canary: carry on from the canaries as a rolling update. */
+  promoteService: {
+    path: "/skiff.v1.Control/PromoteService" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PromoteServiceRequest): Buffer =>
+      Buffer.from(PromoteServiceRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PromoteServiceRequest => PromoteServiceRequest.decode(value),
+    responseSerialize: (value: PromoteServiceResponse): Buffer =>
+      Buffer.from(PromoteServiceResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PromoteServiceResponse => PromoteServiceResponse.decode(value),
   },
   listTasks: {
     path: "/skiff.v1.Control/ListTasks" as const,
@@ -5320,6 +5651,10 @@ export interface ControlServer extends UntypedServiceImplementation {
   rebalanceService: handleUnaryCall<RebalanceServiceRequest, RebalanceServiceResponse>;
   /** `skiff service rollback`: back to the previous spec, under the rollback config. */
   rollbackService: handleUnaryCall<RollbackServiceRequest, RollbackServiceResponse>;
+  /** Blue/green: move the service's traffic to one color at once (during the hold). */
+  switchService: handleUnaryCall<SwitchServiceRequest, SwitchServiceResponse>;
+  /** Canary: carry on from the canaries as a rolling update. */
+  promoteService: handleUnaryCall<PromoteServiceRequest, PromoteServiceResponse>;
   listTasks: handleUnaryCall<ListTasksRequest, ListTasksResponse>;
   getCluster: handleUnaryCall<GetClusterRequest, GetClusterResponse>;
   updateCluster: handleUnaryCall<UpdateClusterRequest, UpdateClusterResponse>;
@@ -5490,6 +5825,38 @@ export interface ControlClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RollbackServiceResponse) => void,
+  ): ClientUnaryCall;
+  /** Blue/green: move the service's traffic to one color at once (during the hold). */
+  switchService(
+    request: SwitchServiceRequest,
+    callback: (error: ServiceError | null, response: SwitchServiceResponse) => void,
+  ): ClientUnaryCall;
+  switchService(
+    request: SwitchServiceRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SwitchServiceResponse) => void,
+  ): ClientUnaryCall;
+  switchService(
+    request: SwitchServiceRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SwitchServiceResponse) => void,
+  ): ClientUnaryCall;
+  /** Canary: carry on from the canaries as a rolling update. */
+  promoteService(
+    request: PromoteServiceRequest,
+    callback: (error: ServiceError | null, response: PromoteServiceResponse) => void,
+  ): ClientUnaryCall;
+  promoteService(
+    request: PromoteServiceRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PromoteServiceResponse) => void,
+  ): ClientUnaryCall;
+  promoteService(
+    request: PromoteServiceRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PromoteServiceResponse) => void,
   ): ClientUnaryCall;
   listTasks(
     request: ListTasksRequest,

@@ -70,10 +70,16 @@ export interface Node {
 }
 
 export interface UpdateStatus {
+  /**
+   * updating | paused | completed | rollback_started | rollback_paused | rollback_completed |
+   * canary (canaries run beside the old tasks until `skiff service promote` or rollback)
+   */
   state: string;
   message: string;
   startedAtMs: number;
   completedAtMs: number;
+  /** Blue/green: when traffic moved to the new color (the hold runs from here); 0 before the switch. */
+  switchedAtMs: number;
 }
 
 export interface EndpointVirtualIp {
@@ -716,7 +722,7 @@ export const Node: MessageFns<Node> = {
 };
 
 function createBaseUpdateStatus(): UpdateStatus {
-  return { state: "", message: "", startedAtMs: 0, completedAtMs: 0 };
+  return { state: "", message: "", startedAtMs: 0, completedAtMs: 0, switchedAtMs: 0 };
 }
 
 export const UpdateStatus: MessageFns<UpdateStatus> = {
@@ -732,6 +738,9 @@ export const UpdateStatus: MessageFns<UpdateStatus> = {
     }
     if (message.completedAtMs !== 0) {
       writer.uint32(32).int64(message.completedAtMs);
+    }
+    if (message.switchedAtMs !== 0) {
+      writer.uint32(40).int64(message.switchedAtMs);
     }
     return writer;
   },
@@ -781,6 +790,14 @@ export const UpdateStatus: MessageFns<UpdateStatus> = {
             message.completedAtMs = longToNumber(reader.int64());
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.switchedAtMs = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -807,6 +824,11 @@ export const UpdateStatus: MessageFns<UpdateStatus> = {
         : isSet(object.completed_at_ms)
         ? globalThis.Number(object.completed_at_ms)
         : 0,
+      switchedAtMs: isSet(object.switchedAtMs)
+        ? globalThis.Number(object.switchedAtMs)
+        : isSet(object.switched_at_ms)
+        ? globalThis.Number(object.switched_at_ms)
+        : 0,
     };
   },
 
@@ -824,6 +846,9 @@ export const UpdateStatus: MessageFns<UpdateStatus> = {
     if (message.completedAtMs !== 0) {
       obj.completedAtMs = Math.round(message.completedAtMs);
     }
+    if (message.switchedAtMs !== 0) {
+      obj.switchedAtMs = Math.round(message.switchedAtMs);
+    }
     return obj;
   },
 
@@ -836,6 +861,7 @@ export const UpdateStatus: MessageFns<UpdateStatus> = {
     message.message = object.message ?? "";
     message.startedAtMs = object.startedAtMs ?? 0;
     message.completedAtMs = object.completedAtMs ?? 0;
+    message.switchedAtMs = object.switchedAtMs ?? 0;
     return message;
   },
 };

@@ -223,6 +223,10 @@ export interface ServiceSpec {
    * than one; "" (default): only when `skiff service rebalance` asks.
    */
   rebalance: string;
+  /** blue-green: how long the old (blue) set stays up after traffic moved to green; 0 = 1 minute. */
+  bluegreenHoldMs: number;
+  /** canary: new-version tasks started beside the old ones before `skiff service promote`. */
+  canaryReplicas: number;
 }
 
 export interface ServiceSpec_LabelsEntry {
@@ -3091,6 +3095,8 @@ function createBaseServiceSpec(): ServiceSpec {
     endpoint: undefined,
     deployStrategy: "",
     rebalance: "",
+    bluegreenHoldMs: 0,
+    canaryReplicas: 0,
   };
 }
 
@@ -3127,6 +3133,12 @@ export const ServiceSpec: MessageFns<ServiceSpec> = {
     }
     if (message.rebalance !== "") {
       writer.uint32(82).string(message.rebalance);
+    }
+    if (message.bluegreenHoldMs !== 0) {
+      writer.uint32(88).int64(message.bluegreenHoldMs);
+    }
+    if (message.canaryReplicas !== 0) {
+      writer.uint32(96).uint32(message.canaryReplicas);
     }
     return writer;
   },
@@ -3227,6 +3239,22 @@ export const ServiceSpec: MessageFns<ServiceSpec> = {
             message.rebalance = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.bluegreenHoldMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.canaryReplicas = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3283,6 +3311,16 @@ export const ServiceSpec: MessageFns<ServiceSpec> = {
         ? globalThis.String(object.deploy_strategy)
         : "",
       rebalance: isSet(object.rebalance) ? globalThis.String(object.rebalance) : "",
+      bluegreenHoldMs: isSet(object.bluegreenHoldMs)
+        ? globalThis.Number(object.bluegreenHoldMs)
+        : isSet(object.bluegreen_hold_ms)
+        ? globalThis.Number(object.bluegreen_hold_ms)
+        : 0,
+      canaryReplicas: isSet(object.canaryReplicas)
+        ? globalThis.Number(object.canaryReplicas)
+        : isSet(object.canary_replicas)
+        ? globalThis.Number(object.canary_replicas)
+        : 0,
     };
   },
 
@@ -3322,6 +3360,12 @@ export const ServiceSpec: MessageFns<ServiceSpec> = {
     }
     if (message.rebalance !== "") {
       obj.rebalance = message.rebalance;
+    }
+    if (message.bluegreenHoldMs !== 0) {
+      obj.bluegreenHoldMs = Math.round(message.bluegreenHoldMs);
+    }
+    if (message.canaryReplicas !== 0) {
+      obj.canaryReplicas = Math.round(message.canaryReplicas);
     }
     return obj;
   },
@@ -3369,6 +3413,8 @@ export const ServiceSpec: MessageFns<ServiceSpec> = {
       : undefined;
     message.deployStrategy = object.deployStrategy ?? "";
     message.rebalance = object.rebalance ?? "";
+    message.bluegreenHoldMs = object.bluegreenHoldMs ?? 0;
+    message.canaryReplicas = object.canaryReplicas ?? 0;
     return message;
   },
 };
