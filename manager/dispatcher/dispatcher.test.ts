@@ -189,6 +189,8 @@ describe('dispatcher', () => {
       expect(replacement).toMatchObject({ nodeId: aliveId, desiredState: TaskState.TASK_STATE_RUNNING, status: { state: TaskState.TASK_STATE_ASSIGNED } });
     }, WAIT);
     expect((await taskById(lost!.meta!.id))?.desiredState).toBe(TaskState.TASK_STATE_SHUTDOWN);
+    // The slow node's session is ended, so its agent reconnects and comes back ready.
+    await vi.waitFor(() => expect(quiet.ended).toBe(true), WAIT);
   });
 
   it('dispatcher keeps a node ready while it sends heartbeats', async () => {

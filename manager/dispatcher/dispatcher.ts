@@ -371,6 +371,10 @@ export class Dispatcher {
           orphanTasksOfNode(transaction, reader, node.meta?.id ?? '', now, 'node is down', 'heartbeat failure for node');
         }
       });
+      // A node that was only slow (its agent stalled, not gone) still has its session: end it, so
+      // the agent reconnects and registers as ready with a fresh assignment set. Without this a
+      // down node whose heartbeats resume in the same session stayed down for good.
+      for (const stale of expired) this.sessions.get(stale.meta?.id ?? '')?.close();
     } catch (error) {
       this.log.debug('heartbeat check retry', { error: String(error) });
     }
