@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Service } from '../../proto/skiff/v1/objects.js';
 import type { ServiceSpec } from '../../proto/skiff/v1/specs.js';
 import { specFromFlags } from './service-flags.js';
-import { applyUpdateFlags, mergedHealthcheck, parseStrategyFlags, parseUpdateConfig, progressLine, splitArgs, type UpdateFlags, updateConfigFlags } from './service-update.js';
+import { applyUpdateFlags, mergedHealthcheck, parseStrategyFlags, parseUpdateConfig, progressLine, slotProgress, splitArgs, type UpdateFlags, updateConfigFlags } from './service-update.js';
 
 function flags(overrides: Partial<UpdateFlags> = {}): UpdateFlags {
   return {
@@ -116,5 +116,18 @@ describe('update strategy flags', () => {
     expect(parseStrategyFlags({}, { deployStrategy: 'canary', bluegreenHoldMs: 0, canaryReplicas: 1 })).toEqual({ deployStrategy: 'canary', bluegreenHoldMs: 0, canaryReplicas: 1 });
     expect(() => parseStrategyFlags({ updateStrategy: 'canary' }, none)).toThrow('--canary-replicas');
     expect(() => parseStrategyFlags({ updateStrategy: 'big-bang' }, none)).toThrow('--update-strategy');
+  });
+});
+
+describe('per-slot progress', () => {
+  it('shows where each slot\'s newest task of the new version is', () => {
+    const service = Service.fromPartial({ spec: { name: 'web' }, specVersion: 2 });
+    const lines = slotProgress(service, [
+      { slot: 1, nodeId: 'n1', specVersion: 2, desiredState: 7, meta: { id: 'a', version: 0, createdAtMs: 1, updatedAtMs: 0 }, status: { state: 7, health: 2, message: '', err: '', timestampMs: 0, exitCode: 0, containerId: '', pid: 0 } },
+      { slot: 2, nodeId: 'n1', specVersion: 2, desiredState: 7, meta: { id: 'b', version: 0, createdAtMs: 1, updatedAtMs: 0 }, status: { state: 10, health: 0, message: '', err: 'task: non-zero exit (1)', timestampMs: 0, exitCode: 1, containerId: '', pid: 0 } },
+      { slot: 2, nodeId: 'n1', specVersion: 2, desiredState: 7, meta: { id: 'c', version: 0, createdAtMs: 2, updatedAtMs: 0 }, status: { state: 6, health: 1, message: '', err: '', timestampMs: 0, exitCode: 0, containerId: '', pid: 0 } },
+      { slot: 3, nodeId: 'n1', specVersion: 1, desiredState: 7, meta: { id: 'd', version: 0, createdAtMs: 1, updatedAtMs: 0 }, status: { state: 7, health: 0, message: '', err: '', timestampMs: 0, exitCode: 0, containerId: '', pid: 0 } },
+    ]);
+    expect([...lines.values()]).toEqual(['web.1: new version running (healthy)', 'web.2: new version starting (health: starting)']);
   });
 });

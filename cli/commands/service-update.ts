@@ -4,7 +4,7 @@
  * exits non-zero, with the reason, when it pauses or rolls back.
  */
 import type { Command } from 'commander';
-import type { Service } from '../../proto/skiff/v1/objects.js';
+import type { Service, Task } from '../../proto/skiff/v1/objects.js';
 import type { HealthCheck, PortConfig, ServiceSpec, TaskSpec, UpdateConfig } from '../../proto/skiff/v1/specs.js';
 import { addHealthOptions, type HealthFlags, healthcheckFromFlags } from './health-flags.js';
 import { parseCapabilityFlag, parseMountFlag, parseStopSignalFlag, parseSysctlFlags, parseUlimitFlags } from './isolation-flags.js';
@@ -376,6 +376,7 @@ const FINAL: Record<string, boolean> = { completed: true, canary: true, rollback
 export async function followUpdate(connection: ControlConnection, serviceId: string, timeoutMs: number, write: (line: string) => void = (line) => process.stdout.write(`${line}\n`)): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastLine = '';
+  const slotLines = new Map<string, string>();
   for (;;) {
     const { service } = await connection.call((c) => c.getService, { service: serviceId });
     if (service === undefined) throw new FlagError(`service ${serviceId} was removed during the update`);
@@ -383,6 +384,10 @@ export async function followUpdate(connection: ControlConnection, serviceId: str
     const line = progressLine(service, tasks);
     if (line !== lastLine) write(line);
     lastLine = line;
+    for (const [slot, slotLine] of slotProgress(service, tasks)) {
+      if (slotLines.get(slot) !== slotLine) write(`  ${slotLine}`);
+      slotLines.set(slot, slotLine);
+    }
     const state = service.updateStatus?.state ?? 'completed';
     // Blue/green succeeds at the switch (the old set stays for the hold); canaries once they all run.
     const switched = service.spec?.deployStrategy === 'blue-green' && state === 'updating' && (service.updateStatus?.switchedAtMs ?? 0) > 0;
@@ -398,6 +403,28 @@ export async function followUpdate(connection: ControlConnection, serviceId: str
     if (Date.now() > deadline) throw new FlagError(`update of ${service.spec?.name ?? serviceId} is still in progress after ${timeoutMs} ms (it goes on; see skiff service inspect)`);
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
+}
+
+const STATE_NAMES = ['new', 'pending', 'assigned', 'accepted', 'preparing', 'ready', 'starting', 'running', 'complete', 'shutdown', 'failed', 'rejected', 'remove', 'orphaned'];
+
+/** Per slot: where its newest task of the new version is, e.g. "web.3: new version running (healthy)". */
+export function slotProgress(service: Service, tasks: ReadonlyArray<Pick<Task, 'specVersion' | 'desiredState' | 'slot' | 'nodeId' | 'status' | 'meta'>>): Map<string, string> {
+  const name = service.spec?.name ?? '';
+  const newest = new Map<string, (typeof tasks)[number]>();
+  for (const task of tasks) {
+    if (task.specVersion !== service.specVersion) continue;
+    const slot = task.slot === 0 ? task.nodeId : String(task.slot);
+    const seen = newest.get(slot);
+    if (seen === undefined || (seen.meta?.createdAtMs ?? 0) <= (task.meta?.createdAtMs ?? 0)) newest.set(slot, task);
+  }
+  const lines = new Map<string, string>();
+  for (const [slot, task] of [...newest].sort((a, b) => a[0].localeCompare(b[0], undefined, { numeric: true }))) {
+    const state = STATE_NAMES[task.status?.state ?? 0] ?? 'unknown';
+    const health = task.status?.health === 2 ? ' (healthy)' : task.status?.health === 1 ? ' (health: starting)' : task.status?.health === 3 ? ' (unhealthy)' : '';
+    const err = task.status?.err ? `: ${task.status.err}` : '';
+    lines.set(slot, `${name}.${slot}: new version ${state}${health}${err}`);
+  }
+  return lines;
 }
 
 /** "updating: 3/5 slots on the new version, 1 starting (…)" */
