@@ -5,6 +5,8 @@
  */
 import type { Command } from 'commander';
 import type { Service, Task } from '../../proto/skiff/v1/objects.js';
+import { TaskState } from '../../proto/skiff/v1/types.js';
+import { taskStateName } from '../../proto/task-states.js';
 import type { HealthCheck, PortConfig, ServiceSpec, TaskSpec, UpdateConfig } from '../../proto/skiff/v1/specs.js';
 import { addHealthOptions, type HealthFlags, healthcheckFromFlags } from './health-flags.js';
 import { parseCapabilityFlag, parseMountFlag, parseStopSignalFlag, parseSysctlFlags, parseUlimitFlags } from './isolation-flags.js';
@@ -405,8 +407,6 @@ export async function followUpdate(connection: ControlConnection, serviceId: str
   }
 }
 
-const STATE_NAMES = ['new', 'pending', 'assigned', 'accepted', 'preparing', 'ready', 'starting', 'running', 'complete', 'shutdown', 'failed', 'rejected', 'remove', 'orphaned'];
-
 /** Per slot: where its newest task of the new version is, e.g. "web.3: new version running (healthy)". */
 export function slotProgress(service: Service, tasks: ReadonlyArray<Pick<Task, 'specVersion' | 'desiredState' | 'slot' | 'nodeId' | 'status' | 'meta'>>): Map<string, string> {
   const name = service.spec?.name ?? '';
@@ -419,7 +419,7 @@ export function slotProgress(service: Service, tasks: ReadonlyArray<Pick<Task, '
   }
   const lines = new Map<string, string>();
   for (const [slot, task] of [...newest].sort((a, b) => a[0].localeCompare(b[0], undefined, { numeric: true }))) {
-    const state = STATE_NAMES[task.status?.state ?? 0] ?? 'unknown';
+    const state = taskStateName(task.status?.state ?? TaskState.TASK_STATE_NEW);
     const health = task.status?.health === 2 ? ' (healthy)' : task.status?.health === 1 ? ' (health: starting)' : task.status?.health === 3 ? ' (unhealthy)' : '';
     const err = task.status?.err ? `: ${task.status.err}` : '';
     lines.set(slot, `${name}.${slot}: new version ${state}${health}${err}`);
