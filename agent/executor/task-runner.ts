@@ -19,6 +19,12 @@ import { systemTimers, type Timers } from './timers.js';
 
 /** Grace period between the stop signal and SIGKILL when the spec sets none (Docker's default). */
 export const STOP_TIMEOUT_MS = 10_000;
+/**
+ * How long a task on an overlay network keeps running after its desired state passed RUNNING
+ * and before its stop signal: the manager already took it out of every host's load-balancer set
+ * and DNS, and this lets that reach every host and lets requests in flight finish.
+ */
+export const DRAIN_MS = 2_000;
 
 export interface TaskRunnerDeps {
   runtime: Runtime;
@@ -30,6 +36,8 @@ export interface TaskRunnerDeps {
   files: (task: Task) => TaskFiles;
   /** Timers of health probes (default: the process's). */
   timers?: Timers;
+  /** Drain delay before stopping a task with network attachments (default DRAIN_MS; 0: none). */
+  drainMs?: number;
 }
 
 /** The error of a task whose health check failed `retries` times in a row (as Swarm says it). */
@@ -134,6 +142,8 @@ export class TaskRunner {
     if (!desiredRunning) {
       this.stopMonitor();
       if (this.container?.status === 'running' || this.container?.status === 'created') {
+        const drainMs = this.deps.drainMs ?? DRAIN_MS;
+        if (this.container.status === 'running' && this.task.networks.length > 0 && drainMs > 0) await new Promise((resolve) => setTimeout(resolve, drainMs));
         const { signal, timeoutMs } = stopOptions(this.task, STOP_TIMEOUT_MS);
         await this.deps.runtime.stop(this.id, timeoutMs, signal);
         this.container = { ...this.container, status: 'stopped', pid: 0 };
