@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { NetworkView } from '../../../proto/skiff/v1/dispatcher.js';
+import type { NetworkServiceView, NetworkView } from '../../../proto/skiff/v1/dispatcher.js';
 import { lbRemoveScript, lbScript, vipBackends } from './lb-plan.js';
 
 const endpoint = (serviceId: string, address: string, ready: boolean) => ({ taskId: address, taskName: '', serviceId, address, nodeId: '', nodeAddr: '', ready });
-const service = (serviceId: string, vip: string, endpointMode = 'vip') => ({ serviceId, name: serviceId, vip, endpointMode, ports: [] });
+const service = (serviceId: string, vip: string, endpointMode = 'vip'): NetworkServiceView => ({ serviceId, name: serviceId, vip, endpointMode, ports: [] });
 
-function view(endpoints: ReturnType<typeof endpoint>[], services: ReturnType<typeof service>[]): NetworkView {
+function view(endpoints: ReturnType<typeof endpoint>[], services: NetworkServiceView[]): NetworkView {
   return { network: undefined, endpoints, services } as NetworkView;
 }
 
