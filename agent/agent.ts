@@ -12,6 +12,7 @@ import { createRuntime, type Runtime } from './runtime/index.js';
 import { BridgeNetwork, formatAddress, gatewayAddress, parseSubnet } from './network/index.js';
 import { DnsServer } from './network/dns/dns-server.js';
 import { OverlayNetworks } from './network/overlay/overlay-networks.js';
+import { IngressMesh } from './network/ingress/ingress-mesh.js';
 import { TaskManager } from './executor/task-manager.js';
 import { AgentSession } from './session/session.js';
 import { answerNodeRequest, type ImageRequestHandler } from './attach/node-request-handler.js';
@@ -67,6 +68,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   // are read before anything else: a restarted agent keeps their devices.
   const overlay = new OverlayNetworks({ stateDir, localAddr: underlayIp(options.addr), logger: log.child({ component: 'overlay' }) });
   await overlay.init();
+  const ingress = new IngressMesh({ localAddr: underlayIp(options.addr), hostBridge: options.bridgeName, logger: log.child({ component: 'ingress' }) });
   const dns = await startResolver(options, stateDir, overlay, log);
   const runtime = await createRuntime({
     stateDir,
@@ -125,6 +127,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     onNodeChanged: () => options.onRoleChange?.(),
     onNetworks: (update) => {
       overlay.apply(update).catch((error: unknown) => log.warn('cannot apply networks update', { error: String(error) }));
+      void ingress.apply(update);
     },
   });
   session.start();
