@@ -48,6 +48,8 @@ export interface AgentOptions {
   /** Container log rotation: size of the current file and old files kept (defaults 10 MiB, 2). */
   logMaxBytes?: number;
   logMaxFiles?: number;
+  /** Drain delay before stopping a task on an overlay network (default DRAIN_MS). */
+  drainMs?: number;
 }
 
 export interface RunningAgent {
@@ -86,7 +88,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   });
   // The session is made before the task manager reports anything: reports start only once
   // assignments arrive over that session.
-  const tasks: TaskManager = new TaskManager(runtime, images, (taskId, status, addresses) => session.report(taskId, status, addresses), clock, log);
+  const tasks: TaskManager = new TaskManager(runtime, images, (taskId, status, addresses) => session.report(taskId, status, addresses), clock, log, options.drainMs);
   await tasks.start();
   const imageDeps = { store: images, imagesInUse: async () => tasks.imagesInUse() };
   // Before any pull: finishes deletions a crash interrupted and drops what no image refers to.

@@ -28,6 +28,7 @@ export class TaskManager {
     private readonly report: StatusReporter,
     private readonly clock: () => number,
     private readonly log: Logger,
+    private readonly drainMs?: number,
   ) {}
 
   /** Lists existing containers for adoption and starts watching exits. Call before the first assignments. */
@@ -116,7 +117,7 @@ export class TaskManager {
     if (runner === undefined) {
       const adopted = this.unclaimed.get(taskId);
       this.unclaimed.delete(taskId);
-      runner = new TaskRunner(task, adopted, { runtime: this.runtime, images: this.images, report: this.report, clock: this.clock, log: this.log, files: (wanted) => this.data.filesFor(wanted) });
+      runner = new TaskRunner(task, adopted, { runtime: this.runtime, images: this.images, report: this.report, clock: this.clock, log: this.log, files: (wanted) => this.data.filesFor(wanted), ...(this.drainMs === undefined ? {} : { drainMs: this.drainMs }) });
       this.runners.set(taskId, runner);
     }
     runner.update(task);
