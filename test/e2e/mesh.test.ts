@@ -2,7 +2,8 @@
  * Issue 8 parts 5-7 on a lab (1 manager, 2 workers): a client task reaching `web` by name goes
  * through the VIP to all 3 web tasks; a published port answers at every host's address, the
  * manager's too, which runs no web task (the routing mesh); a scale-down under a continuous
- * client, through the VIP and through the mesh, fails no request (the task leaves every backend
+ * client, through the VIP and through the mesh, fails no request; mode=host and
+ * --ingress-traffic local answer only where a task runs (the task leaves every backend
  * set, then drains, before its stop signal); after service rm and network rm no device, nftables
  * table or overlay address is left on any host.
  */
@@ -118,6 +119,21 @@ describe('VIP load balancing and the routing mesh on the lab', () => {
     }
   });
 
+  it('mode=host and --ingress-traffic local answer only on the host with a task', async () => {
+    await cli(['service', 'create', '--detach', '--name', 'pinned', '--publish', 'published=9090,target=80,mode=host', '--constraint', 'node.hostname==h2', 'demo/web:v1']);
+    await cli(['service', 'create', '--detach', '--name', 'local', '--publish', '8181:80', '--ingress-traffic', 'local', '--constraint', 'node.hostname==h2', 'demo/web:v1']);
+    const [pinned] = (await runningTasks('pinned', 1)) as [TaskRow];
+    const [local] = (await runningTasks('local', 1)) as [TaskRow];
+    const h2 = state.hosts.find((host) => host.name === 'h2');
+    expect(await waitFor('h2:9090 answering from the pinned task', 30_000, async () => servedBy(await get(`http://${h2?.addr ?? ''}:9090/`).catch(() => ''), [pinned]))).toBe(pinned.id);
+    expect(await waitFor('h2:8181 answering from the local task', 30_000, async () => servedBy(await get(`http://${h2?.addr ?? ''}:8181/`).catch(() => ''), [local]))).toBe(local.id);
+    for (const host of state.hosts.filter((candidate) => candidate.name !== 'h2')) {
+      for (const port of [9090, 8181]) await expect(get(`http://${host.addr}:${port}/`, 3_000), `${host.name}:${port}`).rejects.toThrow();
+    }
+    const [inspected] = JSON.parse(await cli(['service', 'inspect', 'local'])) as Array<{ spec?: { labels?: Record<string, string> } }>;
+    expect(inspected?.spec?.labels?.['skiff.ingress.traffic']).toBe('local');
+  });
+
   it('a scale-down under continuous clients (VIP and mesh) fails no request', async () => {
     // Through the VIP: a loop in the client container until a stop file appears.
     const loop = 'ok=0; fail=0; while [ ! -f /tmp/stop-loop ]; do if wget -q -O /dev/null http://web/; then ok=$((ok+1)); else fail=$((fail+1)); fi; done; echo "$ok $fail"';
@@ -161,7 +177,7 @@ describe('VIP load balancing and the routing mesh on the lab', () => {
     const [network] = JSON.parse(await cli(['network', 'inspect', 'front'])) as Array<{ allocation?: { subnet?: string } }>;
     const prefix = (network?.allocation?.subnet ?? '').split('.').slice(0, 3).join('.');
     expect(prefix).not.toBe('');
-    for (const service of ['web', 'client']) await cli(['service', 'rm', service]);
+    for (const service of ['web', 'client', 'pinned', 'local']) await cli(['service', 'rm', service]);
     await waitFor('network rm accepted', DEADLINE_MS, async () => ((await skiff(home, ['network', 'rm', 'front'])).code === 0 ? true : undefined));
     await waitFor('no overlay device and no skiff nftables table on any host', DEADLINE_MS, async () => {
       for (const host of state.hosts) {
