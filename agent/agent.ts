@@ -14,6 +14,7 @@ import { DnsServer } from './network/dns/dns-server.js';
 import { OverlayNetworks } from './network/overlay/overlay-networks.js';
 import { IngressMesh } from './network/ingress/ingress-mesh.js';
 import { TaskManager } from './executor/task-manager.js';
+import { onOverlay } from './executor/task-runner.js';
 import { AgentSession } from './session/session.js';
 import { answerNodeRequest, type ImageRequestHandler } from './attach/node-request-handler.js';
 import { DEFAULT_LOG_MAX_BYTES, DEFAULT_LOG_MAX_FILES, LogRotator } from './logs/log-rotation.js';
@@ -88,7 +89,11 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   });
   // The session is made before the task manager reports anything: reports start only once
   // assignments arrive over that session.
-  const tasks: TaskManager = new TaskManager(runtime, images, (taskId, status, addresses) => session.report(taskId, status, addresses), clock, log, options.drainMs);
+  const tasks: TaskManager = new TaskManager(runtime, images, (taskId, status, addresses) => session.report(taskId, status, addresses), clock, log, {
+    ...(options.drainMs === undefined ? {} : { drainMs: options.drainMs }),
+    // Backends: tasks on overlay networks (VIPs) and tasks of services that publish ports (the mesh).
+    balanced: (task) => onOverlay(task) || ingress.hasTask(task.meta?.id ?? ''),
+  });
   await tasks.start();
   const imageDeps = { store: images, imagesInUse: async () => tasks.imagesInUse() };
   // Before any pull: finishes deletions a crash interrupted and drops what no image refers to.

@@ -36,8 +36,15 @@ export interface TaskRunnerDeps {
   files: (task: Task) => TaskFiles;
   /** Timers of health probes (default: the process's). */
   timers?: Timers;
-  /** Drain delay before stopping a task with network attachments (default DRAIN_MS; 0: none). */
+  /** Drain delay before stopping a load-balanced task (default DRAIN_MS; 0: none). */
   drainMs?: number;
+  /** Whether the task is a load-balancer backend (default: it has an overlay network address). */
+  balanced?: (task: Task) => boolean;
+}
+
+/** A task with an address on an overlay network (the host-bridge attachment is not one). */
+export function onOverlay(task: Task): boolean {
+  return task.networks.some((attachment) => attachment.network !== 'bridge' && attachment.addresses.length > 0);
 }
 
 /** The error of a task whose health check failed `retries` times in a row (as Swarm says it). */
@@ -143,7 +150,7 @@ export class TaskRunner {
       this.stopMonitor();
       if (this.container?.status === 'running' || this.container?.status === 'created') {
         const drainMs = this.deps.drainMs ?? DRAIN_MS;
-        if (this.container.status === 'running' && this.task.networks.length > 0 && drainMs > 0) await new Promise((resolve) => setTimeout(resolve, drainMs));
+        if (this.container.status === 'running' && drainMs > 0 && (this.deps.balanced ?? onOverlay)(this.task)) await new Promise((resolve) => setTimeout(resolve, drainMs));
         const { signal, timeoutMs } = stopOptions(this.task, STOP_TIMEOUT_MS);
         await this.deps.runtime.stop(this.id, timeoutMs, signal);
         this.container = { ...this.container, status: 'stopped', pid: 0 };

@@ -34,6 +34,11 @@ export class IngressMesh {
 
   constructor(private readonly options: IngressMeshOptions) {}
 
+  /** Whether the task is a backend of a published port (in the ingress view). */
+  hasTask(taskId: string): boolean {
+    return taskId !== '' && (this.view?.endpoints.some((endpoint) => endpoint.taskId === taskId) ?? false);
+  }
+
   /** Takes the ingress view out of a NetworksUpdate and reprograms the table if it changed. */
   apply(update: NetworksUpdate): Promise<void> {
     const view = update.views.find((candidate) => candidate.network?.meta?.id === INGRESS_VIEW_ID);
