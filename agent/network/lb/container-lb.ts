@@ -7,14 +7,17 @@ import { runCommand, firstLine } from '../../runtime/command.js';
 import type { RuntimeLogger } from '../../runtime/log.js';
 import type { NetworkView } from '../../../proto/skiff/v1/dispatcher.js';
 import { NetworkError, NSENTER_PATH } from '../bridge-network.js';
-import { lbScript, vipBackends } from './lb-plan.js';
+import { lbScript, removedBackends, type VipBackends, vipBackends } from './lb-plan.js';
 
 export const NFT_PATH = '/usr/sbin/nft';
+/** conntrack-tools; without it UDP flows keep their backend until their entry times out. */
+export const CONNTRACK_PATH = '/usr/sbin/conntrack';
 const NFT_TIMEOUT_MS = 15_000;
 
 export class ContainerLoadBalancers {
   /** The script last applied per container. */
   private readonly applied = new Map<string, string>();
+  private readonly sets = new Map<string, VipBackends[]>();
 
   constructor(private readonly logger: RuntimeLogger) {}
 
@@ -29,11 +32,18 @@ export class ContainerLoadBalancers {
       throw new NetworkError(`cannot program the load balancer of ${containerId}: ${firstLine(result.stderr) || `nft exited with ${result.exitCode}`}`);
     }
     this.applied.set(containerId, script);
+    const before = this.sets.get(containerId) ?? [];
+    this.sets.set(containerId, vips);
+    for (const { vip, backend } of removedBackends(before, vips)) {
+      // Exit 1 means no entry matched; a missing tool is an error the kernel's timeouts make harmless.
+      await runCommand(NSENTER_PATH, [`--net=/proc/${pid}/ns/net`, CONNTRACK_PATH, '-D', '-p', 'udp', '--orig-dst', vip, '--reply-src', backend], { timeoutMs: NFT_TIMEOUT_MS }).catch(() => undefined);
+    }
     this.logger.info('container load balancer programmed', { containerId, vips: vips.map((entry) => `${entry.vip}->${entry.backends.length}`).join(' ') });
   }
 
   /** The container is gone (its namespace, and the table in it, with it). */
   forget(containerId: string): void {
     this.applied.delete(containerId);
+    this.sets.delete(containerId);
   }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { NetworkServiceView, NetworkView } from '../../../proto/skiff/v1/dispatcher.js';
-import { lbRemoveScript, lbScript, vipBackends } from './lb-plan.js';
+import { lbRemoveScript, lbScript, removedBackends, vipBackends } from './lb-plan.js';
 
 const endpoint = (serviceId: string, address: string, ready: boolean) => ({ taskId: address, taskName: '', serviceId, address, nodeId: '', nodeAddr: '', ready });
 const service = (serviceId: string, vip: string, endpointMode = 'vip'): NetworkServiceView => ({ serviceId, name: serviceId, vip, endpointMode, ports: [] });
@@ -44,5 +44,13 @@ describe('VIP load-balancer rules', () => {
 
   it('removal is idempotent (add then delete)', () => {
     expect(lbRemoveScript()).toBe('add table ip skiff_lb\ndelete table ip skiff_lb\n');
+  });
+});
+
+describe('backends that left a VIP', () => {
+  it('are the pairs of the old sets missing from the new ones', () => {
+    const before = [{ vip: '10.0.1.2', backends: ['10.0.1.5', '10.0.1.6'] }, { vip: '10.0.1.3', backends: ['10.0.1.9'] }];
+    const after = [{ vip: '10.0.1.2', backends: ['10.0.1.6', '10.0.1.7'] }];
+    expect(removedBackends(before, after)).toEqual([{ vip: '10.0.1.2', backend: '10.0.1.5' }, { vip: '10.0.1.3', backend: '10.0.1.9' }]);
   });
 });

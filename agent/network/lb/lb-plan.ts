@@ -72,6 +72,16 @@ export function lbScript(vips: readonly VipBackends[]): string {
   ].join('\n');
 }
 
+/**
+ * The (VIP, backend) pairs of `before` no longer in `after`: their UDP conntrack entries must go,
+ * or datagrams of a flow that started before keep going to a backend that left the set (TCP
+ * entries stay: a connection in flight finishes on its backend, new ones are balanced anew).
+ */
+export function removedBackends(before: readonly VipBackends[], after: readonly VipBackends[]): Array<{ vip: string; backend: string }> {
+  const kept = new Set(after.flatMap(({ vip, backends }) => backends.map((backend) => `${vip}>${backend}`)));
+  return before.flatMap(({ vip, backends }) => backends.filter((backend) => !kept.has(`${vip}>${backend}`)).map((backend) => ({ vip, backend })));
+}
+
 /** The script that removes the table (when the container leaves every network with a VIP). */
 export function lbRemoveScript(): string {
   return `add table ip ${LB_TABLE}\ndelete table ip ${LB_TABLE}\n`;
