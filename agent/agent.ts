@@ -12,7 +12,9 @@ import { createRuntime, type Runtime } from './runtime/index.js';
 import { BridgeNetwork, formatAddress, gatewayAddress, parseSubnet } from './network/index.js';
 import { DnsServer } from './network/dns/dns-server.js';
 import { OverlayNetworks } from './network/overlay/overlay-networks.js';
+import { IngressMesh } from './network/ingress/ingress-mesh.js';
 import { TaskManager } from './executor/task-manager.js';
+import { onOverlay } from './executor/task-runner.js';
 import { AgentSession } from './session/session.js';
 import { answerNodeRequest, type ImageRequestHandler } from './attach/node-request-handler.js';
 import { DEFAULT_LOG_MAX_BYTES, DEFAULT_LOG_MAX_FILES, LogRotator } from './logs/log-rotation.js';
@@ -47,6 +49,8 @@ export interface AgentOptions {
   /** Container log rotation: size of the current file and old files kept (defaults 10 MiB, 2). */
   logMaxBytes?: number;
   logMaxFiles?: number;
+  /** Drain delay before stopping a task on an overlay network (default DRAIN_MS). */
+  drainMs?: number;
 }
 
 export interface RunningAgent {
@@ -67,6 +71,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   // are read before anything else: a restarted agent keeps their devices.
   const overlay = new OverlayNetworks({ stateDir, localAddr: underlayIp(options.addr), logger: log.child({ component: 'overlay' }) });
   await overlay.init();
+  const ingress = new IngressMesh({ localAddr: underlayIp(options.addr), hostBridge: options.bridgeName, logger: log.child({ component: 'ingress' }) });
   const dns = await startResolver(options, stateDir, overlay, log);
   const runtime = await createRuntime({
     stateDir,
@@ -84,7 +89,11 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   });
   // The session is made before the task manager reports anything: reports start only once
   // assignments arrive over that session.
-  const tasks: TaskManager = new TaskManager(runtime, images, (taskId, status, addresses) => session.report(taskId, status, addresses), clock, log);
+  const tasks: TaskManager = new TaskManager(runtime, images, (taskId, status, addresses) => session.report(taskId, status, addresses), clock, log, {
+    ...(options.drainMs === undefined ? {} : { drainMs: options.drainMs }),
+    // Backends: tasks on overlay networks (VIPs) and tasks of services that publish ports (the mesh).
+    balanced: (task) => onOverlay(task) || ingress.hasTask(task.meta?.id ?? ''),
+  });
   await tasks.start();
   const imageDeps = { store: images, imagesInUse: async () => tasks.imagesInUse() };
   // Before any pull: finishes deletions a crash interrupted and drops what no image refers to.
@@ -125,6 +134,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     onNodeChanged: () => options.onRoleChange?.(),
     onNetworks: (update) => {
       overlay.apply(update).catch((error: unknown) => log.warn('cannot apply networks update', { error: String(error) }));
+      void ingress.apply(update);
     },
   });
   session.start();

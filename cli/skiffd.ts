@@ -31,6 +31,7 @@ import { waitForUnlock } from '../manager/locked-server.js';
 import { raftDirectoryEncryption } from '../manager/raft/storage/raft-storage.js';
 import { CA_ROTATION_SPREAD_MS } from '../manager/dispatcher/dispatcher.js';
 import { NodeCAClient } from '../proto/skiff/v1/ca.js';
+import { parseDuration } from './commands/service-flags.js';
 
 /** Deadline of one renewal call. */
 const RENEW_TIMEOUT_MS = 10_000;
@@ -55,6 +56,7 @@ interface DaemonFlags {
   heartbeatPeriodMs?: string;
   logMaxSize: string;
   logMaxFiles: string;
+  drainDelay: string;
   forceNewCluster: boolean;
   agent: boolean;
 }
@@ -87,6 +89,7 @@ async function main(): Promise<void> {
     .option('--heartbeat-period-ms <ms>', 'agent heartbeat period (managers)')
     .option('--log-max-size <size>', 'rotate a container log past this size (bytes, or with k, m, g)', '10m')
     .option('--log-max-files <n>', 'rotated container log files kept beside the current one (1-9)', '2')
+    .option('--drain-delay <duration>', 'how long a task on an overlay network keeps running, out of every load-balancer set, before its stop signal', '2s')
     .option('--no-agent', 'run no worker role on this host (a manager that runs no tasks)')
     .option('--force-new-cluster', 'make this manager a new one-member cluster that keeps every object (after losing quorum for good)', false)
     .parse();
@@ -220,6 +223,7 @@ async function main(): Promise<void> {
     ...(registryCredentials === undefined ? {} : { registryCredentials }),
     logMaxBytes: parseLogSize(flags.logMaxSize),
     logMaxFiles: Number(flags.logMaxFiles),
+    drainMs: parseDuration('--drain-delay', flags.drainDelay),
     log,
     onRoleChange: () => void renewer.renewNow().catch(() => undefined),
   });

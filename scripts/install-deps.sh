@@ -4,7 +4,7 @@
 # changed. Idempotent: does nothing that is already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=(runc conmon docker-registry skopeo busybox-static iproute2 nftables util-linux procps attr protobuf-compiler tini openssl)
+packages=(runc conmon docker-registry skopeo busybox-static iproute2 nftables util-linux procps attr protobuf-compiler tini openssl iperf3 conntrack)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

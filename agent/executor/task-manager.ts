@@ -10,7 +10,7 @@ import type { ImageStore } from '../image/types.js';
 import type { ContainerInfo, Runtime } from '../runtime/types.js';
 import { TASK_ID_LABEL } from './container-request.js';
 import { TaskDataStore } from './task-data.js';
-import { TaskRunner } from './task-runner.js';
+import { TaskRunner, type TaskRunnerDeps } from './task-runner.js';
 
 export type StatusReporter = (taskId: string, status: TaskStatus, addresses: string[]) => void;
 
@@ -28,6 +28,7 @@ export class TaskManager {
     private readonly report: StatusReporter,
     private readonly clock: () => number,
     private readonly log: Logger,
+    private readonly drain: Pick<TaskRunnerDeps, 'drainMs' | 'balanced'> = {},
   ) {}
 
   /** Lists existing containers for adoption and starts watching exits. Call before the first assignments. */
@@ -116,7 +117,7 @@ export class TaskManager {
     if (runner === undefined) {
       const adopted = this.unclaimed.get(taskId);
       this.unclaimed.delete(taskId);
-      runner = new TaskRunner(task, adopted, { runtime: this.runtime, images: this.images, report: this.report, clock: this.clock, log: this.log, files: (wanted) => this.data.filesFor(wanted) });
+      runner = new TaskRunner(task, adopted, { runtime: this.runtime, images: this.images, report: this.report, clock: this.clock, log: this.log, files: (wanted) => this.data.filesFor(wanted), ...this.drain });
       this.runners.set(taskId, runner);
     }
     runner.update(task);

@@ -19,6 +19,12 @@ import { systemTimers, type Timers } from './timers.js';
 
 /** Grace period between the stop signal and SIGKILL when the spec sets none (Docker's default). */
 export const STOP_TIMEOUT_MS = 10_000;
+/**
+ * How long a task on an overlay network keeps running after its desired state passed RUNNING
+ * and before its stop signal: the manager already took it out of every host's load-balancer set
+ * and DNS, and this lets that reach every host and lets requests in flight finish.
+ */
+export const DRAIN_MS = 2_000;
 
 export interface TaskRunnerDeps {
   runtime: Runtime;
@@ -30,6 +36,15 @@ export interface TaskRunnerDeps {
   files: (task: Task) => TaskFiles;
   /** Timers of health probes (default: the process's). */
   timers?: Timers;
+  /** Drain delay before stopping a load-balanced task (default DRAIN_MS; 0: none). */
+  drainMs?: number;
+  /** Whether the task is a load-balancer backend (default: it has an overlay network address). */
+  balanced?: (task: Task) => boolean;
+}
+
+/** A task with an address on an overlay network (the host-bridge attachment is not one). */
+export function onOverlay(task: Task): boolean {
+  return task.networks.some((attachment) => attachment.network !== 'bridge' && attachment.addresses.length > 0);
 }
 
 /** The error of a task whose health check failed `retries` times in a row (as Swarm says it). */
@@ -134,6 +149,8 @@ export class TaskRunner {
     if (!desiredRunning) {
       this.stopMonitor();
       if (this.container?.status === 'running' || this.container?.status === 'created') {
+        const drainMs = this.deps.drainMs ?? DRAIN_MS;
+        if (this.container.status === 'running' && drainMs > 0 && (this.deps.balanced ?? onOverlay)(this.task)) await new Promise((resolve) => setTimeout(resolve, drainMs));
         const { signal, timeoutMs } = stopOptions(this.task, STOP_TIMEOUT_MS);
         await this.deps.runtime.stop(this.id, timeoutMs, signal);
         this.container = { ...this.container, status: 'stopped', pid: 0 };

@@ -43,6 +43,8 @@ export interface CreateFlags {
   network?: string[];
   /** `--endpoint-mode vip|dnsrr`. */
   endpointMode?: string;
+  /** `--ingress-traffic cluster|local`: the service label skiff.ingress.traffic. */
+  ingressTraffic?: string;
 }
 
 export class FlagError extends Error {}
@@ -229,6 +231,14 @@ function reservationsFromFlags(flags: CreateFlags): Resources | undefined {
   };
 }
 
+/** `--ingress-traffic local`: published ports reach only the receiving host's tasks (the client's address is kept). */
+function ingressTrafficLabel(value: string | undefined): Record<string, string> {
+  if (value === undefined) return {};
+  const traffic = value.toLowerCase();
+  if (traffic !== 'cluster' && traffic !== 'local') throw new FlagError(`invalid value "${value}" for --ingress-traffic: use cluster or local`);
+  return { 'skiff.ingress.traffic': traffic };
+}
+
 function endpointFromFlags(flags: CreateFlags): EndpointSpec | undefined {
   const ports = (flags.publish ?? []).map(parsePublishFlag);
   const mode = (flags.endpointMode ?? '').toLowerCase();
@@ -244,7 +254,7 @@ export function specFromFlags(image: string, commandArgs: string[], flags: Creat
   if (mode !== 'replicated' && mode !== 'global') throw new FlagError(`invalid value "${mode}" for --mode: use replicated or global`);
   return {
     name,
-    labels: parseKeyValues('--label', flags.label),
+    labels: { ...parseKeyValues('--label', flags.label), ...ingressTrafficLabel(flags.ingressTraffic) },
     taskTemplate: {
       container: {
         image,

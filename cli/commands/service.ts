@@ -50,6 +50,7 @@ export function registerServiceCommands(program: Command): void {
     .option('--network <name>', 'attach the tasks to an overlay network (repeatable)', collect, [])
     .option('--endpoint-mode <mode>', 'how the service name resolves on its networks: vip (one virtual IP) or dnsrr (the task addresses)')
     .option('-p, --publish <published=P,target=T[,protocol=tcp|udp][,mode=ingress|host]>', 'publish a port; short form P:T[/udp] (repeatable)', collect, [])
+    .option('--ingress-traffic <policy>', 'where published ingress ports send connections: cluster (ready tasks on any host, default) or local (only the receiving host\'s tasks; keeps the client address)')
     .option('--read-only', 'mount the container\'s root filesystem read-only')
     .option('--cap-add <capability>', 'add a Linux capability, e.g. NET_ADMIN, or ALL (repeatable)', collect, [])
     .option('--cap-drop <capability>', 'drop a Linux capability, e.g. NET_RAW, or ALL (repeatable)', collect, [])

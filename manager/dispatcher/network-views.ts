@@ -12,6 +12,7 @@ import { TaskState } from '../../proto/skiff/v1/types.js';
 import { isTerminal } from '../../proto/task-states.js';
 import type { StoreReader } from '../store/store.js';
 import type { StoreEvent } from '../store/tables.js';
+import { INGRESS_VIEW_ID, ingressView, publishesPorts } from './ingress-view.js';
 
 /** What a live task contributes to the index. */
 interface TaskEntry {
@@ -54,14 +55,23 @@ export class NetworkIndex {
   private readonly nodeNetworks = new Map<string, Map<string, number>>();
   private readonly serviceNetworks = new Map<string, string[]>();
   private readonly servicesByNetwork = new Map<string, Set<string>>();
+  /** The routing mesh (ingress-view.ts): services that publish ports, and their live tasks. */
+  private readonly publishing = new Set<string>();
+  private readonly publishingTasks = new Map<string, Set<string>>();
 
   constructor(private readonly reader: StoreReader) {
-    for (const service of reader.list('service')) this.serviceChanged(service, emptyChanges());
+    for (const service of reader.list('service')) {
+      this.serviceChanged(service, emptyChanges());
+      if (publishesPorts(service)) this.publishing.add(service.meta?.id ?? '');
+    }
+    for (const serviceId of this.publishing) this.publishingTasks.set(serviceId, new Set());
+    for (const task of reader.list('task')) if (task.nodeId !== '' && !isTerminal(task.status?.state ?? TaskState.TASK_STATE_NEW)) this.publishingTasks.get(task.serviceId)?.add(task.meta?.id ?? '');
     for (const task of reader.list('task')) this.taskChanged(task, emptyChanges());
   }
 
   /** Folds one committed event into the index and records what it may have changed. */
   apply(event: StoreEvent, changes: NetworkChanges): void {
+    this.applyIngress(event, changes);
     switch (event.kind) {
       case 'task':
         if (event.action === 'remove') this.taskRemoved(event.object.meta?.id ?? '', changes);
@@ -86,11 +96,13 @@ export class NetworkIndex {
 
   /** Networks `nodeId` has live tasks on (that still exist). */
   networksOfNode(nodeId: string): string[] {
-    return [...(this.nodeNetworks.get(nodeId)?.keys() ?? [])].filter((networkId) => this.reader.get('network', networkId) !== undefined);
+    const networks = [...(this.nodeNetworks.get(nodeId)?.keys() ?? [])].filter((networkId) => this.reader.get('network', networkId) !== undefined);
+    return this.publishing.size > 0 ? [...networks, INGRESS_VIEW_ID] : networks;
   }
 
   /** Nodes with live tasks on `networkId`. */
   nodesOfNetwork(networkId: string): Set<string> {
+    if (networkId === INGRESS_VIEW_ID) return new Set(this.publishing.size > 0 ? this.reader.list('node').map((node) => node.meta?.id ?? '') : []);
     const nodes = new Set<string>();
     for (const taskId of this.tasksByNetwork.get(networkId) ?? []) {
       const entry = this.tasks.get(taskId);
@@ -101,9 +113,51 @@ export class NetworkIndex {
 
   /** The view of `networkId`, or undefined when the network is gone or not allocated yet. */
   view(networkId: string): NetworkView | undefined {
+    if (networkId === INGRESS_VIEW_ID) {
+      if (this.publishing.size === 0) return undefined;
+      const services = [...this.publishing].map((serviceId) => this.reader.get('service', serviceId)).filter((service) => service !== undefined);
+      const tasks = [...this.publishingTasks.values()].flatMap((ids) => [...ids]).map((taskId) => this.reader.get('task', taskId)).filter((task) => task !== undefined);
+      return ingressView(this.reader, services, tasks);
+    }
     const tasks = [...(this.tasksByNetwork.get(networkId) ?? [])].map((taskId) => this.reader.get('task', taskId)).filter((task) => task !== undefined);
     const services = [...(this.servicesByNetwork.get(networkId) ?? [])].map((serviceId) => this.reader.get('service', serviceId)).filter((service) => service !== undefined);
     return networkView(this.reader, networkId, tasks, services);
+  }
+
+  /**
+   * The ingress view changes with a publishing service or its tasks, and with any node (its
+   * address); when the first service starts publishing or the last stops, every node hears.
+   */
+  private applyIngress(event: StoreEvent, changes: NetworkChanges): void {
+    if (event.kind === 'service') {
+      const id = event.object.meta?.id ?? '';
+      const was = this.publishing.has(id);
+      const now = event.action !== 'remove' && publishesPorts(event.object);
+      if (!was && !now) return;
+      const before = this.publishing.size;
+      if (now) this.publishing.add(id);
+      else this.publishing.delete(id);
+      if (now && !was) {
+        const tasks = new Set<string>();
+        for (const task of this.reader.list('task')) if (task.serviceId === id && task.nodeId !== '' && !isTerminal(task.status?.state ?? TaskState.TASK_STATE_NEW)) tasks.add(task.meta?.id ?? '');
+        this.publishingTasks.set(id, tasks);
+      }
+      if (!now) this.publishingTasks.delete(id);
+      changes.networks.add(INGRESS_VIEW_ID);
+      if ((before === 0) !== (this.publishing.size === 0)) for (const node of this.reader.list('node')) changes.nodes.add(node.meta?.id ?? '');
+    } else if (event.kind === 'task') {
+      const tasks = this.publishingTasks.get(event.object.serviceId);
+      if (tasks === undefined) return;
+      const id = event.object.meta?.id ?? '';
+      const live = event.action !== 'remove' && event.object.nodeId !== '' && !isTerminal(event.object.status?.state ?? TaskState.TASK_STATE_NEW);
+      if (!live && !tasks.has(id)) return;
+      if (live) tasks.add(id);
+      else tasks.delete(id);
+      changes.networks.add(INGRESS_VIEW_ID);
+    } else if (event.kind === 'node' && this.publishing.size > 0) {
+      changes.networks.add(INGRESS_VIEW_ID);
+      changes.nodes.add(event.object.meta?.id ?? '');
+    }
   }
 
   private taskChanged(task: Task, changes: NetworkChanges): void {

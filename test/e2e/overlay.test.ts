@@ -225,7 +225,8 @@ describe('overlay networks on the lab', () => {
       }
       return true;
     });
-    await waitFor('network rm accepted', DEADLINE_MS, async () => ((await skiff(home, ['network', 'rm', 'front', 'back', 'priv'])).code === 0 ? true : undefined));
+    // One network at a time: a call naming several removes those it can, so a retry must not name them again.
+    for (const network of ['front', 'back', 'priv']) await waitFor(`network rm ${network} accepted`, DEADLINE_MS, async () => ((await skiff(home, ['network', 'rm', network])).code === 0 ? true : undefined));
     await waitFor('no overlay device left on any host', DEADLINE_MS, async () => {
       for (const host of state.hosts) if ((await overlayLinks(host)).length > 0) return undefined;
       return true;

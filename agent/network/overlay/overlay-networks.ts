@@ -16,6 +16,7 @@ import { errorMessage, readDirIfExists, readTextIfExists, writeFileAtomic } from
 import type { RuntimeLogger } from '../../runtime/log.js';
 import type { ContainerNetwork, OverlayAttacher } from '../../runtime/types.js';
 import { IP_PATH, NetworkError, NSENTER_PATH } from '../bridge-network.js';
+import { ContainerLoadBalancers } from '../lb/container-lb.js';
 import {
   BRIDGE_PATTERN,
   bridgeName,
@@ -41,6 +42,8 @@ export interface OverlayRecord {
   containerId: string;
   /** The container's address on the host bridge: how the DNS resolver knows who asks. */
   bridgeAddress: string;
+  /** The container's init (its network namespace), for its load-balancer table. */
+  pid?: number;
   networks: Array<{ networkId: string; vni: number; address: string; veth: string; inner: string }>;
 }
 
@@ -60,9 +63,11 @@ export class OverlayNetworks implements OverlayAttacher {
   private readonly viewWaiters = new Set<() => void>();
   private queue: Promise<unknown> = Promise.resolve();
   private readonly dir: string;
+  private readonly balancers: ContainerLoadBalancers;
 
   constructor(private readonly options: OverlayNetworksOptions) {
     this.dir = path.join(options.stateDir, 'network', 'overlay');
+    this.balancers = new ContainerLoadBalancers(options.logger);
   }
 
   /** Loads the containers' records (live restore). Devices stay as they are until a view arrives. */
@@ -109,7 +114,7 @@ export class OverlayNetworks implements OverlayAttacher {
 
   attach(containerId: string, pid: number, bridgeAddress: string, networks: readonly ContainerNetwork[]): Promise<void> {
     return this.serialized(async () => {
-      const record: OverlayRecord = { containerId, bridgeAddress, networks: [] };
+      const record: OverlayRecord = { containerId, bridgeAddress, pid, networks: [] };
       for (const [index, network] of networks.entries()) {
         const view = this.views.get(network.networkId);
         const vni = view?.network?.allocation?.vni;
@@ -126,6 +131,7 @@ export class OverlayNetworks implements OverlayAttacher {
         await this.ip(`attach ${containerId} to ${bridgeName(network.vni)}`, containerHostLines(network.vni, network.veth, network.inner, pid));
         await this.ip(`configure ${network.inner} of ${containerId}`, containerInnerLines(network.inner, network.address), pid);
       }
+      await this.balancers.program(containerId, pid, this.viewsOf(record));
     });
   }
 
@@ -140,6 +146,7 @@ export class OverlayNetworks implements OverlayAttacher {
         }
       }
       this.records.delete(containerId);
+      this.balancers.forget(containerId);
       await fs.rm(this.recordPath(containerId), { force: true });
       for (const network of record.networks) await this.removeIfUnused(network.vni);
     });
@@ -156,8 +163,23 @@ export class OverlayNetworks implements OverlayAttacher {
       if (view === undefined || vni === undefined || !this.usedLocally(vni)) continue;
       await this.ensureDevices(vni, view).catch((error: unknown) => this.options.logger.warn('cannot program overlay network', { vni, error: errorMessage(error) }));
     }
+    await this.rebalance(changed);
     if (!sweep) return;
     for (const vni of await this.presentVnis()) await this.removeIfUnused(vni);
+  }
+
+  /** Reprograms the load balancer of each container on a changed network (each skips when its rules are unchanged). */
+  private async rebalance(changed: readonly string[]): Promise<void> {
+    const ids = new Set(changed);
+    for (const record of this.records.values()) {
+      if (record.pid === undefined || !record.networks.some((network) => ids.has(network.networkId))) continue;
+      if (!(await pidAlive(record.pid))) continue;
+      await this.balancers.program(record.containerId, record.pid, this.viewsOf(record)).catch((error: unknown) => this.options.logger.warn('cannot program load balancer', { containerId: record.containerId, error: errorMessage(error) }));
+    }
+  }
+
+  private viewsOf(record: OverlayRecord): NetworkView[] {
+    return record.networks.map((network) => this.views.get(network.networkId)).filter((view) => view !== undefined);
   }
 
   private usedLocally(vni: number): boolean {
@@ -269,6 +291,15 @@ export class OverlayNetworks implements OverlayAttacher {
     const result = await runCommand(file, args, { timeoutMs: COMMAND_TIMEOUT_MS, input: `${lines.join('\n')}\n` });
     if (result.exitCode !== 0 && !force) throw new NetworkError(`cannot ${action}: ${firstLine(result.stderr) || `exited with ${result.exitCode}`}`);
     if (result.exitCode !== 0) this.options.logger.warn(`some entries failed: ${action}`, { error: firstLine(result.stderr) });
+  }
+}
+
+async function pidAlive(pid: number): Promise<boolean> {
+  try {
+    await fs.access(`/proc/${pid}/ns/net`);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -1,0 +1,134 @@
+/**
+ * The routing mesh of one host as one nftables table (pure). For each published port P -> T of a
+ * service (from the dispatcher's ingress view, see manager/dispatcher/ingress-view.ts):
+ *
+ * - ingress mode, traffic `cluster` (the default): a new connection to any local address of the
+ *   host on P goes to one of the service's ready tasks, picked at random: a task on this host
+ *   directly (its host-bridge address, port T; the client's address is kept), a task on another
+ *   host through that host (its underlay address, port P, with this host's address as source, so
+ *   the replies come back through here). A connection that comes from another node of the
+ *   cluster is such a hop: it goes to this host's own tasks only, never on to a third host.
+ * - ingress mode, traffic `local`, and host mode: only this host's ready tasks (the client's
+ *   address is kept); a host without one refuses the connection.
+ *
+ * Only flows these rules translated are marked, masqueraded (those sent on to another node) and
+ * let through the forward hook; other forwarding from or to the host bridge is dropped, so
+ * turning IP forwarding on for the mesh does not make the host a router for its containers.
+ * The whole table is replaced in one `nft -f` transaction.
+ */
+import type { NetworkView } from '../../../proto/skiff/v1/dispatcher.js';
+
+export const INGRESS_TABLE = 'skiff_ingress';
+/** Conntrack mark of the flows the mesh translated. */
+export const MESH_MARK = '0x534b4d01';
+
+export interface PublishedRule {
+  protocol: 'tcp' | 'udp';
+  published: number;
+  /** `addr . port` targets for a connection from outside the cluster. */
+  targets: string[];
+  /** Targets for a hop from another node (this host's tasks only); undefined: same as `targets`. */
+  hopTargets?: string[];
+}
+
+export interface IngressPlan {
+  /** Underlay addresses of the other nodes. */
+  nodes: string[];
+  rules: PublishedRule[];
+}
+
+/** The rules of this host (underlay `localAddr`) from the ingress view. */
+export function ingressPlan(view: NetworkView, localAddr: string): IngressPlan {
+  const nodes = new Set<string>();
+  for (const endpoint of view.endpoints) if (endpoint.nodeAddr !== '' && endpoint.nodeAddr !== localAddr) nodes.add(endpoint.nodeAddr);
+  const rules: PublishedRule[] = [];
+  const taken = new Set<string>();
+  for (const service of view.services) {
+    const ready = view.endpoints.filter((endpoint) => endpoint.taskId !== '' && endpoint.serviceId === service.serviceId && endpoint.ready);
+    const local = ready.filter((endpoint) => endpoint.nodeAddr === localAddr && endpoint.address !== '');
+    const remote = ready.filter((endpoint) => endpoint.nodeAddr !== localAddr && endpoint.nodeAddr !== '');
+    for (const port of service.ports) {
+      const protocol = port.protocol === 'udp' ? 'udp' : 'tcp';
+      const key = `${protocol}/${port.publishedPort}`;
+      if (port.publishedPort <= 0 || taken.has(key)) continue;
+      taken.add(key);
+      const localTargets = local.map((endpoint) => `${endpoint.address} . ${port.targetPort}`).sort();
+      if (port.publishMode === 'host' || service.endpointMode === 'local') {
+        rules.push({ protocol, published: port.publishedPort, targets: localTargets });
+        continue;
+      }
+      const remoteTargets = remote.map((endpoint) => `${endpoint.nodeAddr} . ${port.publishedPort}`).sort();
+      rules.push({ protocol, published: port.publishedPort, targets: [...localTargets, ...remoteTargets], hopTargets: localTargets });
+    }
+  }
+  rules.sort((a, b) => a.published - b.published || a.protocol.localeCompare(b.protocol));
+  return { nodes: [...nodes].sort(), rules };
+}
+
+function dnat(targets: readonly string[]): string {
+  if (targets.length === 1) return `dnat ip to ${targets[0]?.replace(' . ', ':') ?? ''}`;
+  return `dnat ip to numgen random mod ${targets.length} map { ${targets.map((target, index) => `${index} : ${target}`).join(', ')} }`;
+}
+
+/** Rules of one published port in a nat chain (prerouting or output). */
+function natLines(rule: PublishedRule): string[] {
+  const match = `fib daddr type local ${rule.protocol} dport ${rule.published}`;
+  const lines: string[] = [];
+  if (rule.hopTargets !== undefined) {
+    // A hop from another node: this host's tasks only, or nothing (never a third host).
+    lines.push(rule.hopTargets.length === 0 ? `    ip saddr @nodes ${match} return` : `    ip saddr @nodes ${match} ct mark set ${MESH_MARK} ${dnat(rule.hopTargets)}`);
+  }
+  if (rule.targets.length > 0) lines.push(`    ${match} ct mark set ${MESH_MARK} ${dnat(rule.targets)}`);
+  return lines;
+}
+
+/** The `nft -f` script making the host's table exactly `plan`; `hostBridge` is the containers' bridge. */
+export function ingressScript(plan: IngressPlan, hostBridge: string): string {
+  for (const address of plan.nodes) assertIpv4(address);
+  for (const rule of plan.rules) for (const target of [...rule.targets, ...(rule.hopTargets ?? [])]) assertTarget(target);
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(hostBridge)) throw new Error(`cannot write ingress rules: bridge name ${JSON.stringify(hostBridge)} is not an interface name`);
+  const nat = plan.rules.flatMap(natLines);
+  return [
+    `add table ip ${INGRESS_TABLE}`,
+    `delete table ip ${INGRESS_TABLE}`,
+    `table ip ${INGRESS_TABLE} {`,
+    '  set nodes {',
+    '    type ipv4_addr',
+    ...(plan.nodes.length > 0 ? [`    elements = { ${plan.nodes.join(', ')} }`] : []),
+    '  }',
+    '  chain prerouting {',
+    '    type nat hook prerouting priority -100; policy accept;',
+    ...nat,
+    '  }',
+    '  chain output {',
+    '    type nat hook output priority -100; policy accept;',
+    ...nat,
+    '  }',
+    '  chain postrouting {',
+    '    type nat hook postrouting priority 100; policy accept;',
+    `    ct mark ${MESH_MARK} ip daddr @nodes masquerade`,
+    '  }',
+    '  chain forward {',
+    '    type filter hook forward priority 0; policy accept;',
+    `    ct mark ${MESH_MARK} accept`,
+    `    iifname "${hostBridge}" drop`,
+    `    oifname "${hostBridge}" drop`,
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
+export function ingressRemoveScript(): string {
+  return `add table ip ${INGRESS_TABLE}\ndelete table ip ${INGRESS_TABLE}\n`;
+}
+
+function assertIpv4(address: string): void {
+  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(address)) throw new Error(`cannot write ingress rules: ${JSON.stringify(address)} is not an IPv4 address`);
+}
+
+function assertTarget(target: string): void {
+  const [address, port] = target.split(' . ');
+  assertIpv4(address ?? '');
+  if (!/^\d{1,5}$/.test(port ?? '')) throw new Error(`cannot write ingress rules: ${JSON.stringify(target)} has no port`);
+}
