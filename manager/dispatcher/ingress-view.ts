@@ -10,6 +10,7 @@
  */
 import type { NetworkEndpoint, NetworkServiceView, NetworkView } from '../../proto/skiff/v1/dispatcher.js';
 import type { Service, Task } from '../../proto/skiff/v1/objects.js';
+import { servesTraffic } from '../orchestrator/updater.js';
 import { TaskState } from '../../proto/skiff/v1/types.js';
 import { isTerminal } from '../../proto/task-states.js';
 import type { StoreReader } from '../store/store.js';
@@ -49,7 +50,8 @@ export function ingressView(reader: Pick<StoreReader, 'get' | 'list'>, services:
       address: hostBridgeAddress(task),
       nodeId: task.nodeId,
       nodeAddr,
-      ready: state === TaskState.TASK_STATE_RUNNING && task.desiredState <= TaskState.TASK_STATE_RUNNING,
+      // Blue/green: only the active color serves.
+      ready: state === TaskState.TASK_STATE_RUNNING && task.desiredState <= TaskState.TASK_STATE_RUNNING && servesTraffic(services.find((service) => service.meta?.id === task.serviceId), task),
     });
   }
   const serviceViews: NetworkServiceView[] = [...services]
