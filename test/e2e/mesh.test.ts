@@ -121,7 +121,9 @@ describe('VIP load balancing and the routing mesh on the lab', () => {
 
   it('mode=host and --ingress-traffic local answer only on the host with a task', async () => {
     await cli(['service', 'create', '--detach', '--name', 'pinned', '--publish', 'published=9090,target=80,mode=host', '--constraint', 'node.hostname==h2', 'demo/web:v1']);
-    await cli(['service', 'create', '--detach', '--name', 'local', '--publish', '8181:80', '--ingress-traffic', 'local', '--constraint', 'node.hostname==h2', 'demo/web:v1']);
+    // The local service also serves /cgi-bin/ip: the client address its httpd sees (REMOTE_ADDR).
+    const cgi = String.raw`mkdir -p /www/cgi-bin && printf '%s\n' '#!/bin/sh' 'printf "Content-Type: text/plain\r\n\r\n%s\n" "$REMOTE_ADDR"' > /www/cgi-bin/ip && chmod +x /www/cgi-bin/ip && hostname > /www/index.html && exec httpd -f -p 80 -h /www`;
+    await cli(['service', 'create', '--detach', '--name', 'local', '--publish', '8181:80', '--ingress-traffic', 'local', '--constraint', 'node.hostname==h2', '--entrypoint', 'sh', 'demo/web:v1', '-c', cgi]);
     const [pinned] = (await runningTasks('pinned', 1)) as [TaskRow];
     const [local] = (await runningTasks('local', 1)) as [TaskRow];
     const h2 = state.hosts.find((host) => host.name === 'h2');
@@ -130,6 +132,8 @@ describe('VIP load balancing and the routing mesh on the lab', () => {
     for (const host of state.hosts.filter((candidate) => candidate.name !== 'h2')) {
       for (const port of [9090, 8181]) await expect(get(`http://${host.addr}:${port}/`, 3_000), `${host.name}:${port}`).rejects.toThrow();
     }
+    // The client's own address reaches the task: nothing masqueraded it (the lab's bridge is where this test's requests come from).
+    expect((await get(`http://${h2?.addr ?? ''}:8181/cgi-bin/ip`)).trim().replace(/^\[::ffff:(.*)\]$/, '$1')).toBe(state.bridgeAddr);
     const [inspected] = JSON.parse(await cli(['service', 'inspect', 'local'])) as Array<{ spec?: { labels?: Record<string, string> } }>;
     expect(inspected?.spec?.labels?.['skiff.ingress.traffic']).toBe('local');
   });

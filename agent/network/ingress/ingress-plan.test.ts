@@ -23,6 +23,12 @@ describe('routing mesh rules', () => {
     expect(plan.rules).toEqual([{ protocol: 'tcp', published: 8080, targets: ['172.20.1.5 . 80', `${H2} . 8080`, `${H2} . 8080`], hopTargets: ['172.20.1.5 . 80'] }]);
   });
 
+  it('a hop to a host whose own view has no ready task there is served by a live one (views arrive apart)', () => {
+    const switching = [task('a', 'web', H1, '172.20.1.5', false), task('b', 'web', H2, '172.20.2.5')];
+    expect(ingressPlan(view(switching, [service('web', [port(8080, 80)])]), H1).rules[0]?.hopTargets).toEqual(['172.20.1.5 . 80']);
+    expect(ingressPlan(view(switching, [service('web', [port(8080, 80)])]), H1).rules[0]?.targets).toEqual([`${H2} . 8080`]);
+  });
+
   it('a host with no task forwards everything and refuses hops (never a third host)', () => {
     const script = ingressScript(ingressPlan(view(web, [service('web', [port(8080, 80)])]), H3), 'skbr0');
     expect(script).toContain('ip saddr @nodes fib daddr type local tcp dport 8080 return');

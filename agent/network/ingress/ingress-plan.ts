@@ -58,7 +58,14 @@ export function ingressPlan(view: NetworkView, localAddr: string): IngressPlan {
         continue;
       }
       const remoteTargets = remote.map((endpoint) => `${endpoint.nodeAddr} . ${port.publishedPort}`).sort();
-      rules.push({ protocol, published: port.publishedPort, targets: [...localTargets, ...remoteTargets], hopTargets: localTargets });
+      // A hop was sent by a host whose view still counted a task here as ready (views reach hosts
+      // a few milliseconds apart, e.g. at a blue/green switch): with no ready task here, any live
+      // one serves it rather than refusing the client.
+      const liveLocal = view.endpoints
+        .filter((endpoint) => endpoint.taskId !== '' && endpoint.serviceId === service.serviceId && endpoint.nodeAddr === localAddr && endpoint.address !== '')
+        .map((endpoint) => `${endpoint.address} . ${port.targetPort}`)
+        .sort();
+      rules.push({ protocol, published: port.publishedPort, targets: [...localTargets, ...remoteTargets], hopTargets: localTargets.length > 0 ? localTargets : liveLocal });
     }
   }
   rules.sort((a, b) => a.published - b.published || a.protocol.localeCompare(b.protocol));
