@@ -79,19 +79,26 @@ async function main(): Promise<void> {
     const ratio = (a: Record<string, number>, b: Record<string, number>): number => Math.round(((a['rps'] ?? 0) / (b['rps'] ?? 1)) * 100) / 100;
     let iperf: Record<string, number> | undefined;
     if ((await timedRun('sh', ['-c', 'command -v iperf3'])).exitCode === 0) {
-      const server = timedRun('nsenter', [`--net=/proc/${web.pid}/ns/net`, 'iperf3', '-s', '-1', '-p', '5201'], { timeoutMs: 60_000 });
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      const bulk = async (client: Row): Promise<number> => {
-        const out = await runOrThrow('iperf3', 'nsenter', [`--net=/proc/${client.pid}/ns/net`, 'iperf3', '-c', vip, '-p', '5201', '-t', '3', '-J'], { timeoutMs: 30_000 });
+      // One iperf3 server run per measurement (-1: it exits after one client).
+      const bulk = async (client: Row, target: string): Promise<number> => {
+        const server = timedRun('nsenter', [`--net=/proc/${web.pid}/ns/net`, 'iperf3', '-s', '-1', '-p', '5201'], { timeoutMs: 60_000 });
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        const out = await runOrThrow('iperf3', 'nsenter', [`--net=/proc/${client.pid}/ns/net`, 'iperf3', '-c', target, '-p', '5201', '-t', '3', '-J'], { timeoutMs: 30_000 });
+        await server;
         return Math.round(((JSON.parse(out) as { end?: { sum_received?: { bits_per_second?: number } } }).end?.sum_received?.bits_per_second ?? 0) / 1e6);
       };
-      const crossMbps = await bulk(far);
-      await server;
-      const server2 = timedRun('nsenter', [`--net=/proc/${web.pid}/ns/net`, 'iperf3', '-s', '-1', '-p', '5201'], { timeoutMs: 60_000 });
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      const sameMbps = await bulk(near);
-      await server2;
-      iperf = { vip_same_host_mbps: sameMbps, vip_cross_host_mbps: crossMbps };
+      const crossMbps = await bulk(far, vip);
+      const crossDirectMbps = await bulk(far, direct);
+      const sameMbps = await bulk(near, vip);
+      const sameDirectMbps = await bulk(near, direct);
+      iperf = {
+        vip_same_host_mbps: sameMbps,
+        direct_same_host_mbps: sameDirectMbps,
+        vip_cross_host_mbps: crossMbps,
+        direct_cross_host_mbps: crossDirectMbps,
+        vip_over_direct_same_host: Math.round((sameMbps / Math.max(1, sameDirectMbps)) * 100) / 100,
+        vip_over_direct_cross_host: Math.round((crossMbps / Math.max(1, crossDirectMbps)) * 100) / 100,
+      };
     }
     for (const name of ['web', 'near', 'far']) await skiff(['service', 'rm', name]);
     return {
