@@ -2,8 +2,8 @@
  * Images on the lab (issue #7, images): managers pin tags to digests at service create; a pull
  * whose bytes do not match their digest fails with a clear error; while the registry is down a
  * task is rejected after the pull's retries and the service stays (and runs once it is back).
- * The `skiff image ...` block needs the managers' ImageCommand/LoadImage and the agents'
- * node-request channel; until those answer it skips itself, saying so.
+ * The `skiff image ...` block runs through the managers' ImageCommand/LoadImage and the agents'
+ * node-request channel.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -115,16 +115,8 @@ describe('images on the lab', () => {
   });
 });
 
-describe('skiff image commands (need Control.ImageCommand/LoadImage on the managers)', () => {
-  // The manager's placeholder for these RPCs never answers: `image ls` then runs into its deadline.
-  let unsupported = '';
-  beforeAll(async () => {
-    const probe = await skiff(lab.home, ['image', 'ls']);
-    if (/not implemented|no answer from the managers/i.test(probe.stderr)) unsupported = probe.stderr.trim();
-  }, 90_000);
-
-  it('image pull, ls, rm (refused while used, unless -f), prune -a, load on every node or one', async (context) => {
-    if (unsupported !== '') context.skip(`the managers do not answer image commands yet (${unsupported})`);
+describe('skiff image commands', () => {
+  it('image pull, ls, rm (refused while used, unless -f), prune -a, load on every node or one', async () => {
     const workerName = state.hosts.find((host) => host.role === 'worker')?.name ?? '';
     const pulled = await skiff(lab.home, ['image', 'pull', 'demo/web:v2']);
     expect(pulled.stderr).toBe('');
