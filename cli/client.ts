@@ -49,15 +49,8 @@ export class ControlConnection {
     throw new CliError(`cannot reach a manager: ${lastError?.details ?? 'no managers configured'}`);
   }
 
-  /** The first manager's client, for streaming calls (which do not move on to another manager). */
-  streamClient(): Client {
-    const client = this.clients[0];
-    if (client === undefined) throw new CliError('cannot reach a manager: no managers configured');
-    return client;
-  }
-
   /**
-   * The first manager that can be reached, for streaming calls (logs, exec), which cannot be
+   * The first manager that can be reached, for streaming calls (logs, exec, images), which cannot be
    * retried on another manager once they began. Any manager serves them (followers relay to the leader).
    */
   async reachable(): Promise<Client> {

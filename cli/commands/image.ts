@@ -125,9 +125,9 @@ function collectReplies(stream: NodeJS.ReadableStream, timeoutMs: number): Promi
 }
 
 /** One ImageCommand round: the request to the chosen nodes, every node's reply. */
-export function imageCommand(connection: ControlConnection, nodes: string[], request: ImageRequest): Promise<ImageCommandReply[]> {
+export async function imageCommand(connection: ControlConnection, nodes: string[], request: ImageRequest): Promise<ImageCommandReply[]> {
   const timeoutMs = request.op?.$case === 'pull' ? IMAGE_TRANSFER_TIMEOUT_MS : IMAGE_QUERY_TIMEOUT_MS;
-  return collectReplies(connection.streamClient().imageCommand({ nodes, request }, { deadline: Date.now() + timeoutMs }), timeoutMs);
+  return collectReplies((await connection.reachable()).imageCommand({ nodes, request }, { deadline: Date.now() + timeoutMs }), timeoutMs);
 }
 
 /** The LoadImage messages: the nodes first, then the archive in chunks of at most LOAD_CHUNK_BYTES. */
@@ -142,7 +142,7 @@ export async function* loadMessages(nodes: string[], archive: AsyncIterable<Uint
 
 /** Streams an archive to the managers with backpressure, and collects every node's reply. */
 export async function loadImage(connection: ControlConnection, nodes: string[], archive: AsyncIterable<Uint8Array>): Promise<ImageCommandReply[]> {
-  const call = connection.streamClient().loadImage({ deadline: Date.now() + IMAGE_TRANSFER_TIMEOUT_MS });
+  const call = (await connection.reachable()).loadImage({ deadline: Date.now() + IMAGE_TRANSFER_TIMEOUT_MS });
   const replies = collectReplies(call, IMAGE_TRANSFER_TIMEOUT_MS);
   replies.catch(() => undefined); // observed below, after the upload
   try {
