@@ -85,6 +85,15 @@ describe('credentials store with an encrypted key', () => {
     await expect(readCredentials(dir, { keyPassphrase: `${passphrase}x` })).rejects.toMatchObject({ code: 'credentials_locked', message: expect.stringContaining('wrong unlock key') });
   });
 
+  it('credentials store reports every wrong passphrase as locked, also when the cipher padding happens to pass', async () => {
+    await writeCredentials(dir, creds, { keyPassphrase: passphrase });
+    // About one wrong key in 256 passes the padding check and fails later, in the key's decoding.
+    for (let attempt = 0; attempt < 1500; attempt += 1) {
+      const outcome = await readCredentials(dir, { keyPassphrase: `wrong-${attempt}` }).then(() => 'opened', (error: { code?: string }) => error.code);
+      expect(outcome, `passphrase wrong-${attempt}`).toBe('credentials_locked');
+    }
+  });
+
   it('credentials store rewraps node.key in place: encrypt, change passphrase, decrypt', async () => {
     await writeCredentials(dir, creds);
     expect(await isKeyEncrypted(dir)).toBe(false);

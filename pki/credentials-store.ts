@@ -98,10 +98,11 @@ function openKey(dir: string, file: string, passphrase: string | undefined): { k
   try {
     key = createPrivateKey({ key: file, format: 'pem', passphrase });
   } catch (error) {
-    if (isErrnoException(error) && error.code === 'ERR_OSSL_BAD_DECRYPT') {
-      throw new PkiError('credentials_locked', `cannot read credentials: ${path} is an encrypted private key and the passphrase does not decrypt it (wrong unlock key)`);
-    }
-    throw corrupt(dir, NODE_KEY_FILE, `is an encrypted private key that does not decode with this passphrase (${describe(error)})`);
+    // A wrong passphrase usually fails the cipher's padding check (ERR_OSSL_BAD_DECRYPT), but about
+    // one time in 256 the padding happens to pass and the garbage then fails to decode as a key.
+    // Both mean "this passphrase does not open it": the caller may try the next one.
+    const reason = isErrnoException(error) && error.code === 'ERR_OSSL_BAD_DECRYPT' ? 'wrong unlock key' : `wrong unlock key, or the file is damaged: ${describe(error)}`;
+    throw new PkiError('credentials_locked', `cannot read credentials: ${path} is an encrypted private key and the passphrase does not decrypt it (${reason})`);
   }
   return { key, keyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString() };
 }
