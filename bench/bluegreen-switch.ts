@@ -10,7 +10,7 @@
  *
  * Needs root. Brings up its own lab (1 manager, 2 workers) and removes it on exit.
  */
-import { applyUpdateFlags, type UpdateFlags } from '../cli/commands/service-update.js';
+import { applyUpdateFlags, noUpdateFlags, type UpdateFlags } from '../cli/commands/service-update.js';
 import { specFromFlags } from '../cli/commands/service-flags.js';
 import { withHealthFlags } from '../cli/commands/health-flags.js';
 import { TaskState } from '../proto/skiff/v1/types.js';
@@ -79,10 +79,7 @@ async function main(): Promise<void> {
       await pollUntil('every host answers', async () => (clients.every((client) => client.answers.some((answer) => answer.version === version)) ? true : undefined), { intervalMs: 20, timeoutMs: 30_000 });
       const current = (await connection.call((c) => c.getService, { service: SERVICE })).service;
       if (current?.spec === undefined) throw new Error('cannot read the service back');
-      const flags: UpdateFlags = {
-        image: `demo/web:${next}`, envAdd: [], envRm: [], labelAdd: [], labelRm: [], constraintAdd: [], constraintRm: [], placementPrefAdd: [], placementPrefRm: [],
-        publishAdd: [], publishRm: [], secretAdd: [], secretRm: [], configAdd: [], configRm: [], networkAdd: [], networkRm: [], force: false,
-      };
+      const flags: UpdateFlags = { ...noUpdateFlags(), image: `demo/web:${next}` };
       progress(`run ${run}: ${version} -> ${next}`);
       await connection.call((c) => c.updateService, { service: SERVICE, version: current.meta?.version ?? 0, spec: applyUpdateFlags(current.spec, flags), noResolveImage: false });
       const hostsSwitched = await pollUntil(

@@ -12,7 +12,7 @@
  *
  * Needs root. Brings up its own lab (1 manager, 2 workers) and removes it on exit.
  */
-import { applyUpdateFlags, type UpdateFlags } from '../cli/commands/service-update.js';
+import { applyUpdateFlags, noUpdateFlags, type UpdateFlags } from '../cli/commands/service-update.js';
 import { specFromFlags } from '../cli/commands/service-flags.js';
 import { withHealthFlags } from '../cli/commands/health-flags.js';
 import type { Task } from '../proto/skiff/v1/objects.js';
@@ -57,10 +57,7 @@ async function main(): Promise<void> {
     await waitRunning(connection, SERVICE, replicas, { intervalMs: 250, timeoutMs: 600_000 });
     const current = (await connection.call((c) => c.getService, { service: SERVICE })).service;
     if (current?.spec === undefined) throw new Error('cannot read the service back');
-    const flags: UpdateFlags = {
-      image: 'demo/web:v2', envAdd: [], envRm: [], labelAdd: [], labelRm: [], constraintAdd: [], constraintRm: [], placementPrefAdd: [], placementPrefRm: [],
-      publishAdd: [], publishRm: [], secretAdd: [], secretRm: [], configAdd: [], configRm: [], networkAdd: [], networkRm: [], force: false,
-    };
+    const flags: UpdateFlags = { ...noUpdateFlags(), image: 'demo/web:v2' };
     progress(`updating ${SERVICE} to demo/web:v2, ${parallelism} at a time`);
     await connection.call((c) => c.updateService, { service: SERVICE, version: current.meta?.version ?? 0, spec: applyUpdateFlags(current.spec, flags), noResolveImage: false });
     const done = await pollUntil(

@@ -2,14 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { Service } from '../../proto/skiff/v1/objects.js';
 import type { ServiceSpec } from '../../proto/skiff/v1/specs.js';
 import { specFromFlags } from './service-flags.js';
-import { applyUpdateFlags, mergedHealthcheck, parseStrategyFlags, parseUpdateConfig, progressLine, slotProgress, splitArgs, type UpdateFlags, updateConfigFlags } from './service-update.js';
+import { applyUpdateFlags, mergedHealthcheck, noUpdateFlags, parseStrategyFlags, parseUpdateConfig, progressLine, slotProgress, splitArgs, type UpdateFlags, updateConfigFlags } from './service-update.js';
 
 function flags(overrides: Partial<UpdateFlags> = {}): UpdateFlags {
-  return {
-    envAdd: [], envRm: [], labelAdd: [], labelRm: [], constraintAdd: [], constraintRm: [], placementPrefAdd: [], placementPrefRm: [],
-    publishAdd: [], publishRm: [], secretAdd: [], secretRm: [], configAdd: [], configRm: [], networkAdd: [], networkRm: [], force: false,
-    ...overrides,
-  };
+  return { ...noUpdateFlags(), ...overrides };
 }
 
 function current(): ServiceSpec {

@@ -155,6 +155,14 @@ export interface UpdateFlags {
   [flag: string]: unknown;
 }
 
+/** Update flags that change nothing: every list empty, no scalar given (callers set what they change). */
+export function noUpdateFlags(): UpdateFlags {
+  return {
+    envAdd: [], envRm: [], labelAdd: [], labelRm: [], constraintAdd: [], constraintRm: [], placementPrefAdd: [], placementPrefRm: [],
+    publishAdd: [], publishRm: [], secretAdd: [], secretRm: [], configAdd: [], configRm: [], networkAdd: [], networkRm: [], force: false,
+  };
+}
+
 function envKey(entry: string): string {
   return entry.split('=')[0] ?? entry;
 }
