@@ -71,7 +71,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   // are read before anything else: a restarted agent keeps their devices.
   const overlay = new OverlayNetworks({ stateDir, localAddr: underlayIp(options.addr), logger: log.child({ component: 'overlay' }) });
   await overlay.init();
-  const ingress = new IngressMesh({ localAddr: underlayIp(options.addr), hostBridge: options.bridgeName, logger: log.child({ component: 'ingress' }) });
+  const ingress = new IngressMesh({ localAddr: underlayIp(options.addr), hostBridge: options.bridgeName, bridgeSubnet: options.bridgeSubnet, logger: log.child({ component: 'ingress' }) });
   const dns = await startResolver(options, stateDir, overlay, log);
   const runtime = await createRuntime({
     stateDir,

@@ -13,6 +13,7 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { labDown, labUp, type LabState } from '../../deploy/lab/index.js';
 import { running, skiff, skiffJson, type TaskRow, uniqueLab, waitFor } from './helpers.js';
+import { MESH_ROUTE_PROTO } from '../../agent/network/ingress/ingress-mesh.js';
 
 const { name: lab, home } = uniqueLab('mesh');
 let state: LabState;
@@ -117,6 +118,14 @@ describe('VIP load balancing and the routing mesh on the lab', () => {
       })(), 20);
       expect(ids.size).toBe(3);
     }
+    // The host without a task routes to each task directly (one /32 route per remote task through
+    // its host), so it alone picks the task; the other hosts' views play no part.
+    const routes = (await run('ip', ['-n', manager?.netns ?? '', '-4', 'route', 'show', 'proto', String(MESH_ROUTE_PROTO)])).stdout;
+    for (const row of web) {
+      const owner = state.hosts.find((host) => host.name === row.hostname);
+      expect(routes, `route to web task on ${row.hostname}`).toMatch(new RegExp(`^\\S+ via ${(owner?.addr ?? '?').replaceAll('.', '\\.')} `, 'm'));
+    }
+    expect(routes.trim().split('\n')).toHaveLength(3);
   });
 
   it('mode=host and --ingress-traffic local answer only on the host with a task', async () => {
@@ -189,6 +198,7 @@ describe('VIP load balancing and the routing mesh on the lab', () => {
         if (/^\d+:\s+(skb|skx|sv)[0-9a-f]+[@:]/m.test(links)) return undefined;
         const tables = (await run('ip', ['netns', 'exec', host.netns, 'nft', 'list', 'tables'])).stdout;
         if (tables.includes('skiff_')) return undefined;
+        if ((await run('ip', ['-n', host.netns, '-4', 'route', 'show', 'proto', String(MESH_ROUTE_PROTO)])).stdout.trim() !== '') return undefined;
       }
       return true;
     });
