@@ -100,5 +100,8 @@ describe('busybox image', () => {
     expect(demoWebScript('v2')).toContain('demo/web:v2');
     expect(demoWebScript('v2')).toContain('$(hostname)');
     expect(demoWebScript('v2')).toMatch(/trap .* TERM/);
+    // The broken release starts httpd but has no page to serve.
+    expect(demoWebScript('v3')).toContain('httpd -f');
+    expect(demoWebScript('v3')).not.toContain('index.html <<EOF');
   });
 });

@@ -180,18 +180,24 @@ export async function pushOciLayout(
 }
 
 /** The entrypoint of the demo web image, for `version`. */
+/** The demo release that is broken on purpose: it starts, but serves no page, so a check of `/index.html` never passes. */
+export const BROKEN_DEMO_VERSION = 'v3';
+
 export function demoWebScript(version: string): string {
   // PID 1 gets no default signal handling, so TERM is trapped here: the trap kills httpd (a child,
   // which does die on TERM) and exits; when PID 1 exits the kernel ends the rest of the namespace.
   // The trap is installed before httpd starts so an early TERM is never lost.
-  return [
-    '#!/bin/sh',
-    'trap \'kill -TERM "$httpd_pid" 2>/dev/null; exit 0\' TERM INT',
+  const page = [
     'cat > /www/index.html <<EOF',
     `<h1>Skiff demo web ${version}</h1>`,
     `<p>image: demo/web:${version}</p>`,
     '<p>host: $(hostname)</p>',
     'EOF',
+  ];
+  return [
+    '#!/bin/sh',
+    'trap \'kill -TERM "$httpd_pid" 2>/dev/null; exit 0\' TERM INT',
+    ...(version === BROKEN_DEMO_VERSION ? ['rm -f /www/index.html'] : page),
     'httpd -f -v -p 80 -h /www &',
     'httpd_pid=$!',
     'wait "$httpd_pid"',
@@ -201,10 +207,11 @@ export function demoWebScript(version: string): string {
 
 /**
  * Builds `demo/web:<version>` into `layoutDir` under tag `version`: busybox httpd on port 80
- * serving a page that names the image (`demo/web:<version>`) and the container's hostname.
- * Stops within a second on SIGTERM even as PID 1.
+ * serving a page that names the image (`demo/web:<version>`) and the container's hostname; v3
+ * serves no page at all (a bad release, for update tests). Stops within a second on SIGTERM even
+ * as PID 1.
  */
-export async function buildDemoWebImage(layoutDir: string, version: 'v1' | 'v2'): Promise<{ manifestDigest: string }> {
+export async function buildDemoWebImage(layoutDir: string, version: 'v1' | 'v2' | 'v3'): Promise<{ manifestDigest: string }> {
   return buildBusyboxImage({
     layoutDir,
     tag: version,

@@ -33,7 +33,7 @@ export interface LabUpOptions {
 }
 
 const DEMO_IMAGE_REPOSITORY = 'demo/web';
-const DEMO_IMAGE_TAGS = ['v1', 'v2'] as const;
+const DEMO_IMAGE_TAGS = ['v1', 'v2', 'v3'] as const;
 /** How long a parallel `lab up` may hold the subnet allocation lock before we give up. */
 export const SUBNET_LOCK_TIMEOUT_MS = 30_000;
 const SUBNET_LOCK_FILE = `${LAB_RUN_ROOT}/subnet.lock`;

@@ -72,7 +72,7 @@ describe.skipIf(!isRoot)('lab networking, registry and teardown', () => {
     expect((await labExec(name, 'h3', ['busybox', 'ping', '-c1', '-W1', host('h1').addr])).code).toBe(0);
     const tags = await labExec(name, 'h2', ['busybox', 'wget', '-q', '-O', '-', `http://${state.registry.addr}/v2/demo/web/tags/list`]);
     expect(tags).toMatchObject({ code: 0 });
-    expect(JSON.parse(tags.stdout)).toMatchObject({ name: 'demo/web', tags: expect.arrayContaining(['v1', 'v2']) });
+    expect(JSON.parse(tags.stdout)).toMatchObject({ name: 'demo/web', tags: expect.arrayContaining(['v1', 'v2', 'v3']) });
   });
 
   it('lab exec returns the command exit code and output', async () => {

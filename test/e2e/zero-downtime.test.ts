@@ -104,11 +104,14 @@ describe('zero-downtime updates through the routing mesh', () => {
 
   it('a version that never becomes healthy rolls back by itself with no failed request', async () => {
     const samples = await underLoad(url, async () => {
-      const bad = await skiff(lab.home, ['service', 'update', '--image', 'demo/web:v1', '--health-http', '81/index.html', '--health-retries', '2', 'web'], 180_000);
+      const bad = await skiff(lab.home, ['service', 'update', '--image', 'demo/web:v3', '--health-retries', '2', 'web'], 180_000);
       expect(bad.stderr).toMatch(/rollback/);
     });
     expect(failures(samples)).toEqual([]);
     expect(new Set(samples.map((sample) => sample.version))).toEqual(new Set(['v2']));
+    const [after] = await skiffJson<Array<{ updateStatus?: { state: string }; spec?: { taskTemplate?: { container?: { image?: string } } } }>>(lab.home, ['service', 'inspect', 'web']);
+    expect(after?.updateStatus?.state).toBe('rollback_completed');
+    expect(after?.spec?.taskTemplate?.container?.image).toMatch(/demo\/web:v2/);
   });
 
   it('blue/green switches to green and back with no failed request', async () => {
