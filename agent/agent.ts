@@ -19,6 +19,7 @@ import { AgentSession } from './session/session.js';
 import { answerNodeRequest, type ImageRequestHandler } from './attach/node-request-handler.js';
 import { DEFAULT_LOG_MAX_BYTES, DEFAULT_LOG_MAX_FILES, LogRotator } from './logs/log-rotation.js';
 import { RuntimePaths } from './runtime/paths.js';
+import { underlayIp } from '../common/address.js';
 
 export interface AgentOptions {
   dataDir: string;
@@ -154,9 +155,6 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
 }
 
 /** The IP part of the node's address (`ip` or `ip:port`): the VXLAN tunnel endpoint. */
-function underlayIp(addr: string): string {
-  return /^[\d.]+:\d+$/.test(addr) ? addr.slice(0, addr.lastIndexOf(':')) : addr;
-}
 
 /**
  * Starts the embedded DNS resolver on the host bridge's gateway (the bridge is made first so the

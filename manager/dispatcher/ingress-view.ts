@@ -14,6 +14,7 @@ import { servesTraffic } from '../orchestrator/updater.js';
 import { TaskState } from '../../proto/skiff/v1/types.js';
 import { isTerminal } from '../../proto/task-states.js';
 import type { StoreReader } from '../store/store.js';
+import { underlayIp } from '../../common/address.js';
 
 export const INGRESS_VIEW_ID = 'ingress';
 export const INGRESS_TRAFFIC_LABEL = 'skiff.ingress.traffic';
@@ -28,9 +29,6 @@ export function hostBridgeAddress(task: Task): string {
   return task.networks.find((attachment) => attachment.network === 'bridge')?.addresses.find((address) => !address.includes('/')) ?? '';
 }
 
-function underlayIp(addr: string): string {
-  return /^\d+\.\d+\.\d+\.\d+:\d+$/.test(addr) ? addr.slice(0, addr.lastIndexOf(':')) : addr;
-}
 
 /** Pure: the ingress view from the publishing services and their tasks (sorted, so equal inputs give equal views). */
 export function ingressView(reader: Pick<StoreReader, 'get' | 'list'>, services: readonly Service[], tasks: readonly Task[]): NetworkView {

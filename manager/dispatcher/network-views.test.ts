@@ -4,7 +4,8 @@ import { TaskState } from '../../proto/skiff/v1/types.js';
 import type { StoreReader } from '../store/store.js';
 import type { StoreEvent } from '../store/tables.js';
 import { networkUpdates, type NetworkSession } from './network-updates.js';
-import { emptyChanges, NetworkIndex, underlayIp } from './network-views.js';
+import { underlayIp } from '../../common/address.js';
+import { emptyChanges, NetworkIndex } from './network-views.js';
 
 const meta = (id: string) => ({ id, version: 1, createdAtMs: 0, updatedAtMs: 0 });
 

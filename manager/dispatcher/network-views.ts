@@ -13,6 +13,7 @@ import { isTerminal } from '../../proto/task-states.js';
 import type { StoreReader } from '../store/store.js';
 import type { StoreEvent } from '../store/tables.js';
 import { INGRESS_VIEW_ID, ingressView, publishesPorts } from './ingress-view.js';
+import { underlayIp } from '../../common/address.js';
 
 /** What a live task contributes to the index. */
 interface TaskEntry {
@@ -219,9 +220,6 @@ export class NetworkIndex {
 }
 
 /** The IP part of a node's address (`ip` or `ip:port`). */
-export function underlayIp(addr: string): string {
-  return /^\d+\.\d+\.\d+\.\d+:\d+$/.test(addr) ? addr.slice(0, addr.lastIndexOf(':')) : addr;
-}
 
 /** A task's name in DNS: NAME.SLOT, or NAME.NODEID for a global service's task. */
 export function endpointTaskName(task: Task): string {
