@@ -187,6 +187,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   let leaderControl: LeaderControl | undefined;
   const nodeRequests: NodeRequestOptions = {
     broker: () => (dispatcher.dispatching ? dispatcher.requests : undefined),
+    subscribe: (listener) => store.subscribe(listener),
     leader: () => {
       const addr = group.leaderId === options.selfNodeId ? undefined : managerAddresses(store.reader).get(group.leaderId);
       if (addr === undefined) return undefined;

@@ -4,7 +4,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { ManagerStatus, Node, Service } from '../../proto/skiff/v1/objects.js';
-import type { StoreReader } from '../store/store.js';
+import type { CommitListener, StoreReader } from '../store/store.js';
 import type { ObjectsByKind } from '../store/objects.js';
 import { ApiError } from './errors.js';
 import { toGrpcError } from './status-mapping.js';
@@ -35,6 +35,8 @@ export interface NodeRequestOptions {
   broker: () => NodeRequestBroker | undefined;
   /** A Control client to the current leader, for calls that land on a follower; undefined when none is known. */
   leader: () => LeaderControl | undefined;
+  /** The store's commits (Store.subscribe), for `service logs -f` to follow tasks that start later. */
+  subscribe?: (listener: CommitListener) => () => void;
 }
 
 /** What the control API may ask of the Raft group. */

@@ -14,11 +14,11 @@ import type {
   TaskLogsRequest,
 } from '../../proto/skiff/v1/control.js';
 import type { ExecOutput, ImageRequest, LogMessage } from '../../proto/skiff/v1/attach.js';
-import type { Node } from '../../proto/skiff/v1/objects.js';
+import type { Node, Task } from '../../proto/skiff/v1/objects.js';
 import { NodeState, TaskState, taskStateToJSON } from '../../proto/skiff/v1/types.js';
 import type { NodeRequestBroker, NodeRequestStream } from '../dispatcher/node-requests.js';
 import type { StoreReader } from '../store/store.js';
-import { type NodeRequestOptions, resolveNode } from './control-common.js';
+import { type NodeRequestOptions, resolveNode, resolveService } from './control-common.js';
 import { ApiError } from './errors.js';
 import { type LeaderControl, proxyBidi, proxyServerStream } from './leader-proxy.js';
 import { toGrpcError } from './status-mapping.js';
@@ -68,55 +68,115 @@ export function nodeRequestHandlers(reader: StoreReader, options: NodeRequestOpt
     onFollower(leader, call).catch((error: unknown) => fail(call, error));
   };
   return {
-    taskLogs: route((broker, call) => serveLogs(reader, broker, call), (leader, call) => proxyServerStream(call, (metadata) => leader.client.taskLogs(call.request, metadata))),
+    taskLogs: route((broker, call) => serveLogs(reader, broker, call, options?.subscribe), (leader, call) => proxyServerStream(call, (metadata) => leader.client.taskLogs(call.request, metadata))),
     execTask: route((broker, call) => serveExec(reader, broker, call), (leader, call) => proxyBidi(call, (metadata) => leader.client.execTask(metadata))),
     imageCommand: route((broker, call) => serveImageCommand(reader, broker, call), (leader, call) => proxyServerStream(call, (metadata) => leader.client.imageCommand(call.request, metadata))),
     loadImage: route((broker, call) => serveLoadImage(reader, broker, call), (leader, call) => proxyBidi(call, (metadata) => leader.client.loadImage(metadata))),
   };
 }
 
-async function serveLogs(reader: StoreReader, broker: NodeRequestBroker, call: grpc.ServerWritableStream<TaskLogsRequest, LogMessage>): Promise<void> {
+/** States in which a task has (or had) its container: its log can be read. */
+function hasLog(task: Task): boolean {
+  const state = task.status?.state ?? TaskState.TASK_STATE_NEW;
+  return task.nodeId !== '' && state >= TaskState.TASK_STATE_RUNNING && state !== TaskState.TASK_STATE_REJECTED;
+}
+
+/**
+ * `service logs`: one node request per node for the tasks there, relayed as they come. With
+ * `follow` on a service, tasks that start later (a scale-up, a replacement, an update) are
+ * followed too, from their first line, once they run: the call then lasts until the client ends it.
+ */
+async function serveLogs(reader: StoreReader, broker: NodeRequestBroker, call: grpc.ServerWritableStream<TaskLogsRequest, LogMessage>, subscribe: NodeRequestOptions['subscribe']): Promise<void> {
   const request = call.request;
   const options = request.options ?? { follow: false, tail: -1, sinceMs: 0 };
   const tasks = tasksForLogs(reader, request.service, request.task);
-  const names = new Map(tasks.map((task) => [task.meta?.id ?? '', shortTaskName(task)]));
-  const byNode = new Map<string, string[]>();
-  for (const task of tasks) byNode.set(task.nodeId, [...(byNode.get(task.nodeId) ?? []), task.meta?.id ?? '']);
-  const streams: { stream: NodeRequestStream; label: string }[] = [];
+  // `service logs web.2` names one task: nothing more to follow.
+  const serviceId = request.task === '' ? serviceIdOf(reader, request.service) : undefined;
+  const following = options.follow && serviceId !== undefined && subscribe !== undefined;
+  const names = new Map<string, string>();
+  const opened = new Set<string>();
+  const streams: NodeRequestStream[] = [];
+  let unsubscribe = (): void => undefined;
   const cancelAll = (): void => {
-    for (const { stream } of streams) stream.cancel();
+    unsubscribe();
+    for (const stream of streams) stream.cancel();
   };
   call.on('cancelled', cancelAll);
   try {
-    for (const [nodeId, taskIds] of byNode) {
-      const node = reader.get('node', nodeId);
-      const live = tasks.some((task) => task.nodeId === nodeId && task.desiredState === TaskState.TASK_STATE_RUNNING);
-      try {
-        streams.push({ stream: broker.open(nodeId, { $case: 'logs', value: { taskIds, options } }, label(node, nodeId)), label: label(node, nodeId) });
-      } catch (error) {
-        // History on a node that is gone says nothing; a node that should run a task must answer.
-        if (live || node?.status?.state === NodeState.NODE_STATE_READY) throw error;
-      }
-    }
-    await Promise.all(
-      streams.map(async ({ stream, label: nodeLabel }) => {
-        for await (const frame of stream.frames()) {
-          const value = frame.frame;
-          if (value?.$case === 'error') throw new ApiError('unavailable', `cannot read logs on node ${nodeLabel}: ${value.value}`);
-          if (value?.$case === 'done') break;
-          if (value?.$case !== 'logs') continue;
-          for (const message of value.value.messages) {
-            const named = { ...message, taskName: names.get(message.taskId) ?? message.taskName, nodeId: stream.nodeId };
-            if (!(await writeTo(call, named))) return;
-          }
+    await new Promise<void>((resolve, reject) => {
+      let pumping = 0;
+      const settleIfIdle = (): void => {
+        if (pumping === 0 && !following) resolve();
+      };
+      const open = (nodeId: string, batch: readonly Task[], nodeOptions: typeof options): void => {
+        const node = reader.get('node', nodeId);
+        const nodeLabel = label(node, nodeId);
+        for (const task of batch) {
+          names.set(task.meta?.id ?? '', shortTaskName(task));
+          opened.add(task.meta?.id ?? '');
         }
-        stream.cancel();
-      }),
-    );
+        let stream: NodeRequestStream;
+        try {
+          stream = broker.open(nodeId, { $case: 'logs', value: { taskIds: batch.map((task) => task.meta?.id ?? ''), options: nodeOptions } }, nodeLabel);
+        } catch (error) {
+          // History on a node that is gone says nothing; a node that should run a task must answer.
+          const live = batch.some((task) => task.desiredState === TaskState.TASK_STATE_RUNNING);
+          if (live || node?.status?.state === NodeState.NODE_STATE_READY) reject(error);
+          return;
+        }
+        streams.push(stream);
+        pumping += 1;
+        void (async () => {
+          for await (const frame of stream.frames()) {
+            const value = frame.frame;
+            if (value?.$case === 'error') throw new ApiError('unavailable', `cannot read logs on node ${nodeLabel}: ${value.value}`);
+            if (value?.$case === 'done') break;
+            if (value?.$case !== 'logs') continue;
+            for (const message of value.value.messages) {
+              const named = { ...message, taskName: names.get(message.taskId) ?? message.taskName, nodeId: stream.nodeId };
+              if (!(await writeTo(call, named))) return;
+            }
+          }
+          stream.cancel();
+        })().then(
+          () => {
+            pumping -= 1;
+            settleIfIdle();
+          },
+          reject,
+        );
+      };
+      if (following) {
+        // Subscribed in the same turn as the read below: no task change falls between them.
+        unsubscribe = subscribe((commit) => {
+          for (const event of commit.events) {
+            if (event.kind !== 'task' || event.action === 'remove') continue;
+            const task = event.object;
+            if (task.serviceId !== serviceId || opened.has(task.meta?.id ?? '') || !hasLog(task)) continue;
+            // A task that started after the call: every line it wrote.
+            open(task.nodeId, [task], { ...options, tail: -1 });
+          }
+        });
+        call.on('cancelled', () => resolve());
+      }
+      const byNode = new Map<string, Task[]>();
+      // Following, a task not yet running is opened once it runs (above), not now with no log.
+      for (const task of tasks) if (!following || hasLog(task)) byNode.set(task.nodeId, [...(byNode.get(task.nodeId) ?? []), task]);
+      for (const [nodeId, batch] of byNode) open(nodeId, batch, options);
+      settleIfIdle();
+    });
   } finally {
     cancelAll();
   }
   call.end();
+}
+
+function serviceIdOf(reader: StoreReader, reference: string): string | undefined {
+  try {
+    return resolveService(reader, reference).meta?.id;
+  } catch {
+    return undefined;
+  }
 }
 
 async function serveExec(reader: StoreReader, broker: NodeRequestBroker, call: grpc.ServerDuplexStream<ExecClientMessage, ExecOutput>): Promise<void> {

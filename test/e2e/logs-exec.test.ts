@@ -79,6 +79,11 @@ describe('skiff service logs', () => {
       const exec = await skiff(lab.home, ['task', 'exec', `chat.${tasks[1]!.slot}`, '--', 'sh', '-c', `echo ${marker} > /proc/1/fd/1`]);
       expect(exec.code).toBe(0);
       await waitFor('the marker line', 20_000, async () => (stdout.includes(`chat.${tasks[1]!.slot}.${tasks[1]!.id.slice(0, 12)}@${tasks[1]!.hostname}    | ${marker}`) ? true : undefined));
+      // A task that starts while following is followed too, from its first line.
+      const scaled = await skiff(lab.home, ['service', 'scale', 'chat=4', '--detach']);
+      expect(scaled.stderr).toBe('');
+      const added = await waitFor('a fourth running task', 90_000, async () => running(await skiffJson<TaskRow[]>(lab.home, ['service', 'ps', 'chat'])).find((row) => !tasks.some((task) => task.id === row.id)));
+      await waitFor('the new task\'s first line while following', 30_000, async () => (stdout.includes(`chat.${added.slot}.${added.id.slice(0, 12)}@${added.hostname}    | hello from chat.${added.slot}.${added.id}`) ? true : undefined));
     } finally {
       child.kill('SIGINT');
     }
@@ -86,6 +91,7 @@ describe('skiff service logs', () => {
     // The cluster still answers requests afterwards (the cancelled streams freed their slots).
     const after = await skiff(lab.home, ['service', 'logs', '--tail', '1', 'chat']);
     expect(after.code).toBe(0);
+    expect((await skiff(lab.home, ['service', 'scale', 'chat=3'])).stderr).toBe('');
   });
 
   it('names the missing service', async () => {
