@@ -5,7 +5,7 @@ import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { writeTar, type TarEntry } from '../../deploy/images/tar-writer.js';
 import { digestOf, fakeImage, fakeIndex } from './fake-registry.js';
-import { loadArchive } from './image-load.js';
+import { archiveAllowance, loadArchive } from './image-load.js';
 import { createImageStore, type LocalImageStore } from './image-store.js';
 import { ImageError } from './types.js';
 
@@ -101,5 +101,21 @@ describe('image load', () => {
     expect(empty.message).toBe('cannot load image archive: it holds neither index.json (OCI image layout) nor manifest.json (docker save)');
     const missing = await failure(loadArchive(store, chunks(writeTar([file('manifest.json', '[{"Config":"c.json","RepoTags":[],"Layers":[]}]')], 0))));
     expect(missing.message).toBe('cannot load image archive: "c.json" is named but not in the archive');
+  });
+
+  it('an archive that unpacks to more than the node can spare is refused, nothing written or recorded', async () => {
+    const { archive } = dockerSave('x'.repeat(5000), ['team/big:v1']);
+    const before = await loadArchive(store, chunks(dockerSave('small', ['team/small:v1']).archive));
+    const error = await failure(loadArchive(store, chunks(archive), 4096));
+    expect(error.code).toBe('invalid_archive');
+    expect(error.message).toMatch(/^cannot load image archive: it unpacks to more than the 4.1kB this node can spare \(5% of its image disk stays free\)$/);
+    expect(await store.getLocal('team/big:v1')).toBeUndefined();
+    expect(await readdir(join(dataDir, 'staging'))).toEqual([]);
+    // What was there is untouched.
+    expect((await store.getLocal('team/small:v1'))?.digest).toBe(before[0]?.digest);
+    // The default allowance is the real free space of the store's disk, less the reserve.
+    const allowance = await archiveAllowance(dataDir);
+    expect(allowance).toBeGreaterThan(0);
+    expect(allowance).toBeLessThan(Number.MAX_SAFE_INTEGER);
   });
 });

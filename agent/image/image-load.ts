@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, realpathSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rm, statfs } from 'node:fs/promises';
 import { join, relative, isAbsolute } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -16,11 +16,21 @@ import type { LocalImageStore } from './image-store.js';
 import { LAYER_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, parseImageConfig, parseManifest, selectPlatform, type Descriptor } from './manifest.js';
 import { parseReference } from './reference.js';
 import { ImageError } from './types.js';
+import { formatSize } from '../../common/format.js';
 
 /** Images one archive may hold. */
 export const MAX_IMAGES_PER_ARCHIVE = 64;
 /** Largest JSON document (manifest.json, index.json, a manifest or config) read from an archive. */
 export const MAX_ARCHIVE_JSON_BYTES = 4 * 1024 * 1024;
+
+/** Space an archive may never take from the store's filesystem: this fraction of it stays free. */
+export const KEEP_FREE_FRACTION = 0.05;
+
+/** Bytes the unpacked archive may take: the free space of `dir`'s filesystem less KEEP_FREE_FRACTION of its size. */
+export async function archiveAllowance(dir: string): Promise<number> {
+  const stats = await statfs(dir);
+  return Math.max(0, (stats.bavail - stats.blocks * KEEP_FREE_FRACTION) * stats.bsize);
+}
 
 /** One image the archive held, as recorded. */
 export interface LoadedImage {
@@ -229,19 +239,35 @@ class ArchiveLoader {
  * Loads every image of an archive into `store`. The archive arrives as a stream of chunks; it is
  * unpacked to a staging directory under the store and removed afterwards, whatever happens.
  */
-export async function loadArchive(store: LocalImageStore, archive: AsyncIterable<Uint8Array>): Promise<LoadedImage[]> {
+export async function loadArchive(store: LocalImageStore, archive: AsyncIterable<Uint8Array>, allowance?: number): Promise<LoadedImage[]> {
   const stagingRoot = join(store.layersDir, '..', 'staging');
   await mkdir(stagingRoot, { recursive: true });
   const staging = await mkdtemp(join(stagingRoot, 'load-'));
   try {
+    // An archive too large for the disk is refused, not unpacked until the disk is full (the
+    // node's other state lives there too): entries past the allowance are not written at all.
+    const budget = allowance ?? (await archiveAllowance(stagingRoot));
+    let unpacked = 0;
+    let overBudget = false;
     try {
       await pipeline(
         Readable.from(archive),
-        extract({ cwd: staging, strict: true, filter: (_path, entry) => ['File', 'OldFile', 'Directory', 'SymbolicLink'].includes((entry as { type?: string }).type ?? '') }),
+        extract({
+          cwd: staging,
+          strict: true,
+          filter: (_path, entry) => {
+            const { type, size } = entry as { type?: string; size?: number };
+            if (!['File', 'OldFile', 'Directory', 'SymbolicLink'].includes(type ?? '')) return false;
+            unpacked += size ?? 0;
+            if (unpacked > budget) overBudget = true;
+            return !overBudget;
+          },
+        }),
       );
     } catch (error) {
       throw invalid(`it is not a tar archive (plain or gzip): ${error instanceof Error ? error.message : String(error)}`);
     }
+    if (overBudget) throw invalid(`it unpacks to more than the ${formatSize(budget)} this node can spare (${KEEP_FREE_FRACTION * 100}% of its image disk stays free)`);
     const loader = new ArchiveLoader(store, staging);
     try {
       if (existsSync(join(staging, 'index.json'))) return await loader.loadOciLayout();

@@ -5,7 +5,8 @@ import * as grpc from '@grpc/grpc-js';
 import { Command } from 'commander';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ControlService, type ImageCommandReply, type ImageCommandRequest, type LoadImageChunk } from '../../proto/skiff/v1/control.js';
-import { formatSize, imageRows, LOAD_CHUNK_BYTES, loadMessages, registerImageCommands, repositoryAndTag } from './image.js';
+import { formatSize } from '../../common/format.js';
+import { imageRows, LOAD_CHUNK_BYTES, loadMessages, registerImageCommands, repositoryAndTag } from './image.js';
 
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
 const CREATED_MS = Date.UTC(2026, 10, 23, 14, 0, 0);

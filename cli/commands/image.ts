@@ -11,6 +11,7 @@ import type { ImageCommandReply, LoadImageChunk } from '../../proto/skiff/v1/con
 import { CliError, collect, withConnection, type ControlConnection } from '../client.js';
 import { parseFormat, printJson, printTable, type OutputFormat } from '../output.js';
 import { timeAgo } from './secret.js';
+import { formatSize } from '../../common/format.js';
 
 /** Deadline of ls, rm and prune: every node answers from its own disk. */
 export const IMAGE_QUERY_TIMEOUT_MS = 30_000;
@@ -61,18 +62,6 @@ export function removalRows(replies: readonly ImageCommandReply[]): RemovalRow[]
     .filter((reply) => reply.error === '')
     .map((reply) => ({ node: nodeName(reply), nodeId: reply.nodeId, deleted: [...(reply.response?.deleted ?? [])], reclaimedBytes: reply.response?.reclaimedBytes ?? 0 }))
     .sort((a, b) => a.node.localeCompare(b.node));
-}
-
-/** Docker's human sizes: 1000-based, three significant digits ("4.26MB"). */
-export function formatSize(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit += 1;
-  }
-  return `${unit === 0 ? value : Number(value.toPrecision(3))}${units[unit]}`;
 }
 
 /** `registry/repo:tag` split for the table; `<none>` for an untagged image (`repo@digest` names). */
