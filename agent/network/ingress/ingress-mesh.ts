@@ -16,7 +16,8 @@ import { firstLine, runCommand } from '../../runtime/command.js';
 import { errorMessage } from '../../runtime/fs-util.js';
 import type { RuntimeLogger } from '../../runtime/log.js';
 import { IP_PATH, NFT_PATH } from '../bridge-network.js';
-import { ingressPlan, ingressRemoveScript, ingressScript, type TaskRoute } from './ingress-plan.js';
+import { type IngressPlan, ingressPlan, ingressRemoveScript, ingressScript, removedUdpTargets, type TaskRoute } from './ingress-plan.js';
+import { CONNTRACK_PATH } from '../lb/container-lb.js';
 
 export const INGRESS_VIEW_ID = 'ingress';
 const NFT_TIMEOUT_MS = 15_000;
@@ -40,6 +41,8 @@ export class IngressMesh {
   private applied: string | undefined;
   private queue: Promise<void> = Promise.resolve();
   private forwarding = false;
+  /** The plan of the table in place. */
+  private appliedPlan: IngressPlan | undefined;
   /** Task routes in place (address -> via); undefined until the leftovers of a previous process were read. */
   private routes: Map<string, string> | undefined;
 
@@ -86,6 +89,12 @@ export class IngressMesh {
         throw new Error(`nft: ${firstLine(result.stderr) || `exited with ${result.exitCode}`}`);
       }
       this.applied = script;
+      const before = this.appliedPlan;
+      this.appliedPlan = plan;
+      for (const { published, address } of removedUdpTargets(before, plan)) {
+        // Exit 1 means no entry matched; without the tool, the kernel's UDP timeout ends such flows.
+        await runCommand(CONNTRACK_PATH, ['-D', '-p', 'udp', '--orig-port-dst', String(published), '--reply-src', address], { timeoutMs: NFT_TIMEOUT_MS }).catch(() => undefined);
+      }
     }
     if (stale.length > 0) await this.changeRoutes([], stale);
     this.options.logger.info('routing mesh programmed', { ports: plan?.rules.map((rule) => `${rule.protocol}/${rule.published}->${rule.targets.length}`).join(' ') ?? 'none' });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { NetworkEndpoint, NetworkServiceView, NetworkView } from '../../../proto/skiff/v1/dispatcher.js';
 import { parseRoutes } from './ingress-mesh.js';
-import { ingressPlan, ingressScript, MESH_MARK } from './ingress-plan.js';
+import { ingressPlan, ingressScript, MESH_MARK, removedUdpTargets } from './ingress-plan.js';
 
 const H1 = '10.9.0.2';
 const H2 = '10.9.0.3';
@@ -93,5 +93,19 @@ describe('routing mesh rules', () => {
     expect(parseRoutes(json)).toEqual([{ address: '172.20.2.5', via: H2 }]);
     expect(parseRoutes('')).toEqual([]);
     expect(() => parseRoutes('garbage')).toThrow(/no JSON/);
+  });
+
+  it('UDP targets a change drops are the conntrack entries to delete; TCP ones are left to finish', () => {
+    const udp = (publishedPort: number, targetPort: number) => ({ ...port(publishedPort, targetPort), protocol: 'udp' });
+    const services = [service('dns', [udp(53, 5353)]), service('web', [port(8080, 80)])];
+    const both = [task('a', 'dns', H1, '172.20.1.5'), task('b', 'dns', H2, '172.20.2.5'), task('c', 'web', H1, '172.20.1.6'), task('d', 'web', H2, '172.20.2.6')];
+    const before = ingressPlan(view(both, services), H1, '172.20.1.0/24');
+    const after = ingressPlan(view(both.filter((endpoint) => endpoint.taskId !== 'b' && endpoint.taskId !== 'd'), services), H1, '172.20.1.0/24');
+    expect(removedUdpTargets(before, after)).toEqual([{ published: 53, address: '172.20.2.5' }]);
+    expect(removedUdpTargets(before, undefined)).toEqual([
+      { published: 53, address: '172.20.1.5' },
+      { published: 53, address: '172.20.2.5' },
+    ]);
+    expect(removedUdpTargets(undefined, before)).toEqual([]);
   });
 });

@@ -178,6 +178,24 @@ export function ingressScript(plan: IngressPlan, hostBridge: string): string {
   ].join('\n');
 }
 
+/**
+ * The UDP (published port, target address) pairs of `before` that `after` no longer sends to:
+ * their conntrack entries must go, or datagrams of a flow that started before keep going to a
+ * target that left (TCP connections in flight finish where they are; new ones are balanced anew).
+ */
+export function removedUdpTargets(before: IngressPlan | undefined, after: IngressPlan | undefined): Array<{ published: number; address: string }> {
+  const pairs = (plan: IngressPlan | undefined): Set<string> =>
+    new Set((plan?.rules ?? []).filter((rule) => rule.protocol === 'udp').flatMap((rule) => [...rule.targets, ...(rule.hopTargets ?? [])].map((target) => `${rule.published}>${target.split(' . ')[0] ?? ''}`)));
+  const kept = pairs(after);
+  return [...pairs(before)]
+    .filter((pair) => !kept.has(pair))
+    .sort()
+    .map((pair) => {
+      const [published, address] = pair.split('>');
+      return { published: Number(published), address: address ?? '' };
+    });
+}
+
 export function ingressRemoveScript(): string {
   return `add table ip ${INGRESS_TABLE}\ndelete table ip ${INGRESS_TABLE}\n`;
 }
