@@ -4,7 +4,7 @@ import { NodeState, TaskState } from '../../proto/skiff/v1/types.js';
 import type { Store } from '../store/store.js';
 import { ControllerRunner } from './controller-loop.js';
 import { DEFAULT_TASK_HISTORY_LIMIT, reaperController } from './reaper-controller.js';
-import { fakeNode, fakeTask, type TempStore, tempStore } from './testing/fake-objects.js';
+import { fakeNode, fakeService, fakeTask, type TempStore, tempStore } from './testing/fake-objects.js';
 
 const WAIT = { timeout: 3_000, interval: 10 };
 const REMOVE = TaskState.TASK_STATE_REMOVE;
@@ -17,6 +17,8 @@ let runner: ControllerRunner;
 beforeEach(async () => {
   temp = await tempStore(() => (nowMs += 1));
   store = temp.store;
+  // The tasks' service: without it, every stopped task of it would be reaped (see the last test).
+  await store.update((tx) => tx.create('service', fakeService('svc')));
   runner = new ControllerRunner(reaperController(), store, () => nowMs, silentLogger);
 });
 afterEach(async () => {
@@ -72,5 +74,27 @@ describe('reaper controller', () => {
     const live = store.reader.get('task', 'live')!;
     await store.update((tx) => tx.update('task', { ...live, desiredState: SHUTDOWN, status: { ...live.status!, state: TaskState.TASK_STATE_FAILED } }));
     await vi.waitFor(() => expect(taskIds()).toEqual(['live', 'r2', 'r3', 'r4', 'r5']), WAIT);
+  });
+
+  it('reaper controller deletes every stopped task of a removed service, history included, and the rest once they stop', async () => {
+    await store.update((tx) => {
+      tx.create('node', fakeNode('up'));
+      tx.create('service', fakeService('gone'));
+      tx.create('task', fakeTask('old-1', { serviceId: 'gone', nodeId: 'up', desiredState: SHUTDOWN, state: TaskState.TASK_STATE_FAILED }));
+      tx.create('task', fakeTask('old-2', { serviceId: 'gone', nodeId: 'up', desiredState: SHUTDOWN, state: TaskState.TASK_STATE_COMPLETE }));
+      tx.create('task', fakeTask('stopping', { serviceId: 'gone', slot: 2, nodeId: 'up', desiredState: SHUTDOWN, state: TaskState.TASK_STATE_RUNNING }));
+      tx.create('task', fakeTask('kept', { nodeId: 'up', desiredState: SHUTDOWN, state: TaskState.TASK_STATE_FAILED }));
+      // Reaped at once: once it is gone, the service's tasks were looked at.
+      tx.create('task', fakeTask('marker', { serviceId: 'gone', slot: 3, nodeId: 'up', desiredState: REMOVE, state: TaskState.TASK_STATE_SHUTDOWN }));
+    });
+    runner.start();
+    await vi.waitFor(() => expect(taskIds()).not.toContain('marker'), WAIT);
+    // Within the history limit, while the service exists: kept.
+    expect(taskIds()).toEqual(['kept', 'old-1', 'old-2', 'stopping']);
+    await store.update((tx) => tx.remove('service', store.reader.get('service', 'gone')!));
+    await vi.waitFor(() => expect(taskIds()).toEqual(['kept', 'stopping']), WAIT);
+    const stopping = store.reader.get('task', 'stopping')!;
+    await store.update((tx) => tx.update('task', { ...stopping, status: { ...stopping.status!, state: TaskState.TASK_STATE_SHUTDOWN } }));
+    await vi.waitFor(() => expect(taskIds()).toEqual(['kept']), WAIT);
   });
 });

@@ -1,7 +1,9 @@
 /**
  * The task reaper: deletes tasks nobody needs any more, which also tells their agents to remove
  * the containers. A task marked for removal goes once it has stopped (or never reached a live
- * node); retired history beyond the per-slot limit goes oldest first.
+ * node); retired history beyond the per-slot limit goes oldest first; and once its service is
+ * gone, every stopped task of it goes (history included: its containers, and the volumes they
+ * hold, must not outlive the service on the nodes).
  */
 import type { Task } from '../../proto/skiff/v1/objects.js';
 import { NodeState, TaskState } from '../../proto/skiff/v1/types.js';
@@ -29,7 +31,7 @@ export function reapTasks(tasks: readonly Task[], reader: StoreReader, historyLi
   // A global service's tasks all have slot 0: their "slot" is their node.
   const retiredBySlot = new Map<string, Task[]>();
   for (const task of tasks) {
-    if (task.desiredState === TaskState.TASK_STATE_REMOVE) {
+    if (task.desiredState === TaskState.TASK_STATE_REMOVE || reader.get('service', task.serviceId) === undefined) {
       if (stopped(task, reader)) reaped.push(task);
       continue;
     }
@@ -54,6 +56,8 @@ export function reaperController(historyLimit = DEFAULT_TASK_HISTORY_LIMIT): Con
       for (const event of commit.events) {
         if (event.kind === 'task' && event.action !== 'remove') yield event.object.serviceId;
         if (event.kind === 'node') yield EVERY_SERVICE;
+        // A removed service with only history left gets no task event: its tasks go now.
+        if (event.kind === 'service' && event.action === 'remove') yield event.object.meta?.id ?? '';
       }
     },
     allKeys: (reader) => new Set(reader.list('task').map((task) => task.serviceId)),

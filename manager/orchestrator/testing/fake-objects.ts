@@ -5,7 +5,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Node, Task } from '../../../proto/skiff/v1/objects.js';
+import { Service, type Node, type Task } from '../../../proto/skiff/v1/objects.js';
 import { HealthState, NodeAvailability, NodeRole, NodeState, TaskState } from '../../../proto/skiff/v1/types.js';
 import { LocalBackend } from '../../store/local-backend.js';
 import { Store } from '../../store/store.js';
@@ -56,4 +56,9 @@ export function fakeTask(id: string, options: { serviceId?: string; slot?: numbe
     color: '',
     replacesTaskId: '',
   };
+}
+
+/** A replicated service as `service create` would store it (fakeTask's default service is 'svc'). */
+export function fakeService(id = 'svc', replicas = 1): Service {
+  return Service.fromPartial({ meta: { id, version: 0 }, spec: { name: id, mode: { $case: 'replicated', value: { replicas } }, taskTemplate: {} }, specVersion: 1 });
 }
