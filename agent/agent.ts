@@ -20,6 +20,7 @@ import { answerNodeRequest, type ImageRequestHandler } from './attach/node-reque
 import { DEFAULT_LOG_MAX_BYTES, DEFAULT_LOG_MAX_FILES, LogRotator } from './logs/log-rotation.js';
 import { RuntimePaths } from './runtime/paths.js';
 import { underlayIp } from '../common/address.js';
+import { createVolumeOps } from './runtime/volumes.js';
 
 export interface AgentOptions {
   dataDir: string;
@@ -101,6 +102,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   await collectImageGarbageAtStartup(imageDeps).catch((error: unknown) => log.warn('image garbage collection failed', { error: String(error) }));
   const imageOps: ImageOps = createImageOps(imageDeps);
   const stopImageGc = startImageGcLoop(imageDeps, log);
+  const volumeOps = createVolumeOps({ stateDir, volumesInUse: () => tasks.volumesInUse() });
   const runtimePaths = new RuntimePaths(stateDir);
   const rotator = new LogRotator({
     maxBytes: options.logMaxBytes ?? DEFAULT_LOG_MAX_BYTES,
@@ -130,7 +132,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       nodeId = id;
       tasks.sessionStarted();
     },
-    onRequest: (request, client) => void answerNodeRequest(client, request, { runtime, images: options.images ?? imageOps, nodeId: () => nodeId, log }),
+    onRequest: (request, client) => void answerNodeRequest(client, request, { runtime, images: options.images ?? imageOps, volumes: volumeOps, nodeId: () => nodeId, log }),
     onAssignments: (assignments) => tasks.apply(assignments.kind, assignments.updated, assignments.removed, assignments),
     onNodeChanged: () => options.onRoleChange?.(),
     onNetworks: (update) => {

@@ -20,6 +20,7 @@ const GROUPS: Record<string, () => Promise<(program: Command) => void>> = {
   secret: async () => (await import('./commands/secret.js')).registerSecretCommands,
   service: async () => (await import('./commands/service.js')).registerServiceCommands,
   task: async () => (await import('./commands/task.js')).registerTaskCommands,
+  volume: async () => (await import('./commands/volume.js')).registerVolumeCommands,
 };
 
 // A reader that stops early (`skiff node ls | head -1`) is not an error.

@@ -6,7 +6,7 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../common/log.js';
-import type { ImageRequest, ImageResponse } from '../../proto/skiff/v1/attach.js';
+import type { ImageRequest, ImageResponse, VolumeRequest, VolumeResponse } from '../../proto/skiff/v1/attach.js';
 import type { AgentFrame, DispatcherClient, ManagerFrame, NodeRequest } from '../../proto/skiff/v1/dispatcher.js';
 import type { Runtime } from '../runtime/types.js';
 import { startExecSession } from './exec-handler.js';
@@ -19,6 +19,8 @@ export type ImageRequestHandler = (request: ImageRequest, archive: AsyncIterable
 export interface NodeRequestDeps {
   runtime: Pick<Runtime, 'inspect' | 'exec'>;
   images: ImageRequestHandler | undefined;
+  /** Volume operations on this node (agent/runtime/volumes.ts). */
+  volumes?: (request: VolumeRequest) => Promise<VolumeResponse>;
   /** This node's id (for the log messages). */
   nodeId: () => string;
   log: Logger;
@@ -91,6 +93,11 @@ async function handle(request: NodeRequest, deps: NodeRequestDeps, context: Requ
       }
       const response = await deps.images(body.value, archive);
       await context.sink.send({ $case: 'image', value: response });
+      return;
+    }
+    case 'volume': {
+      if (deps.volumes === undefined) throw new Error('volume operations are not available on this node');
+      await context.sink.send({ $case: 'volume', value: await deps.volumes(body.value) });
       return;
     }
     case undefined:

@@ -67,6 +67,11 @@ export class TaskManager {
     return [...this.runners.values()].map((runner) => runner.image).filter((image) => image !== '');
   }
 
+  /** Named volumes the tasks here mount (one entry per task and mount), whatever their state. */
+  volumesInUse(): string[] {
+    return [...this.runners.values()].flatMap((runner) => runner.volumes);
+  }
+
   /**
    * Applies one assignments message. Its secrets and configs are stored before its tasks are
    * looked at: a task's data comes in the same message or an earlier one of the session.

@@ -59,6 +59,11 @@ export class TaskRunner {
   get image(): string {
     return this.task.spec?.container?.image ?? '';
   }
+
+  /** The named volumes this task's container mounts. */
+  get volumes(): string[] {
+    return (this.task.spec?.container?.mounts ?? []).filter((mount) => mount.type === 'volume' && mount.source !== '').map((mount) => mount.source);
+  }
   private observed: TaskState;
   private container: ContainerInfo | undefined;
   private busy: Promise<void> = Promise.resolve();

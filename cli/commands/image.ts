@@ -41,7 +41,14 @@ export interface RemovalRow {
   reclaimedBytes: number;
 }
 
-const nodeName = (reply: ImageCommandReply): string => reply.hostname || reply.nodeId;
+/** What every per-node reply (image, volume) carries. */
+export interface NodeReplyShape {
+  nodeId: string;
+  hostname: string;
+  error: string;
+}
+
+export const nodeName = (reply: NodeReplyShape): string => reply.hostname || reply.nodeId;
 
 export function imageRows(replies: readonly ImageCommandReply[]): ImageRow[] {
   return replies.flatMap((reply) =>
@@ -95,17 +102,18 @@ export function printRemovals(rows: readonly RemovalRow[], format: OutputFormat)
 }
 
 /** Writes each failed node's error to stderr; throws when any failed (after the rest was printed). */
-export function reportNodeErrors(replies: readonly ImageCommandReply[], action: string): void {
+export function reportNodeErrors(replies: readonly NodeReplyShape[], action: string): void {
   const failed = replies.filter((reply) => reply.error !== '');
   for (const reply of failed) process.stderr.write(`${nodeName(reply)}: ${reply.error}\n`);
   if (failed.length > 0) throw new CliError(`cannot ${action} on ${failed.length} of ${replies.length} node(s): ${failed.map(nodeName).join(', ')}`);
   if (replies.length === 0) throw new CliError(`cannot ${action}: no node answered (no ready node matched)`);
 }
 
-function collectReplies(stream: NodeJS.ReadableStream, timeoutMs: number): Promise<ImageCommandReply[]> {
+/** Every reply of a per-node server stream, or a CliError naming why it ended. */
+export function collectReplies<R>(stream: NodeJS.ReadableStream, timeoutMs: number): Promise<R[]> {
   return new Promise((resolve, reject) => {
-    const replies: ImageCommandReply[] = [];
-    stream.on('data', (reply: ImageCommandReply) => replies.push(reply));
+    const replies: R[] = [];
+    stream.on('data', (reply: R) => replies.push(reply));
     stream.on('end', () => resolve(replies));
     stream.on('error', (error: Error & { details?: string; code?: number }) =>
       reject(new CliError(error.code === grpc.status.DEADLINE_EXCEEDED ? `no answer from the managers within ${timeoutMs / 1000} s` : error.details || error.message)),
@@ -116,7 +124,7 @@ function collectReplies(stream: NodeJS.ReadableStream, timeoutMs: number): Promi
 /** One ImageCommand round: the request to the chosen nodes, every node's reply. */
 export async function imageCommand(connection: ControlConnection, nodes: string[], request: ImageRequest): Promise<ImageCommandReply[]> {
   const timeoutMs = request.op?.$case === 'pull' ? IMAGE_TRANSFER_TIMEOUT_MS : IMAGE_QUERY_TIMEOUT_MS;
-  return collectReplies((await connection.reachable()).imageCommand({ nodes, request }, { deadline: Date.now() + timeoutMs }), timeoutMs);
+  return collectReplies<ImageCommandReply>((await connection.reachable()).imageCommand({ nodes, request }, { deadline: Date.now() + timeoutMs }), timeoutMs);
 }
 
 /** The LoadImage messages: the nodes first, then the archive in chunks of at most LOAD_CHUNK_BYTES. */
@@ -132,7 +140,7 @@ export async function* loadMessages(nodes: string[], archive: AsyncIterable<Uint
 /** Streams an archive to the managers with backpressure, and collects every node's reply. */
 export async function loadImage(connection: ControlConnection, nodes: string[], archive: AsyncIterable<Uint8Array>): Promise<ImageCommandReply[]> {
   const call = (await connection.reachable()).loadImage({ deadline: Date.now() + IMAGE_TRANSFER_TIMEOUT_MS });
-  const replies = collectReplies(call, IMAGE_TRANSFER_TIMEOUT_MS);
+  const replies = collectReplies<ImageCommandReply>(call, IMAGE_TRANSFER_TIMEOUT_MS);
   replies.catch(() => undefined); // observed below, after the upload
   try {
     for await (const message of loadMessages(nodes, archive)) {

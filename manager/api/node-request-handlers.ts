@@ -12,11 +12,14 @@ import type {
   ImageCommandRequest,
   LoadImageChunk,
   TaskLogsRequest,
+  VolumeCommandReply,
+  VolumeCommandRequest,
 } from '../../proto/skiff/v1/control.js';
+import type { AgentFrame } from '../../proto/skiff/v1/dispatcher.js';
 import type { ExecOutput, ImageRequest, LogMessage } from '../../proto/skiff/v1/attach.js';
 import type { Node, Task } from '../../proto/skiff/v1/objects.js';
 import { NodeState, TaskState, taskStateToJSON } from '../../proto/skiff/v1/types.js';
-import type { NodeRequestBroker, NodeRequestStream } from '../dispatcher/node-requests.js';
+import type { NodeRequestBody, NodeRequestBroker, NodeRequestStream } from '../dispatcher/node-requests.js';
 import type { StoreReader } from '../store/store.js';
 import { type NodeRequestOptions, resolveNode, resolveService } from './control-common.js';
 import { ApiError } from './errors.js';
@@ -24,7 +27,7 @@ import { type LeaderControl, proxyBidi, proxyServerStream } from './leader-proxy
 import { toGrpcError } from './status-mapping.js';
 import { resolveTask, shortTaskName, tasksForLogs } from './task-resolve.js';
 
-type NodeRequestMethods = Pick<ControlServer, 'taskLogs' | 'execTask' | 'imageCommand' | 'loadImage'>;
+type NodeRequestMethods = Pick<ControlServer, 'taskLogs' | 'execTask' | 'imageCommand' | 'loadImage' | 'volumeCommand'>;
 
 /** Writes with backpressure; resolves false when the caller went away meanwhile. */
 export async function writeTo<T>(call: grpc.ServerWritableStream<unknown, T> | grpc.ServerDuplexStream<unknown, T>, message: T): Promise<boolean> {
@@ -72,6 +75,7 @@ export function nodeRequestHandlers(reader: StoreReader, options: NodeRequestOpt
     execTask: route((broker, call) => serveExec(reader, broker, call), (leader, call) => proxyBidi(call, (metadata) => leader.client.execTask(metadata))),
     imageCommand: route((broker, call) => serveImageCommand(reader, broker, call), (leader, call) => proxyServerStream(call, (metadata) => leader.client.imageCommand(call.request, metadata))),
     loadImage: route((broker, call) => serveLoadImage(reader, broker, call), (leader, call) => proxyBidi(call, (metadata) => leader.client.loadImage(metadata))),
+    volumeCommand: route((broker, call) => serveVolumeCommand(reader, broker, call), (leader, call) => proxyServerStream(call, (metadata) => leader.client.volumeCommand(call.request, metadata))),
   };
 }
 
@@ -230,14 +234,22 @@ function targetNodes(reader: StoreReader, references: string[]): Node[] {
   return [...found.values()];
 }
 
-/** One node's answer to an image request; a failure becomes the reply's error. */
-async function imageReply(stream: NodeRequestStream | Error, node: Node): Promise<ImageCommandReply> {
+interface NodeReply<R> {
+  nodeId: string;
+  hostname: string;
+  response: R | undefined;
+  error: string;
+}
+
+/** One node's answer to a one-shot request (image, volume), taken by `pick`; a failure becomes the reply's error. */
+async function nodeReply<R>(stream: NodeRequestStream | Error, node: Node, pick: (frame: AgentFrame['frame']) => R | undefined): Promise<NodeReply<R>> {
   const nodeId = node.meta?.id ?? '';
   const reply = { nodeId, hostname: node.description?.hostname ?? '', response: undefined, error: '' };
   if (stream instanceof Error) return { ...reply, error: stream.message };
   try {
     for await (const frame of stream.frames()) {
-      if (frame.frame?.$case === 'image') return { ...reply, response: frame.frame.value };
+      const response = pick(frame.frame);
+      if (response !== undefined) return { ...reply, response };
       if (frame.frame?.$case === 'error') return { ...reply, error: frame.frame.value };
     }
     return { ...reply, error: `node ${label(node, nodeId)} ended the call without an answer` };
@@ -248,23 +260,38 @@ async function imageReply(stream: NodeRequestStream | Error, node: Node): Promis
   }
 }
 
-function openImage(broker: NodeRequestBroker, node: Node, request: ImageRequest): NodeRequestStream | Error {
+const imageReply = (stream: NodeRequestStream | Error, node: Node): Promise<ImageCommandReply> => nodeReply(stream, node, (frame) => (frame?.$case === 'image' ? frame.value : undefined));
+
+function openOnNode(broker: NodeRequestBroker, node: Node, body: NodeRequestBody): NodeRequestStream | Error {
   try {
-    return broker.open(node.meta?.id ?? '', { $case: 'image', value: request }, label(node, node.meta?.id ?? ''));
+    return broker.open(node.meta?.id ?? '', body, label(node, node.meta?.id ?? ''));
   } catch (error) {
     return error instanceof Error ? error : new Error(String(error));
   }
+}
+
+const openImage = (broker: NodeRequestBroker, node: Node, request: ImageRequest): NodeRequestStream | Error => openOnNode(broker, node, { $case: 'image', value: request });
+
+/** Sends `body` to each target node at once and relays one reply per node as each answers. */
+async function serveOnNodes<R>(reader: StoreReader, broker: NodeRequestBroker, call: grpc.ServerWritableStream<unknown, NodeReply<R>>, nodeReferences: string[], body: NodeRequestBody, pick: (frame: AgentFrame['frame']) => R | undefined): Promise<void> {
+  const nodes = targetNodes(reader, nodeReferences);
+  const streams = nodes.map((node) => openOnNode(broker, node, body));
+  call.on('cancelled', () => streams.forEach((stream) => stream instanceof Error || stream.cancel()));
+  await Promise.all(nodes.map(async (node, index) => writeTo(call, await nodeReply(streams[index] ?? new Error('no stream'), node, pick))));
+  call.end();
+}
+
+async function serveVolumeCommand(reader: StoreReader, broker: NodeRequestBroker, call: grpc.ServerWritableStream<VolumeCommandRequest, VolumeCommandReply>): Promise<void> {
+  const request = call.request.request;
+  if (request?.op === undefined) throw new ApiError('invalid_argument', 'cannot run the volume command: request.op is missing');
+  await serveOnNodes(reader, broker, call, call.request.nodes, { $case: 'volume', value: request }, (frame) => (frame?.$case === 'volume' ? frame.value : undefined));
 }
 
 async function serveImageCommand(reader: StoreReader, broker: NodeRequestBroker, call: grpc.ServerWritableStream<ImageCommandRequest, ImageCommandReply>): Promise<void> {
   const request = call.request.request;
   if (request?.op === undefined) throw new ApiError('invalid_argument', 'cannot run the image command: request.op is missing');
   if (request.op.$case === 'load') throw new ApiError('invalid_argument', 'cannot run the image command: load goes through LoadImage');
-  const nodes = targetNodes(reader, call.request.nodes);
-  const streams = nodes.map((node) => openImage(broker, node, request));
-  call.on('cancelled', () => streams.forEach((stream) => stream instanceof Error || stream.cancel()));
-  await Promise.all(nodes.map(async (node, index) => writeTo(call, await imageReply(streams[index] ?? new Error('no stream'), node))));
-  call.end();
+  await serveOnNodes(reader, broker, call, call.request.nodes, { $case: 'image', value: request }, (frame) => (frame?.$case === 'image' ? frame.value : undefined));
 }
 
 async function serveLoadImage(reader: StoreReader, broker: NodeRequestBroker, call: grpc.ServerDuplexStream<LoadImageChunk, ImageCommandReply>): Promise<void> {

@@ -56,6 +56,7 @@ const CONTROL_ROLES: RolesOf<typeof ControlService> = {
   execTask: ADMIN,
   imageCommand: ADMIN,
   loadImage: ADMIN,
+  volumeCommand: ADMIN,
   // Only on a locked manager's local socket; never over the network.
   unlock: [],
 };

@@ -143,6 +143,16 @@ describe('isolation, resources, mounts, stopping and live restore on the lab', (
     await waitFor('the replacement to log its start in the volume', 30_000, async () => (readIfExists(volumeFile('isodata', 'events')).split('\n').length === 3 ? true : undefined));
     expect(readIfExists(volumeFile('isodata', 'events'))).toBe(`start iso.${first.slot}.${first.id}\nstart iso.${second.slot}.${second.id}\n`);
 
+    // skiff volume: listed on its node with the tasks that mount it (the running one and the
+    // killed one, whose container is still there, as Docker counts a stopped container); rm is
+    // refused while they do.
+    const listed = JSON.parse((await skiff(home, ['volume', 'ls', '--format', 'json'])).stdout) as Array<{ node: string; name: string; tasks: number }>;
+    expect(listed.filter((row) => row.name === 'isodata')).toEqual([expect.objectContaining({ node: 'h2', name: 'isodata', tasks: 2 })]);
+    const refused = await skiff(home, ['volume', 'rm', 'isodata']);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('h2: cannot remove volume "isodata": 2 task(s) on this node use it');
+    expect(readIfExists(volumeFile('isodata', 'events'))).toContain(`start iso.${second.slot}.${second.id}`);
+
     const started = Date.now();
     expect((await skiff(home, ['service', 'scale', 'iso=0'])).code).toBe(0);
     // SIGKILL would come only after the 30 s grace period, and leave no line.
@@ -151,6 +161,16 @@ describe('isolation, resources, mounts, stopping and live restore on the lab', (
     expect((await skiff(home, ['service', 'rm', 'iso'])).code).toBe(0);
     await waitFor('the iso containers to be removed', 30_000, async () => (existsSync(join(h2().dataDir, 'runtime', 'containers', second.containerId)) ? undefined : true));
     expect(readIfExists(volumeFile('isodata', 'events'))).toContain('stopped by INT');
+    // With no task left on it, the volume goes on request, data and all.
+    await waitFor('isodata unused', 30_000, async () => ((JSON.parse((await skiff(home, ['volume', 'ls', '--node', 'h2', '--format', 'json'])).stdout) as Array<{ name: string; tasks: number }>).find((row) => row.name === 'isodata')?.tasks === 0 ? true : undefined));
+    const removed = await skiff(home, ['volume', 'rm', 'isodata']);
+    expect(removed.stderr).toBe('');
+    expect(removed.stdout).toMatch(/^h2\s+isodata$/m);
+    expect(existsSync(volumeFile('isodata', 'events'))).toBe(false);
+    expect((await skiff(home, ['volume', 'ls', '--format', 'json'])).stdout).not.toContain('isodata');
+    const again = await skiff(home, ['volume', 'rm', 'isodata']);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toContain('isodata: no such volume on any node asked');
   });
 
   it('a memory hog over its limit is OOMKilled: task failed, error OOMKilled', async () => {

@@ -110,6 +110,40 @@ export interface ImageResponse {
   reclaimedBytes: number;
 }
 
+/** `skiff volume ls|rm|prune` on one node: its named local volumes. */
+export interface VolumeRequest {
+  op: { $case: "list"; value: VolumeListOp } | { $case: "remove"; value: VolumeRemoveOp } | {
+    $case: "prune";
+    value: VolumePruneOp;
+  } | undefined;
+}
+
+export interface VolumeListOp {
+}
+
+export interface VolumeRemoveOp {
+  name: string;
+  /** remove even when a task on this node uses it */
+  force: boolean;
+}
+
+export interface VolumePruneOp {
+}
+
+export interface VolumeSummary {
+  name: string;
+  createdMs: number;
+  /** tasks on this node that mount it */
+  tasks: number;
+}
+
+export interface VolumeResponse {
+  /** list */
+  volumes: VolumeSummary[];
+  /** rm/prune: the volumes removed */
+  removed: string[];
+}
+
 function createBaseLogsOptions(): LogsOptions {
   return { follow: false, tail: 0, sinceMs: 0 };
 }
@@ -1558,6 +1592,509 @@ export const ImageResponse: MessageFns<ImageResponse> = {
     message.images = object.images?.map((e) => ImageSummary.fromPartial(e)) || [];
     message.deleted = object.deleted?.map((e) => e) || [];
     message.reclaimedBytes = object.reclaimedBytes ?? 0;
+    return message;
+  },
+};
+
+function createBaseVolumeRequest(): VolumeRequest {
+  return { op: undefined };
+}
+
+export const VolumeRequest: MessageFns<VolumeRequest> = {
+  encode(message: VolumeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.op?.$case) {
+      case "list":
+        VolumeListOp.encode(message.op.value, writer.uint32(10).fork()).join();
+        break;
+      case "remove":
+        VolumeRemoveOp.encode(message.op.value, writer.uint32(18).fork()).join();
+        break;
+      case "prune":
+        VolumePruneOp.encode(message.op.value, writer.uint32(26).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VolumeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVolumeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.op = { $case: "list", value: VolumeListOp.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.op = { $case: "remove", value: VolumeRemoveOp.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.op = { $case: "prune", value: VolumePruneOp.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VolumeRequest {
+    return {
+      op: isSet(object.list)
+        ? { $case: "list", value: VolumeListOp.fromJSON(object.list) }
+        : isSet(object.remove)
+        ? { $case: "remove", value: VolumeRemoveOp.fromJSON(object.remove) }
+        : isSet(object.prune)
+        ? { $case: "prune", value: VolumePruneOp.fromJSON(object.prune) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: VolumeRequest): unknown {
+    const obj: any = {};
+    if (message.op?.$case === "list") {
+      obj.list = VolumeListOp.toJSON(message.op.value);
+    } else if (message.op?.$case === "remove") {
+      obj.remove = VolumeRemoveOp.toJSON(message.op.value);
+    } else if (message.op?.$case === "prune") {
+      obj.prune = VolumePruneOp.toJSON(message.op.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<VolumeRequest>): VolumeRequest {
+    return VolumeRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<VolumeRequest>): VolumeRequest {
+    const message = createBaseVolumeRequest();
+    switch (object.op?.$case) {
+      case "list": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "list", value: VolumeListOp.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "remove": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "remove", value: VolumeRemoveOp.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "prune": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "prune", value: VolumePruneOp.fromPartial(object.op.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseVolumeListOp(): VolumeListOp {
+  return {};
+}
+
+export const VolumeListOp: MessageFns<VolumeListOp> = {
+  encode(_: VolumeListOp, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VolumeListOp {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVolumeListOp();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): VolumeListOp {
+    return {};
+  },
+
+  toJSON(_: VolumeListOp): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<VolumeListOp>): VolumeListOp {
+    return VolumeListOp.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<VolumeListOp>): VolumeListOp {
+    const message = createBaseVolumeListOp();
+    return message;
+  },
+};
+
+function createBaseVolumeRemoveOp(): VolumeRemoveOp {
+  return { name: "", force: false };
+}
+
+export const VolumeRemoveOp: MessageFns<VolumeRemoveOp> = {
+  encode(message: VolumeRemoveOp, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.force !== false) {
+      writer.uint32(16).bool(message.force);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VolumeRemoveOp {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVolumeRemoveOp();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.force = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VolumeRemoveOp {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      force: isSet(object.force) ? globalThis.Boolean(object.force) : false,
+    };
+  },
+
+  toJSON(message: VolumeRemoveOp): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.force !== false) {
+      obj.force = message.force;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<VolumeRemoveOp>): VolumeRemoveOp {
+    return VolumeRemoveOp.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<VolumeRemoveOp>): VolumeRemoveOp {
+    const message = createBaseVolumeRemoveOp();
+    message.name = object.name ?? "";
+    message.force = object.force ?? false;
+    return message;
+  },
+};
+
+function createBaseVolumePruneOp(): VolumePruneOp {
+  return {};
+}
+
+export const VolumePruneOp: MessageFns<VolumePruneOp> = {
+  encode(_: VolumePruneOp, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VolumePruneOp {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVolumePruneOp();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): VolumePruneOp {
+    return {};
+  },
+
+  toJSON(_: VolumePruneOp): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<VolumePruneOp>): VolumePruneOp {
+    return VolumePruneOp.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<VolumePruneOp>): VolumePruneOp {
+    const message = createBaseVolumePruneOp();
+    return message;
+  },
+};
+
+function createBaseVolumeSummary(): VolumeSummary {
+  return { name: "", createdMs: 0, tasks: 0 };
+}
+
+export const VolumeSummary: MessageFns<VolumeSummary> = {
+  encode(message: VolumeSummary, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.createdMs !== 0) {
+      writer.uint32(16).int64(message.createdMs);
+    }
+    if (message.tasks !== 0) {
+      writer.uint32(24).int32(message.tasks);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VolumeSummary {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVolumeSummary();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.createdMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.tasks = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VolumeSummary {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      createdMs: isSet(object.createdMs)
+        ? globalThis.Number(object.createdMs)
+        : isSet(object.created_ms)
+        ? globalThis.Number(object.created_ms)
+        : 0,
+      tasks: isSet(object.tasks) ? globalThis.Number(object.tasks) : 0,
+    };
+  },
+
+  toJSON(message: VolumeSummary): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.createdMs !== 0) {
+      obj.createdMs = Math.round(message.createdMs);
+    }
+    if (message.tasks !== 0) {
+      obj.tasks = Math.round(message.tasks);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<VolumeSummary>): VolumeSummary {
+    return VolumeSummary.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<VolumeSummary>): VolumeSummary {
+    const message = createBaseVolumeSummary();
+    message.name = object.name ?? "";
+    message.createdMs = object.createdMs ?? 0;
+    message.tasks = object.tasks ?? 0;
+    return message;
+  },
+};
+
+function createBaseVolumeResponse(): VolumeResponse {
+  return { volumes: [], removed: [] };
+}
+
+export const VolumeResponse: MessageFns<VolumeResponse> = {
+  encode(message: VolumeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.volumes) {
+      VolumeSummary.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.removed) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VolumeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVolumeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.volumes.push(VolumeSummary.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.removed.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VolumeResponse {
+    return {
+      volumes: globalThis.Array.isArray(object?.volumes)
+        ? object.volumes.map((e: any) => VolumeSummary.fromJSON(e))
+        : [],
+      removed: globalThis.Array.isArray(object?.removed) ? object.removed.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: VolumeResponse): unknown {
+    const obj: any = {};
+    if (message.volumes?.length) {
+      obj.volumes = message.volumes.map((e) => VolumeSummary.toJSON(e));
+    }
+    if (message.removed?.length) {
+      obj.removed = message.removed;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<VolumeResponse>): VolumeResponse {
+    return VolumeResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<VolumeResponse>): VolumeResponse {
+    const message = createBaseVolumeResponse();
+    message.volumes = object.volumes?.map((e) => VolumeSummary.fromPartial(e)) || [];
+    message.removed = object.removed?.map((e) => e) || [];
     return message;
   },
 };

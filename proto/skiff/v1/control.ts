@@ -22,7 +22,17 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { ExecInput, ExecOutput, ExecRequest, ImageRequest, ImageResponse, LogMessage, LogsOptions } from "./attach.js";
+import {
+  ExecInput,
+  ExecOutput,
+  ExecRequest,
+  ImageRequest,
+  ImageResponse,
+  LogMessage,
+  LogsOptions,
+  VolumeRequest,
+  VolumeResponse,
+} from "./attach.js";
 import { Cluster, Config, Network, Node, Secret, Service, Task } from "./objects.js";
 import { ClusterSpec, ConfigSpec, NetworkSpec, NodeSpec, SecretSpec, ServiceSpec } from "./specs.js";
 
@@ -263,6 +273,22 @@ export interface ImageCommandReply {
   hostname: string;
   response:
     | ImageResponse
+    | undefined;
+  /** Set instead of response when this node failed or could not be reached. */
+  error: string;
+}
+
+export interface VolumeCommandRequest {
+  /** Node ids, id prefixes or hostnames; empty = every ready node. */
+  nodes: string[];
+  request: VolumeRequest | undefined;
+}
+
+export interface VolumeCommandReply {
+  nodeId: string;
+  hostname: string;
+  response:
+    | VolumeResponse
     | undefined;
   /** Set instead of response when this node failed or could not be reached. */
   error: string;
@@ -4181,6 +4207,216 @@ export const ImageCommandReply: MessageFns<ImageCommandReply> = {
   },
 };
 
+function createBaseVolumeCommandRequest(): VolumeCommandRequest {
+  return { nodes: [], request: undefined };
+}
+
+export const VolumeCommandRequest: MessageFns<VolumeCommandRequest> = {
+  encode(message: VolumeCommandRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.nodes) {
+      writer.uint32(10).string(v!);
+    }
+    if (message.request !== undefined) {
+      VolumeRequest.encode(message.request, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VolumeCommandRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVolumeCommandRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodes.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.request = VolumeRequest.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VolumeCommandRequest {
+    return {
+      nodes: globalThis.Array.isArray(object?.nodes) ? object.nodes.map((e: any) => globalThis.String(e)) : [],
+      request: isSet(object.request) ? VolumeRequest.fromJSON(object.request) : undefined,
+    };
+  },
+
+  toJSON(message: VolumeCommandRequest): unknown {
+    const obj: any = {};
+    if (message.nodes?.length) {
+      obj.nodes = message.nodes;
+    }
+    if (message.request !== undefined) {
+      obj.request = VolumeRequest.toJSON(message.request);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<VolumeCommandRequest>): VolumeCommandRequest {
+    return VolumeCommandRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<VolumeCommandRequest>): VolumeCommandRequest {
+    const message = createBaseVolumeCommandRequest();
+    message.nodes = object.nodes?.map((e) => e) || [];
+    message.request = (object.request !== undefined && object.request !== null)
+      ? VolumeRequest.fromPartial(object.request)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseVolumeCommandReply(): VolumeCommandReply {
+  return { nodeId: "", hostname: "", response: undefined, error: "" };
+}
+
+export const VolumeCommandReply: MessageFns<VolumeCommandReply> = {
+  encode(message: VolumeCommandReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nodeId !== "") {
+      writer.uint32(10).string(message.nodeId);
+    }
+    if (message.hostname !== "") {
+      writer.uint32(18).string(message.hostname);
+    }
+    if (message.response !== undefined) {
+      VolumeResponse.encode(message.response, writer.uint32(26).fork()).join();
+    }
+    if (message.error !== "") {
+      writer.uint32(34).string(message.error);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VolumeCommandReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVolumeCommandReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.hostname = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.response = VolumeResponse.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VolumeCommandReply {
+    return {
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+      hostname: isSet(object.hostname) ? globalThis.String(object.hostname) : "",
+      response: isSet(object.response) ? VolumeResponse.fromJSON(object.response) : undefined,
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+    };
+  },
+
+  toJSON(message: VolumeCommandReply): unknown {
+    const obj: any = {};
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    if (message.hostname !== "") {
+      obj.hostname = message.hostname;
+    }
+    if (message.response !== undefined) {
+      obj.response = VolumeResponse.toJSON(message.response);
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<VolumeCommandReply>): VolumeCommandReply {
+    return VolumeCommandReply.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<VolumeCommandReply>): VolumeCommandReply {
+    const message = createBaseVolumeCommandReply();
+    message.nodeId = object.nodeId ?? "";
+    message.hostname = object.hostname ?? "";
+    message.response = (object.response !== undefined && object.response !== null)
+      ? VolumeResponse.fromPartial(object.response)
+      : undefined;
+    message.error = object.error ?? "";
+    return message;
+  },
+};
+
 function createBaseLoadImageChunk(): LoadImageChunk {
   return { chunk: undefined };
 }
@@ -5638,6 +5874,16 @@ export const ControlService = {
     responseSerialize: (value: ImageCommandReply): Buffer => Buffer.from(ImageCommandReply.encode(value).finish()),
     responseDeserialize: (value: Buffer): ImageCommandReply => ImageCommandReply.decode(value),
   },
+  /** `skiff volume ls|rm|prune` on some nodes or all of them: one reply per node. */
+  volumeCommand: {
+    path: "/skiff.v1.Control/VolumeCommand" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: VolumeCommandRequest): Buffer => Buffer.from(VolumeCommandRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): VolumeCommandRequest => VolumeCommandRequest.decode(value),
+    responseSerialize: (value: VolumeCommandReply): Buffer => Buffer.from(VolumeCommandReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): VolumeCommandReply => VolumeCommandReply.decode(value),
+  },
 } as const;
 
 export interface ControlServer extends UntypedServiceImplementation {
@@ -5687,6 +5933,8 @@ export interface ControlServer extends UntypedServiceImplementation {
   imageCommand: handleServerStreamingCall<ImageCommandRequest, ImageCommandReply>;
   /** `skiff image load`: the first message names the nodes, then the archive in chunks. */
   loadImage: handleBidiStreamingCall<LoadImageChunk, ImageCommandReply>;
+  /** `skiff volume ls|rm|prune` on some nodes or all of them: one reply per node. */
+  volumeCommand: handleServerStreamingCall<VolumeCommandRequest, VolumeCommandReply>;
 }
 
 export interface ControlClient extends Client {
@@ -6184,6 +6432,16 @@ export interface ControlClient extends Client {
   loadImage(): ClientDuplexStream<LoadImageChunk, ImageCommandReply>;
   loadImage(options: Partial<CallOptions>): ClientDuplexStream<LoadImageChunk, ImageCommandReply>;
   loadImage(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<LoadImageChunk, ImageCommandReply>;
+  /** `skiff volume ls|rm|prune` on some nodes or all of them: one reply per node. */
+  volumeCommand(
+    request: VolumeCommandRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<VolumeCommandReply>;
+  volumeCommand(
+    request: VolumeCommandRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<VolumeCommandReply>;
 }
 
 export const ControlClient = makeGenericClientConstructor(ControlService, "skiff.v1.Control") as unknown as {

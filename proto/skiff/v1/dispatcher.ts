@@ -17,7 +17,17 @@ import {
   type Metadata,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { ExecInput, ExecOutput, ExecRequest, ImageRequest, ImageResponse, LogBatch, LogsOptions } from "./attach.js";
+import {
+  ExecInput,
+  ExecOutput,
+  ExecRequest,
+  ImageRequest,
+  ImageResponse,
+  LogBatch,
+  LogsOptions,
+  VolumeRequest,
+  VolumeResponse,
+} from "./attach.js";
 import { Config, Network, NetworkAttachment, NodeDescription, Secret, Task, TaskStatus } from "./objects.js";
 import { PortConfig } from "./specs.js";
 import { NodeRole, nodeRoleFromJSON, nodeRoleToJSON } from "./types.js";
@@ -182,10 +192,12 @@ export interface NetworkServiceView {
  */
 export interface NodeRequest {
   requestId: string;
-  request: { $case: "logs"; value: NodeLogsRequest } | { $case: "exec"; value: ExecRequest } | {
-    $case: "image";
-    value: ImageRequest;
-  } | undefined;
+  request:
+    | { $case: "logs"; value: NodeLogsRequest }
+    | { $case: "exec"; value: ExecRequest }
+    | { $case: "image"; value: ImageRequest }
+    | { $case: "volume"; value: VolumeRequest }
+    | undefined;
 }
 
 export interface NodeLogsRequest {
@@ -197,14 +209,18 @@ export interface NodeLogsRequest {
 export interface AgentFrame {
   /** required in the first frame */
   requestId: string;
-  frame: { $case: "logs"; value: LogBatch } | { $case: "execOutput"; value: ExecOutput } | {
-    $case: "image";
-    value: ImageResponse;
-  } | //
-  /** the request failed; ends the call */
-  { $case: "error"; value: string } | //
-  /** logs without follow: everything was sent */
-  { $case: "done"; value: boolean } | undefined;
+  frame:
+    | { $case: "logs"; value: LogBatch }
+    | { $case: "execOutput"; value: ExecOutput }
+    | { $case: "image"; value: ImageResponse }
+    | //
+    /** the request failed; ends the call */
+    { $case: "error"; value: string }
+    | //
+    /** logs without follow: everything was sent */
+    { $case: "done"; value: boolean }
+    | { $case: "volume"; value: VolumeResponse }
+    | undefined;
 }
 
 export interface ManagerFrame {
@@ -1798,6 +1814,9 @@ export const NodeRequest: MessageFns<NodeRequest> = {
       case "image":
         ImageRequest.encode(message.request.value, writer.uint32(34).fork()).join();
         break;
+      case "volume":
+        VolumeRequest.encode(message.request.value, writer.uint32(42).fork()).join();
+        break;
     }
     return writer;
   },
@@ -1847,6 +1866,14 @@ export const NodeRequest: MessageFns<NodeRequest> = {
             message.request = { $case: "image", value: ImageRequest.decode(reader, reader.uint32()) };
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.request = { $case: "volume", value: VolumeRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1872,6 +1899,8 @@ export const NodeRequest: MessageFns<NodeRequest> = {
         ? { $case: "exec", value: ExecRequest.fromJSON(object.exec) }
         : isSet(object.image)
         ? { $case: "image", value: ImageRequest.fromJSON(object.image) }
+        : isSet(object.volume)
+        ? { $case: "volume", value: VolumeRequest.fromJSON(object.volume) }
         : undefined,
     };
   },
@@ -1887,6 +1916,8 @@ export const NodeRequest: MessageFns<NodeRequest> = {
       obj.exec = ExecRequest.toJSON(message.request.value);
     } else if (message.request?.$case === "image") {
       obj.image = ImageRequest.toJSON(message.request.value);
+    } else if (message.request?.$case === "volume") {
+      obj.volume = VolumeRequest.toJSON(message.request.value);
     }
     return obj;
   },
@@ -1913,6 +1944,12 @@ export const NodeRequest: MessageFns<NodeRequest> = {
       case "image": {
         if (object.request?.value !== undefined && object.request?.value !== null) {
           message.request = { $case: "image", value: ImageRequest.fromPartial(object.request.value) };
+        }
+        break;
+      }
+      case "volume": {
+        if (object.request?.value !== undefined && object.request?.value !== null) {
+          message.request = { $case: "volume", value: VolumeRequest.fromPartial(object.request.value) };
         }
         break;
       }
@@ -2037,6 +2074,9 @@ export const AgentFrame: MessageFns<AgentFrame> = {
       case "done":
         writer.uint32(48).bool(message.frame.value);
         break;
+      case "volume":
+        VolumeResponse.encode(message.frame.value, writer.uint32(58).fork()).join();
+        break;
     }
     return writer;
   },
@@ -2102,6 +2142,14 @@ export const AgentFrame: MessageFns<AgentFrame> = {
             message.frame = { $case: "done", value: reader.bool() };
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.frame = { $case: "volume", value: VolumeResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2133,6 +2181,8 @@ export const AgentFrame: MessageFns<AgentFrame> = {
         ? { $case: "error", value: globalThis.String(object.error) }
         : isSet(object.done)
         ? { $case: "done", value: globalThis.Boolean(object.done) }
+        : isSet(object.volume)
+        ? { $case: "volume", value: VolumeResponse.fromJSON(object.volume) }
         : undefined,
     };
   },
@@ -2152,6 +2202,8 @@ export const AgentFrame: MessageFns<AgentFrame> = {
       obj.error = message.frame.value;
     } else if (message.frame?.$case === "done") {
       obj.done = message.frame.value;
+    } else if (message.frame?.$case === "volume") {
+      obj.volume = VolumeResponse.toJSON(message.frame.value);
     }
     return obj;
   },
@@ -2190,6 +2242,12 @@ export const AgentFrame: MessageFns<AgentFrame> = {
       case "done": {
         if (object.frame?.value !== undefined && object.frame?.value !== null) {
           message.frame = { $case: "done", value: object.frame.value };
+        }
+        break;
+      }
+      case "volume": {
+        if (object.frame?.value !== undefined && object.frame?.value !== null) {
+          message.frame = { $case: "volume", value: VolumeResponse.fromPartial(object.frame.value) };
         }
         break;
       }
