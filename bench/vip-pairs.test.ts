@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EPHEMERAL_PORTS, netstatCounter, pairOrder, pairRatios, type Pass, portRange, sideSummary } from './vip-pairs.js';
+import { EPHEMERAL_PORTS, medianRatio, netstatCounter, pairOrder, pairRatios, portRange } from './vip-pairs.js';
 
 describe('vip bench pairs', () => {
   it('port ranges: the two sides split the ephemeral range without overlap', () => {
@@ -33,17 +33,6 @@ describe('vip bench pairs', () => {
     expect(pairRatios([100, 100, 100], [90, 50, 95])).toEqual({ ratios: [0.9, 0.5, 0.95], median: 0.9 });
     expect(pairRatios([100, 100, 100, 100], [90, 50, 95, 99]).median).toBe(0.9);
     expect(() => pairRatios([1, 2], [1])).toThrow(/cannot pair 2 direct with 1 VIP/);
-  });
-
-  it('side summary: totals, mean rate, median p50, worst p99', () => {
-    const pass = (rps: number, p50: number, p99: number, syn: number): Pass => ({ requests: rps * 10, failures: 0, rps, p50_ms: p50, p99_ms: p99, syn_retransmits: syn });
-    expect(sideSummary([pass(100, 1, 5, 0), pass(200, 3, 9, 2), pass(300, 2, 7, 1)])).toEqual({
-      requests: 6000,
-      failures: 0,
-      rps: 200,
-      p50_ms: 2,
-      p99_ms: 9,
-      syn_retransmits: 3,
-    });
+    expect(medianRatio([1.234, 0.5, 2])).toBe(1.23);
   });
 });

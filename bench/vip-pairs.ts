@@ -1,22 +1,12 @@
 /**
- * The pure part of bench/vip.ts: which half of the ephemeral port range each side of a pair uses,
- * the order of the sides in each pair, reading a counter out of /proc/net/netstat, and the summary
- * of interleaved direct/VIP passes (the median of the per-pair ratios, not the ratio of sums, so
- * one pass slowed by other load on the shared machine moves one ratio, not the result).
+ * The pure part of bench/vip.ts and vip-load.ts: which half of the ephemeral port range each side
+ * uses, the order of the sides in each pair, reading a counter out of /proc/net/netstat, and the
+ * summary of interleaved direct/VIP measurements (the median of the per-pair ratios, not the ratio
+ * of sums, so a pair slowed by other load on the shared machine moves one ratio, not the result).
  */
 import { percentile } from './stats.js';
 
 export type Side = 'direct' | 'vip';
-
-/** One pass of the load generator (bench/vip-load.ts's JSON line) plus the client's SYN retransmits during it. */
-export interface Pass {
-  requests: number;
-  failures: number;
-  rps: number;
-  p50_ms: number;
-  p99_ms: number;
-  syn_retransmits: number;
-}
 
 /** The ephemeral port range of the client's network namespace (the kernel's default). */
 export const EPHEMERAL_PORTS = { first: 32768, last: 60999 } as const;
@@ -54,20 +44,6 @@ export function netstatCounter(text: string, group: string, name: string): numbe
 
 const round = (value: number, digits: number): number => Math.round(value * 10 ** digits) / 10 ** digits;
 
-/** All passes of one side: total requests and failures, mean rate, median p50, worst p99, SYN retransmits. */
-export function sideSummary(passes: readonly Pass[]): Pass {
-  if (passes.length === 0) throw new Error('cannot summarize a side: no passes');
-  const sum = (pick: (pass: Pass) => number): number => passes.reduce((total, pass) => total + pick(pass), 0);
-  return {
-    requests: sum((pass) => pass.requests),
-    failures: sum((pass) => pass.failures),
-    rps: Math.round(sum((pass) => pass.rps) / passes.length),
-    p50_ms: round(percentile(passes.map((pass) => pass.p50_ms), 50), 3),
-    p99_ms: Math.max(...passes.map((pass) => pass.p99_ms)),
-    syn_retransmits: sum((pass) => pass.syn_retransmits),
-  };
-}
-
 /**
  * Per-pair VIP/direct ratios of `value` (rate or throughput; pairs measured back to back) and their
  * median: the lower middle one for an even count (nearest rank), so the result is a ratio that was
@@ -76,5 +52,10 @@ export function sideSummary(passes: readonly Pass[]): Pass {
 export function pairRatios(direct: readonly number[], vip: readonly number[]): { ratios: number[]; median: number } {
   if (direct.length !== vip.length || direct.length === 0) throw new Error(`cannot pair ${direct.length} direct with ${vip.length} VIP passes`);
   const ratios = direct.map((reference, index) => round((vip[index] ?? 0) / Math.max(1, reference), 3));
-  return { ratios, median: round(percentile(ratios, 50), 2) };
+  return { ratios, median: medianRatio(ratios) };
+}
+
+/** The median of per-pair ratios, nearest rank (see pairRatios), to 2 digits. */
+export function medianRatio(ratios: readonly number[]): number {
+  return round(percentile(ratios, 50), 2);
 }

@@ -1,17 +1,17 @@
 /**
  * VIP load balancing vs direct (issue #8 part 5). A lab of 1 manager and 1 worker; network
  * `front`; service `web` (1 task, on h2); clients on h2 (same host) and h1 (across VXLAN). From
- * each client's network namespace, small HTTP GETs (a new connection each) for --seconds with
- * --concurrency loops: to the task's overlay address directly, and to the VIP (nftables DNAT in
- * the client's namespace). Both sides run in the same client namespace, so conntrack and the
- * table are present for both; they differ only in the DNAT. --pairs interleaved pairs per client
- * (direct then VIP, VIP then direct, ...); each side uses its own half of the ephemeral ports
- * (see vip-pairs.ts portRange: otherwise each side's TIME_WAIT leftovers on the backend cost the
- * other side SYN retransmits). Prints one JSON line with the rates, latencies, SYN retransmits,
- * the per-pair VIP/direct ratios and their median; with iperf3 installed, also bulk TCP through
- * the VIP and direct, as the same number of interleaved pairs.
+ * each client's network namespace, small HTTP GETs (a new connection each) from --concurrency
+ * loops: to the task's overlay address directly, and to the VIP (nftables DNAT in the client's
+ * namespace). Both sides run in the same client namespace against the same task, so conntrack and
+ * the table are present for both; they differ only in the DNAT. The sides alternate in slices of
+ * --slice-ms (direct VIP, VIP direct, ...) for --seconds each, so load from the rest of the shared
+ * machine hits both alike; the result is the median of the per-pair VIP/direct ratios. Each side
+ * connects from its own half of the ephemeral ports (vip-pairs.ts portRange says why). With
+ * iperf3 installed, also bulk TCP through the VIP and direct, --pairs interleaved pairs of 3 s.
+ * Prints one JSON line.
  *
- *   npm run bench:vip -- [--seconds 4] [--concurrency 4] [--pairs 5]
+ *   npm run bench:vip -- [--seconds 4] [--concurrency 4] [--slice-ms 500] [--pairs 5]
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -19,7 +19,7 @@ import { hostFacts, withBenchLab } from './lab-bench.js';
 import { progress, runOrThrow, timedRun } from './bench-support.js';
 import { skiffBinary } from './skiff-start.js';
 import { percentile } from './stats.js';
-import { EPHEMERAL_PORTS, netstatCounter, pairOrder, pairRatios, type Pass, portRange, type Side, sideSummary } from './vip-pairs.js';
+import { medianRatio, netstatCounter, pairOrder, pairRatios, type Side } from './vip-pairs.js';
 
 interface Row {
   name: string;
@@ -29,13 +29,17 @@ interface Row {
   state: string;
 }
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '4' }, concurrency: { type: 'string', default: '4' }, pairs: { type: 'string', default: '5' } } });
+const { values } = parseArgs({
+  options: { seconds: { type: 'string', default: '4' }, concurrency: { type: 'string', default: '4' }, pairs: { type: 'string', default: '5' }, 'slice-ms': { type: 'string', default: '500' } },
+});
 const seconds = Number(values.seconds);
 const concurrency = Number(values.concurrency);
 const pairs = Number(values.pairs);
-if (!(seconds > 0) || !Number.isInteger(concurrency) || concurrency < 1 || !Number.isInteger(pairs) || pairs < 1) {
-  throw new Error(`cannot run the benchmark: --seconds must be > 0, --concurrency and --pairs whole numbers >= 1 (got ${values.seconds}, ${values.concurrency}, ${values.pairs})`);
+const sliceMs = Number(values['slice-ms']);
+for (const [flag, value] of [['--concurrency', concurrency], ['--pairs', pairs], ['--slice-ms', sliceMs]] as const) {
+  if (!Number.isInteger(value) || value < 1) throw new Error(`cannot run the benchmark: ${flag} must be a whole number >= 1`);
 }
+if (!(seconds > 0)) throw new Error('cannot run the benchmark: --seconds must be > 0');
 /** Length of one iperf3 run. */
 const IPERF_SECONDS = 3;
 const LOAD = join(import.meta.dirname, 'vip-load.js');
@@ -64,35 +68,25 @@ async function main(): Promise<void> {
     const inClient = (client: Row, file: string, args: string[]): string[] => [`--net=/proc/${client.pid}/ns/net`, file, ...args];
     const synRetransmits = async (client: Row): Promise<number> =>
       netstatCounter(await runOrThrow('read netstat', 'nsenter', inClient(client, 'cat', ['/proc/net/netstat'])), 'TcpExt', 'TCPSynRetrans');
-    const setPorts = (client: Row, range: string): Promise<string> =>
-      runOrThrow('set the port range', 'nsenter', inClient(client, 'sysctl', ['-q', '-w', `net.ipv4.ip_local_port_range=${range}`]));
     const targetOf = (side: Side): string => (side === 'vip' ? vip : direct);
-    const measure = async (client: Row, side: Side): Promise<Pass> => {
-      const target = targetOf(side);
-      await setPorts(client, portRange(side));
-      // Warm-up: the first request waits for the rules and the neighbour entries.
-      for (let deadline = Date.now() + 30_000; ; ) {
-        const probe = await timedRun('nsenter', inClient(client, process.execPath, [LOAD, `http://${target}/`, '0.2', '1']));
-        if (((JSON.parse(probe.stdout || '{}') as { requests?: number }).requests ?? 0) > 0) break;
-        if (Date.now() > deadline) throw new Error(`cannot reach ${target} from ${client.name}`);
-      }
-      progress(`${client.name} -> ${side} ${target}: ${seconds}s x ${concurrency}`);
-      const before = await synRetransmits(client);
-      const out = await runOrThrow('load', 'nsenter', inClient(client, process.execPath, [LOAD, `http://${target}/`, String(seconds), String(concurrency)]), { timeoutMs: (seconds + 30) * 1000 });
-      const syn = (await synRetransmits(client)) - before;
-      return { ...(JSON.parse(out) as Omit<Pass, 'syn_retransmits'>), syn_retransmits: syn };
-    };
-    // Interleaved pairs (direct then VIP, VIP then direct, ...), each pair back to back, so drift
-    // of the shared machine's load hits both sides alike; the result is the median per-pair ratio.
     const compare = async (client: Row): Promise<Record<string, unknown>> => {
-      const passes: Record<Side, Pass[]> = { direct: [], vip: [] };
-      for (let index = 0; index < pairs; index += 1) for (const side of pairOrder(index)) passes[side].push(await measure(client, side));
-      await setPorts(client, `${EPHEMERAL_PORTS.first} ${EPHEMERAL_PORTS.last}`);
-      const { ratios, median } = pairRatios(
-        passes.direct.map((pass) => pass.rps),
-        passes.vip.map((pass) => pass.rps),
-      );
-      return { direct: sideSummary(passes.direct), vip: sideSummary(passes.vip), pair_ratios: ratios, vip_over_direct: median };
+      // Warm-up: the first request waits for the rules and the neighbour entries.
+      for (const side of ['direct', 'vip'] as const) {
+        for (let deadline = Date.now() + 30_000; ; ) {
+          const probe = await timedRun('nsenter', inClient(client, process.execPath, [LOAD, `http://${targetOf(side)}/`, '0.2', '1']));
+          if (((JSON.parse(probe.stdout || '{}') as { requests?: number }).requests ?? 0) > 0) break;
+          if (Date.now() > deadline) throw new Error(`cannot reach ${targetOf(side)} from ${client.name}`);
+        }
+      }
+      progress(`${client.name}: direct ${direct} and VIP ${vip} in alternating ${sliceMs} ms slices, ${seconds}s each x ${concurrency}`);
+      const before = await synRetransmits(client);
+      const args = [LOAD, '--pairs', `http://${direct}/`, `http://${vip}/`, String(seconds), String(concurrency), String(sliceMs)];
+      const output = await runOrThrow('load', 'nsenter', inClient(client, process.execPath, args), { timeoutMs: (2 * seconds + 30) * 1000 });
+      const { direct: directFigures, vip: vipFigures, pair_ratios: ratios } = JSON.parse(output) as { direct: { rps: number }; vip: { rps: number }; pair_ratios: number[] };
+      const out = { direct: directFigures, vip: vipFigures, pair_ratios: ratios };
+      const syn = (await synRetransmits(client)) - before;
+      // The median of the per-pair ratios is the result; the ratio of the totals is shown beside it.
+      return { ...out, vip_over_direct: medianRatio(out.pair_ratios), vip_over_direct_total: medianRatio([out.vip.rps / Math.max(1, out.direct.rps)]), syn_retransmits: syn };
     };
     const same = await compare(near);
     const cross = await compare(far);
@@ -116,6 +110,7 @@ async function main(): Promise<void> {
       const crossBulk = await bulkCompare(far);
       const median = (values: number[]): number => percentile(values, 50);
       iperf = {
+        pairs,
         seconds: IPERF_SECONDS,
         vip_same_host_mbps: median(sameBulk.vip_mbps),
         direct_same_host_mbps: median(sameBulk.direct_mbps),
@@ -132,10 +127,10 @@ async function main(): Promise<void> {
       bench: 'vip',
       seconds,
       concurrency,
-      pairs,
+      slice_ms: sliceMs,
       same_host: same,
       cross_host: cross,
-      cross_over_same_direct: Math.round(((cross['direct'] as Pass).rps / Math.max(1, (same['direct'] as Pass).rps)) * 100) / 100,
+      cross_over_same_direct: Math.round(((cross['direct'] as { rps: number }).rps / Math.max(1, (same['direct'] as { rps: number }).rps)) * 100) / 100,
       ...(iperf === undefined ? {} : { iperf3: iperf }),
       host: await hostFacts(),
     };
