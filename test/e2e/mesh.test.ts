@@ -4,8 +4,8 @@
  * manager's too, which runs no web task (the routing mesh); a scale-down under a continuous
  * client, through the VIP and through the mesh, fails no request; mode=host and
  * --ingress-traffic local answer only where a task runs (the task leaves every backend
- * set, then drains, before its stop signal); after service rm and network rm no device, nftables
- * table or overlay address is left on any host.
+ * set, then drains, before its stop signal); a VIP without a ready task refuses at once; after
+ * service rm and network rm no device, nftables table or overlay address is left on any host.
  */
 import { execFile } from 'node:child_process';
 import { request } from 'node:http';
@@ -186,11 +186,31 @@ describe('VIP load balancing and the routing mesh on the lab', () => {
     expect(meshFailures).toEqual([]);
   });
 
+  it('a VIP without a ready task refuses a connection at once; the table is one lookup in the nat hook, no filter hook', async () => {
+    await cli(['service', 'create', '--detach', '--name', 'idle', '--replicas', '0', '--network', 'front', 'demo/web:v1']);
+    const [idle] = JSON.parse(await cli(['service', 'inspect', 'idle'])) as Array<{ endpoint?: { virtualIps?: Array<{ addr?: string }> } }>;
+    const vip = idle?.endpoint?.virtualIps?.[0]?.addr?.split('/')[0] ?? '';
+    expect(vip).not.toBe('');
+    const rules = await waitFor(`the client's table naming ${vip}`, DEADLINE_MS, async () => {
+      const listed = (await run('nsenter', [`--net=/proc/${client.pid}/ns/net`, 'nft', 'list', 'table', 'ip', 'skiff_lb'])).stdout;
+      return listed.includes(`${vip} : goto`) ? listed : undefined;
+    });
+    expect(rules).toMatch(/ip daddr vmap \{/);
+    expect(rules).not.toMatch(/type filter/);
+    expect(rules.match(/ hook /g)).toHaveLength(1);
+    // A TCP connect from the client's namespace (the host's node): reset at once, not a timeout.
+    const connect = `const s = require('net').connect(80, '${vip}'); const t = Date.now(); s.on('connect', () => { console.log('connected'); process.exit(0); }); s.on('error', (e) => { console.log(e.code, Date.now() - t); process.exit(0); }); setTimeout(() => { console.log('timeout'); process.exit(0); }, 5000);`;
+    const result = await run('nsenter', [`--net=/proc/${client.pid}/ns/net`, process.execPath, '-e', connect]);
+    const [code, elapsedMs] = result.stdout.trim().split(' ');
+    expect(code, JSON.stringify(result)).toBe('ECONNREFUSED');
+    expect(Number(elapsedMs), 'a refusal, not a timeout').toBeLessThan(1_000);
+  });
+
   it('service rm and network rm leave no device, nftables table or overlay address on any host', async () => {
     const [network] = JSON.parse(await cli(['network', 'inspect', 'front'])) as Array<{ allocation?: { subnet?: string } }>;
     const prefix = (network?.allocation?.subnet ?? '').split('.').slice(0, 3).join('.');
     expect(prefix).not.toBe('');
-    for (const service of ['web', 'client', 'pinned', 'local']) await cli(['service', 'rm', service]);
+    for (const service of ['web', 'client', 'pinned', 'local', 'idle']) await cli(['service', 'rm', service]);
     await waitFor('network rm accepted', DEADLINE_MS, async () => ((await skiff(home, ['network', 'rm', 'front'])).code === 0 ? true : undefined));
     await waitFor('no overlay device and no skiff nftables table on any host', DEADLINE_MS, async () => {
       for (const host of state.hosts) {

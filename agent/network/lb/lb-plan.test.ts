@@ -26,11 +26,24 @@ describe('VIP load-balancer rules', () => {
   it('replaces the whole table in one script: random DNAT to the set, plain DNAT for one, refusal for none', () => {
     const script = lbScript(vipBackends([front]));
     expect(script.startsWith('add table ip skiff_lb\ndelete table ip skiff_lb\ntable ip skiff_lb {\n')).toBe(true);
-    expect(script).toContain('ip daddr 10.0.1.2 dnat to numgen random mod 2 map { 0 : 10.0.1.5, 1 : 10.0.1.7 }');
-    expect(script).toContain('ip daddr 10.0.1.3 dnat to 10.0.1.9\n');
-    expect(script).toContain('ip daddr 10.0.1.4 meta l4proto tcp reject with tcp reset');
+    expect(script).toContain('  chain vip_10_0_1_2 {\n    dnat to numgen random mod 2 map { 0 : 10.0.1.5, 1 : 10.0.1.7 }\n  }');
+    expect(script).toContain('  chain vip_10_0_1_3 {\n    dnat to 10.0.1.9\n  }');
+    expect(script).toContain('  chain vip_10_0_1_4 {\n    meta l4proto tcp reject with tcp reset\n    reject\n  }');
     expect(script).not.toContain('10.0.1.6');
+  });
+
+  it('costs one lookup per new flow and nothing per packet of an established one: a verdict map in the nat hook, no filter hook', () => {
+    const script = lbScript(vipBackends([front]));
     expect(script).toContain('type nat hook output priority -100');
+    expect(script).toContain('    ip daddr vmap { 10.0.1.2 : goto vip_10_0_1_2, 10.0.1.3 : goto vip_10_0_1_3, 10.0.1.4 : goto vip_10_0_1_4 }\n');
+    expect(script.match(/ hook /g)).toHaveLength(1);
+    expect(script).not.toContain('type filter');
+    // Each VIP is named once in the lookup, never in a rule of its own.
+    expect(script.match(/ip daddr/g)).toHaveLength(1);
+  });
+
+  it('with no VIP the table stays, with an empty nat chain and no lookup', () => {
+    expect(lbScript([])).toBe('add table ip skiff_lb\ndelete table ip skiff_lb\ntable ip skiff_lb {\n  chain vip_nat {\n    type nat hook output priority -100; policy accept;\n  }\n}\n');
   });
 
   it('is the same script for the same set in any order (so an unchanged set costs no transaction)', () => {

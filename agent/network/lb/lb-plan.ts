@@ -1,7 +1,7 @@
 /**
  * VIP load balancing as nftables rules inside one container's network namespace (pure): for each
  * service with a VIP on a network the container is on, a new connection (or UDP flow) to the VIP
- * is DNATed in the output hook to one of the service's ready endpoints, picked at random; the
+ * is DNATed in the nat output hook to one of the service's ready endpoints, picked at random; the
  * port is kept (the VIP answers on every port, as a Swarm VIP does). A VIP with no ready backend
  * is refused at once (TCP reset / ICMP unreachable) rather than left to time out. Conntrack keeps
  * an established connection on its backend; only new connections see the new set.
@@ -39,21 +39,36 @@ export function vipBackends(views: readonly NetworkView[]): VipBackends[] {
   return result.sort((a, b) => (a.vip < b.vip ? -1 : a.vip > b.vip ? 1 : 0));
 }
 
-/** The `nft -f` script that makes the container's table exactly `vips` (one transaction). */
+/**
+ * The `nft -f` script that makes the container's table exactly `vips` (one transaction).
+ *
+ * Layout (the cost every packet of the container pays is what matters here): one chain in the nat
+ * output hook, which conntrack consults only for the first packet of a flow, never for the packets
+ * of an established connection; in it one hash lookup `ip daddr vmap` from VIP to that service's
+ * chain (a DNAT to its one backend, a `numgen random` map over several, or a refusal when it has
+ * none), so a new connection costs the same with 1 or 500 VIPs. No filter chain: a hook with
+ * rules, even empty ones, would run for every packet the container sends.
+ */
 export function lbScript(vips: readonly VipBackends[]): string {
-  const nat: string[] = [];
-  const refuse: string[] = [];
+  const entries: string[] = [];
+  const chains: string[] = [];
   for (const { vip, backends } of vips) {
     assertIpv4(vip);
     backends.forEach(assertIpv4);
+    const chain = `vip_${vip.replaceAll('.', '_')}`;
+    entries.push(`${vip} : goto ${chain}`);
+    chains.push(`  chain ${chain} {`);
     if (backends.length === 0) {
-      refuse.push(`    ip daddr ${vip} meta l4proto tcp reject with tcp reset`, `    ip daddr ${vip} reject`);
+      // A refusal at once (TCP reset, ICMP port unreachable) rather than a timeout. Rejected, the
+      // packet's flow is never confirmed, so the next attempt is looked up here again.
+      chains.push('    meta l4proto tcp reject with tcp reset', '    reject');
     } else if (backends.length === 1) {
-      nat.push(`    ip daddr ${vip} dnat to ${backends[0] ?? ''}`);
+      chains.push(`    dnat to ${backends[0] ?? ''}`);
     } else {
       const map = backends.map((backend, index) => `${index} : ${backend}`).join(', ');
-      nat.push(`    ip daddr ${vip} dnat to numgen random mod ${backends.length} map { ${map} }`);
+      chains.push(`    dnat to numgen random mod ${backends.length} map { ${map} }`);
     }
+    chains.push('  }');
   }
   return [
     `add table ip ${LB_TABLE}`,
@@ -61,12 +76,9 @@ export function lbScript(vips: readonly VipBackends[]): string {
     `table ip ${LB_TABLE} {`,
     '  chain vip_nat {',
     '    type nat hook output priority -100; policy accept;',
-    ...nat,
+    ...(entries.length === 0 ? [] : [`    ip daddr vmap { ${entries.join(', ')} }`]),
     '  }',
-    '  chain vip_refuse {',
-    '    type filter hook output priority 0; policy accept;',
-    ...refuse,
-    '  }',
+    ...chains,
     '}',
     '',
   ].join('\n');
