@@ -11,25 +11,14 @@ import { Command } from 'commander';
 import { startAgent } from '../agent/agent.js';
 import { readRegistryAuthFile } from '../agent/image/registry-auth-file.js';
 import { createLogger } from '../common/log.js';
-import { startManager, type RunningManager } from '../manager/manager.js';
-import {
-  CA_KEY_FILE,
-  CertificateRenewer,
-  LiveCredentials,
-  certificateIdentity,
-  channelCredentials,
-  channelOptions,
-  readCertificateAuthority,
-  readClusterBootstrap,
-  isKeyEncrypted,
-  readCredentials,
-  rewrapNodeKey,
-  type RenewedCertificate,
-} from '../pki/index.js';
+import type { RunningManager } from '../manager/manager.js';
+// pki's modules one by one, not its index: the CA's (x509) code is loaded only where a CA is.
+import { certificateIdentity } from '../pki/certificate-identity.js';
+import { isKeyEncrypted, readCredentials, rewrapNodeKey } from '../pki/credentials-store.js';
+import { channelCredentials, channelOptions } from '../pki/grpc-credentials.js';
+import { LiveCredentials } from '../pki/live-credentials.js';
+import { CertificateRenewer, type RenewedCertificate } from '../pki/renewal.js';
 import { checkUnlockKey, openDataKey, wrapDataKey } from '../manager/keys/data-key.js';
-import { waitForUnlock } from '../manager/locked-server.js';
-import { raftDirectoryEncryption } from '../manager/raft/storage/raft-storage.js';
-import { CA_ROTATION_SPREAD_MS } from '../manager/dispatcher/dispatcher.js';
 import { NodeCAClient } from '../proto/skiff/v1/ca.js';
 import { parseDuration } from './commands/service-flags.js';
 
@@ -59,6 +48,19 @@ interface DaemonFlags {
   drainDelay: string;
   forceNewCluster: boolean;
   agent: boolean;
+}
+
+/**
+ * The manager role's modules (Raft, store, scheduler, dispatcher, control API), imported only by a
+ * node that runs the role: an agent-only skiffd never loads them (its memory: bench/agent-memory.ts).
+ */
+async function loadManagerRole(): Promise<{
+  startManager: typeof import('../manager/manager.js').startManager;
+  raftDirectoryEncryption: typeof import('../manager/raft/storage/raft-storage.js').raftDirectoryEncryption;
+  caRotationSpreadMs: number;
+}> {
+  const [manager, storage, dispatcher] = await Promise.all([import('../manager/manager.js'), import('../manager/raft/storage/raft-storage.js'), import('../manager/dispatcher/dispatcher.js')]);
+  return { startManager: manager.startManager, raftDirectoryEncryption: storage.raftDirectoryEncryption, caRotationSpreadMs: dispatcher.CA_ROTATION_SPREAD_MS };
 }
 
 /** `--log-max-size`: bytes, or a number with k, m or g (powers of 1024). */
@@ -103,6 +105,7 @@ async function main(): Promise<void> {
   let keyPassphrase: string | undefined;
   const locked = flags.manager && ((await isKeyEncrypted(certsDir).catch(() => false)) || (await openDataKey(keysDir)).status === 'locked');
   if (locked) {
+    const { waitForUnlock } = await import('../manager/locked-server.js');
     keyPassphrase = await waitForUnlock(
       flags.controlSocket,
       async (key) => {
@@ -122,9 +125,14 @@ async function main(): Promise<void> {
   const advertiseAddr = flags.advertiseAddr ?? flags.listenAddr;
   // The first manager of a new cluster finds the CA and the bootstrap that `skiff init` left.
   const caDir = join(flags.dataDir, 'ca');
-  const ca = (await access(join(caDir, CA_KEY_FILE)).then(() => true, () => false)) ? await readCertificateAuthority(caDir) : undefined;
-  const bootstrap = ca === undefined ? undefined : await readClusterBootstrap(caDir);
+  const exists = (file: string): Promise<boolean> => access(file).then(() => true, () => false);
+  const caStore = (await exists(caDir)) ? await import('../pki/ca-store.js') : undefined;
+  const ca = caStore !== undefined && (await exists(join(caDir, caStore.CA_KEY_FILE))) ? await caStore.readCertificateAuthority(caDir) : undefined;
+  const bootstrap = ca === undefined || caStore === undefined ? undefined : await caStore.readClusterBootstrap(caDir);
+  let caRotationSpreadMs = 0;
   const startManagerRole = async (joinAddr: string | undefined): Promise<RunningManager> => {
+    const { startManager, raftDirectoryEncryption, caRotationSpreadMs: spread } = await loadManagerRole();
+    caRotationSpreadMs = spread;
     const opened = await openDataKey(keysDir, keyPassphrase);
     if (opened.status === 'locked') throw new Error(`cannot start the manager role: ${keysDir} is locked; run \`skiff unlock\``);
     const raftDir = join(flags.dataDir, 'raft');
@@ -204,7 +212,7 @@ async function main(): Promise<void> {
       const next = running.store.reader.list('cluster')[0]?.rootCa?.caDigest ?? '';
       if (next === digest) return;
       digest = next;
-      setTimeout(() => void renewer.renewNow().catch(() => undefined), Math.random() * CA_ROTATION_SPREAD_MS).unref();
+      setTimeout(() => void renewer.renewNow().catch(() => undefined), Math.random() * caRotationSpreadMs).unref();
     });
   };
   watchRootCa(manager);

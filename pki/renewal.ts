@@ -2,7 +2,6 @@
 // validity (so a cluster's nodes do not all renew at once), with a fresh key each time. The
 // new credentials are written to disk first, then handed to the running servers and channels.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { createCertificateRequest } from './certificate-authority.js';
 import { certificateIdentity, type NodeRole } from './certificate-identity.js';
 import { writeCredentials } from './credentials-store.js';
 import type { LiveCredentials } from './live-credentials.js';
@@ -82,6 +81,8 @@ export class CertificateRenewer {
   private async renewOnce(): Promise<void> {
     const previousRole = certificateIdentity(this.options.credentials.certPem)?.role;
     try {
+      // Imported here: the x509 code is a few MiB of a worker's memory, and renewal is rare.
+      const { createCertificateRequest } = await import('./certificate-authority.js');
       const request = await createCertificateRequest();
       const issued = await this.options.renew(request.csrDer);
       const next = { caCertPem: issued.caCertPem, certPem: issued.certPem, keyPem: request.keyPem };

@@ -1,8 +1,9 @@
 /**
- * A small OCI distribution v2 client over `fetch`: manifests and blobs of one repository, with
+ * A small OCI distribution v2 client over node:http(s) (http-get.ts says why not `fetch`): manifests and blobs of one repository, with
  * Basic and Bearer (token) auth driven by the registry's WWW-Authenticate challenge, and bounded
  * retries with backoff for connection errors, 5xx and 429. HTTPS unless the registry is insecure.
  */
+import { httpGet, type HttpResponse } from './http-get.js';
 import { ImageError } from './types.js';
 
 /** Attempts per request (first try included) for connection errors, 5xx and 429. */
@@ -54,6 +55,8 @@ export function parseChallenge(header: string): Challenge | undefined {
 }
 
 function describeCause(error: unknown): string {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string') return code;
   const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
   if (typeof cause?.code === 'string') return cause.code;
   if (typeof cause?.message === 'string') return cause.message;
@@ -85,7 +88,7 @@ export class RegistryClient {
   }
 
   /** GETs `/blobs/<digest>` and returns the streaming response (status 200). */
-  async getBlob(digest: string): Promise<Response> {
+  async getBlob(digest: string): Promise<HttpResponse> {
     const response = await this.request(`/blobs/${digest}`, {}, BLOB_TIMEOUT_MS);
     if (response.status === 404) {
       await response.body?.cancel();
@@ -95,7 +98,7 @@ export class RegistryClient {
     return response;
   }
 
-  private async expectOk(response: Response, what: string): Promise<void> {
+  private async expectOk(response: HttpResponse, what: string): Promise<void> {
     if (response.status === 200) return;
     await response.body?.cancel();
     if (response.status === 401 || response.status === 403) {
@@ -105,7 +108,7 @@ export class RegistryClient {
   }
 
   /** One logical request: retries transient failures, answers one auth challenge. */
-  private async request(path: string, headers: Record<string, string>, timeoutMs: number): Promise<Response> {
+  private async request(path: string, headers: Record<string, string>, timeoutMs: number): Promise<HttpResponse> {
     let response = await this.fetchWithRetry(`${this.baseUrl}${path}`, headers, timeoutMs);
     if (response.status === 401) {
       const challenge = parseChallenge(response.headers.get('www-authenticate') ?? '');
@@ -146,14 +149,14 @@ export class RegistryClient {
     this.authorization = `Bearer ${token}`;
   }
 
-  private async fetchWithRetry(url: string, headers: Record<string, string>, timeoutMs: number): Promise<Response> {
+  private async fetchWithRetry(url: string, headers: Record<string, string>, timeoutMs: number): Promise<HttpResponse> {
     const isRegistry = url.startsWith(this.baseUrl);
     const allHeaders = this.authorization !== undefined && isRegistry ? { ...headers, authorization: this.authorization } : headers;
     let backoffMs = INITIAL_RETRY_BACKOFF_MS;
     const maxAttempts = this.options.maxAttempts ?? MAX_REQUEST_ATTEMPTS;
     for (let attempt = 1; ; attempt += 1) {
       try {
-        const response = await fetch(url, { headers: allHeaders, signal: AbortSignal.timeout(timeoutMs) });
+        const response = await httpGet(url, allHeaders, timeoutMs);
         if (response.status < 500 && response.status !== 429) return response;
         if (attempt >= maxAttempts) return response;
         await response.body?.cancel();
@@ -173,7 +176,7 @@ export class RegistryClient {
 }
 
 /** Reads a whole (small) body, refusing more than `limit` bytes. */
-async function readLimited(response: Response, limit: number, context: string): Promise<Buffer> {
+async function readLimited(response: HttpResponse, limit: number, context: string): Promise<Buffer> {
   const declared = Number(response.headers.get('content-length') ?? '0');
   if (declared > limit) {
     await response.body?.cancel();

@@ -39,6 +39,7 @@ afterAll(async () => {
   if (holder?.pid !== undefined && isProcessAlive(holder.pid)) holder.kill('SIGKILL');
   await runCommand('ip', ['link', 'del', 'dev', hostVethName('c1')]);
   await runCommand('ip', ['link', 'del', 'dev', hostVethName(crashedId)]);
+  await runCommand('ip', ['link', 'del', 'dev', hostVethName('c3')]);
   await runCommand('ip', ['link', 'del', 'dev', bridgeName]);
   await fs.rm(stateDir, { recursive: true, force: true });
 });
@@ -95,6 +96,57 @@ describe('BridgeNetwork', () => {
       expect((await runCommand('ip', ['link', 'show', 'dev', leftover])).exitCode).not.toBe(0);
     } finally {
       other.kill('SIGKILL');
+    }
+  });
+
+  it('createNamespace makes a bound netns with eth0 addressed and routed; plugHost puts its veth on the bridge', async () => {
+    const network = new BridgeNetwork({ stateDir, bridgeName, bridgeSubnet: `198.18.${third}.0/24` });
+    const netnsPath = path.join(stateDir, 'netns-c3');
+    await fs.writeFile(netnsPath, '');
+    const address = await network.reserve('c3');
+    try {
+      await network.createNamespace('c3', netnsPath, address);
+      const inside = (await runCommand('nsenter', [`--net=${netnsPath}`, 'ip', 'addr', 'show', 'dev', 'eth0'])).stdout;
+      expect(inside).toContain(`inet ${address}/24`);
+      const routes = (await runCommand('nsenter', [`--net=${netnsPath}`, 'ip', 'route'])).stdout;
+      expect(routes).toContain(`default via 198.18.${third}.1 dev eth0`);
+      expect((await runCommand('ip', ['link', 'show', 'master', bridgeName])).stdout).not.toContain(hostVethName('c3'));
+
+      await network.plugHost('c3', netnsPath);
+      expect((await runCommand('ip', ['link', 'show', 'master', bridgeName])).stdout).toContain(hostVethName('c3'));
+      const ping = await runCommand('/bin/busybox', ['ping', '-c', '1', '-W', '2', address], { timeoutMs: 5_000 });
+      expect(ping.exitCode, ping.stdout + ping.stderr).toBe(0);
+    } finally {
+      await runCommand('umount', [netnsPath]);
+    }
+    // Unbound and without processes, the namespace goes, and its veth pair with it.
+    expect(await waitFor(async () => (await runCommand('ip', ['link', 'show', 'dev', hostVethName('c3')])).exitCode !== 0, CONDITION_TIMEOUT_MS, POLL_MS)).toBe(true);
+    await network.detach('c3');
+    expect(await network.addressesOf('c3')).toEqual([]);
+  });
+
+  it('createNamespace replaces a host veth of the same name left by a crash', async () => {
+    const network = new BridgeNetwork({ stateDir, bridgeName, bridgeSubnet: `198.18.${third}.0/24` });
+    const id = `${crashedId}-ns`;
+    const leftover = hostVethName(id);
+    const made = await runCommand('ip', ['link', 'add', 'name', leftover, 'type', 'veth', 'peer', 'name', `skq${suffix}`]);
+    expect(made.exitCode, made.stderr).toBe(0);
+    const netnsPath = path.join(stateDir, 'netns-crashed');
+    await fs.writeFile(netnsPath, '');
+    try {
+      const address = await network.reserve(id);
+      await network.createNamespace(id, netnsPath, address);
+      await network.plugHost(id, netnsPath);
+      const shown = (await runCommand('ip', ['-d', 'link', 'show', 'dev', leftover])).stdout;
+      expect(shown).toMatch(/\bveth\b/);
+      expect(shown).toContain(`master ${bridgeName}`);
+      const inside = (await runCommand('nsenter', [`--net=${netnsPath}`, 'ip', 'addr', 'show', 'dev', 'eth0'])).stdout;
+      expect(inside).toContain(`inet ${address}/24`);
+      await network.detach(id);
+      expect((await runCommand('ip', ['link', 'show', 'dev', leftover])).exitCode).not.toBe(0);
+    } finally {
+      await runCommand('umount', [netnsPath]);
+      await runCommand('ip', ['link', 'del', 'dev', leftover]);
     }
   });
 

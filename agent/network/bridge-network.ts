@@ -17,6 +17,7 @@ import { formatAddress, gatewayAddress, parseSubnet, type Ipv4Subnet } from './s
 export const IP_PATH = '/usr/sbin/ip';
 export const NSENTER_PATH = '/usr/bin/nsenter';
 export const NFT_PATH = '/usr/sbin/nft';
+export const UNSHARE_PATH = '/usr/bin/unshare';
 /** Deadline for one `ip` invocation. */
 const IP_TIMEOUT_MS = 15_000;
 /** Interface name inside the container. */
@@ -95,23 +96,57 @@ export class BridgeNetwork {
       await runCommand(IP_PATH, ['link', 'del', 'dev', veth], { timeoutMs: IP_TIMEOUT_MS });
       await attach();
     }
-    if (options.internal === true) {
-      await this.ip(`configure ${CONTAINER_INTERFACE} of ${containerId}`, ['-batch', '-'], [
-        `addr add ${address}/32 dev ${CONTAINER_INTERFACE}`,
-        `link set dev ${CONTAINER_INTERFACE} up`,
-        'link set dev lo up',
-        `route add ${this.gateway}/32 dev ${CONTAINER_INTERFACE} scope link`,
-      ], pid);
-      const result = await runCommand(NSENTER_PATH, [`--net=/proc/${pid}/ns/net`, NFT_PATH, '-f', '-'], { timeoutMs: IP_TIMEOUT_MS, input: internalGuard(this.gateway) });
-      if (result.exitCode !== 0) throw new NetworkError(`cannot guard internal container ${containerId}: nft: ${firstLine(result.stderr)}`);
-      return;
-    }
-    await this.ip(`configure ${CONTAINER_INTERFACE} of ${containerId}`, ['-batch', '-'], [
-      `addr add ${address}/${this.subnet.prefixLength} dev ${CONTAINER_INTERFACE}`,
-      `link set dev ${CONTAINER_INTERFACE} up`,
-      'link set dev lo up',
-      `route add default via ${this.gateway} dev ${CONTAINER_INTERFACE}`,
-    ], pid);
+    await this.ip(`configure ${CONTAINER_INTERFACE} of ${containerId}`, ['-batch', '-'], this.containerSideLines(address, options.internal === true), `/proc/${pid}/ns/net`);
+    if (options.internal === true) await this.guardInternal(containerId, `/proc/${pid}/ns/net`);
+  }
+
+  /**
+   * Makes the container's network namespace before the container exists, so that the work runs
+   * beside the bundle's and `runc create` only joins it (config.json names `netnsPath`): one
+   * `unshare --net=<netnsPath> ip -batch` creates the namespace, binds it at `netnsPath` (an
+   * existing empty file; the namespace lives until that is unmounted), and inside it creates eth0
+   * with its peer, the host veth, in this process's namespace, then the address and routes.
+   * `plugHost` then puts the host veth on the bridge; it may run while `runc create` does.
+   * The address and route set are those of `attach` (an `internal` container: /32 and a route to
+   * the gateway only, and its nftables guard is loaded by `plugHost`).
+   */
+  async createNamespace(containerId: string, netnsPath: string, address: string, options: { internal?: boolean } = {}): Promise<void> {
+    await this.ensureBridge();
+    const veth = hostVethName(containerId);
+    const lines = [`link add name ${CONTAINER_INTERFACE} type veth peer name ${veth} netns /proc/${process.pid}/ns/net`, ...this.containerSideLines(address, options.internal === true)];
+    const action = `make the network namespace of ${containerId}`;
+    const created = await runCommand(UNSHARE_PATH, [`--net=${netnsPath}`, '--', IP_PATH, '-batch', '-'], { timeoutMs: IP_TIMEOUT_MS, input: `${lines.join('\n')}\n` });
+    if (created.exitCode === 0) return;
+    // A host veth of this name left by a crash: remove it, then finish in the namespace unshare bound.
+    if (!/File exists/.test(created.stderr)) throw new NetworkError(`cannot ${action}: ${firstLine(created.stderr) || `unshare exited with ${created.exitCode}`}`);
+    await runCommand(IP_PATH, ['link', 'del', 'dev', veth], { timeoutMs: IP_TIMEOUT_MS });
+    await this.ip(action, ['-batch', '-'], lines, netnsPath);
+  }
+
+  /** Puts the host veth of a namespace from `createNamespace` on the bridge (see `attach` for the options). */
+  async plugHost(containerId: string, netnsPath: string, options: { internal?: boolean; isolated?: boolean } = {}): Promise<void> {
+    const veth = hostVethName(containerId);
+    const plug = this.ip(`attach ${containerId} to ${this.options.bridgeName}`, ['-batch', '-'], [
+      `link set dev ${veth} master ${this.options.bridgeName} up`,
+      ...(options.isolated === true ? [`link set dev ${veth} type bridge_slave isolated on`] : []),
+    ]);
+    const guard = options.internal === true ? this.guardInternal(containerId, netnsPath) : Promise.resolve();
+    const [plugged, guarded] = await Promise.allSettled([plug, guard]);
+    if (plugged.status === 'rejected') throw plugged.reason;
+    if (guarded.status === 'rejected') throw guarded.reason;
+  }
+
+  /** eth0's address, link state and routes, as `ip -batch` lines run inside the container's namespace. */
+  private containerSideLines(address: string, internal: boolean): string[] {
+    return internal
+      ? [`addr add ${address}/32 dev ${CONTAINER_INTERFACE}`, `link set dev ${CONTAINER_INTERFACE} up`, 'link set dev lo up', `route add ${this.gateway}/32 dev ${CONTAINER_INTERFACE} scope link`]
+      : [`addr add ${address}/${this.subnet.prefixLength} dev ${CONTAINER_INTERFACE}`, `link set dev ${CONTAINER_INTERFACE} up`, 'link set dev lo up', `route add default via ${this.gateway} dev ${CONTAINER_INTERFACE}`];
+  }
+
+  /** Loads the nftables guard of an internal container into its namespace (a /proc/<pid>/ns/net or a bound file). */
+  private async guardInternal(containerId: string, netns: string): Promise<void> {
+    const result = await runCommand(NSENTER_PATH, [`--net=${netns}`, NFT_PATH, '-f', '-'], { timeoutMs: IP_TIMEOUT_MS, input: internalGuard(this.gateway) });
+    if (result.exitCode !== 0) throw new NetworkError(`cannot guard internal container ${containerId}: nft: ${firstLine(result.stderr)}`);
   }
 
   /** Removes the host veth (if the netns still holds it) and frees the address. Idempotent. */
@@ -145,9 +180,9 @@ export class BridgeNetwork {
     ]);
   }
 
-  /** Runs `ip` with batch lines on stdin, inside pid's network namespace when given. */
-  private async ip(action: string, args: string[], lines: string[], netnsPid?: number): Promise<void> {
-    const [file, fullArgs] = netnsPid === undefined ? [IP_PATH, args] : [NSENTER_PATH, [`--net=/proc/${netnsPid}/ns/net`, IP_PATH, ...args]];
+  /** Runs `ip` with batch lines on stdin, inside the network namespace at `netns` when given. */
+  private async ip(action: string, args: string[], lines: string[], netns?: string): Promise<void> {
+    const [file, fullArgs] = netns === undefined ? [IP_PATH, args] : [NSENTER_PATH, [`--net=${netns}`, IP_PATH, ...args]];
     const result = await runCommand(file, fullArgs, { timeoutMs: IP_TIMEOUT_MS, input: `${lines.join('\n')}\n` });
     if (result.exitCode !== 0) throw new NetworkError(`cannot ${action}: ${firstLine(result.stderr) || `ip exited with ${result.exitCode}`}`);
   }

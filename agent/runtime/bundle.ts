@@ -57,6 +57,8 @@ export interface BundleInputs {
   initPath?: string;
   /** The embedded DNS resolver's address; absent: the host's nameservers. */
   nameserver?: string;
+  /** A network namespace already made for the container (config.json names it); absent: runc makes one. */
+  netnsPath?: string;
 }
 
 /** Mounts the rootfs and writes the bundle's /etc files and config.json. */
@@ -107,6 +109,7 @@ export async function prepareBundle(inputs: BundleInputs): Promise<void> {
     readOnlyRootfs: request.readOnlyRootfs === true,
     ...(request.init === true ? { initPath } : {}),
     userMounts,
+    ...(inputs.netnsPath === undefined ? {} : { netnsPath: inputs.netnsPath }),
   });
   await fs.writeFile(paths.inBundle(id, 'config.json'), serializeOciConfig(spec));
 }

@@ -55,7 +55,7 @@ export interface OciSpec {
   hostname: string;
   mounts: OciMount[];
   linux: {
-    namespaces: Array<{ type: string }>;
+    namespaces: Array<{ type: string; path?: string }>;
     cgroupsPath: string;
     resources: {
       devices: Array<{ allow: boolean; access: string }>;
@@ -107,6 +107,8 @@ export interface OciSpecInput {
   initPath?: string;
   /** The request's bind, volume and tmpfs mounts, ready and ordered (mounts.ts). */
   userMounts?: readonly OciMount[];
+  /** A network namespace made beforehand (a bind-mounted nsfs file) for the container to join; absent: a new one. */
+  netnsPath?: string;
 }
 
 /** The config.json object for one container; the rootfs is `rootfs` beside config.json. */
@@ -135,7 +137,7 @@ export function buildOciSpec(input: OciSpecInput): OciSpec {
     hostname: input.hostname,
     mounts: [...standardMounts(), ...(input.userMounts ?? []), ...initMounts(input), ...bundleFileMounts(input), ...secretFileMounts(input)],
     linux: {
-      namespaces: ['pid', 'network', 'ipc', 'uts', 'mount'].map((type) => ({ type })),
+      namespaces: ['pid', 'network', 'ipc', 'uts', 'mount'].map((type) => (type === 'network' && input.netnsPath !== undefined ? { type, path: input.netnsPath } : { type })),
       cgroupsPath: path.posix.join('/', input.cgroupParent, input.containerId),
       resources,
       maskedPaths: [...MASKED_PATHS],

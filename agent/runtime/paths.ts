@@ -70,7 +70,9 @@ export type BundleFile =
   | 'container.pid'
   | 'conmon.pid'
   | 'conmon.stderr'
-  | 'persist';
+  | 'persist'
+  /** The container's network namespace, bind-mounted before `runc create` (BridgeNetwork.createNamespace). */
+  | 'netns';
 
 /** runc's container id rule, plus our length bound. */
 export const CONTAINER_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;

@@ -1,9 +1,11 @@
 /**
  * The Runtime implementation: runc containers under conmon, networked on the host bridge.
  *
- * run(): bundle (overlay rootfs, config.json) -> conmon runs `runc create` (container `created`,
- * its own netns) -> veth into that netns -> `runc start`. Nothing here holds a container: a new
- * instance on the same directories adopts them from runc state, meta.json and conmon's exit files.
+ * run(): bundle (overlay rootfs, config.json) beside the network namespace (made and addressed
+ * before the container exists, bound at <bundle>/netns) -> conmon runs `runc create` (container
+ * `created`, joining that netns) while the host veth goes on the bridge -> `runc start`. Nothing
+ * here holds a container: a new instance on the same directories adopts them from runc state,
+ * meta.json and conmon's exit files.
  *
  * Exit delivery is at least once per Runtime instance: every exit file of a container that still
  * exists is handed to the listeners once (on watchExits, list(), or the watcher), so a restarted
@@ -33,6 +35,12 @@ import { RuntimeError, type ContainerInfo, type ContainerRequest, type ExecOptio
 export const UNKNOWN_EXIT_CODE = 255;
 /** How long a stopped container's live conmon may take to write the exit file. */
 const EXIT_FILE_GRACE_MS = 2_000;
+
+/** `promise`, marked as handled now: it is awaited only after other work, and may reject before that. */
+function handledLater<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
+}
 
 export interface RuncRuntimeDeps {
   paths: RuntimePaths;
@@ -132,16 +140,38 @@ export class RuncRuntime implements Runtime {
     let phaseStart = performance.now();
     const endPhase = (name: string): void => {
       const now = performance.now();
-      phaseMs[name] = Math.round((now - phaseStart) * 10) / 10;
+      phaseMs[name] = Math.round(((phaseMs[name] ?? 0) + now - phaseStart) * 10) / 10;
       phaseStart = now;
     };
+    // The network namespace is made beside the bundle, and the host veth goes on the bridge while
+    // `runc create` runs: only the parts not hidden behind those count as phase "network".
+    const address = record.addresses[0] ?? '';
+    const netnsPath = paths.inBundle(id, 'netns');
+    const networkOptions = { internal, isolated: overlayNetworks.length > 0 };
+    let namespaceReady: Promise<void> | undefined;
+    let hostPlugged: Promise<void> | undefined;
+    const networkFailure = (error: unknown): RuntimeError => fail(error instanceof NetworkError ? 'network_failed' : 'start_failed', error);
     let pid: number;
     try {
+      await fs.writeFile(netnsPath, '');
+      namespaceReady = handledLater(network.createNamespace(id, netnsPath, address, { internal }));
       // On failure teardownContainer unmounts the tmpfs, whatever stage it reached.
       const fileMounts = request.files.length === 0 ? [] : await mountContainerFiles(paths.filesDir(id), request.files);
       const nameserver = this.deps.embeddedDns === true ? network.gateway : undefined;
-      await prepareBundle({ request, paths, cgroupParent: this.deps.cgroupParent, nofileHardLimit: this.deps.nofileHardLimit, addresses: record.addresses, hostResolvConf: await readTextIfExists('/etc/resolv.conf'), fileMounts, initPath: this.deps.initPath ?? DEFAULT_INIT_PATH, ...(nameserver === undefined ? {} : { nameserver }) });
+      await prepareBundle({ request, paths, cgroupParent: this.deps.cgroupParent, nofileHardLimit: this.deps.nofileHardLimit, addresses: record.addresses, hostResolvConf: await readTextIfExists('/etc/resolv.conf'), fileMounts, initPath: this.deps.initPath ?? DEFAULT_INIT_PATH, netnsPath, ...(nameserver === undefined ? {} : { nameserver }) });
       endPhase('bundle');
+    } catch (error) {
+      await namespaceReady?.catch(() => undefined); // settled before teardown unmounts it
+      throw fail('start_failed', error);
+    }
+    try {
+      await namespaceReady;
+      endPhase('network');
+    } catch (error) {
+      throw networkFailure(error);
+    }
+    try {
+      hostPlugged = handledLater(network.plugHost(id, netnsPath, networkOptions));
       pid = await createWithConmon({
         containerId: id,
         bundleDir: paths.bundleDir(id),
@@ -157,15 +187,16 @@ export class RuncRuntime implements Runtime {
       });
       endPhase('create');
     } catch (error) {
+      await hostPlugged?.catch(() => undefined);
       throw fail('start_failed', error);
     }
     logger.info('none -> created', { containerId: id, pid });
     try {
-      await network.attach(id, pid, record.addresses[0] ?? '', { internal, isolated: overlayNetworks.length > 0 });
-      if (overlay !== undefined && overlayNetworks.length > 0) await overlay.attach(id, pid, record.addresses[0] ?? '', overlayNetworks);
+      await hostPlugged;
+      if (overlay !== undefined && overlayNetworks.length > 0) await overlay.attach(id, pid, address, overlayNetworks);
       endPhase('network');
     } catch (error) {
-      throw fail(error instanceof NetworkError ? 'network_failed' : 'start_failed', error);
+      throw networkFailure(error);
     }
     const started = await runc.start(id);
     if (!started.ok) throw fail('start_failed', started.message);

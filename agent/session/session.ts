@@ -5,7 +5,8 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../common/log.js';
-import { channelCredentials, channelOptions, type NodeCredentials } from '../../pki/index.js';
+import type { NodeCredentials } from '../../pki/credentials-store.js';
+import { channelCredentials, channelOptions } from '../../pki/grpc-credentials.js';
 import {
   type AgentMessage,
   type Assignments,
