@@ -33,7 +33,7 @@ describe('controller runner', () => {
       tx.create('node', fakeNode('n1'));
       tx.create('node', fakeNode('n2'));
     });
-    for (const controller of [replicatedController, schedulerController]) {
+    for (const controller of [replicatedController, schedulerController()]) {
       const runner = new ControllerRunner(controller, store, Date.now, silentLogger);
       runners.push(runner);
       runner.start();

@@ -1,7 +1,8 @@
 /** Runs the replicated reconcile for every service whose service or tasks changed. */
-import { NodeAvailability } from '../../proto/skiff/v1/types.js';
+import { NodeAvailability, TaskState } from '../../proto/skiff/v1/types.js';
+import { isTerminal } from '../../proto/task-states.js';
 import { newObjectId, type StoreReader, type WriteTransaction } from '../store/store.js';
-import type { StoreCommit } from '../store/tables.js';
+import type { StoreCommit, StoreEvent } from '../store/tables.js';
 import { remainingBudget, type Controller } from './controller-loop.js';
 import { meetsPlacementConstraints } from './scheduler-controller.js';
 import { reconcileReplicated } from './replicated.js';
@@ -9,12 +10,23 @@ import { reconcileReplicated } from './replicated.js';
 /** A dirty key that stands for every service. */
 const EVERY_SERVICE = '*';
 
+/**
+ * An agent reporting a live task's progress (accepted ... running): nothing the replicated
+ * reconcile decides depends on it (a slot is occupied from creation to a terminal state), and
+ * at scale these reports are most commits, each touching many services.
+ */
+export function agentProgress(event: StoreEvent): boolean {
+  if (event.kind !== 'task' || event.action !== 'update') return false;
+  const state = event.object.status?.state ?? TaskState.TASK_STATE_NEW;
+  return event.object.desiredState <= TaskState.TASK_STATE_RUNNING && state > TaskState.TASK_STATE_ASSIGNED && !isTerminal(state);
+}
+
 export const replicatedController: Controller = {
   name: 'replicated',
   *dirtyKeys(commit: StoreCommit) {
     for (const event of commit.events) {
       if (event.kind === 'service') yield event.object.meta?.id ?? '';
-      if (event.kind === 'task') yield event.object.serviceId;
+      if (event.kind === 'task' && !agentProgress(event)) yield event.object.serviceId;
       // A node drained or relabelled: every service may have a task there that must move.
       if (event.kind === 'node') yield EVERY_SERVICE;
     }
