@@ -36,24 +36,35 @@ export const replicatedController: Controller = {
     for (const task of reader.list('task')) ids.add(task.serviceId);
     return ids;
   },
-  reconcile(keys: ReadonlySet<string>, transaction: WriteTransaction, reader: StoreReader, nowMs: number) {
+  reconcile(keys: ReadonlySet<string>, transaction: WriteTransaction, reader: StoreReader, nowMs: number, finished: Set<string>) {
     let wakeAtMs: number | undefined;
     const nodes = reader.list('node');
     const drained = nodes.filter((node) => node.spec?.availability === NodeAvailability.NODE_AVAILABILITY_DRAIN).map((node) => node.meta?.id ?? '');
     const serviceIds = keys.has(EVERY_SERVICE) ? new Set(replicatedController.allKeys(reader)) : keys;
+    let all = true;
     for (const serviceId of serviceIds) {
-      if (remainingBudget(transaction) === 0) break; // the runner runs the keys again
+      if (remainingBudget(transaction) === 0) {
+        all = false;
+        break; // the runner runs the unfinished keys again
+      }
       const service = reader.get('service', serviceId);
-      if (service !== undefined && service.spec?.mode?.$case !== 'replicated') continue;
+      if (service !== undefined && service.spec?.mode?.$case !== 'replicated') {
+        finished.add(serviceId);
+        continue;
+      }
       // Tasks move off drained nodes and off nodes that no longer meet the constraints.
       const misfits = service?.spec?.taskTemplate?.placement?.constraints.length ? nodes.filter((node) => !meetsPlacementConstraints(service.spec, node)).map((node) => node.meta?.id ?? '') : [];
       const mustMove = new Set([...drained, ...misfits]);
       const actions = reconcileReplicated(service, reader.tasksByService(serviceId), nowMs, newObjectId, mustMove);
       // Updates first (they free slots and nodes), then creates, within this run's budget.
+      const fits = actions.update.length + actions.create.length <= remainingBudget(transaction);
       for (const task of actions.update.slice(0, remainingBudget(transaction))) transaction.update('task', task);
       for (const task of actions.create.slice(0, remainingBudget(transaction))) transaction.create('task', task);
       if (actions.wakeAtMs !== undefined) wakeAtMs = Math.min(wakeAtMs ?? actions.wakeAtMs, actions.wakeAtMs);
+      if (fits) finished.add(serviceId);
+      else all = false;
     }
+    if (all && keys.has(EVERY_SERVICE)) finished.add(EVERY_SERVICE);
     return wakeAtMs;
   },
 };

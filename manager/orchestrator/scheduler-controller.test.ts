@@ -5,7 +5,6 @@ import { type DeepPartial, ServiceSpec, TaskSpec } from '../../proto/skiff/v1/sp
 import { NodeAvailability, NodeState, TaskState } from '../../proto/skiff/v1/types.js';
 import type { Store } from '../store/store.js';
 import { ControllerRunner } from './controller-loop.js';
-import { CONTROLLER_BATCH_ACTIONS } from './controller-loop.js';
 import { meetsPlacementConstraints, nodeModel, PlacementState, RECENT_FAILURE_WINDOW_MS, schedulerController, taskGroups } from './scheduler-controller.js';
 import { fakeNode, fakeTask, type TempStore, tempStore } from './testing/fake-objects.js';
 
@@ -265,17 +264,5 @@ describe('scheduler controller state', () => {
     check();
     expect([...state.unassigned.get('svc') ?? []]).toEqual(['t4']);
     unsubscribe();
-  });
-
-  it('scheduler controller places a service behind more unplaceable pending tasks than one run writes', async () => {
-    const unplaceable = CONTROLLER_BATCH_ACTIONS + 5;
-    await store.update((tx) => {
-      tx.create('node', sizedNode('n', 4 * GIB));
-      for (let slot = 1; slot <= unplaceable; slot += 1) tx.create('task', withSpec(fakeTask(`a${slot}`, { serviceId: 'a', slot }), { placement: { constraints: ['node.labels.zone==x'] } }));
-      tx.create('task', fakeTask('b1', { serviceId: 'b' }));
-    });
-    runner.start();
-    await vi.waitFor(() => expect(task(`a${unplaceable}`)?.status?.err).toBe('no suitable node: constraint node.labels.zone==x not met on 1 node'), { timeout: 10_000, interval: 20 });
-    await vi.waitFor(() => expect(task('b1')?.nodeId).toBe('n'), WAIT);
   });
 });

@@ -349,27 +349,18 @@ export function schedulerController(): Controller {
         return old === undefined || isTerminal(old.status?.state ?? TaskState.TASK_STATE_NEW) || old.nodeId === '';
       };
       // One transaction's worth, whole services first, in a stable order; the runner runs again
-      // for the rest. Tasks already pending with a reason do not count against the budget (they
-      // write nothing unless they can now be placed), so they never starve the services after them.
+      // for the rest.
       const budget = remainingBudget(transaction);
       const pending: Task[] = [];
-      let fresh = 0;
       for (const serviceId of [...state.unassigned.keys()].sort()) {
-        if (fresh >= budget) break;
+        if (pending.length >= budget) break;
         const group: Task[] = [];
         for (const id of state.unassigned.get(serviceId) ?? []) {
           const task = reader.get('task', id);
           if (task !== undefined && needsPlacement(task) && task.status !== undefined && replacedStopped(task)) group.push(task);
         }
         group.sort((a, b) => a.specVersion - b.specVersion || a.slot - b.slot || compareIds(a, b));
-        for (const task of group) {
-          const waiting = task.status?.state === TaskState.TASK_STATE_PENDING && task.status.err !== '';
-          if (!waiting) {
-            if (fresh >= budget) break;
-            fresh += 1;
-          }
-          pending.push(task);
-        }
+        pending.push(...group.slice(0, budget - pending.length));
       }
       if (pending.length === 0) return undefined;
       const result = schedule(taskGroups(pending, reader, nowMs), state.nodeModel(reader), String(reader.version));
