@@ -119,7 +119,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     { clusterId: options.clusterId, heartbeatPeriodMs, managers: () => [...managerAddresses(store.reader).values()], clock },
     options.log.child({ component: 'dispatcher' }),
   );
-  const runners = [replicatedController, globalController(meetsPlacementConstraints), rebalanceController, updateController, allocatorController(), schedulerController, reaperController()].map(
+  const runners = [replicatedController, globalController(meetsPlacementConstraints), rebalanceController, updateController, allocatorController(), schedulerController(), reaperController()].map(
     (controller) => new ControllerRunner(controller, store, clock, options.log.child({ component: controller.name })),
   );
 

@@ -27,7 +27,7 @@ export const REPEATED_FAILURE_THRESHOLD = 3;
 export interface WorkingNode extends NodeInfo {
   reserved: ResourceAmounts;
   hostPorts: Set<string>;
-  tasksByService: Map<string, number>;
+  tasksByService: ReadonlyMap<string, number> & { set(serviceId: string, count: number): unknown };
 }
 
 export interface Leaf {

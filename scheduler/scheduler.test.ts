@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { REPEATED_FAILURE_THRESHOLD } from './placement-tree.js';
-import { schedule } from './scheduler.js';
+import { CountsOverlay, schedule } from './scheduler.js';
 import { countPerNode, group, node } from './testing/fixtures.js';
 
 const GIB = 1024 ** 3;
@@ -153,5 +153,18 @@ describe('scheduler', () => {
     const result = schedule(groups, nodes, 'bench');
     expect(result.assignments.size).toBe(100_000);
     expect(new Set(Object.values(countPerNode(result.assignments)))).toEqual(new Set([100]));
+  });
+
+  it('CountsOverlay reads through to the model counts and keeps its own writes apart', () => {
+    const base = new Map([['a', 2], ['b', 1]]);
+    const overlay = new CountsOverlay(base);
+    overlay.set('a', 3).set('c', 1);
+    expect(overlay.get('a')).toBe(3);
+    expect(overlay.get('b')).toBe(1);
+    expect(overlay.has('c')).toBe(true);
+    expect(overlay.get('d')).toBeUndefined();
+    expect(overlay.size).toBe(3);
+    expect(Object.fromEntries(overlay)).toEqual({ a: 3, b: 1, c: 1 });
+    expect(Object.fromEntries(base)).toEqual({ a: 2, b: 1 });
   });
 });

@@ -27,8 +27,59 @@ export function prepareGroup(group: TaskGroup): { ok: true; value: PreparedGroup
   return { ok: true, value: { ...group, constraints, preferences } };
 }
 
+/**
+ * A node's task count per service during one schedule call: the model's counts with this call's
+ * placements on top, never changing the model. Copying every node's whole map on every call
+ * cost O(nodes × services) per call, most of the scheduler's time in a large cluster.
+ */
+export class CountsOverlay implements ReadonlyMap<string, number> {
+  private readonly own = new Map<string, number>();
+
+  constructor(private readonly base: ReadonlyMap<string, number>) {}
+
+  get(key: string): number | undefined {
+    return this.own.get(key) ?? this.base.get(key);
+  }
+
+  has(key: string): boolean {
+    return this.own.has(key) || this.base.has(key);
+  }
+
+  set(key: string, value: number): this {
+    this.own.set(key, value);
+    return this;
+  }
+
+  get size(): number {
+    let size = this.base.size;
+    for (const key of this.own.keys()) if (!this.base.has(key)) size += 1;
+    return size;
+  }
+
+  *entries(): MapIterator<[string, number]> {
+    for (const [key, value] of this.base) if (!this.own.has(key)) yield [key, value];
+    yield* this.own.entries();
+  }
+
+  *keys(): MapIterator<string> {
+    for (const [key] of this.entries()) yield key;
+  }
+
+  *values(): MapIterator<number> {
+    for (const [, value] of this.entries()) yield value;
+  }
+
+  [Symbol.iterator](): MapIterator<[string, number]> {
+    return this.entries();
+  }
+
+  forEach(callback: (value: number, key: string, map: ReadonlyMap<string, number>) => void): void {
+    for (const [key, value] of this.entries()) callback(value, key, this);
+  }
+}
+
 function workingCopy(node: NodeInfo): WorkingNode {
-  return { ...node, reserved: { ...node.reserved }, hostPorts: new Set(node.hostPorts), tasksByService: new Map(node.tasksByService) };
+  return { ...node, reserved: { ...node.reserved }, hostPorts: new Set(node.hostPorts), tasksByService: new CountsOverlay(node.tasksByService) };
 }
 
 function takeTask(group: PreparedGroup, node: WorkingNode): void {

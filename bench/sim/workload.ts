@@ -51,7 +51,10 @@ export async function createServices(manager: SimManager, workload: Workload, af
       const index = next;
       next += 1;
       const spec = specFromFlags(IMAGE, [], { name: `bench-place-${index}`, replicas: String(workload.replicas), env: [], label: [] });
-      const response = await call<CreateServiceResponse>((callback) => manager.client.createService({ spec, noResolveImage: false }, new grpc.Metadata(), deadline(CREATE_DEADLINE_MS), callback));
+      // No digest resolution: the manager would ask the image's registry (docker.io for this
+      // name), which the simulation neither has nor needs (simulated agents never pull); with no
+      // route out, each create waited for that lookup to fail, seconds that are not placement.
+      const response = await call<CreateServiceResponse>((callback) => manager.client.createService({ spec, noResolveImage: true }, new grpc.Metadata(), deadline(CREATE_DEADLINE_MS), callback));
       ids[index] = response.service?.meta?.id ?? '';
       if (ids[index] === '') throw new Error(`cannot create service bench-place-${index}: the response carries no id`);
       if (workload.paced) await afterEach(index, ids[index] ?? '');

@@ -32,7 +32,7 @@ function networkedTask(id: string, serviceId: string, networks: string[], option
   return { ...fakeTask(id, { serviceId, ...options }), spec: TaskSpec.fromPartial({ networks }) };
 }
 
-function start(...controllers: Array<ReturnType<typeof allocatorController> | typeof schedulerController>): void {
+function start(...controllers: Array<ReturnType<typeof allocatorController> | ReturnType<typeof schedulerController>>): void {
   for (const controller of controllers) {
     const runner = new ControllerRunner(controller, store, Date.now, silentLogger);
     runners.push(runner);
@@ -86,7 +86,7 @@ describe('allocator controller', () => {
       tx.create('task', networkedTask('t1', 'web', ['front', 'back']));
       tx.create('task', networkedTask('t2', 'web', ['front', 'back']));
     });
-    start(allocatorController(), schedulerController);
+    start(allocatorController(), schedulerController());
     // Host-mode port 9000 keeps the two tasks on different nodes.
     await vi.waitFor(() => expect(['t1', 't2'].map((id) => store.reader.get('task', id)?.nodeId).sort()).toEqual(['n1', 'n2']), WAIT);
     const web = store.reader.get('service', 'web')!;

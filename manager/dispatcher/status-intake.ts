@@ -12,8 +12,12 @@ import type { Store } from '../store/store.js';
 
 /** Reports written in one transaction at most. */
 export const MAX_STATUS_BATCH = 1000;
-/** Reports queued at most; beyond this, new reports wait for the queue to drain (agents resend). */
-export const MAX_STATUS_QUEUE = 20_000;
+/**
+ * Tasks with a queued report at most. Reports are kept per task (the latest forward one), so
+ * this bounds distinct tasks, not messages: agents do not resend a report the manager dropped,
+ * and a queue of messages that dropped batches under load lost those tasks' states for good.
+ */
+export const MAX_STATUS_QUEUE = 200_000;
 
 interface QueuedReport {
   nodeId: string;
@@ -31,7 +35,8 @@ export function mergeAttachments(current: readonly NetworkAttachment[], reported
 }
 
 export class StatusIntake {
-  private queue: QueuedReport[] = [];
+  /** The latest report per node and task, in arrival order of each task's first queued report. */
+  private queue = new Map<string, QueuedReport>();
   private flushing = false;
 
   constructor(
@@ -41,10 +46,29 @@ export class StatusIntake {
 
   /** Queues the reports of one node. Returns false when the queue is full (the caller drops the batch). */
   submit(nodeId: string, updates: readonly TaskStatusUpdate[]): boolean {
-    if (this.queue.length + updates.length > MAX_STATUS_QUEUE) return false;
-    for (const update of updates) this.queue.push({ nodeId, update });
+    if (this.queue.size + updates.length > MAX_STATUS_QUEUE) return false;
+    for (const update of updates) this.enqueue({ nodeId, update });
     if (!this.flushing) void this.flush();
     return true;
+  }
+
+  /** Keeps the report unless one further along is queued for the same task already. */
+  private enqueue(report: QueuedReport): void {
+    const key = `${report.nodeId}\u0000${report.update.taskId}`;
+    const queued = this.queue.get(key);
+    const state = (queued: QueuedReport): TaskState => queued.update.status?.state ?? TaskState.TASK_STATE_NEW;
+    if (queued !== undefined && state(queued) > state(report)) return;
+    this.queue.set(key, report);
+  }
+
+  private takeBatch(): QueuedReport[] {
+    const batch: QueuedReport[] = [];
+    for (const [key, report] of this.queue) {
+      if (batch.length >= MAX_STATUS_BATCH) break;
+      this.queue.delete(key);
+      batch.push(report);
+    }
+    return batch;
   }
 
   private async flush(): Promise<void> {
@@ -52,8 +76,8 @@ export class StatusIntake {
     // Let the reports of this turn join the batch.
     await new Promise((resolve) => setImmediate(resolve));
     try {
-      while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, MAX_STATUS_BATCH);
+      while (this.queue.size > 0) {
+        const batch = this.takeBatch();
         try {
           await this.store.update((transaction, reader) => {
             const seen = new Map<string, TaskStatusUpdate>();
@@ -76,7 +100,10 @@ export class StatusIntake {
           // A conflict means a task changed under us (e.g. the orchestrator retired it): retry
           // the batch against the new state; forward-only checks keep it safe.
           this.log.debug('status batch retry', { error: String(error) });
-          this.queue.unshift(...batch);
+          for (const report of batch) {
+            const key = `${report.nodeId}\u0000${report.update.taskId}`;
+            if (!this.queue.has(key)) this.queue.set(key, report); // a newer report of the task wins
+          }
           await new Promise((resolve) => setTimeout(resolve, 20));
         }
       }

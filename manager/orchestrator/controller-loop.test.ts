@@ -2,10 +2,10 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../../common/log.js';
 import { Service } from '../../proto/skiff/v1/objects.js';
 import { MAX_TRANSACTION_ACTIONS, type Store } from '../store/store.js';
-import { CONTROLLER_BATCH_ACTIONS, ControllerRunner } from './controller-loop.js';
+import { CONTROLLER_BATCH_ACTIONS, type Controller, ControllerRunner, remainingBudget } from './controller-loop.js';
 import { replicatedController } from './replicated-controller.js';
 import { schedulerController } from './scheduler-controller.js';
-import { fakeNode, type TempStore, tempStore } from './testing/fake-objects.js';
+import { fakeNode, fakeTask, type TempStore, tempStore } from './testing/fake-objects.js';
 
 let temp: TempStore;
 let store: Store;
@@ -33,7 +33,7 @@ describe('controller runner', () => {
       tx.create('node', fakeNode('n1'));
       tx.create('node', fakeNode('n2'));
     });
-    for (const controller of [replicatedController, schedulerController]) {
+    for (const controller of [replicatedController, schedulerController()]) {
       const runner = new ControllerRunner(controller, store, Date.now, silentLogger);
       runners.push(runner);
       runner.start();
@@ -46,5 +46,33 @@ describe('controller runner', () => {
     const perNode = new Map<string, number>();
     for (const task of store.reader.list('task')) perNode.set(task.nodeId, (perNode.get(task.nodeId) ?? 0) + 1);
     expect([...perNode.values()]).toEqual([2_750, 2_750]);
+  });
+
+  it('runs again only the keys a run stopped at the budget did not finish', async () => {
+    const toWrite = new Map([['a', 600], ['b', 600], ['c', 600]]);
+    const visits: string[][] = [];
+    let next = 0;
+    const controller: Controller = {
+      name: 'test',
+      dirtyKeys: () => [],
+      allKeys: () => [...toWrite.keys()],
+      reconcile(keys, transaction, _reader, _nowMs, finished) {
+        visits.push([...keys]);
+        for (const key of keys) {
+          const left = toWrite.get(key) ?? 0;
+          const now = Math.min(left, remainingBudget(transaction));
+          for (let index = 0; index < now; index += 1) transaction.create('task', fakeTask(`t${(next += 1)}`));
+          toWrite.set(key, left - now);
+          if (left === now) finished.add(key);
+          if (remainingBudget(transaction) === 0) break;
+        }
+        return undefined;
+      },
+    };
+    const runner = new ControllerRunner(controller, store, Date.now, silentLogger);
+    runners.push(runner);
+    runner.start();
+    await vi.waitFor(() => expect(store.reader.list('task')).toHaveLength(1_800), { timeout: 10_000, interval: 20 });
+    expect(visits).toEqual([['a', 'b', 'c'], ['b', 'c']]);
   });
 });

@@ -19,8 +19,13 @@ export interface Controller {
   dirtyKeys(commit: StoreCommit): Iterable<string>;
   /** Every key, reconciled once at start (a new leader trusts nothing it did not read). */
   allKeys(reader: StoreReader): Iterable<string>;
-  /** Adds the writes for `keys` to `transaction`. Returns when to run again for time-based work. */
-  reconcile(keys: ReadonlySet<string>, transaction: WriteTransaction, reader: StoreReader, nowMs: number): number | undefined;
+  /**
+   * Adds the writes for `keys` to `transaction`. Returns when to run again for time-based work.
+   * A run that stops at the write budget may add the keys it wrote everything for to `finished`:
+   * only the others run again (without it, every finished key was walked again on every run of a
+   * burst, quadratic in the keys).
+   */
+  reconcile(keys: ReadonlySet<string>, transaction: WriteTransaction, reader: StoreReader, nowMs: number, finished: Set<string>): number | undefined;
 }
 
 /**
@@ -106,13 +111,15 @@ export class ControllerRunner {
     this.dirty = new Set();
     let wake: number | undefined;
     let full = false;
+    let finished = new Set<string>();
     try {
       await this.store.update((transaction, reader) => {
-        wake = this.controller.reconcile(keys, transaction, reader, this.clock());
+        finished = new Set(); // a retried build starts over
+        wake = this.controller.reconcile(keys, transaction, reader, this.clock(), finished);
         full = remainingBudget(transaction) === 0;
       });
-      // Stopped at the budget: run the same keys again (finished ones have nothing left to write).
-      if (full) for (const key of keys) this.dirty.add(key);
+      // Stopped at the budget: run the keys again that the controller did not say it finished.
+      if (full) for (const key of keys) if (!finished.has(key)) this.dirty.add(key);
       if (wake !== undefined) this.wakeAt(wake);
     } catch (error) {
       for (const key of keys) this.dirty.add(key);

@@ -44,9 +44,10 @@ export function globalController(meets: ConstraintCheck): Controller {
         if (remainingBudget(transaction) === 0) break; // the runner runs the keys again
         if (serviceId === EVERY_SERVICE) continue;
         const service = reader.get('service', serviceId);
+        if (service !== undefined && service.spec?.mode?.$case !== 'global') continue; // before reading its tasks: most services are replicated
         const tasks = reader.tasksByService(serviceId);
         // A removed service's tasks: only if they were global (the replicated controller owns the rest).
-        if (service === undefined ? tasks.every((task) => task.slot !== 0) : service.spec?.mode?.$case !== 'global') continue;
+        if (service === undefined && tasks.every((task) => task.slot !== 0)) continue;
         const actions = reconcileGlobal(service, tasks, globalNodes(reader, service?.spec, meets), nowMs, newObjectId);
         // Updates first (they free slots and nodes), then creates, within this run's budget.
         for (const task of actions.update.slice(0, remainingBudget(transaction))) transaction.update('task', task);

@@ -54,7 +54,8 @@ export function reaperController(historyLimit = DEFAULT_TASK_HISTORY_LIMIT): Con
     name: 'reaper',
     *dirtyKeys(commit: StoreCommit) {
       for (const event of commit.events) {
-        if (event.kind === 'task' && event.action !== 'remove') yield event.object.serviceId;
+        // Only a task no longer desired running can be reaped, or push older history out.
+        if (event.kind === 'task' && event.action !== 'remove' && event.object.desiredState > TaskState.TASK_STATE_RUNNING) yield event.object.serviceId;
         if (event.kind === 'node') yield EVERY_SERVICE;
         // A removed service with only history left gets no task event: its tasks go now.
         if (event.kind === 'service' && event.action === 'remove') yield event.object.meta?.id ?? '';

@@ -5,7 +5,7 @@ import { type DeepPartial, ServiceSpec, TaskSpec } from '../../proto/skiff/v1/sp
 import { NodeAvailability, NodeState, TaskState } from '../../proto/skiff/v1/types.js';
 import type { Store } from '../store/store.js';
 import { ControllerRunner } from './controller-loop.js';
-import { meetsPlacementConstraints, nodeModel, RECENT_FAILURE_WINDOW_MS, schedulerController, taskGroups } from './scheduler-controller.js';
+import { meetsPlacementConstraints, nodeModel, PlacementState, RECENT_FAILURE_WINDOW_MS, schedulerController, taskGroups } from './scheduler-controller.js';
 import { fakeNode, fakeTask, type TempStore, tempStore } from './testing/fake-objects.js';
 
 const WAIT = { timeout: 3_000, interval: 10 };
@@ -16,7 +16,7 @@ let runner: ControllerRunner;
 beforeEach(async () => {
   temp = await tempStore();
   store = temp.store;
-  runner = new ControllerRunner(schedulerController, store, Date.now, silentLogger);
+  runner = new ControllerRunner(schedulerController(), store, Date.now, silentLogger);
 });
 afterEach(async () => {
   runner.stop();
@@ -222,5 +222,47 @@ describe('scheduler controller inputs', () => {
     expect(meetsPlacementConstraints(spec(['node.labels.zone==a', 'node.hostname==host-a', 'node.role==worker']), node)).toBe(true);
     expect(meetsPlacementConstraints(spec(['node.labels.zone==b']), node)).toBe(false);
     expect(meetsPlacementConstraints(spec(['node.labels.zone=a']), node)).toBe(false);
+  });
+});
+
+describe('scheduler controller state', () => {
+  const snapshot = (model: ReturnType<typeof nodeModel>) =>
+    model.map((node) => ({ ...node, hostPorts: [...node.hostPorts].sort(), tasksByService: Object.fromEntries([...node.tasksByService].sort()) }));
+
+  it('PlacementState kept from commits equals nodeModel built from the store, through placements, ends, port changes and removals', async () => {
+    const state = new PlacementState();
+    state.rebuild(store.reader);
+    const unsubscribe = store.subscribe((commit) => state.apply(commit));
+    const ports = (publishedPort: number) => ({ endpoint: { ports: [{ protocol: 'tcp', targetPort: 80, publishedPort, publishMode: 'host' }] } });
+    const reserved = { resources: { reservations: { nanoCpus: 1e8, memoryBytes: GIB / 4 } } };
+    await store.update((tx) => {
+      tx.create('service', service('svc', ports(8080)));
+      tx.create('node', sizedNode('a', 4 * GIB));
+      tx.create('node', sizedNode('b', 4 * GIB));
+      for (const slot of [1, 2, 3, 4]) tx.create('task', withSpec(fakeTask(`t${slot}`, { slot }), reserved));
+      tx.create('task', fakeTask('o1', { serviceId: 'other', nodeId: 'b', state: TaskState.TASK_STATE_RUNNING }));
+    });
+    const check = () => expect(snapshot(state.nodeModel(store.reader))).toEqual(snapshot(nodeModel(store.reader)));
+    check();
+    const assign = (id: string, nodeId: string, taskState: TaskState) => store.update((tx) => {
+      const current = task(id)!;
+      tx.update('task', { ...current, nodeId, status: { ...current.status!, state: taskState } });
+    });
+    await assign('t1', 'a', TaskState.TASK_STATE_ASSIGNED);
+    await assign('t2', 'a', TaskState.TASK_STATE_RUNNING);
+    await assign('t3', 'b', TaskState.TASK_STATE_RUNNING);
+    check();
+    expect(state.nodeModel(store.reader).find((node) => node.id === 'a')).toMatchObject({ totalTasks: 2, reserved: { nanoCpus: 2e8, memoryBytes: GIB / 2 } });
+    await assign('t2', 'a', TaskState.TASK_STATE_FAILED);
+    check();
+    const svc = store.reader.get('service', 'svc')!;
+    await store.update((tx) => tx.update('service', { ...svc, spec: ServiceSpec.fromPartial({ ...svc.spec, ...ports(9090) }) }));
+    check();
+    expect([...(state.nodeModel(store.reader).find((node) => node.id === 'b')?.hostPorts ?? [])]).toEqual(['9090/tcp']);
+    await store.update((tx) => tx.remove('task', task('t3')!));
+    await store.update((tx) => tx.remove('task', task('o1')!));
+    check();
+    expect([...state.unassigned.get('svc') ?? []]).toEqual(['t4']);
+    unsubscribe();
   });
 });

@@ -173,59 +173,219 @@ function freesPlace(task: Task): boolean {
   return task.nodeId !== '' && !isLive(task);
 }
 
-/** Places pending tasks; runs only on the leader, like every controller. */
-export const schedulerController: Controller = {
-  name: 'scheduler',
-  *dirtyKeys(commit: StoreCommit) {
+/** What one live task on a node counts against it. */
+interface Holding {
+  nodeId: string;
+  serviceId: string;
+  nanoCpus: number;
+  memoryBytes: number;
+  hostPorts: readonly string[];
+}
+
+/** A node's load, kept current task by task; host ports are counted, several tasks may hold one. */
+interface MutableLoad extends NodeLoad {
+  reserved: { nanoCpus: number; memoryBytes: number };
+  hostPorts: Set<string>;
+  tasksByService: Map<string, number>;
+  hostPortCounts: Map<string, number>;
+}
+
+/**
+ * The scheduler controller's view of the store between runs, kept current from each commit's
+ * events (never from reading the store), so that a run costs what it places, not what the
+ * cluster holds: the load of every node (as nodeModel computes it from scratch) and the tasks
+ * not on a node yet, by service. Rebuilt from the store whenever the runner asks for all keys.
+ */
+export class PlacementState {
+  private readonly held = new Map<string, Holding>();
+  private readonly loads = new Map<string, MutableLoad>();
+  private readonly portsByService = new Map<string, string[]>();
+  /** Tasks with no node that are desired running, by service id: the candidates for placement. */
+  readonly unassigned = new Map<string, Set<string>>();
+
+  rebuild(reader: StoreReader): void {
+    this.held.clear();
+    this.loads.clear();
+    this.portsByService.clear();
+    this.unassigned.clear();
+    for (const service of reader.list('service')) this.portsByService.set(service.meta?.id ?? '', serviceHostPorts(service));
+    for (const task of reader.list('task')) this.taskChanged(task);
+  }
+
+  /** Applies one commit's events. */
+  apply(commit: StoreCommit): void {
     for (const event of commit.events) {
-      if (event.kind === 'node' || (event.kind === 'task' && (needsPlacement(event.object) || freesPlace(event.object) || event.action === 'remove'))) {
-        yield ALL;
-        return;
+      if (event.kind === 'task') {
+        if (event.action === 'remove') this.taskRemoved(event.object);
+        else this.taskChanged(event.object);
+      } else if (event.kind === 'service') {
+        this.servicePortsChanged(event.object.meta?.id ?? '', event.action === 'remove' ? [] : serviceHostPorts(event.object));
       }
     }
-  },
-  allKeys: () => [ALL],
-  reconcile(_keys, transaction: WriteTransaction, reader: StoreReader, nowMs: number) {
-    // A task without a status was not written by the orchestrator; it is left alone, and takes no place.
-    // A stop-first update's replacement waits until the task it replaces has stopped.
-    const replacedStopped = (task: Task): boolean => {
-      if (task.replacesTaskId === '') return true;
-      const old = reader.get('task', task.replacesTaskId);
-      return old === undefined || isTerminal(old.status?.state ?? TaskState.TASK_STATE_NEW) || old.nodeId === '';
-    };
-    const pending = reader.list('task').filter((task) => needsPlacement(task) && task.status !== undefined && replacedStopped(task));
-    if (pending.length === 0) return undefined;
-    // One transaction's worth, whole services first, in a stable order; the runner runs again for
-    // the rest. Grouping first keeps this linear: sorting 100,000 pending tasks on every run was not.
-    const byService = new Map<string, Task[]>();
-    for (const task of pending) {
-      const group = byService.get(task.serviceId);
-      if (group === undefined) byService.set(task.serviceId, [task]);
-      else group.push(task);
+  }
+
+  /** The scheduler's model: every node of the store with its load (equal to nodeModel(reader)). */
+  nodeModel(reader: StoreReader): NodeInfo[] {
+    return reader.list('node').map((node) => {
+      const load = this.loads.get(node.meta?.id ?? '');
+      return nodeInfo(node, load === undefined ? NO_LOAD : { reserved: load.reserved, hostPorts: load.hostPorts, tasksByService: load.tasksByService, totalTasks: load.totalTasks });
+    });
+  }
+
+  private taskChanged(task: Task): void {
+    const id = task.meta?.id ?? '';
+    this.release(id);
+    this.setUnassigned(task, task.nodeId === '' && task.desiredState <= TaskState.TASK_STATE_RUNNING);
+    if (task.nodeId === '' || !isLive(task)) return;
+    const reservations = task.spec?.resources?.reservations;
+    this.hold(id, {
+      nodeId: task.nodeId,
+      serviceId: task.serviceId,
+      nanoCpus: reservations?.nanoCpus ?? 0,
+      memoryBytes: reservations?.memoryBytes ?? 0,
+      hostPorts: this.portsByService.get(task.serviceId) ?? [],
+    });
+  }
+
+  private taskRemoved(task: Task): void {
+    this.release(task.meta?.id ?? '');
+    this.setUnassigned(task, false);
+  }
+
+  private setUnassigned(task: Task, unassigned: boolean): void {
+    const id = task.meta?.id ?? '';
+    let ids = this.unassigned.get(task.serviceId);
+    if (unassigned) {
+      if (ids === undefined) this.unassigned.set(task.serviceId, (ids = new Set()));
+      ids.add(id);
+      return;
     }
-    const budget = remainingBudget(transaction);
-    pending.length = 0;
-    for (const serviceId of [...byService.keys()].sort()) {
-      if (pending.length >= budget) break;
-      const group = byService.get(serviceId) ?? [];
-      group.sort((a, b) => a.specVersion - b.specVersion || a.slot - b.slot);
-      pending.push(...group.slice(0, budget - pending.length));
+    if (ids === undefined || !ids.delete(id)) return;
+    if (ids.size === 0) this.unassigned.delete(task.serviceId);
+  }
+
+  /** A service's host ports changed: its tasks on nodes hold the new ones (rare, so a full walk). */
+  private servicePortsChanged(serviceId: string, ports: string[]): void {
+    const before = this.portsByService.get(serviceId) ?? [];
+    if (ports.length === 0) this.portsByService.delete(serviceId);
+    else this.portsByService.set(serviceId, ports);
+    if (before.join() === ports.join()) return;
+    for (const [taskId, holding] of [...this.held]) {
+      if (holding.serviceId !== serviceId) continue;
+      this.release(taskId);
+      this.hold(taskId, { ...holding, hostPorts: ports });
     }
-    const result = schedule(taskGroups(pending, reader, nowMs), nodeModel(reader), String(reader.version));
-    for (const task of pending) {
-      const id = task.meta?.id ?? '';
-      const nodeId = result.assignments.get(id);
-      const status = task.status;
-      if (status === undefined) continue; // filtered out above; narrows the type
-      if (nodeId !== undefined) {
-        const message = 'scheduler assigned task to node';
-        transaction.update('task', { ...task, nodeId, status: { ...status, state: TaskState.TASK_STATE_ASSIGNED, message, err: '', timestampMs: nowMs } });
+  }
+
+  private hold(taskId: string, holding: Holding): void {
+    this.held.set(taskId, holding);
+    let load = this.loads.get(holding.nodeId);
+    if (load === undefined) {
+      load = { reserved: { nanoCpus: 0, memoryBytes: 0 }, hostPorts: new Set(), tasksByService: new Map(), totalTasks: 0, hostPortCounts: new Map() };
+      this.loads.set(holding.nodeId, load);
+    }
+    load.tasksByService.set(holding.serviceId, (load.tasksByService.get(holding.serviceId) ?? 0) + 1);
+    load.totalTasks += 1;
+    load.reserved.nanoCpus += holding.nanoCpus;
+    load.reserved.memoryBytes += holding.memoryBytes;
+    for (const port of holding.hostPorts) {
+      load.hostPortCounts.set(port, (load.hostPortCounts.get(port) ?? 0) + 1);
+      load.hostPorts.add(port);
+    }
+  }
+
+  private release(taskId: string): void {
+    const holding = this.held.get(taskId);
+    if (holding === undefined) return;
+    this.held.delete(taskId);
+    const load = this.loads.get(holding.nodeId);
+    if (load === undefined) throw new Error(`assertion failed: task ${taskId} held a place on ${holding.nodeId} with no load`);
+    const count = (load.tasksByService.get(holding.serviceId) ?? 0) - 1;
+    if (count > 0) load.tasksByService.set(holding.serviceId, count);
+    else load.tasksByService.delete(holding.serviceId);
+    load.totalTasks -= 1;
+    load.reserved.nanoCpus -= holding.nanoCpus;
+    load.reserved.memoryBytes -= holding.memoryBytes;
+    for (const port of holding.hostPorts) {
+      const held = (load.hostPortCounts.get(port) ?? 0) - 1;
+      if (held > 0) {
+        load.hostPortCounts.set(port, held);
         continue;
       }
-      const reason = result.unplaced.get(id) ?? 'no suitable node';
-      if (status.state === TaskState.TASK_STATE_PENDING && status.err === reason) continue;
-      transaction.update('task', { ...task, status: { ...status, state: TaskState.TASK_STATE_PENDING, message: 'pending task scheduling', err: reason, timestampMs: nowMs } });
+      load.hostPortCounts.delete(port);
+      load.hostPorts.delete(port);
     }
-    return undefined;
-  },
-};
+    if (load.totalTasks === 0) this.loads.delete(holding.nodeId);
+  }
+}
+
+/**
+ * Places pending tasks; runs only on the leader, like every controller. Each runner needs its
+ * own: the controller keeps a PlacementState between runs.
+ */
+export function schedulerController(): Controller {
+  const state = new PlacementState();
+  return {
+    name: 'scheduler',
+    *dirtyKeys(commit: StoreCommit) {
+      state.apply(commit);
+      for (const event of commit.events) {
+        if (event.kind === 'node' || (event.kind === 'task' && (needsPlacement(event.object) || freesPlace(event.object) || event.action === 'remove'))) {
+          yield ALL;
+          return;
+        }
+      }
+    },
+    allKeys: (reader: StoreReader) => {
+      state.rebuild(reader);
+      return [ALL];
+    },
+    reconcile(_keys, transaction: WriteTransaction, reader: StoreReader, nowMs: number) {
+      // A task without a status was not written by the orchestrator; it is left alone, and takes no place.
+      // A stop-first update's replacement waits until the task it replaces has stopped.
+      const replacedStopped = (task: Task): boolean => {
+        if (task.replacesTaskId === '') return true;
+        const old = reader.get('task', task.replacesTaskId);
+        return old === undefined || isTerminal(old.status?.state ?? TaskState.TASK_STATE_NEW) || old.nodeId === '';
+      };
+      // One transaction's worth, whole services first, in a stable order; the runner runs again
+      // for the rest.
+      const budget = remainingBudget(transaction);
+      const pending: Task[] = [];
+      for (const serviceId of [...state.unassigned.keys()].sort()) {
+        if (pending.length >= budget) break;
+        const group: Task[] = [];
+        for (const id of state.unassigned.get(serviceId) ?? []) {
+          const task = reader.get('task', id);
+          if (task !== undefined && needsPlacement(task) && task.status !== undefined && replacedStopped(task)) group.push(task);
+        }
+        group.sort((a, b) => a.specVersion - b.specVersion || a.slot - b.slot || compareIds(a, b));
+        pending.push(...group.slice(0, budget - pending.length));
+      }
+      if (pending.length === 0) return undefined;
+      const result = schedule(taskGroups(pending, reader, nowMs), state.nodeModel(reader), String(reader.version));
+      for (const task of pending) {
+        if (remainingBudget(transaction) === 0) break; // the runner runs again for the rest
+        const id = task.meta?.id ?? '';
+        const nodeId = result.assignments.get(id);
+        const status = task.status;
+        if (status === undefined) continue; // filtered out above; narrows the type
+        if (nodeId !== undefined) {
+          const message = 'scheduler assigned task to node';
+          transaction.update('task', { ...task, nodeId, status: { ...status, state: TaskState.TASK_STATE_ASSIGNED, message, err: '', timestampMs: nowMs } });
+          continue;
+        }
+        const reason = result.unplaced.get(id) ?? 'no suitable node';
+        if (status.state === TaskState.TASK_STATE_PENDING && status.err === reason) continue;
+        transaction.update('task', { ...task, status: { ...status, state: TaskState.TASK_STATE_PENDING, message: 'pending task scheduling', err: reason, timestampMs: nowMs } });
+      }
+      return undefined;
+    },
+  };
+}
+
+function compareIds(a: Task, b: Task): number {
+  const left = a.meta?.id ?? '';
+  const right = b.meta?.id ?? '';
+  return left < right ? -1 : left > right ? 1 : 0;
+}
