@@ -2,7 +2,8 @@
  * The dispatcher: one bidirectional session per agent. The agent's identity is the node id of
  * its client certificate. The session sends SessionStarted, the full assignment set, then
  * incremental changes; it takes heartbeats and batched task-status reports. Nodes that miss
- * heartbeats for HEARTBEAT_MISSES periods are marked down and their tasks orphaned.
+ * heartbeats for HEARTBEAT_MISSES periods are marked down and their tasks orphaned (with grace
+ * after a leader change and for the manager's own stalls: heartbeat-deadlines.ts).
  */
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
@@ -27,12 +28,12 @@ import { assignmentMessages, newSentData } from './assignment-messages.js';
 import { emptyChanges, NetworkIndex } from './network-views.js';
 import { fullNetworkUpdates, networkUpdates, type NetworkSession } from './network-updates.js';
 import { StatusIntake } from './status-intake.js';
+import { HeartbeatDeadlines } from './heartbeat-deadlines.js';
 import { type AttachCall, NodeRequestBroker } from './node-requests.js';
 
 /** Metadata key of a refusal that lists the managers to try instead (comma-separated ip:port). */
 export const MANAGERS_METADATA_KEY = 'skiff-managers';
-/** Heartbeat periods a node may miss before it is marked down. */
-export const HEARTBEAT_MISSES = 3;
+export { HEARTBEAT_MISSES, LEADER_CHANGE_GRACE_PERIODS } from './heartbeat-deadlines.js';
 export const DEFAULT_HEARTBEAT_PERIOD_MS = 1_000;
 /** After a CA rotation, nodes are told to renew at random within this window. */
 export const CA_ROTATION_SPREAD_MS = 5_000;
@@ -65,10 +66,9 @@ interface SessionListener extends NetworkSession {
 export class Dispatcher {
   private readonly sessions = new Map<string, Session>();
   private readonly listeners = new Map<string, SessionListener>();
-  private readonly lastSeenMs = new Map<string, number>();
+  private readonly deadlines: HeartbeatDeadlines;
   private readonly intake: StatusIntake;
   private checkTimer: NodeJS.Timeout | undefined;
-  private startedAtMs = 0;
   private active = false;
   /** Live tasks and services by overlay network; built while any session is open. */
   private networkIndex: NetworkIndex | undefined;
@@ -83,6 +83,7 @@ export class Dispatcher {
     private readonly log: Logger,
   ) {
     this.intake = new StatusIntake(store, log);
+    this.deadlines = new HeartbeatDeadlines(options.heartbeatPeriodMs, checkIntervalMs(options.heartbeatPeriodMs));
     this.requests = new NodeRequestBroker({
       sendToNode: (nodeId, message) => {
         const session = this.active ? this.sessions.get(nodeId) : undefined;
@@ -158,9 +159,8 @@ export class Dispatcher {
 
   start(): void {
     this.active = true;
-    this.lastSeenMs.clear();
-    this.startedAtMs = this.options.clock();
-    this.checkTimer = setInterval(() => void this.checkHeartbeats(), Math.max(50, this.options.heartbeatPeriodMs / 2));
+    this.deadlines.start(this.options.clock());
+    this.checkTimer = setInterval(() => void this.checkHeartbeats(), checkIntervalMs(this.options.heartbeatPeriodMs));
   }
 
   /** Ends every session (agents reconnect, possibly to another manager). */
@@ -214,7 +214,7 @@ export class Dispatcher {
     }
     this.sessions.get(nodeId)?.close();
     const sessionId = randomUUID();
-    this.lastSeenMs.set(nodeId, this.options.clock());
+    this.deadlines.seen(nodeId, this.options.clock());
     let pendingUpdated = new Map<string, Task>();
     let pendingRemoved = new Set<string>();
     let flushScheduled = false;
@@ -310,7 +310,7 @@ export class Dispatcher {
     this.sessions.set(nodeId, session);
     log.info('session started', { sessionId, addr: hello.addr });
     call.on('data', (message: AgentMessage) => {
-      this.lastSeenMs.set(nodeId, this.options.clock());
+      this.deadlines.seen(nodeId, this.options.clock());
       if (message.message?.$case === 'status' && !this.intake.submit(nodeId, message.message.value.updates)) {
         log.warn('status queue full; dropping a batch (the agent resends)');
       }
@@ -355,16 +355,16 @@ export class Dispatcher {
   /** Marks nodes down that missed too many heartbeats, and orphans their running tasks. */
   private async checkHeartbeats(): Promise<void> {
     const now = this.options.clock();
-    const deadlineMs = HEARTBEAT_MISSES * this.options.heartbeatPeriodMs;
-    const expired = this.store.reader
+    const candidates = this.store.reader
       .list('node')
       .filter((node) => node.status?.state === NodeState.NODE_STATE_READY || node.status?.state === NodeState.NODE_STATE_UNKNOWN)
-      .filter((node) => now - (this.lastSeenMs.get(node.meta?.id ?? '') ?? this.startedAtMs) > deadlineMs);
+      .map((node) => node.meta?.id ?? '');
+    const expired = this.deadlines.expired(candidates, now);
     if (expired.length === 0) return;
     try {
       await this.store.update((transaction, reader) => {
-        for (const stale of expired) {
-          const node = reader.get('node', stale.meta?.id ?? '');
+        for (const nodeId of expired) {
+          const node = reader.get('node', nodeId);
           if (node === undefined) continue;
           this.log.warn('node state', { nodeId: node.meta?.id, transition: 'ready -> down', reason: 'heartbeat missed' });
           transaction.update('node', { ...node, status: { state: NodeState.NODE_STATE_DOWN, message: 'heartbeat failure', addr: node.status?.addr ?? '' } });
@@ -374,11 +374,16 @@ export class Dispatcher {
       // A node that was only slow (its agent stalled, not gone) still has its session: end it, so
       // the agent reconnects and registers as ready with a fresh assignment set. Without this a
       // down node whose heartbeats resume in the same session stayed down for good.
-      for (const stale of expired) this.sessions.get(stale.meta?.id ?? '')?.close();
+      for (const nodeId of expired) this.sessions.get(nodeId)?.close();
     } catch (error) {
       this.log.debug('heartbeat check retry', { error: String(error) });
     }
   }
+}
+
+/** How often the leader checks heartbeat deadlines. */
+function checkIntervalMs(heartbeatPeriodMs: number): number {
+  return Math.max(50, heartbeatPeriodMs / 2);
 }
 
 function firstHello(call: grpc.ServerDuplexStream<AgentMessage, DispatcherMessage>): Promise<AgentHello> {
