@@ -2,8 +2,9 @@
  * Benchmark "placement" (issue 6, benchmarks 1 and 3): S services × R replicas placed onto N
  * simulated nodes (bench/sim: real dispatcher sessions over mutual TLS, a fake runtime) by three
  * real managers, against a reference in the same invocation: the same S × R task objects
- * committed by a second, fresh three-manager cluster with no agent at all, where the orchestrator
- * creates every task and the scheduler can assign none. Also each manager's RSS once every task
+ * committed by a second, fresh three-manager cluster with no agent and no scheduler (skiffd's
+ * hidden --simulation-no-scheduler), where the orchestrator creates every task and nothing else
+ * writes. Also each manager's RSS once every task
  * is placed. Prints one JSON line on stdout; progress goes to stderr. Never asserts a speed.
  *
  *   node dist/bench/placement.js [--nodes 1000] [--services 100] [--replicas 1000] [--timeout-s 600] [--logs DIR] [--paced] [--cpu-prof DIR]
@@ -81,9 +82,13 @@ const mebibytes = (byName: Record<string, number>): Record<string, number> => Ob
 
 const profiling = (args: PlacementArguments): { cpuProfileDir?: string } => (args.cpuProfileDir === undefined ? {} : { cpuProfileDir: args.cpuProfileDir });
 
-/** The reference: a fresh cluster with no agent commits every task; none can be assigned. */
+/**
+ * The reference: a fresh cluster with no agent and no scheduler commits every task. Without the
+ * scheduler switched off it would also write a pending reason to every task ("no nodes in the
+ * cluster"), a second write per task that is not part of a bare commit.
+ */
 async function runReference(args: PlacementArguments, workDir: string, cleanups: CleanupStack): Promise<{ ms: number; createMs: number; rssMiB: Record<string, number> }> {
-  const cluster = await startSimCluster({ workDir, label: 'reference', cleanups, ...profiling(args) });
+  const cluster = await startSimCluster({ workDir, label: 'reference', cleanups, extraFlags: ['--simulation-no-scheduler'], ...profiling(args) });
   try {
     const leader = await cluster.leader();
     progress(`reference: leader ${leader.name}; creating ${args.services} × ${args.replicas} tasks, no agent`);

@@ -7,7 +7,7 @@ import { access, rm } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { startAgent } from '../agent/agent.js';
 import { readRegistryAuthFile } from '../agent/image/registry-auth-file.js';
 import { createLogger } from '../common/log.js';
@@ -48,6 +48,7 @@ interface DaemonFlags {
   drainDelay: string;
   forceNewCluster: boolean;
   agent: boolean;
+  simulationNoScheduler: boolean;
 }
 
 /**
@@ -94,6 +95,8 @@ async function main(): Promise<void> {
     .option('--drain-delay <duration>', 'how long a task on an overlay network keeps running, out of every load-balancer set, before its stop signal', '2s')
     .option('--no-agent', 'run no worker role on this host (a manager that runs no tasks)')
     .option('--force-new-cluster', 'make this manager a new one-member cluster that keeps every object (after losing quorum for good)', false)
+    // The placement benchmark's reference only: tasks are committed and never placed.
+    .addOption(new Option('--simulation-no-scheduler', 'benchmark reference: run no scheduler').default(false).hideHelp())
     .parse();
   const flags = program.opts<DaemonFlags>();
   const registryCredentials = flags.registryAuthFile === undefined ? undefined : await readRegistryAuthFile(flags.registryAuthFile);
@@ -150,6 +153,7 @@ async function main(): Promise<void> {
         // A manager joins through --join unless that is itself (the first manager of a cluster).
         join: joinAddr,
         forceNewCluster: flags.forceNewCluster,
+        withoutScheduler: flags.simulationNoScheduler,
         ca,
         bootstrap,
         ...(flags.heartbeatPeriodMs === undefined ? {} : { heartbeatPeriodMs: Number(flags.heartbeatPeriodMs) }),

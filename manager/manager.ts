@@ -49,6 +49,11 @@ export interface ManagerOptions {
   join?: string | undefined;
   forceNewCluster?: boolean;
   heartbeatPeriodMs?: number;
+  /**
+   * Runs no scheduler: tasks are committed and never placed. Only for the placement benchmark's
+   * reference (skiffd's hidden --simulation-no-scheduler), which times bare task commits.
+   */
+  withoutScheduler?: boolean;
   /** The cluster CA from `skiff init` (first manager only): moved into the store, then off disk. */
   ca?: CertificateAuthority | undefined;
   /** The data key that encrypts the Raft directory (see manager/keys). */
@@ -119,7 +124,8 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     { clusterId: options.clusterId, heartbeatPeriodMs, managers: () => [...managerAddresses(store.reader).values()], clock },
     options.log.child({ component: 'dispatcher' }),
   );
-  const runners = [replicatedController, globalController(meetsPlacementConstraints), rebalanceController, updateController, allocatorController(), schedulerController(), reaperController()].map(
+  const controllers = [replicatedController, globalController(meetsPlacementConstraints), rebalanceController, updateController, allocatorController(), ...(options.withoutScheduler === true ? [] : [schedulerController()]), reaperController()];
+  const runners = controllers.map(
     (controller) => new ControllerRunner(controller, store, clock, options.log.child({ component: controller.name })),
   );
 

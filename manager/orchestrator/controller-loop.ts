@@ -26,6 +26,12 @@ export interface Controller {
    * burst, quadratic in the keys).
    */
   reconcile(keys: ReadonlySet<string>, transaction: WriteTransaction, reader: StoreReader, nowMs: number, finished: Set<string>): number | undefined;
+  /**
+   * True if reconcile adds every key it is done with to `finished` on every run, not only at the
+   * write budget: every other key then runs again at once (for work bounded by something other
+   * than writes, like the scheduler's tasks considered per run).
+   */
+  readonly reportsFinished?: boolean;
 }
 
 /**
@@ -118,8 +124,9 @@ export class ControllerRunner {
         wake = this.controller.reconcile(keys, transaction, reader, this.clock(), finished);
         full = remainingBudget(transaction) === 0;
       });
-      // Stopped at the budget: run the keys again that the controller did not say it finished.
-      if (full) for (const key of keys) if (!finished.has(key)) this.dirty.add(key);
+      // Stopped at the budget (or early, for a controller that says so): run the keys again that
+      // the controller did not say it finished.
+      if (full || this.controller.reportsFinished === true) for (const key of keys) if (!finished.has(key)) this.dirty.add(key);
       if (wake !== undefined) this.wakeAt(wake);
     } catch (error) {
       for (const key of keys) this.dirty.add(key);

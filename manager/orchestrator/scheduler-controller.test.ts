@@ -4,7 +4,7 @@ import { type Node, Service, type Task } from '../../proto/skiff/v1/objects.js';
 import { type DeepPartial, ServiceSpec, TaskSpec } from '../../proto/skiff/v1/specs.js';
 import { NodeAvailability, NodeState, TaskState } from '../../proto/skiff/v1/types.js';
 import type { Store } from '../store/store.js';
-import { ControllerRunner } from './controller-loop.js';
+import { CONTROLLER_BATCH_ACTIONS, ControllerRunner } from './controller-loop.js';
 import { meetsPlacementConstraints, nodeModel, PlacementState, RECENT_FAILURE_WINDOW_MS, schedulerController, taskGroups } from './scheduler-controller.js';
 import { fakeNode, fakeTask, type TempStore, tempStore } from './testing/fake-objects.js';
 
@@ -112,6 +112,40 @@ describe('scheduler controller inputs', () => {
     const big = task('big')!;
     await store.update((tx) => tx.update('task', { ...big, status: { ...big.status!, state: TaskState.TASK_STATE_COMPLETE } }));
     await vi.waitFor(() => expect(task('new')).toMatchObject({ nodeId: 'a', status: { state: TaskState.TASK_STATE_ASSIGNED, err: '' } }), WAIT);
+  });
+
+  /** A first service with more unplaceable tasks than one run's budget, and a small placeable one after it. */
+  async function unplaceableFirstService(reason?: string): Promise<{ big: string[]; small: string[] }> {
+    const big = Array.from({ length: CONTROLLER_BATCH_ACTIONS + 500 }, (_, index) => `a-${String(index).padStart(5, '0')}`);
+    const small = ['b-1', 'b-2', 'b-3'];
+    await store.update((tx) => tx.create('node', sizedNode('n1', 2 * GIB)));
+    for (let start = 0; start < big.length; start += 1000) {
+      await store.update((tx) => {
+        for (const [index, id] of big.slice(start, start + 1000).entries()) {
+          const base = withSpec(fakeTask(id, { serviceId: 'a', slot: start + index + 1 }), { resources: { reservations: { memoryBytes: 4 * GIB } } });
+          const status = reason === undefined ? base.status! : { ...base.status!, state: TaskState.TASK_STATE_PENDING, err: reason };
+          tx.create('task', { ...base, status });
+        }
+      });
+    }
+    await store.update((tx) => {
+      for (const [index, id] of small.entries()) tx.create('task', fakeTask(id, { serviceId: 'b', slot: index + 1 }));
+    });
+    return { big, small };
+  }
+
+  it('scheduler controller places later services when the first has more unplaceable tasks than a run takes, and explains every task', async () => {
+    const { big, small } = await unplaceableFirstService();
+    runner.start();
+    await vi.waitFor(() => expect(small.map((id) => task(id)?.nodeId)).toEqual(['n1', 'n1', 'n1']), WAIT);
+    await vi.waitFor(() => expect(big.filter((id) => task(id)?.status?.err !== 'no suitable node: insufficient memory on 1 node')).toEqual([]), WAIT);
+    expect(big.filter((id) => task(id)?.nodeId !== '')).toEqual([]);
+  });
+
+  it('scheduler controller places later services after a restart when the first service\'s unplaceable tasks already carry their reason', async () => {
+    const { small } = await unplaceableFirstService('no suitable node: insufficient memory on 1 node');
+    runner.start();
+    await vi.waitFor(() => expect(small.map((id) => task(id)?.nodeId)).toEqual(['n1', 'n1', 'n1']), WAIT);
   });
 
   it('scheduler controller keeps a constrained task pending with the constraint until a node is relabelled', async () => {

@@ -202,8 +202,14 @@ export class PlacementState {
   private readonly portsByService = new Map<string, string[]>();
   /** Tasks with no node that are desired running, by service id: the candidates for placement. */
   readonly unassigned = new Map<string, Set<string>>();
+  /**
+   * Moves on whenever capacity may have grown: a node changed or a place was freed. A task that
+   * could not be placed cannot be placed before it moves (placements only take capacity).
+   */
+  generation = 0;
 
   rebuild(reader: StoreReader): void {
+    this.generation += 1;
     this.held.clear();
     this.loads.clear();
     this.portsByService.clear();
@@ -218,6 +224,8 @@ export class PlacementState {
       if (event.kind === 'task') {
         if (event.action === 'remove') this.taskRemoved(event.object);
         else this.taskChanged(event.object);
+      } else if (event.kind === 'node') {
+        this.generation += 1;
       } else if (event.kind === 'service') {
         this.servicePortsChanged(event.object.meta?.id ?? '', event.action === 'remove' ? [] : serviceHostPorts(event.object));
       }
@@ -298,6 +306,7 @@ export class PlacementState {
     const holding = this.held.get(taskId);
     if (holding === undefined) return;
     this.held.delete(taskId);
+    this.generation += 1;
     const load = this.loads.get(holding.nodeId);
     if (load === undefined) throw new Error(`assertion failed: task ${taskId} held a place on ${holding.nodeId} with no load`);
     const count = (load.tasksByService.get(holding.serviceId) ?? 0) - 1;
@@ -319,14 +328,43 @@ export class PlacementState {
   }
 }
 
+/** What one run leaves for the next: the groups found unplaceable, and where to go on from. */
+interface RunMemory {
+  /** `serviceId\0specVersion` -> why its tasks could not be placed at `generation`. */
+  blocked: Map<string, string>;
+  /** The PlacementState generation `blocked` holds for; older entries are dropped. */
+  generation: number;
+  /** The service a run that stopped early did not reach; the next run starts there. */
+  cursor: string | undefined;
+}
+
+const groupKey = (task: Task): string => `${task.serviceId}\u0000${task.specVersion}`;
+
+/** Service ids in order, starting at `cursor` and wrapping, so that every service gets its turn. */
+function rotated(serviceIds: Iterable<string>, cursor: string | undefined): string[] {
+  const sorted = [...serviceIds].sort();
+  if (cursor === undefined) return sorted;
+  const start = sorted.findIndex((id) => id >= cursor);
+  return start <= 0 ? sorted : [...sorted.slice(start), ...sorted.slice(0, start)];
+}
+
 /**
  * Places pending tasks; runs only on the leader, like every controller. Each runner needs its
  * own: the controller keeps a PlacementState between runs.
+ *
+ * A run schedules at most one write budget of tasks. Groups (service and spec version) it could
+ * not place entirely are remembered until capacity changes (a node changes, a place is freed):
+ * later runs write their reason to the rest of their tasks without scheduling them again and go
+ * on to the next services. A run that stops early starts the next one where it stopped. Without
+ * both, a first service with more unplaceable tasks than the budget took every run, and the
+ * services after it were never placed.
  */
 export function schedulerController(): Controller {
   const state = new PlacementState();
+  const memory: RunMemory = { blocked: new Map(), generation: 0, cursor: undefined };
   return {
     name: 'scheduler',
+    reportsFinished: true,
     *dirtyKeys(commit: StoreCommit) {
       state.apply(commit);
       for (const event of commit.events) {
@@ -338,50 +376,80 @@ export function schedulerController(): Controller {
     },
     allKeys: (reader: StoreReader) => {
       state.rebuild(reader);
+      memory.blocked.clear();
+      memory.cursor = undefined;
       return [ALL];
     },
-    reconcile(_keys, transaction: WriteTransaction, reader: StoreReader, nowMs: number) {
-      // A task without a status was not written by the orchestrator; it is left alone, and takes no place.
-      // A stop-first update's replacement waits until the task it replaces has stopped.
-      const replacedStopped = (task: Task): boolean => {
-        if (task.replacesTaskId === '') return true;
-        const old = reader.get('task', task.replacesTaskId);
-        return old === undefined || isTerminal(old.status?.state ?? TaskState.TASK_STATE_NEW) || old.nodeId === '';
-      };
-      // One transaction's worth, whole services first, in a stable order; the runner runs again
-      // for the rest.
-      const budget = remainingBudget(transaction);
-      const pending: Task[] = [];
-      for (const serviceId of [...state.unassigned.keys()].sort()) {
-        if (pending.length >= budget) break;
-        const group: Task[] = [];
-        for (const id of state.unassigned.get(serviceId) ?? []) {
-          const task = reader.get('task', id);
-          if (task !== undefined && needsPlacement(task) && task.status !== undefined && replacedStopped(task)) group.push(task);
-        }
-        group.sort((a, b) => a.specVersion - b.specVersion || a.slot - b.slot || compareIds(a, b));
-        pending.push(...group.slice(0, budget - pending.length));
+    reconcile(_keys, transaction: WriteTransaction, reader: StoreReader, nowMs: number, finished: Set<string>) {
+      if (memory.generation !== state.generation) {
+        memory.blocked.clear();
+        memory.generation = state.generation;
       }
+      const { pending, stoppedAt } = candidates(state, memory, transaction, reader, nowMs);
+      memory.cursor = stoppedAt;
+      if (stoppedAt === undefined) finished.add(ALL);
       if (pending.length === 0) return undefined;
       const result = schedule(taskGroups(pending, reader, nowMs), state.nodeModel(reader), String(reader.version));
       for (const task of pending) {
-        if (remainingBudget(transaction) === 0) break; // the runner runs again for the rest
         const id = task.meta?.id ?? '';
         const nodeId = result.assignments.get(id);
-        const status = task.status;
-        if (status === undefined) continue; // filtered out above; narrows the type
         if (nodeId !== undefined) {
-          const message = 'scheduler assigned task to node';
-          transaction.update('task', { ...task, nodeId, status: { ...status, state: TaskState.TASK_STATE_ASSIGNED, message, err: '', timestampMs: nowMs } });
+          const status = task.status;
+          if (status === undefined) continue; // candidates() takes only tasks with a status
+          transaction.update('task', { ...task, nodeId, status: { ...status, state: TaskState.TASK_STATE_ASSIGNED, message: 'scheduler assigned task to node', err: '', timestampMs: nowMs } });
           continue;
         }
         const reason = result.unplaced.get(id) ?? 'no suitable node';
-        if (status.state === TaskState.TASK_STATE_PENDING && status.err === reason) continue;
-        transaction.update('task', { ...task, status: { ...status, state: TaskState.TASK_STATE_PENDING, message: 'pending task scheduling', err: reason, timestampMs: nowMs } });
+        memory.blocked.set(groupKey(task), reason);
+        writeReason(transaction, task, reason, nowMs);
       }
       return undefined;
     },
   };
+}
+
+/** Marks a task pending with the scheduler's reason, unless it already says so. */
+function writeReason(transaction: WriteTransaction, task: Task, reason: string, nowMs: number): void {
+  const status = task.status;
+  if (status === undefined || (status.state === TaskState.TASK_STATE_PENDING && status.err === reason)) return;
+  transaction.update('task', { ...task, status: { ...status, state: TaskState.TASK_STATE_PENDING, message: 'pending task scheduling', err: reason, timestampMs: nowMs } });
+}
+
+/**
+ * This run's tasks to schedule, whole services first, from the cursor on: at most the budget,
+ * less the reasons it writes directly for groups still blocked. `stoppedAt` is the first service
+ * it did not finish, if it stopped early.
+ */
+function candidates(state: PlacementState, memory: Readonly<RunMemory>, transaction: WriteTransaction, reader: StoreReader, nowMs: number): { pending: Task[]; stoppedAt: string | undefined } {
+  // A stop-first update's replacement waits until the task it replaces has stopped.
+  const replacedStopped = (task: Task): boolean => {
+    if (task.replacesTaskId === '') return true;
+    const old = reader.get('task', task.replacesTaskId);
+    return old === undefined || isTerminal(old.status?.state ?? TaskState.TASK_STATE_NEW) || old.nodeId === '';
+  };
+  const pending: Task[] = [];
+  const room = (): number => remainingBudget(transaction) - pending.length;
+  for (const serviceId of rotated(state.unassigned.keys(), memory.cursor)) {
+    if (room() <= 0) return { pending, stoppedAt: serviceId };
+    const group: Task[] = [];
+    for (const id of state.unassigned.get(serviceId) ?? []) {
+      const task = reader.get('task', id);
+      // A task without a status was not written by the orchestrator; it is left alone.
+      if (task === undefined || !needsPlacement(task) || task.status === undefined || !replacedStopped(task)) continue;
+      const blockedReason = memory.blocked.get(groupKey(task));
+      if (blockedReason !== undefined) {
+        if (room() > 0) writeReason(transaction, task, blockedReason, nowMs);
+        else return { pending, stoppedAt: serviceId };
+        continue;
+      }
+      group.push(task);
+    }
+    group.sort((a, b) => a.specVersion - b.specVersion || a.slot - b.slot || compareIds(a, b));
+    const taken = group.slice(0, Math.max(0, room()));
+    pending.push(...taken);
+    if (taken.length < group.length) return { pending, stoppedAt: serviceId };
+  }
+  return { pending, stoppedAt: undefined };
 }
 
 function compareIds(a: Task, b: Task): number {
