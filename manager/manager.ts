@@ -27,7 +27,8 @@ import { updateController } from './orchestrator/update-controller.js';
 import { replicatedController } from './orchestrator/replicated-controller.js';
 import { globalController } from './orchestrator/global-controller.js';
 import { rebalanceController } from './orchestrator/rebalance-controller.js';
-import { meetsPlacementConstraints, schedulerController } from './orchestrator/scheduler-controller.js';
+import { meetsPlacementConstraints } from './orchestrator/scheduler-controller.js';
+import { placingController } from './orchestrator/placing-controller.js';
 import { Store, type StoreReader, type WriteTransaction } from './store/store.js';
 import { Authorizer } from './security/authorization.js';
 import { ensureClusterSecurity, nodeCaHandlers, nodeJoinHandlers } from './security/node-ca.js';
@@ -124,7 +125,9 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     { clusterId: options.clusterId, heartbeatPeriodMs, managers: () => [...managerAddresses(store.reader).values()], clock },
     options.log.child({ component: 'dispatcher' }),
   );
-  const controllers = [replicatedController, globalController(meetsPlacementConstraints), rebalanceController, updateController, allocatorController(), ...(options.withoutScheduler === true ? [] : [schedulerController()]), reaperController()];
+  // The replicated orchestrator places the tasks it creates itself (placing-controller.ts).
+  const placing = options.withoutScheduler === true ? replicatedController : placingController();
+  const controllers = [placing, globalController(meetsPlacementConstraints), rebalanceController, updateController, allocatorController(), reaperController()];
   const runners = controllers.map(
     (controller) => new ControllerRunner(controller, store, clock, options.log.child({ component: controller.name })),
   );

@@ -1,6 +1,7 @@
 /** Runs the replicated reconcile for every service whose service or tasks changed. */
 import { NodeAvailability, TaskState } from '../../proto/skiff/v1/types.js';
 import { isTerminal } from '../../proto/task-states.js';
+import type { Task } from '../../proto/skiff/v1/objects.js';
 import { newObjectId, type StoreReader, type WriteTransaction } from '../store/store.js';
 import type { StoreCommit, StoreEvent } from '../store/tables.js';
 import { remainingBudget, type Controller } from './controller-loop.js';
@@ -21,6 +22,22 @@ export function agentProgress(event: StoreEvent): boolean {
   return event.object.desiredState <= TaskState.TASK_STATE_RUNNING && state > TaskState.TASK_STATE_ASSIGNED && !isTerminal(state);
 }
 
+/** Where the replicated reconcile puts its task writes, and how many more it may make. */
+export interface TaskWriter {
+  update(task: Task): void;
+  create(task: Task): void;
+  remaining(): number;
+}
+
+/** Writes straight into the transaction, within its budget. */
+export function transactionWriter(transaction: WriteTransaction): TaskWriter {
+  return {
+    update: (task) => transaction.update('task', task),
+    create: (task) => transaction.create('task', task),
+    remaining: () => remainingBudget(transaction),
+  };
+}
+
 export const replicatedController: Controller = {
   name: 'replicated',
   *dirtyKeys(commit: StoreCommit) {
@@ -37,34 +54,39 @@ export const replicatedController: Controller = {
     return ids;
   },
   reconcile(keys: ReadonlySet<string>, transaction: WriteTransaction, reader: StoreReader, nowMs: number, finished: Set<string>) {
-    let wakeAtMs: number | undefined;
-    const nodes = reader.list('node');
-    const drained = nodes.filter((node) => node.spec?.availability === NodeAvailability.NODE_AVAILABILITY_DRAIN).map((node) => node.meta?.id ?? '');
-    const serviceIds = keys.has(EVERY_SERVICE) ? new Set(replicatedController.allKeys(reader)) : keys;
-    let all = true;
-    for (const serviceId of serviceIds) {
-      if (remainingBudget(transaction) === 0) {
-        all = false;
-        break; // the runner runs the unfinished keys again
-      }
-      const service = reader.get('service', serviceId);
-      if (service !== undefined && service.spec?.mode?.$case !== 'replicated') {
-        finished.add(serviceId);
-        continue;
-      }
-      // Tasks move off drained nodes and off nodes that no longer meet the constraints.
-      const misfits = service?.spec?.taskTemplate?.placement?.constraints.length ? nodes.filter((node) => !meetsPlacementConstraints(service.spec, node)).map((node) => node.meta?.id ?? '') : [];
-      const mustMove = new Set([...drained, ...misfits]);
-      const actions = reconcileReplicated(service, reader.tasksByService(serviceId), nowMs, newObjectId, mustMove);
-      // Updates first (they free slots and nodes), then creates, within this run's budget.
-      const fits = actions.update.length + actions.create.length <= remainingBudget(transaction);
-      for (const task of actions.update.slice(0, remainingBudget(transaction))) transaction.update('task', task);
-      for (const task of actions.create.slice(0, remainingBudget(transaction))) transaction.create('task', task);
-      if (actions.wakeAtMs !== undefined) wakeAtMs = Math.min(wakeAtMs ?? actions.wakeAtMs, actions.wakeAtMs);
-      if (fits) finished.add(serviceId);
-      else all = false;
-    }
-    if (all && keys.has(EVERY_SERVICE)) finished.add(EVERY_SERVICE);
-    return wakeAtMs;
+    return reconcileServices(keys, transactionWriter(transaction), reader, nowMs, finished);
   },
 };
+
+/** The replicated controller's run over `keys` (service ids, or EVERY_SERVICE), writing through `writer`. */
+export function reconcileServices(keys: ReadonlySet<string>, writer: TaskWriter, reader: StoreReader, nowMs: number, finished: Set<string>): number | undefined {
+  let wakeAtMs: number | undefined;
+  const nodes = reader.list('node');
+  const drained = nodes.filter((node) => node.spec?.availability === NodeAvailability.NODE_AVAILABILITY_DRAIN).map((node) => node.meta?.id ?? '');
+  const serviceIds = keys.has(EVERY_SERVICE) ? new Set(replicatedController.allKeys(reader)) : keys;
+  let all = true;
+  for (const serviceId of serviceIds) {
+    if (writer.remaining() <= 0) {
+      all = false;
+      break; // the runner runs the unfinished keys again
+    }
+    const service = reader.get('service', serviceId);
+    if (service !== undefined && service.spec?.mode?.$case !== 'replicated') {
+      finished.add(serviceId);
+      continue;
+    }
+    // Tasks move off drained nodes and off nodes that no longer meet the constraints.
+    const misfits = service?.spec?.taskTemplate?.placement?.constraints.length ? nodes.filter((node) => !meetsPlacementConstraints(service.spec, node)).map((node) => node.meta?.id ?? '') : [];
+    const mustMove = new Set([...drained, ...misfits]);
+    const actions = reconcileReplicated(service, reader.tasksByService(serviceId), nowMs, newObjectId, mustMove);
+    // Updates first (they free slots and nodes), then creates, within this run's budget.
+    const fits = actions.update.length + actions.create.length <= writer.remaining();
+    for (const task of actions.update.slice(0, writer.remaining())) writer.update(task);
+    for (const task of actions.create.slice(0, Math.max(0, writer.remaining()))) writer.create(task);
+    if (actions.wakeAtMs !== undefined) wakeAtMs = Math.min(wakeAtMs ?? actions.wakeAtMs, actions.wakeAtMs);
+    if (fits) finished.add(serviceId);
+    else all = false;
+  }
+  if (all && keys.has(EVERY_SERVICE)) finished.add(EVERY_SERVICE);
+  return wakeAtMs;
+}

@@ -349,8 +349,9 @@ function rotated(serviceIds: Iterable<string>, cursor: string | undefined): stri
 }
 
 /**
- * Places pending tasks; runs only on the leader, like every controller. Each runner needs its
- * own: the controller keeps a PlacementState between runs.
+ * The scheduler's state between runs and one run's work, shared by schedulerController and
+ * placingController (which also places the tasks the replicated orchestrator creates, in the
+ * same transaction).
  *
  * A run schedules at most one write budget of tasks. Groups (service and spec version) it could
  * not place entirely are remembered until capacity changes (a node changes, a place is freed):
@@ -359,60 +360,99 @@ function rotated(serviceIds: Iterable<string>, cursor: string | undefined): stri
  * both, a first service with more unplaceable tasks than the budget took every run, and the
  * services after it were never placed.
  */
+export class TaskScheduler {
+  private readonly state = new PlacementState();
+  private readonly memory: RunMemory = { blocked: new Map(), generation: 0, cursor: undefined };
+
+  /** Applies a commit; true if it may let a task be placed (the scheduler should run). */
+  committed(commit: StoreCommit): boolean {
+    this.state.apply(commit);
+    return commit.events.some((event) => event.kind === 'node' || (event.kind === 'task' && (needsPlacement(event.object) || freesPlace(event.object) || event.action === 'remove')));
+  }
+
+  /** Forgets everything and reads the store again (a new leader trusts nothing it did not read). */
+  rebuild(reader: StoreReader): void {
+    this.state.rebuild(reader);
+    this.memory.blocked.clear();
+    this.memory.cursor = undefined;
+  }
+
+  /**
+   * Places `created` (new tasks of this transaction, not in the store yet; each is written here,
+   * with its node or its reason) and, if `walkStored`, the stored tasks waiting for a node, within
+   * the transaction's budget. Returns false if it stopped before it reached every stored task.
+   */
+  run(transaction: WriteTransaction, reader: StoreReader, nowMs: number, created: readonly Task[], walkStored: boolean): boolean {
+    const { state, memory } = this;
+    if (memory.generation !== state.generation) {
+      memory.blocked.clear();
+      memory.generation = state.generation;
+    }
+    const ready = created.filter((task) => needsPlacement(task) && task.replacesTaskId === '');
+    const isNew = new Set(ready);
+    // Tasks that wait for something first (addresses, the task they replace) go in as they are.
+    for (const task of created) if (!isNew.has(task)) transaction.create('task', task);
+    const stored = walkStored ? candidates(state, memory, transaction, reader, nowMs, ready.length) : { pending: [], stoppedAt: undefined };
+    if (walkStored) memory.cursor = stored.stoppedAt;
+    const pending = [...ready, ...stored.pending];
+    if (pending.length === 0) return stored.stoppedAt === undefined;
+    const result = schedule(taskGroups(pending, reader, nowMs), state.nodeModel(reader), String(reader.version));
+    for (const task of pending) {
+      const id = task.meta?.id ?? '';
+      const nodeId = result.assignments.get(id);
+      const status = task.status;
+      if (status === undefined) throw new Error(`assertion failed: task ${id} to place has no status`);
+      let placed: Task;
+      if (nodeId !== undefined) {
+        placed = { ...task, nodeId, status: { ...status, state: TaskState.TASK_STATE_ASSIGNED, message: 'scheduler assigned task to node', err: '', timestampMs: nowMs } };
+      } else {
+        const reason = result.unplaced.get(id) ?? 'no suitable node';
+        memory.blocked.set(groupKey(task), reason);
+        if (!isNew.has(task)) {
+          writeReason(transaction, task, reason, nowMs);
+          continue;
+        }
+        placed = { ...task, status: pendingStatus(status, reason, nowMs) };
+      }
+      if (isNew.has(task)) transaction.create('task', placed);
+      else transaction.update('task', placed);
+    }
+    return stored.stoppedAt === undefined;
+  }
+}
+
+/** Places pending tasks; runs only on the leader, like every controller. Each runner needs its own. */
 export function schedulerController(): Controller {
-  const state = new PlacementState();
-  const memory: RunMemory = { blocked: new Map(), generation: 0, cursor: undefined };
+  const scheduler = new TaskScheduler();
   return {
     name: 'scheduler',
     reportsFinished: true,
     *dirtyKeys(commit: StoreCommit) {
-      state.apply(commit);
-      for (const event of commit.events) {
-        if (event.kind === 'node' || (event.kind === 'task' && (needsPlacement(event.object) || freesPlace(event.object) || event.action === 'remove'))) {
-          yield ALL;
-          return;
-        }
-      }
+      if (scheduler.committed(commit)) yield ALL;
     },
     allKeys: (reader: StoreReader) => {
-      state.rebuild(reader);
-      memory.blocked.clear();
-      memory.cursor = undefined;
+      scheduler.rebuild(reader);
       return [ALL];
     },
     reconcile(_keys, transaction: WriteTransaction, reader: StoreReader, nowMs: number, finished: Set<string>) {
-      if (memory.generation !== state.generation) {
-        memory.blocked.clear();
-        memory.generation = state.generation;
-      }
-      const { pending, stoppedAt } = candidates(state, memory, transaction, reader, nowMs);
-      memory.cursor = stoppedAt;
-      if (stoppedAt === undefined) finished.add(ALL);
-      if (pending.length === 0) return undefined;
-      const result = schedule(taskGroups(pending, reader, nowMs), state.nodeModel(reader), String(reader.version));
-      for (const task of pending) {
-        const id = task.meta?.id ?? '';
-        const nodeId = result.assignments.get(id);
-        if (nodeId !== undefined) {
-          const status = task.status;
-          if (status === undefined) continue; // candidates() takes only tasks with a status
-          transaction.update('task', { ...task, nodeId, status: { ...status, state: TaskState.TASK_STATE_ASSIGNED, message: 'scheduler assigned task to node', err: '', timestampMs: nowMs } });
-          continue;
-        }
-        const reason = result.unplaced.get(id) ?? 'no suitable node';
-        memory.blocked.set(groupKey(task), reason);
-        writeReason(transaction, task, reason, nowMs);
-      }
+      if (scheduler.run(transaction, reader, nowMs, [], true)) finished.add(ALL);
       return undefined;
     },
   };
+}
+
+/** The key a scheduler run is dirty under. */
+export const SCHEDULER_KEY = ALL;
+
+function pendingStatus(status: NonNullable<Task['status']>, reason: string, nowMs: number): NonNullable<Task['status']> {
+  return { ...status, state: TaskState.TASK_STATE_PENDING, message: 'pending task scheduling', err: reason, timestampMs: nowMs };
 }
 
 /** Marks a task pending with the scheduler's reason, unless it already says so. */
 function writeReason(transaction: WriteTransaction, task: Task, reason: string, nowMs: number): void {
   const status = task.status;
   if (status === undefined || (status.state === TaskState.TASK_STATE_PENDING && status.err === reason)) return;
-  transaction.update('task', { ...task, status: { ...status, state: TaskState.TASK_STATE_PENDING, message: 'pending task scheduling', err: reason, timestampMs: nowMs } });
+  transaction.update('task', { ...task, status: pendingStatus(status, reason, nowMs) });
 }
 
 /**
@@ -420,7 +460,7 @@ function writeReason(transaction: WriteTransaction, task: Task, reason: string, 
  * less the reasons it writes directly for groups still blocked. `stoppedAt` is the first service
  * it did not finish, if it stopped early.
  */
-function candidates(state: PlacementState, memory: Readonly<RunMemory>, transaction: WriteTransaction, reader: StoreReader, nowMs: number): { pending: Task[]; stoppedAt: string | undefined } {
+function candidates(state: PlacementState, memory: Readonly<RunMemory>, transaction: WriteTransaction, reader: StoreReader, nowMs: number, taken: number): { pending: Task[]; stoppedAt: string | undefined } {
   // A stop-first update's replacement waits until the task it replaces has stopped.
   const replacedStopped = (task: Task): boolean => {
     if (task.replacesTaskId === '') return true;
@@ -428,7 +468,7 @@ function candidates(state: PlacementState, memory: Readonly<RunMemory>, transact
     return old === undefined || isTerminal(old.status?.state ?? TaskState.TASK_STATE_NEW) || old.nodeId === '';
   };
   const pending: Task[] = [];
-  const room = (): number => remainingBudget(transaction) - pending.length;
+  const room = (): number => remainingBudget(transaction) - taken - pending.length;
   for (const serviceId of rotated(state.unassigned.keys(), memory.cursor)) {
     if (room() <= 0) return { pending, stoppedAt: serviceId };
     const group: Task[] = [];
