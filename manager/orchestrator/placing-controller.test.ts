@@ -39,7 +39,7 @@ const liveTasks = (): Task[] => store.reader.list('task').filter((task) => task.
 
 function constrained(id: string, replicas: number, constraint: string): Service {
   const base = fakeService(id, replicas);
-  return { ...base, spec: { ...base.spec!, taskTemplate: { ...base.spec!.taskTemplate!, placement: { constraints: [constraint], preferences: [], maxReplicasPerNode: 0, platforms: [] } } } };
+  return { ...base, spec: { ...base.spec!, taskTemplate: { ...base.spec!.taskTemplate!, placement: { constraints: [constraint], preferences: [], maxReplicasPerNode: 0 } } } };
 }
 
 describe('placing controller', () => {
