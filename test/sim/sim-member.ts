@@ -1,7 +1,8 @@
 /**
  * One simulated manager: a pure RaftCore, its simulated disk and the KV state machine, driven by
  * the same loop a real driver runs. The loop honours the Ready contract (types.ts):
- * persist (snapshot, entries, hard state; one fsync) -> send -> apply -> advance.
+ * send the leader's replication traffic -> persist (snapshot, entries, hard state; one fsync)
+ * -> send the rest -> apply -> advance.
  *
  * A crash drops the core and all volatile state; `start` rebuilds everything from the disk: the
  * core from RaftInitialState, the state machine from the snapshot (the core then hands back the
@@ -9,6 +10,7 @@
  * write, serving a read) are protected methods, so the buggy-*.ts fakes can override exactly one.
  */
 
+import { coalesceAppends, mayPrecedePersist } from '../../manager/raft/driver/ready-messages.js';
 import type { ConfChange, Entry, LogIndex, MemberId, Message, RaftConfig, RaftCore, RaftInitialState, RaftStatus, Ready, Role } from '../../manager/raft/core/types.js';
 import type { ClientReply, ClientReplyBody, ClientRequest } from './client-protocol.js';
 import type { EventLog } from './event-log.js';
@@ -190,12 +192,13 @@ export class SimMember {
       if (round >= MAX_READY_ROUNDS_PER_TICK) throw new InvariantViolation('liveness', `${this.id} produced more than ${MAX_READY_ROUNDS_PER_TICK} Ready rounds in one tick`);
       const core = this.core;
       const ready = core.ready();
+      // As the driver (manager/raft/driver/raft-node.ts): one append per follower, and a
+      // leader's replication traffic leaves before its own disk write, the rest after it.
+      const messages = coalesceAppends(ready.messages);
+      this.sendAll(messages.filter(mayPrecedePersist));
       if (this.persist(ready) === 'crashed') return;
       this.afterPersist(ready);
-      for (const message of ready.messages) {
-        if (message.from !== this.id) throw new InvariantViolation('message origin', `${this.id} sent a message from ${message.from}`);
-        this.env.send(message);
-      }
+      this.sendAll(messages.filter((message) => !mayPrecedePersist(message)));
       this.applyCommitted(ready);
       for (const readState of ready.readStates) {
         const pending = this.pendingReads.get(readState.requestId);
@@ -203,6 +206,13 @@ export class SimMember {
       }
       this.serveReads();
       core.advance(ready);
+    }
+  }
+
+  private sendAll(messages: readonly Message[]): void {
+    for (const message of messages) {
+      if (message.from !== this.id) throw new InvariantViolation('message origin', `${this.id} sent a message from ${message.from}`);
+      this.env.send(message);
     }
   }
 

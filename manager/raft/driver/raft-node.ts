@@ -7,6 +7,7 @@
 import type { Logger } from '../../../common/log.js';
 import type { ConfState, Entry, LogIndex, MemberId, Message, RaftCore, Ready, SoftState, Term } from '../core/types.js';
 import type { RaftStorage } from '../storage/raft-storage.js';
+import { coalesceAppends, mayPrecedePersist } from './ready-messages.js';
 
 /** Milliseconds per Raft tick (DESIGN.md §4: 100 ms). */
 export const TICK_MS = 100;
@@ -38,6 +39,7 @@ export class RaftNode {
   private ticker: NodeJS.Timeout | undefined;
   private processing = false;
   private pendingWork = false;
+  private scheduled = false;
   private stopped = false;
   private appliedIndex: LogIndex;
   private appliedTerm: Term;
@@ -45,7 +47,6 @@ export class RaftNode {
   /** The log after the last snapshot as persisted: carried into the next compaction. */
   private persisted: Entry[];
   private readonly idleWaiters: Array<() => void> = [];
-  private role: SoftState['role'] = 'follower';
 
   constructor(
     readonly core: RaftCore,
@@ -87,14 +88,24 @@ export class RaftNode {
     this.kick();
   }
 
-  /** Schedules Ready processing after a change to the core (propose, readIndex, ...). */
+  /**
+   * Schedules Ready processing after a change to the core (propose, readIndex, a message, ...).
+   * A microtask, not setImmediate: everything the current callback does to the core (a batch
+   * of messages off the wire, a proposal) is in the Ready, and no loop turn (with its I/O
+   * polling) is added to every write's latency.
+   */
   kick(): void {
     if (this.stopped) return;
     if (this.processing) {
       this.pendingWork = true;
       return;
     }
-    setImmediate(() => void this.process());
+    if (this.scheduled) return;
+    this.scheduled = true;
+    queueMicrotask(() => {
+      this.scheduled = false;
+      void this.process();
+    });
   }
 
   private async process(): Promise<void> {
@@ -117,22 +128,17 @@ export class RaftNode {
   }
 
   private async handle(ready: Ready): Promise<void> {
-    if (ready.softState !== undefined) {
-      this.role = ready.softState.role;
-      this.events.onSoftState?.(ready.softState);
-    }
-    if (this.role === 'leader') {
-      // A leader replicates while it writes its own disk (Raft thesis §10.2.1, as etcd does).
-      // Safe because Readies are handled one at a time: acknowledgements of these entries can
-      // only surface (as a commit, in messages or as entries to apply) in a later Ready, which
-      // is taken after this one is durable. A leader's messages carry no vote of its own.
-      this.transport.send(ready.messages);
-      await this.storage.save(ready.snapshot, ready.entries, ready.hardState);
-    } else {
-      // 1. Persist, then 2. send: a vote or an entry acknowledged to a peer is on disk first.
-      await this.storage.save(ready.snapshot, ready.entries, ready.hardState);
-      this.transport.send(ready.messages);
-    }
+    if (ready.softState !== undefined) this.events.onSoftState?.(ready.softState);
+    // One append per follower, not one per proposal.
+    const messages = coalesceAppends(ready.messages);
+    // A leader replicates while it writes its own disk (Raft thesis §10.2.1, as etcd does).
+    // Safe because Readies are handled one at a time: acknowledgements of these entries can
+    // only surface (as a commit, in messages or as entries to apply) in a later Ready, which
+    // is taken after this one is durable.
+    this.transport.send(messages.filter(mayPrecedePersist));
+    // 1. Persist, then 2. send the rest: a vote or an entry acknowledged to a peer is on disk first.
+    await this.storage.save(ready.snapshot, ready.entries, ready.hardState);
+    this.transport.send(messages.filter((message) => !mayPrecedePersist(message)));
     this.trackPersisted(ready);
     // 3. Apply.
     if (ready.snapshot !== undefined && ready.snapshot.meta.index > this.appliedIndex) {
