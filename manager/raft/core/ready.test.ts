@@ -28,16 +28,44 @@ suite('Ready and advance', () => {
     expect(core.hasReady()).toBe(true);
     const first = core.ready();
     expect(first.entries.map((e) => e.index)).toEqual([2]);
-    expect(first.hardState).toEqual({ term: 1, vote: 'a', commit: 2 });
+    // A lone voter's entry is not committed until its own copy is durable (advance).
+    expect(first.hardState).toBeUndefined();
     expect(first.softState).toBeUndefined();
-    expect(first.committedEntries.map((e) => e.index)).toEqual([2]);
-    // Not advanced yet: nothing is handed out twice.
+    expect(first.committedEntries).toEqual([]);
+    // Not advanced yet: nothing is handed out twice, and nothing commits.
     expect(core.hasReady()).toBe(false);
-    const second = core.ready();
-    expect(second).toMatchObject({ entries: [], committedEntries: [], hardState: undefined, messages: [], readStates: [] });
-    expect(core.status().applied).toBe(1);
+    expect(core.status().commit).toBe(1);
     core.advance(first);
+    expect(core.status().commit).toBe(2);
+    const second = core.ready();
+    expect(second.entries).toEqual([]);
+    expect(second.hardState).toEqual({ term: 1, vote: 'a', commit: 2 });
+    expect(second.committedEntries.map((e) => e.index)).toEqual([2]);
+    expect(core.hasReady()).toBe(false);
+    const third = core.ready();
+    expect(third).toMatchObject({ entries: [], committedEntries: [], hardState: undefined, messages: [], readStates: [] });
+    expect(core.status().applied).toBe(1);
+    core.advance(second);
     expect(core.status().applied).toBe(2);
+  });
+
+  it('a leader counts its own entries toward commit only once advance reports them durable', () => {
+    const net = new TestNetwork(['a', 'b', 'c']);
+    net.elect('a');
+    const a = net.core('a');
+    const before = a.status().commit;
+    const result = a.propose(text('x'));
+    expect(result.ok).toBe(true);
+    const pending = a.ready();
+    expect(pending.entries).toHaveLength(1);
+    // b gets the append and acknowledges while a's own write is still in flight.
+    for (const message of pending.messages.filter((m) => m.to === id('b'))) net.core('b').step(message);
+    net.processReady('b');
+    for (const message of net.take((m) => m.to === id('a') && m.from === id('b'))) a.step(message);
+    // One durable copy (b's) of three is not a majority.
+    expect(a.status().commit).toBe(before);
+    a.advance(pending);
+    expect(a.status().commit).toBe(result.ok ? result.index : -1);
   });
 
   it('Ready reports the soft state only when role or leader changes', () => {
