@@ -1,5 +1,6 @@
 import { describe as suite, expect, it } from 'vitest';
 import { createRaftCore, defaultRaftConfig } from './core.js';
+import { RaftLog } from './raft-log.js';
 import { asIndex, asTerm } from './invariant.js';
 import { TestNetwork, id, text } from './test-network.js';
 import type { Entry, RaftInitialState } from './types.js';
@@ -66,6 +67,25 @@ suite('Ready and advance', () => {
     expect(a.status().commit).toBe(before);
     a.advance(pending);
     expect(a.status().commit).toBe(result.ok ? result.index : -1);
+  });
+
+  it('a write that completes after its entries were replaced does not count them as persisted', () => {
+    const base = { meta: { index: asIndex(0), term: asTerm(0), conf: { voters: [id('a')], learners: [] } }, data: text('') };
+    const log = new RaftLog(base, [entry(1, 1), entry(2, 1)], asIndex(1), asIndex(0));
+    expect(log.persisted).toBe(2);
+    log.append([entry(3, 1), entry(4, 1)]);
+    const inFlight = log.takeUnstable().entries;
+    expect(inFlight.map((e) => e.index)).toEqual([3, 4]);
+    // A new leader replaces the suffix from 3 while that write is on its way to disk.
+    log.append([entry(3, 2)]);
+    expect(log.persisted).toBe(2);
+    log.stableTo(asIndex(4), asTerm(1)); // the old write completes: index 4 is gone, 3 has another term
+    expect(log.persisted).toBe(2);
+    log.stableTo(asIndex(3), asTerm(1));
+    expect(log.persisted).toBe(2);
+    const replacement = log.takeUnstable().entries;
+    log.stableTo(replacement[0]!.index, replacement[0]!.term);
+    expect(log.persisted).toBe(3);
   });
 
   it('Ready reports the soft state only when role or leader changes', () => {
