@@ -31,7 +31,9 @@ const WRITE_DEADLINE_MS = 30_000;
 /** How long the three managers get to form a group with two promoted followers. */
 const FORM_GROUP_TIMEOUT_MS = 90_000;
 const POLL_INTERVAL_MS = 200;
-/** The image of the benchmark's services; no agent runs, so it is never pulled. */
+/** The image of the benchmark's services; no agent runs, so it is never pulled, and every request sets noResolveImage:
+ * otherwise each CreateService/UpdateService would first ask the registry (docker.io) for the tag's digest,
+ * a registry round trip (offline: a failed one) per write that is no part of a Raft write. */
 const IMAGE = 'demo/web:v1';
 const LABEL_KEY = 'value';
 
@@ -95,7 +97,7 @@ export async function startSkiffCluster(options: { workDir: string; cleanups: Cl
       let attempt = 0;
       return async () => {
         attempt += 1;
-        const request = { noResolveImage: false, spec: serviceSpec(`bench-raft-failover-${member.name}-${attempt}`, writeValue(0, attempt)) };
+        const request = { noResolveImage: true, spec: serviceSpec(`bench-raft-failover-${member.name}-${attempt}`, writeValue(0, attempt)) };
         await call<CreateServiceResponse>((callback) => member.client.createService(request, new grpc.Metadata(), callOptions(FAILOVER_ATTEMPT_DEADLINE_MS), callback));
       };
     },
@@ -170,7 +172,7 @@ async function waitForGroup(members: readonly SkiffMember[]): Promise<void> {
     }
     return joiners.every((joiner) => promoted.has(joiner.nodeId)) ? true : undefined;
   }, { intervalMs: POLL_INTERVAL_MS, timeoutMs: FORM_GROUP_TIMEOUT_MS });
-  const request = { noResolveImage: false, spec: serviceSpec('bench-raft-ready', writeValue(0, 0)) };
+  const request = { noResolveImage: true, spec: serviceSpec('bench-raft-ready', writeValue(0, 0)) };
   await call<CreateServiceResponse>((callback) => first.client.createService(request, new grpc.Metadata(), callOptions(WRITE_DEADLINE_MS), callback));
   progress(`skiff: group formed (${members.map((member) => `${member.name}=${member.nodeId.slice(0, 8)}`).join(', ')})`);
 }
@@ -196,7 +198,7 @@ async function createWriters(member: SkiffMember, count: number): Promise<WriteO
   return Promise.all(Array.from({ length: count }, async (_, index) => {
     const name = `bench-raft-${index}`;
     let sequence = 0;
-    const createRequest = { noResolveImage: false, spec: serviceSpec(name, writeValue(index, sequence)) };
+    const createRequest = { noResolveImage: true, spec: serviceSpec(name, writeValue(index, sequence)) };
     const created = await call<CreateServiceResponse>((callback) => member.client.createService(createRequest, new grpc.Metadata(), callOptions(WRITE_DEADLINE_MS), callback));
     const meta = created.service?.meta;
     if (meta === undefined) throw new Error(`cannot prepare skiff writer ${index}: service ${name} has no meta`);
@@ -204,7 +206,7 @@ async function createWriters(member: SkiffMember, count: number): Promise<WriteO
     let version = meta.version;
     return async () => {
       sequence += 1;
-      const request = { noResolveImage: false, service: id, version, spec: serviceSpec(name, writeValue(index, sequence)) };
+      const request = { noResolveImage: true, service: id, version, spec: serviceSpec(name, writeValue(index, sequence)) };
       const response = await call<UpdateServiceResponse>((callback) => member.client.updateService(request, new grpc.Metadata(), callOptions(WRITE_DEADLINE_MS), callback));
       const next = response.service?.meta?.version;
       if (next === undefined || next <= version) throw new Error(`cannot update service ${name}: the response carries version ${String(next)} after ${version}`);

@@ -65,6 +65,43 @@ export interface CallWithAuthContext {
  * or the certificate does not carry a Skiff identity. Callers must also compare `clusterId`.
  */
 export function peerIdentity(call: CallWithAuthContext): CertificateIdentity | undefined {
+  const session = http2SessionOf(call);
+  const known = session === undefined ? undefined : identityBySession.get(session);
+  if (known !== undefined) return known;
+  const identity = identityOfCertificate(call);
+  if (identity !== undefined && session !== undefined) identityBySession.set(session, identity);
+  return identity;
+}
+
+/**
+ * Identities by HTTP/2 session, i.e. by TLS connection. Node's Http2Session disables TLS
+ * renegotiation on its socket, so the peer certificate cannot change while the session lives;
+ * remembering the identity per session saves grpc-js's getAuthContext, which builds the peer
+ * certificate object (TLSSocket.getPeerCertificate) anew on every call: 2-3% of a busy leader.
+ */
+const identityBySession = new WeakMap<object, CertificateIdentity>();
+
+/**
+ * The HTTP/2 session a grpc-js server call runs on. grpc-js keeps it in fields it does not type
+ * publicly (handler call -> `call`, intercepting call -> `nextCall`, base call -> `stream`), so
+ * this looks for them and answers undefined when they are not there (another grpc-js version):
+ * the caller then reads the certificate as before.
+ */
+function http2SessionOf(call: unknown): object | undefined {
+  let current = call;
+  for (let depth = 0; depth < MAX_CALL_WRAPPERS && typeof current === 'object' && current !== null; depth += 1) {
+    const fields = current as { stream?: { session?: unknown }; nextCall?: unknown; call?: unknown };
+    const session = fields.stream?.session;
+    if (typeof session === 'object' && session !== null) return session;
+    current = fields.nextCall ?? fields.call;
+  }
+  return undefined;
+}
+
+/** Interceptors and wrappers between a handler's call and grpc-js's base call, at most. */
+const MAX_CALL_WRAPPERS = 8;
+
+function identityOfCertificate(call: CallWithAuthContext): CertificateIdentity | undefined {
   const certificate = call.getAuthContext()?.sslPeerCertificate;
   if (certificate?.raw === undefined) return undefined;
   // Parsing the certificate on every call was the largest CPU cost of a busy leader. The

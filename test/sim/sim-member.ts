@@ -1,7 +1,8 @@
 /**
  * One simulated manager: a pure RaftCore, its simulated disk and the KV state machine, driven by
  * the same loop a real driver runs. The loop honours the Ready contract (types.ts):
- * persist (snapshot, entries, hard state; one fsync) -> send -> apply -> advance.
+ * send the leader's replication traffic -> persist (snapshot, entries, hard state; one fsync)
+ * -> send the rest -> apply -> advance.
  *
  * A crash drops the core and all volatile state; `start` rebuilds everything from the disk: the
  * core from RaftInitialState, the state machine from the snapshot (the core then hands back the
@@ -9,6 +10,7 @@
  * write, serving a read) are protected methods, so the buggy-*.ts fakes can override exactly one.
  */
 
+import { coalesceAppends, mayPrecedePersist } from '../../manager/raft/driver/ready-messages.js';
 import type { ConfChange, Entry, LogIndex, MemberId, Message, RaftConfig, RaftCore, RaftInitialState, RaftStatus, Ready, Role } from '../../manager/raft/core/types.js';
 import type { ClientReply, ClientReplyBody, ClientRequest } from './client-protocol.js';
 import type { EventLog } from './event-log.js';
@@ -19,6 +21,8 @@ import { SimDisk, type DurableImage } from './sim-disk.js';
 
 /** Ready rounds one member may need after one tick; more means the core never settles (a livelock). */
 export const MAX_READY_ROUNDS_PER_TICK = 64;
+/** How often a member's last write of a round is still in flight when the round ends. */
+export const SLOW_WRITE_PROBABILITY = 0.3;
 /** Client requests a member holds while waiting for commit or a read index. */
 export const MAX_PENDING_REQUESTS_PER_MEMBER = 64;
 /** Ticks a member keeps a pending request before forgetting it (the client has timed out by then). */
@@ -62,7 +66,14 @@ export class SimMember {
   protected readonly pendingWrites = new Map<string, PendingRequest>();
   protected readonly pendingReads = new Map<string, PendingRequest>();
   private role: Role = 'follower';
+  /** The commit index as of the last durable Ready. */
   private lastCommit = 0;
+  /** The commit index as of the last Ready handed out (what may be applied). */
+  private knownCommit = 0;
+  /** The Ready being written: taken, sent early and applied, not yet durable nor advanced. */
+  private inflight: { ready: Ready; late: Message[]; term: RaftStatus['term'] } | undefined;
+  /** When writes complete; its own stream, so disk timing does not shift the core's randomness. */
+  private readonly diskTiming: Prng;
   private readCounter = 0;
   incarnation = 0;
 
@@ -73,6 +84,7 @@ export class SimMember {
     bootstrap: DurableImage,
   ) {
     this.disk = new SimDisk(bootstrap);
+    this.diskTiming = random.fork('disk-timing');
   }
 
   get isUp(): boolean {
@@ -92,6 +104,7 @@ export class SimMember {
     this.core = this.env.cores.create(config, initial);
     this.role = 'follower';
     this.lastCommit = image.hardState.commit;
+    this.knownCommit = image.hardState.commit;
     this.incarnation++;
     this.record(`start #${this.incarnation}: term ${image.hardState.term}, commit ${image.hardState.commit}, snapshot ${snapshot.meta.index}, ${image.entries.length} entries`);
   }
@@ -101,6 +114,7 @@ export class SimMember {
     const diskNote = this.disk.crash(this.random, this.env.tornWriteProbability);
     this.core = undefined;
     this.machine = undefined;
+    this.inflight = undefined;
     this.pendingWrites.clear();
     this.pendingReads.clear();
     this.record(`crash (${reason}); ${diskNote}`);
@@ -172,7 +186,8 @@ export class SimMember {
   maybeCompact(thresholdEntries: number): void {
     const core = this.core;
     const machine = this.machine;
-    if (core === undefined || machine === undefined) return;
+    // As the driver: a snapshot needs the machine and the core at the same applied index, and the disk idle.
+    if (core === undefined || machine === undefined || this.inflight !== undefined) return;
     const index = machine.applied;
     if (index - this.disk.durableSnapshotIndex() < thresholdEntries) return;
     const term = this.disk.durableTerm(index);
@@ -184,25 +199,55 @@ export class SimMember {
     this.record(`compact at ${index} (term ${term})`);
   }
 
-  /** Runs Ready rounds until the core has nothing more to say. */
+  /**
+   * Runs Ready rounds until the core has nothing more to say, as the driver
+   * (manager/raft/driver/raft-node.ts) does: for each Ready, send the leader's replication
+   * traffic and apply the committed entries at once, then write it once the previous Ready's
+   * write is done; what promises something about the disk (acknowledgements, votes) goes out
+   * after the write, and only then does the core hear of it (advance). The last write of a
+   * round is sometimes left in flight until the member's next round, so messages, ticks,
+   * proposals and crashes land while it is on its way to the disk.
+   */
   processReady(): void {
-    for (let round = 0; this.core?.hasReady() === true; round++) {
+    for (let round = 0; this.core !== undefined; round++) {
       if (round >= MAX_READY_ROUNDS_PER_TICK) throw new InvariantViolation('liveness', `${this.id} produced more than ${MAX_READY_ROUNDS_PER_TICK} Ready rounds in one tick`);
       const core = this.core;
-      const ready = core.ready();
-      if (this.persist(ready) === 'crashed') return;
-      this.afterPersist(ready);
-      for (const message of ready.messages) {
-        if (message.from !== this.id) throw new InvariantViolation('message origin', `${this.id} sent a message from ${message.from}`);
-        this.env.send(message);
+      if (!core.hasReady()) {
+        if (this.inflight === undefined || this.diskTiming.chance(SLOW_WRITE_PROBABILITY)) return;
+        if (this.completeWrite() === 'crashed') return;
+        continue;
       }
+      const ready = core.ready();
+      const messages = coalesceAppends(ready.messages);
+      this.sendAll(messages.filter(mayPrecedePersist));
+      const term = ready.hardState?.term ?? core.status().term;
       this.applyCommitted(ready);
       for (const readState of ready.readStates) {
         const pending = this.pendingReads.get(readState.requestId);
         if (pending !== undefined) pending.readIndex = readState.index;
       }
       this.serveReads();
-      core.advance(ready);
+      if (this.completeWrite() === 'crashed') return;
+      this.inflight = { ready, late: messages.filter((message) => !mayPrecedePersist(message)), term };
+    }
+  }
+
+  /** The Ready in flight reaches the disk (or the member crashes first); then its late messages go and the core advances. */
+  private completeWrite(): 'done' | 'crashed' {
+    const inflight = this.inflight;
+    if (inflight === undefined || this.core === undefined) return 'done';
+    this.inflight = undefined;
+    if (this.persist(inflight.ready) === 'crashed') return 'crashed';
+    this.afterPersist(inflight.ready, inflight.term);
+    this.sendAll(inflight.late);
+    this.core.advance(inflight.ready);
+    return 'done';
+  }
+
+  private sendAll(messages: readonly Message[]): void {
+    for (const message of messages) {
+      if (message.from !== this.id) throw new InvariantViolation('message origin', `${this.id} sent a message from ${message.from}`);
+      this.env.send(message);
     }
   }
 
@@ -220,7 +265,7 @@ export class SimMember {
   }
 
   /** Invariants that hold once a Ready's state is durable. */
-  private afterPersist(ready: Ready): void {
+  private afterPersist(ready: Ready, term: RaftStatus['term']): void {
     if (ready.entries.length > 0) this.env.safety.onPersisted(this.id, ready.entries);
     if (ready.hardState !== undefined) {
       if (ready.hardState.commit < this.lastCommit) {
@@ -229,7 +274,6 @@ export class SimMember {
       this.lastCommit = ready.hardState.commit;
     }
     if (ready.softState !== undefined && ready.softState.role !== this.role) {
-      const term = (this.core as RaftCore).status().term;
       this.record(`${this.role} -> ${ready.softState.role} (term ${term}, leader ${ready.softState.leader || 'none'})`);
       this.role = ready.softState.role;
       if (this.role === 'leader') this.env.safety.onLeader(this.id, term, this.disk);
@@ -238,6 +282,12 @@ export class SimMember {
 
   /** Step 3: install a received snapshot, then apply committed entries in order; answer waiting writes. */
   protected applyCommitted(ready: Ready): void {
+    if (ready.hardState !== undefined) {
+      if (ready.hardState.commit < this.knownCommit) {
+        throw new InvariantViolation('commit monotonicity', `${this.id} commit went from ${this.knownCommit} to ${ready.hardState.commit}`);
+      }
+      this.knownCommit = ready.hardState.commit;
+    }
     if (ready.snapshot !== undefined) this.installSnapshot(ready);
     for (const entry of ready.committedEntries) {
       const machine = this.machine as KvStateMachine;
@@ -277,8 +327,8 @@ export class SimMember {
     if (entry.index !== machine.applied + 1) {
       throw new InvariantViolation('apply order', `${this.id} applies entry ${entry.index} after ${machine.applied}`);
     }
-    if (entry.index > this.lastCommit) {
-      throw new InvariantViolation('apply only committed', `${this.id} applies entry ${entry.index} beyond its durable commit ${this.lastCommit}`);
+    if (entry.index > this.knownCommit) {
+      throw new InvariantViolation('apply only committed', `${this.id} applies entry ${entry.index} beyond its commit ${this.knownCommit}`);
     }
   }
 

@@ -140,6 +140,17 @@ export function createRaftCore(config: RaftConfig, initial: RaftInitialState): R
 
     advance(ready: Ready): void {
       if (ready.snapshot !== undefined) {
+        node.log.stableTo(ready.snapshot.meta.index, ready.snapshot.meta.term);
+      }
+      const lastPersisted = ready.entries[ready.entries.length - 1];
+      if (lastPersisted !== undefined) {
+        node.log.stableTo(lastPersisted.index, lastPersisted.term);
+      }
+      if (node.role === 'leader' && node.progress.get(node.id)?.maybeUpdate(node.log.persisted) === true && maybeCommit(node)) {
+        broadcastAppend(node); // carries the new commit index
+        afterCommit(node);
+      }
+      if (ready.snapshot !== undefined) {
         node.log.appliedTo(ready.snapshot.meta.index);
       }
       const lastApplied = ready.committedEntries[ready.committedEntries.length - 1];

@@ -23,6 +23,12 @@ export class RaftLog {
   private committedIndex: LogIndex;
   /** Entries up to here have been returned by Ready for persisting. */
   private handedOffIndex: LogIndex;
+  /**
+   * Entries up to here are known durable on this member's disk (recovered, or reported by
+   * `stableTo`); never above `handedOffIndex` nor the last index. Lowered when a suffix is
+   * replaced, so a write of the old suffix that completes later cannot count for the new one.
+   */
+  private persistedIndex: LogIndex;
   /** A snapshot received from the leader that the next Ready must return. */
   private snapshotOwed = false;
   /** Committed entries up to here have been returned by Ready for applying. */
@@ -34,12 +40,14 @@ export class RaftLog {
     this.entries = [];
     this.committedIndex = snapshot.meta.index;
     this.handedOffIndex = snapshot.meta.index;
+    this.persistedIndex = snapshot.meta.index;
     this.applyingIndex = snapshot.meta.index;
     this.appliedIndex = snapshot.meta.index;
     if (entries.length > 0) {
       this.append(entries);
     }
     this.handedOffIndex = this.lastIndex();
+    this.persistedIndex = this.lastIndex();
     assert(committed <= this.lastIndex(), () => `recovered commit ${committed} is beyond the last entry ${this.lastIndex()}`);
     this.committedIndex = maxIndex(committed, snapshot.meta.index);
     assert(applied >= snapshot.meta.index && applied <= this.committedIndex,
@@ -51,6 +59,7 @@ export class RaftLog {
   get committed(): LogIndex { return this.committedIndex; }
   get applied(): LogIndex { return this.appliedIndex; }
   get applying(): LogIndex { return this.applyingIndex; }
+  get persisted(): LogIndex { return this.persistedIndex; }
 
   snapshotMeta(): SnapshotMeta { return this.snapshot.meta; }
   currentSnapshot(): Snapshot { return this.snapshot; }
@@ -172,6 +181,7 @@ export class RaftLog {
       expected++;
     }
     this.handedOffIndex = minIndex(this.handedOffIndex, asIndex(first.index - 1));
+    this.persistedIndex = minIndex(this.persistedIndex, asIndex(first.index - 1));
   }
 
   /** Moves the commit index forward (never back). */
@@ -191,6 +201,9 @@ export class RaftLog {
     const baseForEmptyLog = snapshot.meta.index === 0 && this.lastIndex() === 0;
     assert(snapshot.meta.index > this.committedIndex || baseForEmptyLog,
       () => `restoring snapshot ${snapshot.meta.index} at or below commit ${this.committedIndex}`);
+    // What stays known durable is the committed prefix we had (the snapshot's history holds it);
+    // the snapshot itself counts once `stableTo` reports it.
+    this.persistedIndex = minIndex(this.persistedIndex, this.committedIndex);
     this.snapshot = snapshot;
     this.entries = [];
     this.committedIndex = snapshot.meta.index;
@@ -240,6 +253,18 @@ export class RaftLog {
       this.applyingIndex = last.index;
     }
     return entries;
+  }
+
+  /**
+   * The driver made a Ready durable whose last entry (or snapshot) is (index, term). Ignored when
+   * the log no longer holds that entry (its suffix was replaced while the write was in flight;
+   * the write of the replacement reports itself).
+   */
+  stableTo(index: LogIndex, term: Term): void {
+    if (index <= this.persistedIndex || index > this.handedOffIndex || this.term(index) !== term) {
+      return;
+    }
+    this.persistedIndex = index;
   }
 
   /** The driver applied everything up to `index` (from a Ready's snapshot or committed entries). */

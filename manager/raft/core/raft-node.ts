@@ -194,7 +194,8 @@ export class RaftNode {
     this.role = 'leader';
     this.syncProgressWithConf();
     const self = this.mustProgress(this.id);
-    self.match = this.log.lastIndex();
+    // Only what is durable here counts toward commit; the rest counts when `advance` reports it.
+    self.match = this.log.persisted;
     self.becomeReplicate();
     self.recentActive = true;
     // Figure 8: entries of older terms only commit through an entry of ours.
@@ -229,15 +230,16 @@ export class RaftNode {
 
   // ----- the log -----
 
-  /** Leader: appends one entry of the current term and counts our own copy toward commit. */
+  /**
+   * Leader: appends one entry of the current term. Our own copy counts toward commit only once
+   * the driver reports it durable (core.advance -> persisted): a commit must never rest on an
+   * entry still on its way to our disk, which lets the driver send and apply while it writes.
+   */
   appendLocal(type: EntryType, data: Uint8Array): Entry {
     assert(this.role === 'leader', 'only the leader appends its own entries');
     const entry: Entry = { term: this.term, index: asIndex(this.log.lastIndex() + 1), type, data };
     this.log.append([entry]);
     this.uncommittedBytes += data.length;
-    // Counting ourselves before the entry is durable is safe: the commit it enables is only
-    // sent or applied after this Ready's entries are persisted (Ready ordering).
-    this.mustProgress(this.id).maybeUpdate(entry.index);
     return entry;
   }
 

@@ -1,5 +1,6 @@
 import { describe as suite, expect, it } from 'vitest';
 import { createRaftCore, defaultRaftConfig } from './core.js';
+import { RaftLog } from './raft-log.js';
 import { asIndex, asTerm } from './invariant.js';
 import { TestNetwork, id, text } from './test-network.js';
 import type { Entry, RaftInitialState } from './types.js';
@@ -28,16 +29,63 @@ suite('Ready and advance', () => {
     expect(core.hasReady()).toBe(true);
     const first = core.ready();
     expect(first.entries.map((e) => e.index)).toEqual([2]);
-    expect(first.hardState).toEqual({ term: 1, vote: 'a', commit: 2 });
+    // A lone voter's entry is not committed until its own copy is durable (advance).
+    expect(first.hardState).toBeUndefined();
     expect(first.softState).toBeUndefined();
-    expect(first.committedEntries.map((e) => e.index)).toEqual([2]);
-    // Not advanced yet: nothing is handed out twice.
+    expect(first.committedEntries).toEqual([]);
+    // Not advanced yet: nothing is handed out twice, and nothing commits.
     expect(core.hasReady()).toBe(false);
-    const second = core.ready();
-    expect(second).toMatchObject({ entries: [], committedEntries: [], hardState: undefined, messages: [], readStates: [] });
-    expect(core.status().applied).toBe(1);
+    expect(core.status().commit).toBe(1);
     core.advance(first);
+    expect(core.status().commit).toBe(2);
+    const second = core.ready();
+    expect(second.entries).toEqual([]);
+    expect(second.hardState).toEqual({ term: 1, vote: 'a', commit: 2 });
+    expect(second.committedEntries.map((e) => e.index)).toEqual([2]);
+    expect(core.hasReady()).toBe(false);
+    const third = core.ready();
+    expect(third).toMatchObject({ entries: [], committedEntries: [], hardState: undefined, messages: [], readStates: [] });
+    expect(core.status().applied).toBe(1);
+    core.advance(second);
     expect(core.status().applied).toBe(2);
+  });
+
+  it('a leader counts its own entries toward commit only once advance reports them durable', () => {
+    const net = new TestNetwork(['a', 'b', 'c']);
+    net.elect('a');
+    const a = net.core('a');
+    const before = a.status().commit;
+    const result = a.propose(text('x'));
+    expect(result.ok).toBe(true);
+    const pending = a.ready();
+    expect(pending.entries).toHaveLength(1);
+    // b gets the append and acknowledges while a's own write is still in flight.
+    for (const message of pending.messages.filter((m) => m.to === id('b'))) net.core('b').step(message);
+    net.processReady('b');
+    for (const message of net.take((m) => m.to === id('a') && m.from === id('b'))) a.step(message);
+    // One durable copy (b's) of three is not a majority.
+    expect(a.status().commit).toBe(before);
+    a.advance(pending);
+    expect(a.status().commit).toBe(result.ok ? result.index : -1);
+  });
+
+  it('a write that completes after its entries were replaced does not count them as persisted', () => {
+    const base = { meta: { index: asIndex(0), term: asTerm(0), conf: { voters: [id('a')], learners: [] } }, data: text('') };
+    const log = new RaftLog(base, [entry(1, 1), entry(2, 1)], asIndex(1), asIndex(0));
+    expect(log.persisted).toBe(2);
+    log.append([entry(3, 1), entry(4, 1)]);
+    const inFlight = log.takeUnstable().entries;
+    expect(inFlight.map((e) => e.index)).toEqual([3, 4]);
+    // A new leader replaces the suffix from 3 while that write is on its way to disk.
+    log.append([entry(3, 2)]);
+    expect(log.persisted).toBe(2);
+    log.stableTo(asIndex(4), asTerm(1)); // the old write completes: index 4 is gone, 3 has another term
+    expect(log.persisted).toBe(2);
+    log.stableTo(asIndex(3), asTerm(1));
+    expect(log.persisted).toBe(2);
+    const replacement = log.takeUnstable().entries;
+    log.stableTo(replacement[0]!.index, replacement[0]!.term);
+    expect(log.persisted).toBe(3);
   });
 
   it('Ready reports the soft state only when role or leader changes', () => {

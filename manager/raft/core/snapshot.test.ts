@@ -157,7 +157,8 @@ suite('snapshots', () => {
     expect(() => net.core('a').compact(asIndex(1), text('older'))).not.toThrow();
     const result = net.core('a').propose(text('y'));
     expect(result.ok).toBe(true);
-    // Index 3 is committed and handed out but not applied until advance.
+    // Index 3 commits once its write is reported (advance); it is then handed out but not applied until advance.
+    net.core('a').advance(net.core('a').ready());
     const ready = net.core('a').ready();
     expect(ready.committedEntries.map((entry) => entry.index)).toEqual([3]);
     expect(() => net.core('a').compact(asIndex(3), text('too early'))).toThrow(/only 2 is applied/);

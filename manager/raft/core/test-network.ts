@@ -129,8 +129,20 @@ export class TestNetwork {
     return taken;
   }
 
-  /** Runs the Ready loop of one member once, like the driver: persist, send, apply, advance. */
+  /**
+   * Runs the Ready loop of one member until it is quiet, like the driver: persist, send, apply,
+   * advance (a leader's own entries count toward commit at advance, so a commit may need a
+   * second Ready). Returns whether there was any Ready.
+   */
   processReady(name: string): boolean {
+    let any = false;
+    while (this.processOneReady(name)) {
+      any = true;
+    }
+    return any;
+  }
+
+  private processOneReady(name: string): boolean {
     const member = this.member(name);
     if (!member.core.hasReady()) {
       return false;

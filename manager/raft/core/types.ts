@@ -97,12 +97,17 @@ export interface SoftState {
  *    `hardState` (if any) — all durable (fsync), and entries with hard state as ONE atomic
  *    record: a crash between two records could leave entries newer than the stored term,
  *    which the core refuses at start (manager/raft/storage writes one record per Ready) —
- * 2. then send `messages`,
- * 3. then apply `committedEntries` in order (and install `snapshot` into the state machine first),
- * 4. then call `advance(ready)`.
- * One exception, as in etcd: a LEADER may send its messages before (or while) persisting, as
- * long as Readies are handled strictly one after another and `committedEntries` are applied
- * only after that Ready's persistence (Raft thesis §10.2.1).
+ *    and Readies are persisted in the order they were taken;
+ * 2. send `messages` that promise something about this member's disk (acknowledgements,
+ *    votes: everything but a leader's append, heartbeat, snapshotChunk and timeoutNow) only
+ *    after step 1; a leader's replication traffic may go before or during it (Raft thesis
+ *    §10.2.1: the leader counts its own entries toward commit only once `advance` says they
+ *    are durable, as etcd-raft's asynchronous storage does);
+ * 3. apply `committedEntries` in order (installing `snapshot` into the state machine first).
+ *    They are committed, so a quorum holds them durably, and they may be applied (and
+ *    answered) before this Ready is persisted here;
+ * 4. call `advance(ready)` once step 1 is done, Readies in order. The driver may take the next
+ *    Ready before that (one write in flight while the next Ready is sent and applied).
  */
 export interface Ready {
   softState: SoftState | undefined;

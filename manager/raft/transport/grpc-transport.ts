@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../../common/log.js';
 import { peerIdentity } from '../../../pki/grpc-credentials.js';
-import type { RaftMessageBatch, RaftSendResponse } from '../../../proto/skiff/v1/raft.js';
+import type { RaftMessage, RaftMessageBatch, RaftSendResponse } from '../../../proto/skiff/v1/raft.js';
 import type { MemberId, Message } from '../core/types.js';
 import { messageFromWire, messageToWire } from '../storage/codec.js';
 import { PeerStream } from './peer-stream.js';
@@ -44,14 +44,18 @@ export class GrpcTransport {
     return this.addresses.get(member);
   }
 
+  /** Sends one Ready's messages: each peer's go onto its stream at once, in order. */
   send(messages: Message[]): void {
+    const byPeer = new Map<MemberId, RaftMessage[]>();
     for (const message of messages) {
-      const peer = this.peer(message.to);
-      if (peer === undefined) {
-        this.options.unreachable(message.to);
-        continue;
-      }
-      peer.send(messageToWire(message));
+      let wires = byPeer.get(message.to);
+      if (wires === undefined) byPeer.set(message.to, (wires = []));
+      wires.push(messageToWire(message));
+    }
+    for (const [member, wires] of byPeer) {
+      const peer = this.peer(member);
+      if (peer === undefined) this.options.unreachable(member);
+      else peer.send(wires);
     }
   }
 

@@ -1,15 +1,14 @@
 /**
  * The outgoing side of the transport to one peer: a long-lived client stream of message
- * batches, with a bounded queue and reconnection. Raft tolerates loss, so when the peer is
- * unreachable or the queue is full, messages are dropped and the core is told the peer is
+ * batches, with reconnection. A Ready's messages to the peer go onto the stream at once (no
+ * hop through the event loop: that would add a turn to every write's latency). Raft tolerates
+ * loss, so while the peer is unreachable messages are dropped and the core is told the peer is
  * unreachable (it falls back to probing).
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../../common/log.js';
 import { type RaftMessage, RaftClient, type RaftMessageBatch, type RaftSendResponse } from '../../../proto/skiff/v1/raft.js';
 
-/** Messages queued per peer at most; older ones are dropped first. */
-export const MAX_QUEUED_MESSAGES = 4096;
 /** Messages per batch on the wire at most. */
 const MAX_BATCH_MESSAGES = 256;
 const RECONNECT_DELAY_MS = 200;
@@ -17,8 +16,6 @@ const RECONNECT_DELAY_MS = 200;
 export class PeerStream {
   private client: InstanceType<typeof RaftClient> | undefined;
   private call: grpc.ClientWritableStream<RaftMessageBatch> | undefined;
-  private queue: RaftMessage[] = [];
-  private scheduled = false;
   private retryAt = 0;
   private lastContactMs = 0;
 
@@ -41,33 +38,20 @@ export class PeerStream {
     this.reset();
   }
 
-  send(message: RaftMessage): void {
-    this.queue.push(message);
-    if (this.queue.length > MAX_QUEUED_MESSAGES) this.queue.splice(0, this.queue.length - MAX_QUEUED_MESSAGES);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.flush());
+  /** Writes `messages` (one Ready's, for this peer) onto the stream now, in batches. */
+  send(messages: RaftMessage[]): void {
+    if (messages.length === 0) return;
+    if (Date.now() < this.retryAt) {
+      // Told after the caller's Ready is handled, not in the middle of it.
+      queueMicrotask(() => this.onUnreachable());
+      return;
     }
+    const call = this.ensureCall();
+    for (let start = 0; start < messages.length; start += MAX_BATCH_MESSAGES) call.write({ messages: messages.slice(start, start + MAX_BATCH_MESSAGES) });
   }
 
   close(): void {
     this.reset();
-    this.queue = [];
-  }
-
-  private flush(): void {
-    this.scheduled = false;
-    if (this.queue.length === 0) return;
-    if (Date.now() < this.retryAt) {
-      this.queue = [];
-      this.onUnreachable();
-      return;
-    }
-    const call = this.ensureCall();
-    while (this.queue.length > 0) {
-      const messages = this.queue.splice(0, MAX_BATCH_MESSAGES);
-      call.write({ messages });
-    }
   }
 
   private ensureCall(): grpc.ClientWritableStream<RaftMessageBatch> {
