@@ -3,7 +3,7 @@
  *
  * run(): bundle (overlay rootfs, config.json) beside the network namespace (made and addressed
  * before the container exists, bound at <bundle>/netns) -> conmon runs `runc create` (container
- * `created`, joining that netns) while the host veth goes on the bridge -> `runc start`. Nothing
+ * `created`, joining that netns) while the host veth goes on the bridge -> start through runc's exec fifo (runc.ts startCreated). Nothing
  * here holds a container: a new instance on the same directories adopts them from runc state,
  * meta.json and conmon's exit files.
  *
@@ -198,7 +198,7 @@ export class RuncRuntime implements Runtime {
     } catch (error) {
       throw networkFailure(error);
     }
-    const started = await runc.start(id);
+    const started = await runc.startCreated(id, pid);
     if (!started.ok) throw fail('start_failed', started.message);
     endPhase('start');
     record.startedAtMs = Date.now();
