@@ -156,9 +156,9 @@ export class RuncRuntime implements Runtime {
       await fs.writeFile(netnsPath, '');
       namespaceReady = handledLater(network.createNamespace(id, netnsPath, address, { internal }));
       // On failure teardownContainer unmounts the tmpfs, whatever stage it reached.
-      const fileMounts = request.files.length === 0 ? [] : await mountContainerFiles(paths.filesDir(id), request.files);
+      const [fileMounts, hostResolvConf] = await Promise.all([request.files.length === 0 ? [] : mountContainerFiles(paths.filesDir(id), request.files), readTextIfExists('/etc/resolv.conf')]);
       const nameserver = this.deps.embeddedDns === true ? network.gateway : undefined;
-      await prepareBundle({ request, paths, cgroupParent: this.deps.cgroupParent, nofileHardLimit: this.deps.nofileHardLimit, addresses: record.addresses, hostResolvConf: await readTextIfExists('/etc/resolv.conf'), fileMounts, initPath: this.deps.initPath ?? DEFAULT_INIT_PATH, netnsPath, ...(nameserver === undefined ? {} : { nameserver }) });
+      await prepareBundle({ request, paths, cgroupParent: this.deps.cgroupParent, nofileHardLimit: this.deps.nofileHardLimit, addresses: record.addresses, hostResolvConf, fileMounts, initPath: this.deps.initPath ?? DEFAULT_INIT_PATH, netnsPath, ...(nameserver === undefined ? {} : { nameserver }) });
       endPhase('bundle');
     } catch (error) {
       await namespaceReady?.catch(() => undefined); // settled before teardown unmounts it
