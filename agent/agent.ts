@@ -21,6 +21,7 @@ import { DEFAULT_LOG_MAX_BYTES, DEFAULT_LOG_MAX_FILES, LogRotator } from './logs
 import { RuntimePaths } from './runtime/paths.js';
 import { underlayIp } from '../common/address.js';
 import { createVolumeOps } from './runtime/volumes.js';
+import { idleCollector } from './idle-gc.js';
 
 export interface AgentOptions {
   dataDir: string;
@@ -91,7 +92,12 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   });
   // The session is made before the task manager reports anything: reports start only once
   // assignments arrive over that session.
-  const tasks: TaskManager = new TaskManager(runtime, images, (taskId, status, addresses) => session.report(taskId, status, addresses), clock, log, {
+  // Every task state change defers the collection that follows a burst of starts or stops.
+  const collector = idleCollector();
+  const tasks: TaskManager = new TaskManager(runtime, images, (taskId, status, addresses) => {
+    collector.poke();
+    session.report(taskId, status, addresses);
+  }, clock, log, {
     ...(options.drainMs === undefined ? {} : { drainMs: options.drainMs }),
     // Backends: tasks on overlay networks (VIPs) and tasks of services that publish ports (the mesh).
     balanced: (task) => onOverlay(task) || ingress.hasTask(task.meta?.id ?? ''),
@@ -146,6 +152,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     runtime,
     images: imageOps,
     async stop() {
+      collector.stop();
       session.close();
       stopImageGc();
       await rotator.stop();

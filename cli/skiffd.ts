@@ -20,7 +20,7 @@ import { LiveCredentials } from '../pki/live-credentials.js';
 import { CertificateRenewer, type RenewedCertificate } from '../pki/renewal.js';
 import { checkUnlockKey, openDataKey, wrapDataKey } from '../manager/keys/data-key.js';
 import { NodeCAClient } from '../proto/skiff/v1/ca.js';
-import { parseDuration } from './commands/service-flags.js';
+import { parseDuration } from './commands/duration-flag.js';
 
 /** Deadline of one renewal call. */
 const RENEW_TIMEOUT_MS = 10_000;

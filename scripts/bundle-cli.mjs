@@ -1,3 +1,5 @@
+// Also bundles the daemon for worker nodes: see the end of this file.
+//
 // Bundles the compiled CLI (dist/cli/skiff.js and what it imports, node_modules included) into
 // dist/cli-bundle/, one chunk per lazily loaded command group, run through launch.mjs (from
 // scripts/cli-launcher.mjs) with a V8 code cache. Run by `npm run build` after tsc.
@@ -20,15 +22,17 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = join(root, 'dist', 'cli-bundle');
 const launcher = join(outDir, 'launch.mjs');
 
+const onLog = (level, log, handler) => {
+  // A module both imported lazily (for the daemon's memory) and eagerly elsewhere stays in one chunk: fine.
+  if (log.code !== 'INEFFECTIVE_DYNAMIC_IMPORT') handler(level, log);
+};
+
 await rm(outDir, { recursive: true, force: true });
 await build({
   input: join(root, 'dist', 'cli', 'skiff.js'),
   platform: 'node',
   logLevel: 'warn',
-  // A module both imported lazily (for the daemon's memory) and eagerly elsewhere stays in one chunk: fine.
-  onLog: (level, log, handler) => {
-    if (log.code !== 'INEFFECTIVE_DYNAMIC_IMPORT') handler(level, log);
-  },
+  onLog,
   output: { dir: outDir, format: 'cjs', entryFileNames: '[name].cjs', chunkFileNames: '[name]-[hash].cjs' },
 });
 await copyFile(join(root, 'scripts', 'cli-launcher.mjs'), launcher);
@@ -38,3 +42,29 @@ const groups = ['config', 'autolock', 'ca', 'image', 'init', 'join', 'lab', 'net
 for (const group of groups) {
   execFileSync(process.execPath, [launcher, group, '--help'], { stdio: 'ignore', env: { ...process.env, SKIFF_HOST: '' } });
 }
+
+// The daemon of worker nodes (bin/skiffd runs it for a node without the manager role, when newer
+// than dist/cli/skiffd.js): an ES module bundle whose manager role stays in lazily loaded chunks,
+// without comments and whitespace and with short local names (function and class names are kept,
+// for stacks and `.name`). V8 keeps every loaded module's source text in the heap; this cut a
+// worker's heap by about 0.7 MiB (issue 7's memory goal, docs/benchmarks.md). No code cache: it
+// would compile every cached function eagerly, the opposite of what a small daemon wants.
+const daemonDir = join(root, 'dist', 'skiffd-bundle');
+await rm(daemonDir, { recursive: true, force: true });
+await build({
+  input: join(root, 'dist', 'cli', 'skiffd.js'),
+  platform: 'node',
+  logLevel: 'warn',
+  onLog,
+  output: {
+    dir: daemonDir,
+    format: 'esm',
+    entryFileNames: '[name].mjs',
+    chunkFileNames: '[name]-[hash].mjs',
+    comments: false,
+    // ASCII only: one character beyond Latin-1 makes V8 hold that whole chunk's source as UTF-16,
+    // twice its size (0.47 MB more heap for the protocol chunk).
+    charset: 'ascii',
+    minify: { compress: false, mangle: { keepNames: true }, codegen: { removeWhitespace: true } },
+  },
+});

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { parseRecord, type ImageRecord, type LocalImageStore } from './image-store.js';
 import { parseReference } from './reference.js';
 import { ImageError, type ImageSummary, type ImageRemoval } from './types.js';
+import { compareText } from '../../common/compare.js';
 
 const DIGEST_PATTERN = /^sha256:[a-f0-9]{64}$/;
 /** Shortest hex prefix accepted as an image id in `image rm`, like Docker's short ids. */
@@ -103,7 +104,7 @@ export async function listImages(store: LocalImageStore, inUse: readonly string[
       containers: used.filter((entry) => entry === digest).length,
     });
   }
-  return summaries.sort((a, b) => b.createdMs - a.createdMs || a.digest.localeCompare(b.digest));
+  return summaries.sort((a, b) => b.createdMs - a.createdMs || compareText(a.digest, b.digest));
 }
 
 function findDigest(records: StoredRecord[], reference: string): string | undefined {

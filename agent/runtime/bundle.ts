@@ -65,12 +65,22 @@ export interface BundleInputs {
 export async function prepareBundle(inputs: BundleInputs): Promise<void> {
   const { request, paths } = inputs;
   const id = request.containerId;
-  await mountOverlay(request.layerDirs, {
-    rootfs: paths.inBundle(id, 'rootfs'),
-    upper: paths.inBundle(id, 'upper'),
-    work: paths.inBundle(id, 'work'),
-    links: paths.inBundle(id, 'layers'),
-  });
+  // The bundle's own files do not need the rootfs: they are written while `mount` runs. Both are
+  // settled before any error goes up, so a teardown never races a write into the bundle.
+  const settled = await Promise.allSettled([
+    mountOverlay(request.layerDirs, {
+      rootfs: paths.inBundle(id, 'rootfs'),
+      upper: paths.inBundle(id, 'upper'),
+      work: paths.inBundle(id, 'work'),
+      links: paths.inBundle(id, 'layers'),
+    }),
+    fs.writeFile(paths.inBundle(id, 'hosts'), hostsFileContent(request.hostname, inputs.addresses)),
+    fs.writeFile(paths.inBundle(id, 'resolv.conf'), containerResolvConf(inputs.hostResolvConf, inputs.nameserver)),
+    fs.writeFile(paths.inBundle(id, 'hostname'), `${request.hostname}\n`),
+    fs.mkdir(paths.inBundle(id, 'persist'), { recursive: true }),
+  ]);
+  const failed = settled.find((result) => result.status === 'rejected');
+  if (failed !== undefined) throw failed.reason instanceof Error ? failed.reason : new Error(String(failed.reason));
   const rootfs = paths.inBundle(id, 'rootfs');
   const initPath = inputs.initPath ?? DEFAULT_INIT_PATH;
   if (request.init === true && !(await pathExists(initPath))) {
@@ -79,11 +89,8 @@ export async function prepareBundle(inputs: BundleInputs): Promise<void> {
   const userMounts = await prepareMounts(request.mounts ?? [], { stateDir: paths.stateDir, bundleDir: paths.bundleDir(id), rootfs }).catch((error: unknown) => {
     throw error instanceof MountSourceError ? new RuntimeError('invalid_request', `cannot start container ${id}: ${error.message}`) : error;
   });
-  const user = resolveUser(request.user, await readRootfsFile(rootfs, 'etc/passwd'), await readRootfsFile(rootfs, 'etc/group'));
-  await fs.writeFile(paths.inBundle(id, 'hosts'), hostsFileContent(request.hostname, inputs.addresses));
-  await fs.writeFile(paths.inBundle(id, 'resolv.conf'), containerResolvConf(inputs.hostResolvConf, inputs.nameserver));
-  await fs.writeFile(paths.inBundle(id, 'hostname'), `${request.hostname}\n`);
-  await fs.mkdir(paths.inBundle(id, 'persist'), { recursive: true });
+  const [passwd, group] = await Promise.all([readRootfsFile(rootfs, 'etc/passwd'), readRootfsFile(rootfs, 'etc/group')]);
+  const user = resolveUser(request.user, passwd, group);
   const spec = buildOciSpec({
     containerId: id,
     hostname: request.hostname,

@@ -2,6 +2,7 @@
  * The runtime's logger seam. The agent passes its own structured logger; the default writes JSON
  * lines to stderr: warnings always, info only with SKIFF_TRACE containing `runtime`.
  */
+import { isoTime } from '../../common/log.js';
 
 export interface RuntimeLogger {
   info(message: string, fields?: Record<string, unknown>): void;
@@ -11,7 +12,7 @@ export interface RuntimeLogger {
 export function defaultRuntimeLogger(component = 'runtime'): RuntimeLogger {
   const traced = (process.env['SKIFF_TRACE'] ?? '').split(',').map((part) => part.trim()).includes('runtime');
   const write = (level: string, message: string, fields?: Record<string, unknown>): void => {
-    process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level, component, message, ...fields })}\n`);
+    process.stderr.write(`${JSON.stringify({ time: isoTime(Date.now()), level, component, message, ...fields })}\n`);
   };
   return {
     info: (message, fields) => {

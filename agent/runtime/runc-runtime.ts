@@ -3,7 +3,7 @@
  *
  * run(): bundle (overlay rootfs, config.json) beside the network namespace (made and addressed
  * before the container exists, bound at <bundle>/netns) -> conmon runs `runc create` (container
- * `created`, joining that netns) while the host veth goes on the bridge -> `runc start`. Nothing
+ * `created`, joining that netns) while the host veth goes on the bridge -> start through runc's exec fifo (runc.ts startCreated). Nothing
  * here holds a container: a new instance on the same directories adopts them from runc state,
  * meta.json and conmon's exit files.
  *
@@ -156,9 +156,9 @@ export class RuncRuntime implements Runtime {
       await fs.writeFile(netnsPath, '');
       namespaceReady = handledLater(network.createNamespace(id, netnsPath, address, { internal }));
       // On failure teardownContainer unmounts the tmpfs, whatever stage it reached.
-      const fileMounts = request.files.length === 0 ? [] : await mountContainerFiles(paths.filesDir(id), request.files);
+      const [fileMounts, hostResolvConf] = await Promise.all([request.files.length === 0 ? [] : mountContainerFiles(paths.filesDir(id), request.files), readTextIfExists('/etc/resolv.conf')]);
       const nameserver = this.deps.embeddedDns === true ? network.gateway : undefined;
-      await prepareBundle({ request, paths, cgroupParent: this.deps.cgroupParent, nofileHardLimit: this.deps.nofileHardLimit, addresses: record.addresses, hostResolvConf: await readTextIfExists('/etc/resolv.conf'), fileMounts, initPath: this.deps.initPath ?? DEFAULT_INIT_PATH, netnsPath, ...(nameserver === undefined ? {} : { nameserver }) });
+      await prepareBundle({ request, paths, cgroupParent: this.deps.cgroupParent, nofileHardLimit: this.deps.nofileHardLimit, addresses: record.addresses, hostResolvConf, fileMounts, initPath: this.deps.initPath ?? DEFAULT_INIT_PATH, netnsPath, ...(nameserver === undefined ? {} : { nameserver }) });
       endPhase('bundle');
     } catch (error) {
       await namespaceReady?.catch(() => undefined); // settled before teardown unmounts it
@@ -198,7 +198,7 @@ export class RuncRuntime implements Runtime {
     } catch (error) {
       throw networkFailure(error);
     }
-    const started = await runc.start(id);
+    const started = await runc.startCreated(id, pid);
     if (!started.ok) throw fail('start_failed', started.message);
     endPhase('start');
     record.startedAtMs = Date.now();

@@ -3,6 +3,7 @@
  * container is `undefined`); writes return runc's own error text so callers can quote it.
  */
 import { runCommand } from './command.js';
+import { startThroughExecFifo } from './exec-fifo.js';
 
 export const RUNC_PATH = '/usr/sbin/runc';
 /** Deadline for one runc invocation; runc itself answers in milliseconds. */
@@ -47,6 +48,15 @@ export class RuncClient {
 
   start(containerId: string): Promise<RuncResult> {
     return this.mutate(['start', containerId]);
+  }
+
+  /**
+   * Starts a container that is `created` with init pid `initPid` the way `runc start` does, but
+   * without its process (exec-fifo.ts); `runc start` itself when the fifo is not there.
+   */
+  async startCreated(containerId: string, initPid: number): Promise<RuncResult> {
+    const result = await startThroughExecFifo(this.root, containerId, initPid, RUNC_TIMEOUT_MS).catch((error: unknown) => ({ ok: false as const, message: error instanceof Error ? error.message : String(error) }));
+    return result === 'unsupported' ? this.start(containerId) : result;
   }
 
   /** `signal` as runc takes it: a name without SIG (`TERM`, `INT`) or a number. */

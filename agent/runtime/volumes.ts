@@ -13,6 +13,7 @@ import type { VolumeRequest, VolumeResponse, VolumeSummary } from '../../proto/s
 import { VOLUME_NAME } from '../../common/container-options.js';
 import { isErrno } from './fs-util.js';
 import { volumeDataDir, volumesDir } from './mounts.js';
+import { compareText } from '../../common/compare.js';
 
 /** Prefix of a volume being removed (volume names start with a letter or digit). */
 const REMOVING_PREFIX = '.removing-';
@@ -51,7 +52,7 @@ export async function listVolumes(stateDir: string, inUse: readonly string[]): P
     if (stats === undefined) continue;
     volumes.push({ name: entry.name, createdMs: Math.round(stats.birthtimeMs || stats.ctimeMs), tasks: inUse.filter((name) => name === entry.name).length });
   }
-  return volumes.sort((a, b) => a.name.localeCompare(b.name));
+  return volumes.sort((a, b) => compareText(a.name, b.name));
 }
 
 /** Removes one volume; refused while a task here mounts it, unless `force`. */

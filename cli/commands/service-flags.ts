@@ -5,6 +5,10 @@
 import type { ConfigReference, EndpointSpec, Placement, PlacementPreference, PortConfig, SecretReference, ServiceSpec } from '../../proto/skiff/v1/specs.js';
 import type { Resources } from '../../proto/skiff/v1/types.js';
 import { parseConstraint, parsePreference } from '../../scheduler/index.js';
+import { FlagError, parseDuration } from './duration-flag.js';
+
+// Re-exported: the command modules take every flag parser from here.
+export { FlagError, parseDuration };
 
 export interface CreateFlags {
   name?: string;
@@ -47,7 +51,6 @@ export interface CreateFlags {
   ingressTraffic?: string;
 }
 
-export class FlagError extends Error {}
 
 /** `--network NAME` values: non-empty, each once (the manager resolves them to ids). */
 export function parseNetworks(values: string[]): string[] {
@@ -77,17 +80,6 @@ export function parseBytes(flag: string, value: string): number {
   const unit = SIZE_UNITS[(match?.[2] ?? '').toLowerCase()];
   if (match === null || unit === undefined) throw new FlagError(`invalid value "${value}" for ${flag}: use a size such as 512m or 1g`);
   return Math.round(Number(match[1]) * unit);
-}
-
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** "5s", "250ms", "1m30s" -> milliseconds. */
-export function parseDuration(flag: string, value: string): number {
-  const parts = [...value.trim().matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
-  if (parts.length === 0 || parts.map((part) => part[0]).join('') !== value.trim()) {
-    throw new FlagError(`invalid value "${value}" for ${flag}: use a duration such as 5s, 250ms or 1m30s`);
-  }
-  return Math.round(parts.reduce((total, part) => total + Number(part[1]) * (DURATION_UNITS[part[2] ?? 's'] ?? 1000), 0));
 }
 
 function parseKeyValues(flag: string, values: string[]): Record<string, string> {

@@ -25,6 +25,7 @@
  */
 import type { NetworkEndpoint, NetworkView } from '../../../proto/skiff/v1/dispatcher.js';
 import { containsAddress, parseAddress, parseSubnet } from '../subnet.js';
+import { compareText } from '../../../common/compare.js';
 
 export const INGRESS_TABLE = 'skiff_ingress';
 /** Conntrack mark of the flows the mesh translated. */
@@ -104,11 +105,11 @@ export function ingressPlan(view: NetworkView, localAddr: string, bridgeSubnet?:
       rules.push({ protocol, published: port.publishedPort, targets: [...localTargets, ...remoteTargets], hopTargets: localTargets.length > 0 ? localTargets : liveLocal });
     }
   }
-  rules.sort((a, b) => a.published - b.published || a.protocol.localeCompare(b.protocol));
+  rules.sort((a, b) => a.published - b.published || compareText(a.protocol, b.protocol));
   return {
     nodes: [...nodes].sort(),
     rules,
-    routes: [...routes].map(([address, via]) => ({ address, via })).sort((a, b) => a.address.localeCompare(b.address)),
+    routes: [...routes].map(([address, via]) => ({ address, via })).sort((a, b) => compareText(a.address, b.address)),
     backends: { tcp: [...backends.tcp].sort(), udp: [...backends.udp].sort() },
   };
 }
