@@ -9,3 +9,9 @@
 export function underlayIp(addr: string): string {
   return /^\d+\.\d+\.\d+\.\d+:\d+$/.test(addr) ? addr.slice(0, addr.lastIndexOf(':')) : addr;
 }
+
+/**
+ * The network id of a task's attachment to its host's bridge: the agent reports its address
+ * there (no allocator hands it out), and managers keep it beside the overlay attachments.
+ */
+export const HOST_BRIDGE_NETWORK = 'bridge';

@@ -16,6 +16,7 @@ import { type HealthConfig, needsImageHealthcheck, resolveHealthCheck } from './
 import { probeFor } from './health-probes.js';
 import { type TaskFiles, usesData } from './task-data.js';
 import { systemTimers, type Timers } from './timers.js';
+import { HOST_BRIDGE_NETWORK } from '../../common/address.js';
 
 /** Grace period between the stop signal and SIGKILL when the spec sets none (Docker's default). */
 export const STOP_TIMEOUT_MS = 10_000;
@@ -44,7 +45,7 @@ export interface TaskRunnerDeps {
 
 /** A task with an address on an overlay network (the host-bridge attachment is not one). */
 export function onOverlay(task: Task): boolean {
-  return task.networks.some((attachment) => attachment.network !== 'bridge' && attachment.addresses.length > 0);
+  return task.networks.some((attachment) => attachment.network !== HOST_BRIDGE_NETWORK && attachment.addresses.length > 0);
 }
 
 /** The error of a task whose health check failed `retries` times in a row (as Swarm says it). */

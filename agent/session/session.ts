@@ -17,6 +17,7 @@ import {
   type NodeRequest,
 } from '../../proto/skiff/v1/dispatcher.js';
 import type { NodeDescription, TaskStatus } from '../../proto/skiff/v1/objects.js';
+import { HOST_BRIDGE_NETWORK } from '../../common/address.js';
 
 /** First and largest delay between reconnection attempts. */
 export const RECONNECT_MIN_DELAY_MS = 100;
@@ -188,7 +189,7 @@ export class AgentSession {
       const updates = entries.slice(offset, offset + MAX_STATUS_BATCH).map(([taskId, { status, addresses }]) => ({
         taskId,
         status,
-        networks: addresses.length > 0 ? [{ network: 'bridge', addresses }] : [],
+        networks: addresses.length > 0 ? [{ network: HOST_BRIDGE_NETWORK, addresses }] : [],
       }));
       call.write({ message: { $case: 'status', value: { updates } } });
     }

@@ -28,6 +28,7 @@ import { assignmentMessages, newSentData } from './assignment-messages.js';
 import { emptyChanges, NetworkIndex } from './network-views.js';
 import { fullNetworkUpdates, networkUpdates, type NetworkSession } from './network-updates.js';
 import { StatusIntake } from './status-intake.js';
+import { SentTasks } from './sent-tasks.js';
 import { HeartbeatDeadlines } from './heartbeat-deadlines.js';
 import { type AttachCall, NodeRequestBroker } from './node-requests.js';
 
@@ -220,6 +221,8 @@ export class Dispatcher {
     let flushScheduled = false;
     // Secrets and configs go to this node once per session, with the first task that uses them.
     const sent = newSentData();
+    // What the agent has been told of each task: changes it needs nothing from stay here.
+    const sentTasks = new SentTasks();
     const send = (kind: AssignmentsKind, updated: Task[], removed: string[]): void => {
       for (const assignments of assignmentMessages(kind, updated, removed, this.store.reader, sent)) call.write({ message: { $case: 'assignments', value: assignments } });
     };
@@ -242,7 +245,9 @@ export class Dispatcher {
       call.write({ message: { $case: 'networks', value: update } });
     };
     for (const update of fullNetworkUpdates(this.networkIndex, nodeId)) sendNetworks(update);
-    send(AssignmentsKind.ASSIGNMENTS_KIND_FULL, this.store.reader.tasksByNode(nodeId), []);
+    const assigned = this.store.reader.tasksByNode(nodeId);
+    sentTasks.reset(assigned);
+    send(AssignmentsKind.ASSIGNMENTS_KIND_FULL, assigned, []);
     let managersSent = this.options.managers().join(',');
     const roles = (): string => {
       const node = this.store.reader.get('node', nodeId);
@@ -281,9 +286,11 @@ export class Dispatcher {
       taskChanged: (event) => {
         const id = event.object.meta?.id ?? '';
         if (event.action === 'remove') {
+          sentTasks.removed(id);
           pendingUpdated.delete(id);
           pendingRemoved.add(id);
         } else {
+          if (!sentTasks.mustSend(event.object)) return;
           pendingRemoved.delete(id);
           pendingUpdated.set(id, event.object);
         }

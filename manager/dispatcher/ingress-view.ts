@@ -14,7 +14,7 @@ import { servesTraffic } from '../orchestrator/updater.js';
 import { TaskState } from '../../proto/skiff/v1/types.js';
 import { isTerminal } from '../../proto/task-states.js';
 import type { StoreReader } from '../store/store.js';
-import { underlayIp } from '../../common/address.js';
+import { HOST_BRIDGE_NETWORK, underlayIp } from '../../common/address.js';
 
 export const INGRESS_VIEW_ID = 'ingress';
 export const INGRESS_TRAFFIC_LABEL = 'skiff.ingress.traffic';
@@ -26,7 +26,7 @@ export function publishesPorts(service: Service): boolean {
 
 /** A task's address on its host's bridge (bare), as its agent reported it; '' before that. */
 export function hostBridgeAddress(task: Task): string {
-  return task.networks.find((attachment) => attachment.network === 'bridge')?.addresses.find((address) => !address.includes('/')) ?? '';
+  return task.networks.find((attachment) => attachment.network === HOST_BRIDGE_NETWORK)?.addresses.find((address) => !address.includes('/')) ?? '';
 }
 
 
