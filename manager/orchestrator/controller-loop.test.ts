@@ -75,4 +75,30 @@ describe('controller runner', () => {
     await vi.waitFor(() => expect(store.reader.list('task')).toHaveLength(1_800), { timeout: 10_000, interval: 20 });
     expect(visits).toEqual([['a', 'b', 'c'], ['b', 'c']]);
   });
+
+  it('runs the wake keys, not allKeys, when a wake time comes', async () => {
+    const calls: string[] = [];
+    let woke = false;
+    const controller: Controller = {
+      name: 'waker',
+      dirtyKeys: () => [],
+      allKeys: () => {
+        calls.push('all');
+        return ['start'];
+      },
+      wakeKeys: () => {
+        calls.push('wake');
+        return ['woken'];
+      },
+      reconcile(keys, _transaction, _reader, nowMs) {
+        if (keys.has('woken')) woke = true;
+        return keys.has('start') ? nowMs + 20 : undefined;
+      },
+    };
+    const runner = new ControllerRunner(controller, store, Date.now, silentLogger);
+    runners.push(runner);
+    runner.start();
+    await vi.waitFor(() => expect(woke).toBe(true), { timeout: 3_000, interval: 10 });
+    expect(calls).toEqual(['all', 'wake']);
+  });
 });

@@ -20,6 +20,11 @@ export interface Controller {
   /** Every key, reconciled once at start (a new leader trusts nothing it did not read). */
   allKeys(reader: StoreReader): Iterable<string>;
   /**
+   * The keys to run again when a wake time from reconcile comes (default: allKeys). For a
+   * controller whose allKeys also rebuilds state kept between runs, which a timer need not redo.
+   */
+  wakeKeys?(reader: StoreReader): Iterable<string>;
+  /**
    * Adds the writes for `keys` to `transaction`. Returns when to run again for time-based work.
    * A run that stops at the write budget may add the keys it wrote everything for to `finished`:
    * only the others run again (without it, every finished key was walked again on every run of a
@@ -101,7 +106,8 @@ export class ControllerRunner {
     this.wakeTimer = setTimeout(() => {
       this.wakeTimer = undefined;
       this.wakeAtMs = undefined;
-      for (const key of this.controller.allKeys(this.store.reader)) this.dirty.add(key);
+      const keys = this.controller.wakeKeys?.(this.store.reader) ?? this.controller.allKeys(this.store.reader);
+      for (const key of keys) this.dirty.add(key);
       this.schedule(0);
     }, Math.min(MAX_WAKE_DELAY_MS, Math.max(0, atMs - this.clock())));
   }

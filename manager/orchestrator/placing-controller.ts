@@ -31,6 +31,8 @@ export function placingController(): Controller {
       scheduler.rebuild(reader);
       return [...replicatedController.allKeys(reader), SCHEDULER_KEY];
     },
+    // A restart delay ended: the services run again; the scheduler's state is current already.
+    wakeKeys: (reader: StoreReader) => [...replicatedController.allKeys(reader), SCHEDULER_KEY],
     reconcile(keys: ReadonlySet<string>, transaction: WriteTransaction, reader: StoreReader, nowMs: number, finished: Set<string>) {
       const serviceKeys = new Set([...keys].filter((key) => key !== SCHEDULER_KEY));
       const created: Task[] = [];
