@@ -27,14 +27,13 @@ const onLog = (level, log, handler) => {
   if (log.code !== 'INEFFECTIVE_DYNAMIC_IMPORT') handler(level, log);
 };
 
-await rm(outDir, { recursive: true, force: true });
-await build({
-  input: join(root, 'dist', 'cli', 'skiff.js'),
-  platform: 'node',
-  logLevel: 'warn',
-  onLog,
-  output: { dir: outDir, format: 'cjs', entryFileNames: '[name].cjs', chunkFileNames: '[name]-[hash].cjs' },
-});
+/** Bundles tsc's output for `entry` (under dist/cli) into a fresh `dir`. */
+async function bundle(entry, dir, output) {
+  await rm(dir, { recursive: true, force: true });
+  await build({ input: join(root, 'dist', 'cli', entry), platform: 'node', logLevel: 'warn', onLog, output: { dir, ...output } });
+}
+
+await bundle('skiff.js', outDir, { format: 'cjs', entryFileNames: '[name].cjs', chunkFileNames: '[name]-[hash].cjs' });
 await copyFile(join(root, 'scripts', 'cli-launcher.mjs'), launcher);
 
 // Warm the code caches: the help of every command group loads that group's chunks.
@@ -49,22 +48,13 @@ for (const group of groups) {
 // for stacks and `.name`). V8 keeps every loaded module's source text in the heap; this cut a
 // worker's heap by about 0.7 MiB (issue 7's memory goal, docs/benchmarks.md). No code cache: it
 // would compile every cached function eagerly, the opposite of what a small daemon wants.
-const daemonDir = join(root, 'dist', 'skiffd-bundle');
-await rm(daemonDir, { recursive: true, force: true });
-await build({
-  input: join(root, 'dist', 'cli', 'skiffd.js'),
-  platform: 'node',
-  logLevel: 'warn',
-  onLog,
-  output: {
-    dir: daemonDir,
-    format: 'esm',
-    entryFileNames: '[name].mjs',
-    chunkFileNames: '[name]-[hash].mjs',
-    comments: false,
-    // ASCII only: one character beyond Latin-1 makes V8 hold that whole chunk's source as UTF-16,
-    // twice its size (0.47 MB more heap for the protocol chunk).
-    charset: 'ascii',
-    minify: { compress: false, mangle: { keepNames: true }, codegen: { removeWhitespace: true } },
-  },
+await bundle('skiffd.js', join(root, 'dist', 'skiffd-bundle'), {
+  format: 'esm',
+  entryFileNames: '[name].mjs',
+  chunkFileNames: '[name]-[hash].mjs',
+  comments: false,
+  // ASCII only: one character beyond Latin-1 makes V8 hold that whole chunk's source as UTF-16,
+  // twice its size (0.47 MB more heap for the protocol chunk).
+  charset: 'ascii',
+  minify: { compress: false, mangle: { keepNames: true }, codegen: { removeWhitespace: true } },
 });
