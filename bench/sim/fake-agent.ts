@@ -52,6 +52,7 @@ export class SimulatedAgent {
       onAssignments: (assignments) => this.onAssignments(assignments),
       onSessionStarted: () => {
         this.sessionsStarted += 1;
+        for (const report of this.runtime.resend()) this.session.report(report.taskId, this.status(report.taskId, report.state), []);
       },
     });
   }

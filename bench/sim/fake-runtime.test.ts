@@ -70,4 +70,18 @@ describe('FakeRuntime', () => {
     expect(runtime.size).toBe(1);
     expect(runtime.assignedToRun).toBe(1);
   });
+
+  it('fake runtime resends the last report of every held task, for a new session', () => {
+    const runtime = new FakeRuntime();
+    expect(runtime.resend()).toEqual([]);
+    runtime.apply(assignments(FULL, [task('a', TaskState.TASK_STATE_RUNNING), task('b', TaskState.TASK_STATE_SHUTDOWN)]));
+    // The RUNNING report was lost with its session: the new FULL set still says ASSIGNED.
+    expect(runtime.apply(assignments(FULL, [task('a', TaskState.TASK_STATE_RUNNING), task('b', TaskState.TASK_STATE_SHUTDOWN)]))).toEqual([]);
+    expect(runtime.resend()).toEqual([
+      { taskId: 'a', state: TaskState.TASK_STATE_RUNNING },
+      { taskId: 'b', state: TaskState.TASK_STATE_SHUTDOWN },
+    ]);
+    runtime.apply(assignments(INCREMENTAL, [], ['a']));
+    expect(runtime.resend()).toEqual([{ taskId: 'b', state: TaskState.TASK_STATE_SHUTDOWN }]);
+  });
 });

@@ -22,6 +22,8 @@ interface HeldTask {
   desiredState: TaskState;
   /** The furthest observed state: what the manager sent or this runtime reported, whichever is later. */
   observedState: TaskState;
+  /** The last state this runtime reported, if any (resent after a new session, as the real agent does). */
+  reportedState: TaskState | undefined;
 }
 
 /** The states a starting container passes through after the manager assigned it. */
@@ -48,6 +50,17 @@ export class FakeRuntime {
     return reports;
   }
 
+  /**
+   * The last report of every held task, for a new session: reports written to a session that then
+   * broke are lost, and a manager still at ASSIGNED would otherwise never hear RUNNING (the real
+   * agent's TaskManager.resendAll).
+   */
+  resend(): StatusReport[] {
+    const reports: StatusReport[] = [];
+    for (const [taskId, task] of this.held) if (task.reportedState !== undefined) reports.push({ taskId, state: task.reportedState });
+    return reports;
+  }
+
   /** Tasks held whose desired state is RUNNING and that the manager assigned (at least ASSIGNED). */
   get assignedToRun(): number {
     let count = 0;
@@ -65,7 +78,11 @@ export class FakeRuntime {
     if (taskId === '') throw new Error('assertion failed: an assigned task has no id');
     const known = this.held.get(taskId);
     const managerState = task.status?.state ?? TaskState.TASK_STATE_NEW;
-    const held: HeldTask = { desiredState: task.desiredState, observedState: Math.max(managerState, known?.observedState ?? TaskState.TASK_STATE_NEW) };
+    const held: HeldTask = {
+      desiredState: task.desiredState,
+      observedState: Math.max(managerState, known?.observedState ?? TaskState.TASK_STATE_NEW),
+      reportedState: known?.reportedState,
+    };
     this.held.set(taskId, held);
     if (isTerminal(held.observedState)) return;
     if (held.desiredState <= TaskState.TASK_STATE_RUNNING) {
@@ -73,10 +90,12 @@ export class FakeRuntime {
         if (state <= held.observedState) continue;
         reports.push({ taskId, state });
         held.observedState = state;
+        held.reportedState = state;
       }
       return;
     }
     reports.push({ taskId, state: TaskState.TASK_STATE_SHUTDOWN });
     held.observedState = TaskState.TASK_STATE_SHUTDOWN;
+    held.reportedState = TaskState.TASK_STATE_SHUTDOWN;
   }
 }
