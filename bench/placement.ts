@@ -18,12 +18,18 @@
  * an agent only after the scheduler's write committed, with its node id and ASSIGNED); reference_ms
  * from the first CreateService until ListTasks shows every task. Every process and the scratch
  * directory are gone on exit, on failure and on SIGINT/SIGTERM.
+ *
+ * cpu_s gives the CPU seconds each process used over each timed phase ("bench" is this process,
+ * which holds the simulated fleet): on a small machine the processes compete for the same cores,
+ * so the CPU a phase costs explains its wall time. assignment_messages counts the Assignments
+ * messages the fleet received while placing.
  */
 import { copyFile, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { availableParallelism, loadavg, release, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { CleanupStack, checkNotStopping, progress, randomName } from './bench-support.js';
+import { cpuUsedSince } from './proc-memory.js';
 import { residentBytes, startSimCluster, type SimCluster } from './sim/cluster.js';
 import { issueWorkerCredentials, MAX_SIMULATED_NODES, startFleet } from './sim/fleet.js';
 import { createServices, PACED_WAIT, waitForCount, waitForRunning, waitForTasksCommitted, type Workload } from './sim/workload.js';
@@ -87,11 +93,12 @@ const profiling = (args: PlacementArguments): { cpuProfileDir?: string } => (arg
  * scheduler switched off it would also write a pending reason to every task ("no nodes in the
  * cluster"), a second write per task that is not part of a bare commit.
  */
-async function runReference(args: PlacementArguments, workDir: string, cleanups: CleanupStack): Promise<{ ms: number; createMs: number; rssMiB: Record<string, number> }> {
+async function runReference(args: PlacementArguments, workDir: string, cleanups: CleanupStack): Promise<{ ms: number; createMs: number; rssMiB: Record<string, number>; cpuS: Record<string, number> }> {
   const cluster = await startSimCluster({ workDir, label: 'reference', cleanups, extraFlags: ['--simulation-no-scheduler'], ...profiling(args) });
   try {
     const leader = await cluster.leader();
     progress(`reference: leader ${leader.name}; creating ${args.services} × ${args.replicas} tasks, no agent`);
+    const cpuBefore = await phaseCpu(cluster);
     const startedAt = performance.now();
     const timeoutMs = args.timeoutSeconds * 1000;
     const ids = await createServices(leader, args, (_, id) => waitForTasksCommitted(leader, [id], args, timeoutMs, PACED_WAIT.intervalMs));
@@ -99,7 +106,8 @@ async function runReference(args: PlacementArguments, workDir: string, cleanups:
     await waitForTasksCommitted(leader, ids, args, args.timeoutSeconds * 1000);
     const ms = performance.now() - startedAt;
     progress(`reference: every task committed after ${roundMs(ms)} ms`);
-    return { ms, createMs, rssMiB: mebibytes(await cluster.residentBytes()) };
+    const cpuS = cpuUsedSince(cpuBefore, await phaseCpu(cluster));
+    return { ms, createMs, rssMiB: mebibytes(await cluster.residentBytes()), cpuS };
   } finally {
     await cluster.stop();
   }
@@ -114,6 +122,10 @@ interface PlacementResult {
   rssMiBRunning: Record<string, number>;
   simulatorRssMiB: number;
   sessionsStarted: number;
+  /** CPU seconds each process used from the first CreateService until every task was assigned. */
+  cpuS: Record<string, number>;
+  /** Assignments messages the fleet received over the same span. */
+  assignmentMessages: number;
 }
 
 async function runPlacement(args: PlacementArguments, workDir: string, cleanups: CleanupStack): Promise<PlacementResult> {
@@ -128,6 +140,8 @@ async function runPlacement(args: PlacementArguments, workDir: string, cleanups:
   try {
     const total = args.services * args.replicas;
     progress(`placement: leader ${leader.name}; creating ${args.services} × ${args.replicas} tasks onto ${args.nodes} nodes`);
+    const cpuBefore = await phaseCpu(cluster);
+    const messagesBefore = fleet.assignmentsReceived();
     const startedAt = performance.now();
     const timeoutMs = args.timeoutSeconds * 1000;
     const ids = await createServices(leader, args, (index) => waitForCount(`tasks of service ${index + 1} assigned`, () => fleet.assignedToRun(), (index + 1) * args.replicas, timeoutMs, PACED_WAIT.intervalMs));
@@ -135,6 +149,8 @@ async function runPlacement(args: PlacementArguments, workDir: string, cleanups:
     await waitForCount('tasks assigned (as the fleet holds them)', () => fleet.assignedToRun(), total, args.timeoutSeconds * 1000);
     const ms = performance.now() - startedAt;
     progress(`placement: every task assigned after ${roundMs(ms)} ms`);
+    const cpuS = cpuUsedSince(cpuBefore, await phaseCpu(cluster));
+    const assignmentMessages = fleet.assignmentsReceived() - messagesBefore;
     const rssMiBPlaced = mebibytes(await cluster.residentBytes());
     await waitForRunning(leader, ids, args, args.timeoutSeconds * 1000);
     const runningMs = performance.now() - startedAt;
@@ -148,11 +164,23 @@ async function runPlacement(args: PlacementArguments, workDir: string, cleanups:
       rssMiBRunning: mebibytes(await cluster.residentBytes()),
       simulatorRssMiB: Math.round((await residentBytes(process.pid)) / MIB),
       sessionsStarted: fleet.sessionsStarted(),
+      cpuS,
+      assignmentMessages,
     };
   } finally {
     fleet.close();
     await cluster.stop();
   }
+}
+
+/**
+ * CPU seconds used so far by each manager and by this process (the simulated fleet, the bench's
+ * own polling), keyed m1.. and "bench": on two cores, what a phase costs in CPU says more than
+ * its wall time when every process competes for them.
+ */
+async function phaseCpu(cluster: SimCluster): Promise<Record<string, number>> {
+  const own = process.cpuUsage();
+  return { ...(await cluster.cpuSeconds()), bench: (own.user + own.system) / 1e6 };
 }
 
 async function main(): Promise<void> {
@@ -191,6 +219,9 @@ async function main(): Promise<void> {
       manager_rss_mib_running: placement.rssMiBRunning,
       reference_manager_rss_mib: reference.rssMiB,
       simulator_rss_mib: placement.simulatorRssMiB,
+      // CPU seconds per process over each timed phase ("bench" holds the simulated fleet).
+      cpu_s: { placement: placement.cpuS, reference: reference.cpuS },
+      assignment_messages: placement.assignmentMessages,
       sessions_started: placement.sessionsStarted,
       host: await hostReport(loadBefore),
     };

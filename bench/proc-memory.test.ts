@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { kibToMib, procKib, processMemory } from './proc-memory.js';
+import { cpuSeconds, cpuUsedSince, kibToMib, procKib, processMemory, statCpuSeconds } from './proc-memory.js';
 
 const status = ['Name:\tnode', 'VmPeak:\t 1100000 kB', 'VmRSS:\t   89300 kB', 'RssAnon:\t   42500 kB', 'RssFile:\t   46700 kB', 'Threads:\t11'].join('\n');
 
@@ -21,5 +21,21 @@ describe('proc memory parsing', () => {
     const own = await processMemory(process.pid);
     expect(own?.rssKib).toBeGreaterThan(0);
     expect(await processMemory(2 ** 22 + 1)).toBeUndefined();
+  });
+
+  it('reads user + system CPU seconds from a stat line, even when the command holds ") "', () => {
+    const stat = '4242 (node (x) y) S 1 4242 4242 0 -1 4194304 98 0 0 0 250 75 0 0 20 0 1 0 1604797 3133440 357';
+    expect(statCpuSeconds(stat)).toBe(3.25);
+    expect(statCpuSeconds('4242 (node) S 1 2')).toBeUndefined();
+  });
+
+  it('reads the CPU time of this process, and nothing for a pid that does not exist', async () => {
+    const started = await cpuSeconds(process.pid);
+    expect(started).toBeGreaterThan(0);
+    expect(await cpuSeconds(2 ** 22 + 1)).toBeUndefined();
+  });
+
+  it('subtracts two CPU readings per process, with their total', () => {
+    expect(cpuUsedSince({ m1: 10, bench: 2 }, { m1: 12.54, m2: 1, bench: 2 })).toEqual({ m1: 2.5, m2: 1, bench: 0, total: 3.5 });
   });
 });

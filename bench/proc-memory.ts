@@ -47,3 +47,37 @@ export async function findProcesses(comm: string, needle: string): Promise<numbe
   }
   return pids;
 }
+
+/** Clock ticks per second of /proc/<pid>/stat's times (USER_HZ, 100 on every Linux port we run on). */
+const USER_HZ = 100;
+
+/**
+ * User + system CPU seconds in a /proc/<pid>/stat line (fields 14 and 15, counted after the
+ * command name, which may itself hold spaces and parentheses); undefined if the line is malformed.
+ */
+export function statCpuSeconds(text: string): number | undefined {
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is field 3 (state): utime is field 14, stime field 15.
+  const user = Number(fields[11]);
+  const system = Number(fields[12]);
+  return Number.isFinite(user) && Number.isFinite(system) && fields.length > 12 ? (user + system) / USER_HZ : undefined;
+}
+
+/** CPU seconds `pid` has used so far, or undefined when it has exited. */
+export async function cpuSeconds(pid: number): Promise<number | undefined> {
+  const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  return text === undefined ? undefined : statCpuSeconds(text);
+}
+
+/** Per-process CPU seconds between two readings of CPU seconds per process, rounded to 0.1 s, with their total. */
+export function cpuUsedSince(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  const used: Record<string, number> = {};
+  let total = 0;
+  for (const [name, seconds] of Object.entries(after)) {
+    const spent = Math.max(0, seconds - (before[name] ?? 0));
+    used[name] = Math.round(spent * 10) / 10;
+    total += spent;
+  }
+  used['total'] = Math.round(total * 10) / 10;
+  return used;
+}

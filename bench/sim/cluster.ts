@@ -20,6 +20,7 @@ import {
 import { ControlClient, type ListNodesResponse } from '../../proto/skiff/v1/control.js';
 import { pollUntil, progress, type CleanupStack } from '../bench-support.js';
 import { freeLoopbackPorts, logRecords, logTail, startDaemon, type Daemon } from '../raft-processes.js';
+import { cpuSeconds } from '../proc-memory.js';
 
 /** skiffd's entry point in the build output. */
 const SKIFFD_SCRIPT = fileURLToPath(new URL('../../cli/skiffd.js', import.meta.url));
@@ -43,6 +44,8 @@ export interface SimCluster {
   leader(): Promise<SimManager>;
   /** Resident set size of each manager process, in bytes (VmRSS of /proc/<pid>/status). */
   residentBytes(): Promise<Record<string, number>>;
+  /** CPU seconds (user + system) each manager process has used so far (0 if it is gone). */
+  cpuSeconds(): Promise<Record<string, number>>;
   /** Stops every manager (TERM, then KILL); also on the cleanup stack, so calling it is optional. */
   stop(): Promise<void>;
 }
@@ -87,6 +90,7 @@ export async function startSimCluster(options: { workDir: string; label: string;
     managers,
     leader: () => findLeader(managers),
     residentBytes: async () => Object.fromEntries(await Promise.all(managers.map(async (manager) => [manager.name, await residentBytes(manager.daemon.pid)] as const))),
+    cpuSeconds: async () => Object.fromEntries(await Promise.all(managers.map(async (manager) => [manager.name, (await cpuSeconds(manager.daemon.pid)) ?? 0] as const))),
     stop: stopAll,
   };
 }

@@ -84,4 +84,20 @@ describe('FakeRuntime', () => {
     runtime.apply(assignments(INCREMENTAL, [], ['a']));
     expect(runtime.resend()).toEqual([{ taskId: 'b', state: TaskState.TASK_STATE_SHUTDOWN }]);
   });
+
+  it('fake runtime keeps its count of tasks assigned to run as tasks start, stop and go', () => {
+    const runtime = new FakeRuntime();
+    runtime.apply(assignments(FULL, [task('a', TaskState.TASK_STATE_RUNNING), task('b', TaskState.TASK_STATE_RUNNING), task('c', TaskState.TASK_STATE_SHUTDOWN)]));
+    expect(runtime.assignedToRun).toBe(2);
+    // A task the manager still holds as NEW counts once the runtime has started it.
+    runtime.apply(assignments(INCREMENTAL, [task('d', TaskState.TASK_STATE_RUNNING, TaskState.TASK_STATE_NEW)]));
+    expect(runtime.assignedToRun).toBe(3);
+    runtime.apply(assignments(INCREMENTAL, [task('a', TaskState.TASK_STATE_SHUTDOWN, TaskState.TASK_STATE_RUNNING)], ['b']));
+    expect(runtime.assignedToRun).toBe(1);
+    runtime.apply(assignments(INCREMENTAL, [task('d', TaskState.TASK_STATE_RUNNING, TaskState.TASK_STATE_RUNNING)]));
+    expect(runtime.assignedToRun).toBe(1);
+    runtime.apply(assignments(FULL, [task('c', TaskState.TASK_STATE_SHUTDOWN)]));
+    expect(runtime.assignedToRun).toBe(0);
+    expect(runtime.size).toBe(1);
+  });
 });

@@ -35,16 +35,23 @@ const START_STATES: readonly TaskState[] = [
   TaskState.TASK_STATE_RUNNING,
 ];
 
+/** Whether a held task counts toward assignedToRun. */
+function toRun(task: HeldTask | undefined): number {
+  return task !== undefined && task.desiredState === TaskState.TASK_STATE_RUNNING && task.observedState >= TaskState.TASK_STATE_ASSIGNED ? 1 : 0;
+}
+
 export class FakeRuntime {
   private readonly held = new Map<string, HeldTask>();
+  /** assignedToRun, kept as tasks change: the bench polls it across a whole fleet many times a second. */
+  private toRunCount = 0;
 
   /** Folds one assignments message in; returns the reports to send, in order. */
   apply(assignments: Assignments): StatusReport[] {
     if (assignments.kind === AssignmentsKind.ASSIGNMENTS_KIND_FULL) {
       const kept = new Set(assignments.updated.map((task) => task.meta?.id ?? ''));
-      for (const taskId of [...this.held.keys()]) if (!kept.has(taskId)) this.held.delete(taskId);
+      for (const taskId of [...this.held.keys()]) if (!kept.has(taskId)) this.forget(taskId);
     }
-    for (const taskId of assignments.removed) this.held.delete(taskId);
+    for (const taskId of assignments.removed) this.forget(taskId);
     const reports: StatusReport[] = [];
     for (const task of assignments.updated) this.step(task, reports);
     return reports;
@@ -63,9 +70,7 @@ export class FakeRuntime {
 
   /** Tasks held whose desired state is RUNNING and that the manager assigned (at least ASSIGNED). */
   get assignedToRun(): number {
-    let count = 0;
-    for (const task of this.held.values()) if (task.desiredState === TaskState.TASK_STATE_RUNNING && task.observedState >= TaskState.TASK_STATE_ASSIGNED) count += 1;
-    return count;
+    return this.toRunCount;
   }
 
   /** Tasks held, whatever their state. */
@@ -73,10 +78,21 @@ export class FakeRuntime {
     return this.held.size;
   }
 
+  private forget(taskId: string): void {
+    this.toRunCount -= toRun(this.held.get(taskId));
+    this.held.delete(taskId);
+  }
+
   private step(task: Task, reports: StatusReport[]): void {
     const taskId = task.meta?.id ?? '';
     if (taskId === '') throw new Error('assertion failed: an assigned task has no id');
     const known = this.held.get(taskId);
+    const held = this.advance(taskId, task, known, reports);
+    this.toRunCount += toRun(held) - toRun(known);
+  }
+
+  /** The task's new held state (stored), with the reports its change makes. */
+  private advance(taskId: string, task: Task, known: HeldTask | undefined, reports: StatusReport[]): HeldTask {
     const managerState = task.status?.state ?? TaskState.TASK_STATE_NEW;
     const held: HeldTask = {
       desiredState: task.desiredState,
@@ -84,7 +100,7 @@ export class FakeRuntime {
       reportedState: known?.reportedState,
     };
     this.held.set(taskId, held);
-    if (isTerminal(held.observedState)) return;
+    if (isTerminal(held.observedState)) return held;
     if (held.desiredState <= TaskState.TASK_STATE_RUNNING) {
       for (const state of START_STATES) {
         if (state <= held.observedState) continue;
@@ -92,10 +108,11 @@ export class FakeRuntime {
         held.observedState = state;
         held.reportedState = state;
       }
-      return;
+      return held;
     }
     reports.push({ taskId, state: TaskState.TASK_STATE_SHUTDOWN });
     held.observedState = TaskState.TASK_STATE_SHUTDOWN;
     held.reportedState = TaskState.TASK_STATE_SHUTDOWN;
+    return held;
   }
 }

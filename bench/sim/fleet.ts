@@ -24,6 +24,8 @@ export interface Fleet {
   assignedToRun(): number;
   /** Sessions started in total (equal to the fleet size unless some reconnected). */
   sessionsStarted(): number;
+  /** Assignments messages received in total, over every agent and session. */
+  assignmentsReceived(): number;
   close(): void;
 }
 
@@ -57,6 +59,7 @@ export async function startFleet(options: {
     nodeIds: options.credentials.map((entry) => entry.nodeId),
     assignedToRun: () => agents.reduce((sum, agent) => sum + agent.runtime.assignedToRun, 0),
     sessionsStarted: () => agents.reduce((sum, agent) => sum + agent.sessionsStarted, 0),
+    assignmentsReceived: () => agents.reduce((sum, agent) => sum + agent.assignmentsReceived, 0),
     close: () => {
       for (const agent of agents) agent.close();
     },
