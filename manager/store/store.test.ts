@@ -7,7 +7,10 @@ import type { Service } from '../../proto/skiff/v1/objects.js';
 import { LocalBackend, SNAPSHOT_INTERVAL_ENTRIES } from './local-backend.js';
 import { WalCorruptionError } from '../raft/storage/wal.js';
 import { newObjectId, Store } from './store.js';
-import type { StoreCommit } from './tables.js';
+import { StoreError } from './errors.js';
+import { toStoreObject } from './objects.js';
+import { StoreTables, type StoreCommit } from './tables.js';
+import { StoreActionKind } from '../../proto/skiff/v1/store.js';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -77,6 +80,22 @@ describe('store', () => {
     await store.update((tx) => tx.update('service', { ...read, specVersion: 7 }));
     await expect(store.update((tx) => tx.update('service', { ...read, specVersion: 9 }))).rejects.toMatchObject({ code: 'version_conflict' });
     expect(store.reader.get('service', web.meta!.id)!.specVersion).toBe(7);
+  });
+
+  it('store tables refuse, not skip, an action this build cannot read (a newer skiffd wrote it)', () => {
+    const tables = new StoreTables();
+    const web = toStoreObject({ kind: 'service', object: service('web') });
+    tables.apply(1, { actions: [{ kind: StoreActionKind.STORE_ACTION_KIND_CREATE, object: web }], proposedAtMs: 1 });
+    // A skip (a StoreError, as for a conflict) would move this manager past the entry with its
+    // state behind every manager that could read it; a plain Error stops the Raft driver instead.
+    const unknownKind = (): unknown => tables.apply(2, { actions: [{ kind: 7 as StoreActionKind, object: web }], proposedAtMs: 2 });
+    expect(unknownKind).toThrow(/unknown store action kind 7.*upgrade this manager/);
+    expect(unknownKind).not.toThrow(StoreError);
+    const noObject = (): unknown => tables.apply(2, { actions: [{ kind: 7 as StoreActionKind, object: undefined }], proposedAtMs: 2 });
+    expect(noObject).toThrow(/no object this skiffd can read.*upgrade this manager/);
+    expect(noObject).not.toThrow(StoreError);
+    expect(tables.version).toBe(1);
+    expect(tables.list('service')).toHaveLength(1);
   });
 
   it('store refuses a duplicate name and an atomic transaction applies nothing on conflict', async () => {

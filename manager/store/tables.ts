@@ -53,7 +53,10 @@ type Action = { kind: 'create' | 'update' | 'remove'; target: KindedObject };
 
 function decodeActions(transaction: StoreTransaction): Action[] {
   return transaction.actions.map((action) => {
-    if (action.object === undefined) throw new StoreError('not_found', 'cannot apply transaction: action without object');
+    // Not a StoreError (which every manager skips alike, as a conflict): an action this build cannot
+    // read came from a newer skiffd, and skipping it would leave this manager's state behind the
+    // others' for good. The Raft driver stops the process instead, as etcd does.
+    if (action.object === undefined) throw new Error(`cannot apply log entry: a store action of kind ${String(action.kind)} carries no object this skiffd can read; it was written by a newer skiffd: upgrade this manager`);
     const target = fromStoreObject(action.object);
     switch (action.kind) {
       case StoreActionKind.STORE_ACTION_KIND_CREATE:
@@ -63,7 +66,7 @@ function decodeActions(transaction: StoreTransaction): Action[] {
       case StoreActionKind.STORE_ACTION_KIND_REMOVE:
         return { kind: 'remove', target };
       default:
-        throw new StoreError('not_found', `cannot apply transaction: unknown action kind ${String(action.kind)}`);
+        throw new Error(`cannot apply log entry: unknown store action kind ${String(action.kind)}, written by a newer skiffd: upgrade this manager`);
     }
   });
 }
