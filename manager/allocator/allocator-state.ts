@@ -77,9 +77,10 @@ export class AllocatorState {
   /** Records what a committed task holds (nothing once released). */
   taskChanged(task: Task): void {
     const owner = `task:${task.meta?.id ?? ''}`;
+    const addresses = taskReleased(task) ? [] : task.networks.flatMap((attachment) => attachment.addresses.map((address) => ({ networkId: attachment.network, address })));
+    // Most task changes are status reports of tasks with no overlay address: nothing to redo.
+    if (addresses.length === 0 && !this.holdings.has(owner)) return;
     this.release(owner);
-    if (taskReleased(task)) return;
-    const addresses = task.networks.flatMap((attachment) => attachment.addresses.map((address) => ({ networkId: attachment.network, address })));
     this.hold(owner, addresses, []);
   }
 
@@ -178,6 +179,7 @@ export class AllocatorState {
       this.ports.set(key, owner);
       holding.ports.push(key);
     }
-    this.holdings.set(owner, holding);
+    // An owner that holds nothing is not kept: 100,000 tasks without networks were as many empty entries.
+    if (holding.addresses.length > 0 || holding.ports.length > 0) this.holdings.set(owner, holding);
   }
 }

@@ -287,8 +287,15 @@ describe('scheduler controller state', () => {
     await assign('t3', 'b', TaskState.TASK_STATE_RUNNING);
     check();
     expect(state.nodeModel(store.reader).find((node) => node.id === 'a')).toMatchObject({ totalTasks: 2, reserved: { nanoCpus: 2e8, memoryBytes: GIB / 2 } });
+    // A status report of a live task (ASSIGNED -> RUNNING) frees nothing: no new generation, so
+    // groups found unplaceable stay so; a task that ends frees its place and moves it on.
+    const before = state.generation;
+    await assign('t1', 'a', TaskState.TASK_STATE_RUNNING);
+    check();
+    expect(state.generation).toBe(before);
     await assign('t2', 'a', TaskState.TASK_STATE_FAILED);
     check();
+    expect(state.generation).toBeGreaterThan(before);
     const svc = store.reader.get('service', 'svc')!;
     await store.update((tx) => tx.update('service', { ...svc, spec: ServiceSpec.fromPartial({ ...svc.spec, ...ports(9090) }) }));
     check();

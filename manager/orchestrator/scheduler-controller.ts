@@ -182,6 +182,14 @@ interface Holding {
   hostPorts: readonly string[];
 }
 
+function sameHolding(left: Holding, right: Holding): boolean {
+  return left.nodeId === right.nodeId
+    && left.serviceId === right.serviceId
+    && left.nanoCpus === right.nanoCpus
+    && left.memoryBytes === right.memoryBytes
+    && (left.hostPorts === right.hostPorts || left.hostPorts.join() === right.hostPorts.join());
+}
+
 /** A node's load, kept current task by task; host ports are counted, several tasks may hold one. */
 interface MutableLoad extends NodeLoad {
   reserved: { nanoCpus: number; memoryBytes: number };
@@ -242,17 +250,23 @@ export class PlacementState {
 
   private taskChanged(task: Task): void {
     const id = task.meta?.id ?? '';
-    this.release(id);
     this.setUnassigned(task, task.nodeId === '' && task.desiredState <= TaskState.TASK_STATE_RUNNING);
-    if (task.nodeId === '' || !isLive(task)) return;
     const reservations = task.spec?.resources?.reservations;
-    this.hold(id, {
-      nodeId: task.nodeId,
-      serviceId: task.serviceId,
-      nanoCpus: reservations?.nanoCpus ?? 0,
-      memoryBytes: reservations?.memoryBytes ?? 0,
-      hostPorts: this.portsByService.get(task.serviceId) ?? [],
-    });
+    const holding: Holding | undefined = task.nodeId === '' || !isLive(task)
+      ? undefined
+      : {
+          nodeId: task.nodeId,
+          serviceId: task.serviceId,
+          nanoCpus: reservations?.nanoCpus ?? 0,
+          memoryBytes: reservations?.memoryBytes ?? 0,
+          hostPorts: this.portsByService.get(task.serviceId) ?? [],
+        };
+    // A status report of a live task (ASSIGNED -> RUNNING) holds what it held: releasing and
+    // holding again would also move `generation`, as if capacity had been freed.
+    const current = this.held.get(id);
+    if (holding !== undefined && current !== undefined && sameHolding(current, holding)) return;
+    this.release(id);
+    if (holding !== undefined) this.hold(id, holding);
   }
 
   private taskRemoved(task: Task): void {
