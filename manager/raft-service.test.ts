@@ -4,6 +4,8 @@ import { channelCredentials, channelOptions, type NodeRole } from '../pki/index.
 import { RaftClient } from '../proto/skiff/v1/raft.js';
 import { StoreActionKind, StoreTransaction } from '../proto/skiff/v1/store.js';
 import { FakeCluster, fakeServiceSpec } from './api/testing/fake-cluster.js';
+import type { Service } from '../proto/skiff/v1/objects.js';
+import { MAX_PROPOSAL_BYTES } from './store/raft-backend.js';
 import { newObjectId } from './store/store.js';
 
 let cluster: FakeCluster;
@@ -23,14 +25,21 @@ async function raftClient(role: NodeRole): Promise<InstanceType<typeof RaftClien
   return client;
 }
 
-function createServiceTransaction(name: string): Uint8Array {
-  const service = { meta: { id: newObjectId(), version: 0, createdAtMs: 0, updatedAtMs: 0 }, spec: fakeServiceSpec(name, 0), previousSpec: undefined, updateStatus: undefined, endpoint: undefined, activeColor: '', specVersion: 1, rebalanceRequestedAtMs: 0 };
+function serviceObject(name: string, labels: Record<string, string> = {}): Service {
+  return { meta: { id: newObjectId(), version: 0, createdAtMs: 0, updatedAtMs: 0 }, spec: { ...fakeServiceSpec(name, 0), labels }, previousSpec: undefined, updateStatus: undefined, endpoint: undefined, activeColor: '', specVersion: 1, rebalanceRequestedAtMs: 0 };
+}
+
+function createServiceTransaction(name: string, labels: Record<string, string> = {}): Uint8Array {
+  const service = serviceObject(name, labels);
   return StoreTransaction.encode({ actions: [{ kind: StoreActionKind.STORE_ACTION_KIND_CREATE, object: { object: { $case: 'service', value: service } } }], proposedAtMs: 1 }).finish();
 }
 
-function forward(client: InstanceType<typeof RaftClient>, name: string): Promise<{ index: number } | grpc.ServiceError> {
-  return new Promise((resolve) => client.forwardProposal({ storeTransaction: createServiceTransaction(name) }, (error, response) => resolve(error ?? response)));
+function forward(client: InstanceType<typeof RaftClient>, name: string, labels: Record<string, string> = {}): Promise<{ index: number } | grpc.ServiceError> {
+  return new Promise((resolve) => client.forwardProposal({ storeTransaction: createServiceTransaction(name, labels) }, (error, response) => resolve(error ?? response)));
 }
+
+/** A label value that takes a transaction past one Raft entry's limit, but not past gRPC's 4 MiB. */
+const OVERSIZED = { blob: 'x'.repeat(MAX_PROPOSAL_BYTES + 1024) };
 
 describe('raft service', () => {
   it.each<NodeRole>(['worker', 'admin'])('raft service refuses a forwarded write from a %s certificate and stores nothing', async (role) => {
@@ -44,6 +53,26 @@ describe('raft service', () => {
     expect(result).toHaveProperty('index');
     const stored = cluster.manager.store.reader.findByName('service', 'from-manager');
     expect(stored?.meta?.version).toBe((result as { index: number }).index);
+  });
+
+  it('raft service refuses a forwarded write too large for one Raft entry, naming the limit, and stores nothing', async () => {
+    const version = cluster.manager.store.reader.version;
+    const result = await forward(await raftClient('manager'), 'oversized-forward', OVERSIZED);
+    expect(result).toMatchObject({ code: grpc.status.RESOURCE_EXHAUSTED, details: expect.stringContaining(`over the ${MAX_PROPOSAL_BYTES}-byte limit of one Raft entry`) });
+    expect(cluster.manager.store.reader.findByName('service', 'oversized-forward')).toBeUndefined();
+    expect(cluster.manager.store.reader.version).toBe(version);
+  });
+
+  it('store on Raft refuses a transaction too large for one entry before proposing it, and keeps working', async () => {
+    const store = cluster.manager.store;
+    const version = store.reader.version;
+    await expect(store.update((transaction) => transaction.create('service', serviceObject('oversized-local', OVERSIZED)))).rejects.toMatchObject({
+      code: 'too_large',
+      message: expect.stringMatching(/the transaction is \d+ bytes \(1 changes\), over the \d+-byte limit/),
+    });
+    expect(store.reader.version).toBe(version);
+    await store.update((transaction) => transaction.create('service', serviceObject('after-oversized')));
+    expect(store.reader.findByName('service', 'after-oversized')).toBeDefined();
   });
 
   it('raft service refuses a join from a worker certificate', async () => {

@@ -41,6 +41,8 @@ function grpcStatusOf(error: unknown): grpc.status {
         return grpc.status.ABORTED;
       case 'unavailable':
         return grpc.status.UNAVAILABLE;
+      case 'too_large':
+        return grpc.status.RESOURCE_EXHAUSTED;
       default: {
         const exhaustive: never = error.code;
         return exhaustive;

@@ -8,6 +8,7 @@ import type { TaskStatusUpdate } from '../../proto/skiff/v1/dispatcher.js';
 import type { NetworkAttachment } from '../../proto/skiff/v1/objects.js';
 import { TaskState } from '../../proto/skiff/v1/types.js';
 import { isForward, taskStateName } from '../../proto/task-states.js';
+import { StoreError } from '../store/errors.js';
 import type { Store } from '../store/store.js';
 
 /** Reports written in one transaction at most. */
@@ -38,6 +39,8 @@ export class StatusIntake {
   /** The latest report per node and task, in arrival order of each task's first queued report. */
   private queue = new Map<string, QueuedReport>();
   private flushing = false;
+  /** Reports per transaction: halved when one was too large for a Raft entry (tasks with large specs), regrown after each success. */
+  private batchLimit = MAX_STATUS_BATCH;
 
   constructor(
     private readonly store: Store,
@@ -64,7 +67,7 @@ export class StatusIntake {
   private takeBatch(): QueuedReport[] {
     const batch: QueuedReport[] = [];
     for (const [key, report] of this.queue) {
-      if (batch.length >= MAX_STATUS_BATCH) break;
+      if (batch.length >= this.batchLimit) break;
       this.queue.delete(key);
       batch.push(report);
     }
@@ -96,7 +99,12 @@ export class StatusIntake {
               transaction.update('task', { ...task, status: update.status, networks: mergeAttachments(task.networks, update.networks) });
             }
           });
+          this.batchLimit = Math.min(MAX_STATUS_BATCH, this.batchLimit * 2);
         } catch (error) {
+          if (error instanceof StoreError && error.code === 'too_large' && batch.length > 1) {
+            this.batchLimit = Math.max(1, Math.floor(batch.length / 2));
+            this.log.info('status batch too large; retrying with fewer reports', { reports: batch.length, batchLimit: this.batchLimit });
+          }
           // A conflict means a task changed under us (e.g. the orchestrator retired it): retry
           // the batch against the new state; forward-only checks keep it safe.
           this.log.debug('status batch retry', { error: String(error) });

@@ -14,6 +14,14 @@ import type { CommitSink, StoreBackend } from './backend.js';
 import { StoreError } from './errors.js';
 import type { StoreCommit } from './tables.js';
 
+/**
+ * The largest store transaction one Raft entry carries, encoded. An entry travels whole in one
+ * gRPC message between managers (and a follower forwards a proposal in one), whose limit is
+ * MAX_GRPC_MESSAGE_BYTES (4 MiB): a larger entry could be committed by no one, and every
+ * append carrying it would fail for good. The rest of the 4 MiB is left for the envelope.
+ */
+export const MAX_PROPOSAL_BYTES = 3 * 1024 * 1024;
+
 /** How long a proposal may wait for its commit before the caller is told to retry. */
 export const PROPOSAL_TIMEOUT_MS = 5_000;
 /** Results kept per applied index, for forwarded proposals that ask after the fact. */
@@ -90,18 +98,21 @@ export class RaftStoreBackend implements StoreBackend {
     if (this.closed) throw new StoreError('unavailable', 'cannot write: the manager is shutting down');
     const core = this.deps.core();
     if (this.leader === '') throw this.noQuorum('this manager sees no leader');
-    if (this.leader !== core.status().id) return this.forward(transaction);
-    return this.proposeLocally(transaction);
+    // Encoded once: the same bytes go into the entry, or to the leader when forwarded.
+    const bytes = StoreTransaction.encode(transaction).finish();
+    checkProposalSize(bytes.length, transaction.actions.length);
+    if (this.leader !== core.status().id) return this.forward(bytes);
+    return this.proposeLocally(bytes);
   }
 
-  /** Proposes on this manager, which must be the leader; resolves when applied here. */
-  proposeLocally(transaction: StoreTransaction): Promise<StoreCommit> {
+  /** Proposes an encoded transaction on this manager, which must be the leader; resolves when applied here. */
+  proposeLocally(transactionBytes: Uint8Array): Promise<StoreCommit> {
     const voters = this.deps.core().status().conf.voters.length;
     if (this.deps.reachableVoters() * 2 <= voters) {
       return Promise.reject(this.noQuorum(`the leader reaches only ${this.deps.reachableVoters()} of ${voters} managers`));
     }
     const proposalId = randomUUID();
-    const data = RaftProposal.encode({ proposalId, storeTransaction: StoreTransaction.encode(transaction).finish() }).finish();
+    const data = RaftProposal.encode({ proposalId, storeTransaction: transactionBytes }).finish();
     const result = this.deps.core().propose(data);
     if (!result.ok) {
       const reason = result.reason === 'not_leader' ? 'leadership moved' : result.message;
@@ -119,7 +130,9 @@ export class RaftStoreBackend implements StoreBackend {
 
   /** Handles a proposal forwarded by a follower: the log index it committed at. */
   async acceptForwarded(transactionBytes: Uint8Array): Promise<number> {
-    const commit = await this.proposeLocally(StoreTransaction.decode(transactionBytes));
+    // Checked again here: the follower that forwarded it may run an older skiffd.
+    checkProposalSize(transactionBytes.length, undefined);
+    const commit = await this.proposeLocally(transactionBytes);
     return commit.version;
   }
 
@@ -156,7 +169,7 @@ export class RaftStoreBackend implements StoreBackend {
     else pending.resolve(result);
   }
 
-  private async forward(transaction: StoreTransaction): Promise<StoreCommit> {
+  private async forward(transactionBytes: Uint8Array): Promise<StoreCommit> {
     const addr = this.deps.addressOf(this.leader);
     if (addr === undefined) throw this.noQuorum(`the leader ${this.leader} has no known address`);
     if (this.leaderClient?.addr !== addr) {
@@ -166,11 +179,12 @@ export class RaftStoreBackend implements StoreBackend {
     const client = this.leaderClient.client;
     const response = await new Promise<ForwardProposalResponse>((resolve, reject) => {
       client.forwardProposal(
-        { storeTransaction: StoreTransaction.encode(transaction).finish() },
+        { storeTransaction: transactionBytes },
         new grpc.Metadata(),
         { deadline: Date.now() + PROPOSAL_TIMEOUT_MS + 1_000 },
         (error, value) => {
           if (error === null) resolve(value);
+          else if (error.code === grpc.status.RESOURCE_EXHAUSTED) reject(new StoreError('too_large', error.details));
           else if (error.code === grpc.status.ALREADY_EXISTS || error.code === grpc.status.ABORTED || error.code === grpc.status.NOT_FOUND) {
             reject(new StoreError(error.code === grpc.status.ABORTED ? 'version_conflict' : error.code === grpc.status.NOT_FOUND ? 'not_found' : 'name_conflict', error.details));
           } else reject(new StoreError('unavailable', `cannot write through the leader: ${error.details || error.message}`));
@@ -196,4 +210,13 @@ export class RaftStoreBackend implements StoreBackend {
     if (this.sink === undefined) throw new Error('assertion failed: raft backend not started');
     return this.sink;
   }
+}
+
+/** Refuses a transaction too large for one Raft entry, naming its size and the limit. */
+function checkProposalSize(bytes: number, actions: number | undefined): void {
+  if (bytes <= MAX_PROPOSAL_BYTES) return;
+  throw new StoreError(
+    'too_large',
+    `cannot write: the transaction is ${bytes} bytes${actions === undefined ? '' : ` (${actions} changes)`}, over the ${MAX_PROPOSAL_BYTES}-byte limit of one Raft entry; write fewer or smaller objects at a time`,
+  );
 }

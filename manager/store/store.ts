@@ -13,7 +13,7 @@ import { type StoreCommit, StoreTables } from './tables.js';
 export type StoreReader = Pick<StoreTables, 'version' | 'get' | 'list' | 'findByName' | 'tasksByService' | 'tasksByNode'>;
 
 /** Largest number of actions in one transaction; bigger batches are split by the caller. */
-export const MAX_TRANSACTION_ACTIONS = 2000;
+export const MAX_TRANSACTION_ACTIONS = 10000;
 
 const ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
 /** A new random object id: 25 characters of [a-z0-9], like swarmkit's. */
