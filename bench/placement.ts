@@ -16,7 +16,7 @@
  *
  * placement_ms runs from the first CreateService until the fleet holds every task (a task reaches
  * an agent only after the scheduler's write committed, with its node id and ASSIGNED); reference_ms
- * from the first CreateService until ListTasks shows every task. Every process and the scratch
+ * from the first CreateService until ListServices counts every task (its `tasks`). Every process and the scratch
  * directory are gone on exit, on failure and on SIGINT/SIGTERM.
  *
  * cpu_s gives the CPU seconds each process used over each timed phase ("bench" is this process,

@@ -65,7 +65,7 @@ const node: Node = {
 
 describe('service rows', () => {
   it('serviceRow has exactly the public service ls fields', () => {
-    const row = serviceRow(service('replicated'), { serviceId: 'svc123', running: 2, desired: 3 });
+    const row = serviceRow(service('replicated'), { serviceId: 'svc123', running: 2, desired: 3, tasks: 3 });
     expect(Object.keys(row).sort()).toEqual(['id', 'image', 'mode', 'name', 'replicas', 'updateStatus', 'updateMessage'].sort());
     expect(row).toEqual({ id: 'svc123', name: 'web', mode: 'replicated', replicas: '2/3', image: 'demo/web:v1', updateStatus: '', updateMessage: '' });
     const paused = serviceRow({ ...service('replicated'), updateStatus: { state: 'paused', message: 'update paused: task t failed', startedAtMs: 1, completedAtMs: 0, switchedAtMs: 0 } }, undefined);

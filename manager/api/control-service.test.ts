@@ -54,10 +54,16 @@ describe('control API', () => {
     expect(services.map((service) => service.spec?.name).sort()).toEqual(['api', 'web']);
     expect(counts).toEqual(
       expect.arrayContaining([
-        { serviceId: web.meta!.id, running: 0, desired: 2 },
-        { serviceId: api.meta!.id, running: 0, desired: 3 },
+        expect.objectContaining({ serviceId: web.meta!.id, running: 0, desired: 2 }),
+        expect.objectContaining({ serviceId: api.meta!.id, running: 0, desired: 3 }),
       ]),
     );
+    // `tasks` counts the tasks the orchestrator created to run, placed or not (no node runs them here).
+    await vi.waitFor(async () => {
+      const listed = await admin.call((c) => c.listServices, {});
+      const tasks = Object.fromEntries(listed.counts.map((count) => [count.serviceId, count.tasks]));
+      expect(tasks).toMatchObject({ [web.meta!.id]: 2, [api.meta!.id]: 3 });
+    }, { timeout: 10_000, interval: 50 });
   });
 
   it('control API scales a service without changing its spec version, and the orchestrator follows', async () => {

@@ -75,14 +75,16 @@ export function controlHandlers(store: Store, options: ControlOptions): ControlS
       const services = reader.list('service');
       const counts: ServiceReplicaCounts[] = services.map((service) => {
         const serviceId = service.meta?.id ?? '';
-        const running = reader
-          .tasksByService(serviceId)
-          .filter((task) => task.desiredState === TaskState.TASK_STATE_RUNNING && task.status?.state === TaskState.TASK_STATE_RUNNING).length;
+        let running = 0;
+        let tasks = 0;
+        for (const task of reader.tasksByService(serviceId)) {
+          if (task.desiredState !== TaskState.TASK_STATE_RUNNING) continue;
+          tasks += 1;
+          if (task.status?.state === TaskState.TASK_STATE_RUNNING) running += 1;
+        }
         // Global: one per node that the orchestrator gave a task to run.
-        const desired = service.spec?.mode?.$case === 'replicated'
-          ? service.spec.mode.value.replicas
-          : reader.tasksByService(serviceId).filter((task) => task.desiredState === TaskState.TASK_STATE_RUNNING).length;
-        return { serviceId, running, desired };
+        const desired = service.spec?.mode?.$case === 'replicated' ? service.spec.mode.value.replicas : tasks;
+        return { serviceId, running, desired, tasks };
       });
       return { services, counts };
     }),

@@ -87,6 +87,8 @@ export interface ServiceReplicaCounts {
   serviceId: string;
   running: number;
   desired: number;
+  /** Tasks whose desired state is running, whatever their state (created, pending, assigned, ...). */
+  tasks: number;
 }
 
 export interface ListServicesResponse {
@@ -962,7 +964,7 @@ export const ListServicesRequest: MessageFns<ListServicesRequest> = {
 };
 
 function createBaseServiceReplicaCounts(): ServiceReplicaCounts {
-  return { serviceId: "", running: 0, desired: 0 };
+  return { serviceId: "", running: 0, desired: 0, tasks: 0 };
 }
 
 export const ServiceReplicaCounts: MessageFns<ServiceReplicaCounts> = {
@@ -975,6 +977,9 @@ export const ServiceReplicaCounts: MessageFns<ServiceReplicaCounts> = {
     }
     if (message.desired !== 0) {
       writer.uint32(24).uint64(message.desired);
+    }
+    if (message.tasks !== 0) {
+      writer.uint32(32).uint64(message.tasks);
     }
     return writer;
   },
@@ -1016,6 +1021,14 @@ export const ServiceReplicaCounts: MessageFns<ServiceReplicaCounts> = {
             message.desired = longToNumber(reader.uint64());
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.tasks = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1037,6 +1050,7 @@ export const ServiceReplicaCounts: MessageFns<ServiceReplicaCounts> = {
         : "",
       running: isSet(object.running) ? globalThis.Number(object.running) : 0,
       desired: isSet(object.desired) ? globalThis.Number(object.desired) : 0,
+      tasks: isSet(object.tasks) ? globalThis.Number(object.tasks) : 0,
     };
   },
 
@@ -1051,6 +1065,9 @@ export const ServiceReplicaCounts: MessageFns<ServiceReplicaCounts> = {
     if (message.desired !== 0) {
       obj.desired = Math.round(message.desired);
     }
+    if (message.tasks !== 0) {
+      obj.tasks = Math.round(message.tasks);
+    }
     return obj;
   },
 
@@ -1062,6 +1079,7 @@ export const ServiceReplicaCounts: MessageFns<ServiceReplicaCounts> = {
     message.serviceId = object.serviceId ?? "";
     message.running = object.running ?? 0;
     message.desired = object.desired ?? 0;
+    message.tasks = object.tasks ?? 0;
     return message;
   },
 };
