@@ -71,6 +71,32 @@ export async function freeLoopbackPort(): Promise<number> {
   });
 }
 
+/** Whether `port` can be bound on 127.0.0.1 right now. */
+function loopbackPortFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * `count` free loopback ports p whose p + 1 is free too, no two pairs overlapping: a manager
+ * listens for joins on its gRPC port + 1 (manager.ts), and two managers given adjacent ports,
+ * or a port whose next one was taken, failed to start with EADDRINUSE.
+ */
+export async function freeLoopbackPortPairs(count: number): Promise<number[]> {
+  const taken = new Set<number>();
+  const ports: number[] = [];
+  while (ports.length < count) {
+    const port = await freeLoopbackPort();
+    if (port >= 65535 || taken.has(port) || taken.has(port + 1) || !(await loopbackPortFree(port + 1))) continue;
+    taken.add(port).add(port + 1);
+    ports.push(port);
+  }
+  return ports;
+}
+
 /** `count` distinct free loopback ports. */
 export async function freeLoopbackPorts(count: number): Promise<number[]> {
   const ports = new Set<number>();

@@ -22,7 +22,7 @@ import { ControlClient, type CreateServiceResponse, type ListNodesResponse, type
 import type { ServiceSpec } from '../proto/skiff/v1/specs.js';
 import { pollUntil, progress, type CleanupStack } from './bench-support.js';
 import { FAILOVER_ATTEMPT_DEADLINE_MS, writeValue, type WriteOnce } from './raft-load.js';
-import { freeLoopbackPorts, logRecords, logTail, startDaemon, type Daemon } from './raft-processes.js';
+import { freeLoopbackPortPairs, logRecords, logTail, startDaemon, type Daemon } from './raft-processes.js';
 
 /** skiffd's entry point in the build output (bin/skiffd execs the same file). */
 const SKIFFD_SCRIPT = fileURLToPath(new URL('../cli/skiffd.js', import.meta.url));
@@ -75,7 +75,7 @@ export async function startSkiffCluster(options: { workDir: string; cleanups: Cl
   const ca = await createCertificateAuthority();
   const admin = await issueNodeCredentials(ca, { nodeId: newNodeId(), role: 'admin' });
   const credentials = channelCredentials(admin);
-  const ports = await freeLoopbackPorts(3);
+  const ports = await freeLoopbackPortPairs(3);
   const members: SkiffMember[] = [];
   for (const [index, port] of ports.entries()) {
     const name = `m${index + 1}`;

@@ -19,7 +19,7 @@ import {
 } from '../../pki/index.js';
 import { ControlClient, type ListNodesResponse } from '../../proto/skiff/v1/control.js';
 import { pollUntil, progress, type CleanupStack } from '../bench-support.js';
-import { freeLoopbackPorts, logRecords, logTail, startDaemon, type Daemon } from '../raft-processes.js';
+import { freeLoopbackPortPairs, logRecords, logTail, startDaemon, type Daemon } from '../raft-processes.js';
 import { cpuSeconds } from '../proc-memory.js';
 
 /** skiffd's entry point in the build output. */
@@ -69,7 +69,7 @@ export async function startSimCluster(options: { workDir: string; label: string;
   const ca = await createCertificateAuthority();
   const admin = await issueNodeCredentials(ca, { nodeId: newNodeId(), role: 'admin' });
   const credentials = channelCredentials(admin);
-  const ports = await freeLoopbackPorts(3);
+  const ports = await freeLoopbackPortPairs(3);
   const managers: SimManager[] = [];
   const stopAll = async (): Promise<void> => {
     for (const manager of managers) {
