@@ -31,7 +31,7 @@ function serviceObject(name: string, labels: Record<string, string> = {}): Servi
 
 function createServiceTransaction(name: string, labels: Record<string, string> = {}): Uint8Array {
   const service = serviceObject(name, labels);
-  return StoreTransaction.encode({ actions: [{ kind: StoreActionKind.STORE_ACTION_KIND_CREATE, object: { object: { $case: 'service', value: service } } }], proposedAtMs: 1 }).finish();
+  return StoreTransaction.encode({ actions: [{ kind: StoreActionKind.STORE_ACTION_KIND_CREATE, object: { object: { $case: "service", value: service } }, taskStatus: undefined }], proposedAtMs: 1 }).finish();
 }
 
 function forward(client: InstanceType<typeof RaftClient>, name: string, labels: Record<string, string> = {}): Promise<{ index: number } | grpc.ServiceError> {

@@ -5,7 +5,6 @@
  */
 import type { Logger } from '../../common/log.js';
 import type { TaskStatusUpdate } from '../../proto/skiff/v1/dispatcher.js';
-import type { NetworkAttachment } from '../../proto/skiff/v1/objects.js';
 import { TaskState } from '../../proto/skiff/v1/types.js';
 import { isForward, taskStateName } from '../../proto/task-states.js';
 import { StoreError } from '../store/errors.js';
@@ -23,16 +22,6 @@ export const MAX_STATUS_QUEUE = 200_000;
 interface QueuedReport {
   nodeId: string;
   update: TaskStatusUpdate;
-}
-
-/**
- * The task's attachments with those the agent reported (its host-bridge address) replacing the
- * ones of the same network: the overlay addresses the allocator gave stay, or they would be
- * freed and handed to another task while this one still holds them.
- */
-export function mergeAttachments(current: readonly NetworkAttachment[], reported: readonly NetworkAttachment[]): NetworkAttachment[] {
-  const reportedIds = new Set(reported.map((attachment) => attachment.network));
-  return [...current.filter((attachment) => !reportedIds.has(attachment.network)), ...reported];
 }
 
 export class StatusIntake {
@@ -96,7 +85,7 @@ export class StatusIntake {
             for (const [taskId, update] of seen) {
               const task = reader.get('task', taskId);
               if (task === undefined || update.status === undefined) continue;
-              transaction.update('task', { ...task, status: update.status, networks: mergeAttachments(task.networks, update.networks) });
+              transaction.updateTaskStatus(task, update.status, update.networks);
             }
           });
           this.batchLimit = Math.min(MAX_STATUS_BATCH, this.batchLimit * 2);

@@ -3,14 +3,17 @@ import { appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Service } from '../../proto/skiff/v1/objects.js';
+import type { Service, Task } from '../../proto/skiff/v1/objects.js';
+import { TaskState } from '../../proto/skiff/v1/types.js';
+import { fakeServiceSpec } from '../api/testing/fake-cluster.js';
+import { fakeTask } from '../orchestrator/testing/fake-objects.js';
 import { LocalBackend, SNAPSHOT_INTERVAL_ENTRIES } from './local-backend.js';
 import { WalCorruptionError } from '../raft/storage/wal.js';
 import { newObjectId, Store } from './store.js';
 import { StoreError } from './errors.js';
 import { toStoreObject } from './objects.js';
-import { StoreTables, type StoreCommit } from './tables.js';
-import { StoreActionKind } from '../../proto/skiff/v1/store.js';
+import { mergeAttachments, StoreTables, type StoreCommit } from './tables.js';
+import { StoreActionKind, StoreTransaction } from '../../proto/skiff/v1/store.js';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -85,17 +88,90 @@ describe('store', () => {
   it('store tables refuse, not skip, an action this build cannot read (a newer skiffd wrote it)', () => {
     const tables = new StoreTables();
     const web = toStoreObject({ kind: 'service', object: service('web') });
-    tables.apply(1, { actions: [{ kind: StoreActionKind.STORE_ACTION_KIND_CREATE, object: web }], proposedAtMs: 1 });
+    tables.apply(1, { actions: [{ kind: StoreActionKind.STORE_ACTION_KIND_CREATE, object: web, taskStatus: undefined }], proposedAtMs: 1 });
     // A skip (a StoreError, as for a conflict) would move this manager past the entry with its
     // state behind every manager that could read it; a plain Error stops the Raft driver instead.
-    const unknownKind = (): unknown => tables.apply(2, { actions: [{ kind: 7 as StoreActionKind, object: web }], proposedAtMs: 2 });
+    const unknownKind = (): unknown => tables.apply(2, { actions: [{ kind: 7 as StoreActionKind, object: web, taskStatus: undefined }], proposedAtMs: 2 });
     expect(unknownKind).toThrow(/unknown store action kind 7.*upgrade this manager/);
     expect(unknownKind).not.toThrow(StoreError);
-    const noObject = (): unknown => tables.apply(2, { actions: [{ kind: 7 as StoreActionKind, object: undefined }], proposedAtMs: 2 });
+    const noObject = (): unknown => tables.apply(2, { actions: [{ kind: 7 as StoreActionKind, object: undefined, taskStatus: undefined }], proposedAtMs: 2 });
     expect(noObject).toThrow(/no object this skiffd can read.*upgrade this manager/);
     expect(noObject).not.toThrow(StoreError);
     expect(tables.version).toBe(1);
     expect(tables.list('service')).toHaveLength(1);
+  });
+
+  it('store writes a task status change as the report alone and applies it to the stored task, surviving a restart', async () => {
+    const dir = tempDir();
+    const store = await openStore(dir);
+    const template = fakeServiceSpec('web', 1).taskTemplate!;
+    const spec = { ...template, container: { ...template.container!, env: [`BIG=${'x'.repeat(4096)}`] } };
+    const overlay = { network: 'overlay1', addresses: ['10.0.1.5/24'] };
+    const bridge = { network: 'bridge', addresses: ['172.18.0.2/16'] };
+    await store.update((tx) => tx.create('task', { ...fakeTask(newObjectId(), { nodeId: 'n1', state: TaskState.TASK_STATE_ASSIGNED }), spec, networks: [overlay] }));
+    const read = store.reader.list('task')[0]!;
+    const running = { ...read.status!, state: TaskState.TASK_STATE_RUNNING, message: 'started', containerId: 'c1', pid: 42 };
+    let written: StoreTransaction | undefined;
+    await store.update((tx) => {
+      tx.updateTaskStatus(read, running, [bridge]);
+      written = { actions: tx.actions, proposedAtMs: 0 };
+    });
+    // The entry carries no task: 4 KiB of spec would otherwise be written again with every report.
+    expect(written!.actions[0]!.object).toBeUndefined();
+    expect(StoreTransaction.encode(written!).finish().length).toBeLessThan(200);
+    const check = (task: Task | undefined): void => {
+      expect(task?.status).toEqual(running);
+      expect(task?.spec).toEqual(spec);
+      expect(task?.nodeId).toBe('n1');
+      expect(task?.networks).toEqual([overlay, bridge]);
+      expect(task?.meta?.version).toBe(2);
+    };
+    check(store.reader.get('task', read.meta!.id));
+    // A report from a stale read conflicts like an update and changes nothing.
+    await expect(store.update((tx) => tx.updateTaskStatus(read, { ...running, state: TaskState.TASK_STATE_FAILED }, []))).rejects.toMatchObject({ code: 'version_conflict' });
+    // A report for a task that is gone is refused, not applied to nothing.
+    await expect(store.update((tx) => tx.updateTaskStatus({ ...read, meta: { ...read.meta!, id: 'gone' } }, running, []))).rejects.toMatchObject({ code: 'not_found' });
+    await store.close();
+    const reopened = await openStore(dir);
+    check(reopened.reader.get('task', read.meta!.id));
+    await reopened.close();
+  });
+
+  it('mergeAttachments keeps the allocator\'s attachments and lets a reported one replace its network\'s', () => {
+    const overlay = { network: 'overlay1', addresses: ['10.0.1.5/24'] };
+    const bridge = { network: 'bridge', addresses: ['172.18.0.2/16'] };
+    const bridgeAgain = { network: 'bridge', addresses: ['172.18.0.3/16'] };
+    expect(mergeAttachments([overlay], [])).toEqual([overlay]);
+    expect(mergeAttachments([overlay, bridge], [bridgeAgain])).toEqual([overlay, bridgeAgain]);
+  });
+
+  it('store tables keep the by-service and by-node indexes right across updates that move a task and ones that do not', () => {
+    const tables = new StoreTables();
+    const create = (task: Task): void => void tables.apply(tables.version + 1, { actions: [{ kind: StoreActionKind.STORE_ACTION_KIND_CREATE, object: toStoreObject({ kind: 'task', object: task }), taskStatus: undefined }], proposedAtMs: 1 });
+    const update = (task: Task): void => void tables.apply(tables.version + 1, { actions: [{ kind: StoreActionKind.STORE_ACTION_KIND_UPDATE, object: toStoreObject({ kind: 'task', object: task }), taskStatus: undefined }], proposedAtMs: 1 });
+    create(fakeTask('t1', { serviceId: 's1' }));
+    const ids = (tasks: Task[]): string[] => tasks.map((task) => task.meta!.id);
+    expect(ids(tables.tasksByNode('n1'))).toEqual([]);
+    update({ ...tables.get('task', 't1')!, nodeId: 'n1' });
+    expect(ids(tables.tasksByNode('n1'))).toEqual(['t1']);
+    update({ ...tables.get('task', 't1')!, desiredState: TaskState.TASK_STATE_SHUTDOWN });
+    expect(tables.tasksByNode('n1').map((task) => task.desiredState)).toEqual([TaskState.TASK_STATE_SHUTDOWN]);
+    expect(tables.tasksByService('s1').map((task) => task.desiredState)).toEqual([TaskState.TASK_STATE_SHUTDOWN]);
+    update({ ...tables.get('task', 't1')!, nodeId: 'n2', serviceId: 's2' });
+    expect(ids(tables.tasksByNode('n1'))).toEqual([]);
+    expect(ids(tables.tasksByService('s1'))).toEqual([]);
+    expect(ids(tables.tasksByNode('n2'))).toEqual(['t1']);
+    expect(ids(tables.tasksByService('s2'))).toEqual(['t1']);
+  });
+
+  it('store tables refuse, not skip, a task status change without a status', () => {
+    const tables = new StoreTables();
+    const task = fakeTask('t1');
+    tables.apply(1, { actions: [{ kind: StoreActionKind.STORE_ACTION_KIND_CREATE, object: toStoreObject({ kind: 'task', object: task }), taskStatus: undefined }], proposedAtMs: 1 });
+    const noStatus = (): unknown => tables.apply(2, { actions: [{ kind: StoreActionKind.STORE_ACTION_KIND_TASK_STATUS, object: undefined, taskStatus: { taskId: 't1', version: 1, status: undefined, networks: [] } }], proposedAtMs: 2 });
+    expect(noStatus).toThrow(/carries no status.*upgrade this manager/);
+    expect(noStatus).not.toThrow(StoreError);
+    expect(tables.version).toBe(1);
   });
 
   it('store refuses a duplicate name and an atomic transaction applies nothing on conflict', async () => {

@@ -3,6 +3,7 @@
  * the backend (durable before acknowledged), and commit notifications in log order.
  */
 import { randomBytes } from 'node:crypto';
+import type { NetworkAttachment, TaskStatus } from '../../proto/skiff/v1/objects.js';
 import { type StoreAction, StoreActionKind, type StoreSnapshot, type StoreTransaction } from '../../proto/skiff/v1/store.js';
 import type { CommitSink, StoreBackend } from './backend.js';
 import { StoreError } from './errors.js';
@@ -51,12 +52,27 @@ export class WriteTransaction {
     this.push(StoreActionKind.STORE_ACTION_KIND_REMOVE, { kind, object } as KindedObject);
   }
 
+  /**
+   * Records what a task's agent reported: `status` replaces the task's, `networks` are merged into
+   * its attachments (tables.ts taskWithStatus). `task` is the task as read; like update, the write
+   * conflicts if it changed since. The log entry carries the report only, not the task.
+   */
+  updateTaskStatus(task: ObjectsByKind['task'], status: TaskStatus, networks: readonly NetworkAttachment[]): void {
+    const meta = metaOf(task);
+    this.checkRoom();
+    this.actions.push({ kind: StoreActionKind.STORE_ACTION_KIND_TASK_STATUS, object: undefined, taskStatus: { taskId: meta.id, version: meta.version, status, networks: [...networks] } });
+  }
+
   private push(kind: StoreActionKind, target: KindedObject): void {
     metaOf(target.object);
+    this.checkRoom();
+    this.actions.push({ kind, object: toStoreObject(target), taskStatus: undefined });
+  }
+
+  private checkRoom(): void {
     if (this.actions.length >= MAX_TRANSACTION_ACTIONS) {
       throw new StoreError('unavailable', `cannot write: more than ${MAX_TRANSACTION_ACTIONS} actions in one transaction`);
     }
-    this.actions.push({ kind, object: toStoreObject(target) });
   }
 }
 

@@ -3,6 +3,7 @@
  * a committed transaction. `apply` is deterministic (it reads time only from the transaction)
  * so every manager that applies the same log reaches the same tables.
  */
+import type { NetworkAttachment, TaskStatus } from '../../proto/skiff/v1/objects.js';
 import type { StoreSnapshot, StoreTransaction } from '../../proto/skiff/v1/store.js';
 import { StoreActionKind } from '../../proto/skiff/v1/store.js';
 import { StoreError } from './errors.js';
@@ -51,8 +52,21 @@ function nameOf(kinded: KindedObject): string | undefined {
 
 type Action = { kind: 'create' | 'update' | 'remove'; target: KindedObject };
 
-function decodeActions(transaction: StoreTransaction): Action[] {
+/**
+ * The actions of a committed transaction, each as the object it leaves (a removal: the object as
+ * read). A task status change becomes an update of the task as stored here, carrying the version
+ * the writer read, so it conflicts exactly as an update would.
+ */
+function decodeActions(transaction: StoreTransaction, tasks: ReadonlyMap<string, AnyObject>): Action[] {
   return transaction.actions.map((action) => {
+    if (action.kind === StoreActionKind.STORE_ACTION_KIND_TASK_STATUS) {
+      const change = action.taskStatus;
+      if (change === undefined || change.status === undefined) throw new Error('cannot apply log entry: a task status change carries no status; it was written by a newer skiffd: upgrade this manager');
+      const existing = tasks.get(change.taskId) as ObjectsByKind['task'] | undefined;
+      if (existing === undefined) throw new StoreError('not_found', `cannot update task ${change.taskId}: it does not exist`);
+      const task = taskWithStatus(existing, change.status, change.networks);
+      return { kind: 'update', target: { kind: 'task', object: { ...task, meta: { ...metaOf(existing), version: change.version } } } };
+    }
     // Not a StoreError (which every manager skips alike, as a conflict): an action this build cannot
     // read came from a newer skiffd, and skipping it would leave this manager's state behind the
     // others' for good. The Raft driver stops the process instead, as etcd does.
@@ -69,6 +83,22 @@ function decodeActions(transaction: StoreTransaction): Action[] {
         throw new Error(`cannot apply log entry: unknown store action kind ${String(action.kind)}, written by a newer skiffd: upgrade this manager`);
     }
   });
+}
+
+/** A task with its agent's report folded in: the status replaced, reported attachments merged (the reported one wins per network). */
+export function taskWithStatus(task: ObjectsByKind['task'], status: TaskStatus, reported: readonly NetworkAttachment[]): ObjectsByKind['task'] {
+  return { ...task, status, networks: mergeAttachments(task.networks, reported) };
+}
+
+/**
+ * The task's attachments with those its agent reported (its host-bridge address) replacing the
+ * ones of the same network: the overlay addresses the allocator gave stay, or they would be
+ * freed and handed to another task while this one still holds them.
+ */
+export function mergeAttachments(current: readonly NetworkAttachment[], reported: readonly NetworkAttachment[]): NetworkAttachment[] {
+  if (reported.length === 0) return [...current];
+  const reportedIds = new Set(reported.map((attachment) => attachment.network));
+  return [...current.filter((attachment) => !reportedIds.has(attachment.network)), ...reported];
 }
 
 /** In-memory tables. Objects handed out are frozen by convention: never mutate them; copy first. */
@@ -113,7 +143,7 @@ export class StoreTables {
     if (version <= this.currentVersion) {
       throw new Error(`assertion failed: apply version ${version} <= current ${this.currentVersion}`);
     }
-    const actions = decodeActions(transaction);
+    const actions = decodeActions(transaction, this.table('task'));
     this.check(actions);
     const events: StoreEvent[] = [];
     for (const action of actions) events.push(this.applyAction(version, transaction.proposedAtMs, action));
@@ -196,9 +226,25 @@ export class StoreTables {
       kind: target.kind,
       object: { ...target.object, meta: { id, version: version, createdAtMs, updatedAtMs: nowMs } },
     } as KindedObject;
-    if (previous !== undefined) this.delete({ kind: target.kind, object: previous } as KindedObject);
-    this.insert(stored);
+    if (previous !== undefined && !this.replaceInPlace(previous, stored)) {
+      this.delete({ kind: target.kind, object: previous } as KindedObject);
+      this.insert(stored);
+    } else if (previous === undefined) {
+      this.insert(stored);
+    }
     return { ...stored, action: action.kind };
+  }
+
+  /**
+   * Replaces a task whose service and node stay the same without touching the indexes (most
+   * updates: status reports, desired-state changes). False for anything else: delete and insert.
+   */
+  private replaceInPlace(previous: AnyObject, stored: KindedObject): boolean {
+    if (stored.kind !== 'task') return false;
+    const before = previous as ObjectsByKind['task'];
+    if (before.serviceId !== stored.object.serviceId || before.nodeId !== stored.object.nodeId) return false;
+    this.table('task').set(metaOf(stored.object).id, stored.object);
+    return true;
   }
 
   private insert(kinded: KindedObject): void {

@@ -6,7 +6,7 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import { Cluster, Config, Network, Node, Secret, Service, Task } from "./objects.js";
+import { Cluster, Config, Network, NetworkAttachment, Node, Secret, Service, Task, TaskStatus } from "./objects.js";
 
 export const protobufPackage = "skiff.v1";
 
@@ -16,6 +16,11 @@ export enum StoreActionKind {
   STORE_ACTION_KIND_CREATE = 0,
   STORE_ACTION_KIND_UPDATE = 1,
   STORE_ACTION_KIND_REMOVE = 2,
+  /**
+   * STORE_ACTION_KIND_TASK_STATUS - A task's observed state as its agent reported it: task_status, not object, is set. Half the
+   * writes of a burst are these; carrying the task whole made each as large as the task's spec.
+   */
+  STORE_ACTION_KIND_TASK_STATUS = 3,
   UNRECOGNIZED = -1,
 }
 
@@ -30,6 +35,9 @@ export function storeActionKindFromJSON(object: any): StoreActionKind {
     case 2:
     case "STORE_ACTION_KIND_REMOVE":
       return StoreActionKind.STORE_ACTION_KIND_REMOVE;
+    case 3:
+    case "STORE_ACTION_KIND_TASK_STATUS":
+      return StoreActionKind.STORE_ACTION_KIND_TASK_STATUS;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -45,6 +53,8 @@ export function storeActionKindToJSON(object: StoreActionKind): string {
       return "STORE_ACTION_KIND_UPDATE";
     case StoreActionKind.STORE_ACTION_KIND_REMOVE:
       return "STORE_ACTION_KIND_REMOVE";
+    case StoreActionKind.STORE_ACTION_KIND_TASK_STATUS:
+      return "STORE_ACTION_KIND_TASK_STATUS";
     case StoreActionKind.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -63,9 +73,22 @@ export interface StoreObject {
     | undefined;
 }
 
+/**
+ * Applied to the task as stored: status replaced, reported attachments merged into networks
+ * (one per network, the reported one wins). Conflicts like an update when the task's version is
+ * no longer `version`.
+ */
+export interface TaskStatusChange {
+  taskId: string;
+  version: number;
+  status: TaskStatus | undefined;
+  networks: NetworkAttachment[];
+}
+
 export interface StoreAction {
   kind: StoreActionKind;
   object: StoreObject | undefined;
+  taskStatus: TaskStatusChange | undefined;
 }
 
 export interface StoreTransaction {
@@ -284,8 +307,133 @@ export const StoreObject: MessageFns<StoreObject> = {
   },
 };
 
+function createBaseTaskStatusChange(): TaskStatusChange {
+  return { taskId: "", version: 0, status: undefined, networks: [] };
+}
+
+export const TaskStatusChange: MessageFns<TaskStatusChange> = {
+  encode(message: TaskStatusChange, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.taskId !== "") {
+      writer.uint32(10).string(message.taskId);
+    }
+    if (message.version !== 0) {
+      writer.uint32(16).uint64(message.version);
+    }
+    if (message.status !== undefined) {
+      TaskStatus.encode(message.status, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.networks) {
+      NetworkAttachment.encode(v!, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TaskStatusChange {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTaskStatusChange();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.taskId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.version = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.status = TaskStatus.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.networks.push(NetworkAttachment.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TaskStatusChange {
+    return {
+      taskId: isSet(object.taskId)
+        ? globalThis.String(object.taskId)
+        : isSet(object.task_id)
+        ? globalThis.String(object.task_id)
+        : "",
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      status: isSet(object.status) ? TaskStatus.fromJSON(object.status) : undefined,
+      networks: globalThis.Array.isArray(object?.networks)
+        ? object.networks.map((e: any) => NetworkAttachment.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: TaskStatusChange): unknown {
+    const obj: any = {};
+    if (message.taskId !== "") {
+      obj.taskId = message.taskId;
+    }
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.status !== undefined) {
+      obj.status = TaskStatus.toJSON(message.status);
+    }
+    if (message.networks?.length) {
+      obj.networks = message.networks.map((e) => NetworkAttachment.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TaskStatusChange>): TaskStatusChange {
+    return TaskStatusChange.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TaskStatusChange>): TaskStatusChange {
+    const message = createBaseTaskStatusChange();
+    message.taskId = object.taskId ?? "";
+    message.version = object.version ?? 0;
+    message.status = (object.status !== undefined && object.status !== null)
+      ? TaskStatus.fromPartial(object.status)
+      : undefined;
+    message.networks = object.networks?.map((e) => NetworkAttachment.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 function createBaseStoreAction(): StoreAction {
-  return { kind: 0, object: undefined };
+  return { kind: 0, object: undefined, taskStatus: undefined };
 }
 
 export const StoreAction: MessageFns<StoreAction> = {
@@ -295,6 +443,9 @@ export const StoreAction: MessageFns<StoreAction> = {
     }
     if (message.object !== undefined) {
       StoreObject.encode(message.object, writer.uint32(18).fork()).join();
+    }
+    if (message.taskStatus !== undefined) {
+      TaskStatusChange.encode(message.taskStatus, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -328,6 +479,14 @@ export const StoreAction: MessageFns<StoreAction> = {
             message.object = StoreObject.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.taskStatus = TaskStatusChange.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -344,6 +503,11 @@ export const StoreAction: MessageFns<StoreAction> = {
     return {
       kind: isSet(object.kind) ? storeActionKindFromJSON(object.kind) : 0,
       object: isSet(object.object) ? StoreObject.fromJSON(object.object) : undefined,
+      taskStatus: isSet(object.taskStatus)
+        ? TaskStatusChange.fromJSON(object.taskStatus)
+        : isSet(object.task_status)
+        ? TaskStatusChange.fromJSON(object.task_status)
+        : undefined,
     };
   },
 
@@ -354,6 +518,9 @@ export const StoreAction: MessageFns<StoreAction> = {
     }
     if (message.object !== undefined) {
       obj.object = StoreObject.toJSON(message.object);
+    }
+    if (message.taskStatus !== undefined) {
+      obj.taskStatus = TaskStatusChange.toJSON(message.taskStatus);
     }
     return obj;
   },
@@ -366,6 +533,9 @@ export const StoreAction: MessageFns<StoreAction> = {
     message.kind = object.kind ?? 0;
     message.object = (object.object !== undefined && object.object !== null)
       ? StoreObject.fromPartial(object.object)
+      : undefined;
+    message.taskStatus = (object.taskStatus !== undefined && object.taskStatus !== null)
+      ? TaskStatusChange.fromPartial(object.taskStatus)
       : undefined;
     return message;
   },
