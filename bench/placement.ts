@@ -11,7 +11,7 @@
  *
  * --cpu-prof DIR runs every skiffd under `node --cpu-prof`; the profiles land in DIR when they stop.
  * --paced creates one service at a time, each once the previous one's tasks are committed
- * (reference) or assigned (placement), instead of all at once (see Workload.paced for why).
+ * (reference) or assigned (placement), instead of all at once (see Workload.paced).
  * --logs DIR keeps a copy of every manager's log in DIR (the scratch directory itself always goes).
  *
  * placement_ms runs from the first CreateService until the fleet holds every task (a task reaches
