@@ -17,6 +17,7 @@ import { GrpcTransport } from './raft/transport/grpc-transport.js';
 import { peerIdentity } from '../pki/grpc-credentials.js';
 import { toGrpcError } from './api/status-mapping.js';
 import { RaftStoreBackend } from './store/raft-backend.js';
+import { STORE_FORMAT } from './store/backend.js';
 
 /** A voter counts as reachable for a membership change only if heard from this recently. */
 export const MEMBERSHIP_REACHABLE_WINDOW_MS = 1_000;
@@ -87,6 +88,7 @@ export class RaftGroup {
         this.core?.reportUnreachable(member);
         this.node?.kick();
       },
+      storeFormat: STORE_FORMAT,
       log: options.log,
     });
     this.backend = new RaftStoreBackend({
@@ -94,6 +96,7 @@ export class RaftGroup {
       kick: () => this.node?.kick(),
       addressOf: (member) => this.transport.addressOf(member),
       reachableVoters: () => this.requireCore().status().conf.voters.filter((voter) => this.transport.isReachable(voter, Date.now())).length,
+      storeFormatOf: (member) => this.transport.storeFormatOf(member),
       credentials: options.credentials,
       channelOptions: options.channelOptions,
       selfName: options.selfName,

@@ -85,7 +85,7 @@ describe('raft service', () => {
     const client = await raftClient('worker');
     const error = await new Promise<grpc.ServiceError | null>((resolve) => {
       const call = client.send((caught) => resolve(caught));
-      call.write({ messages: [] });
+      call.write({ messages: [], storeFormat: 0 });
       call.end();
     });
     expect(error?.code).toBe(grpc.status.PERMISSION_DENIED);

@@ -6,6 +6,14 @@
 import type { StoreSnapshot, StoreTransaction } from '../../proto/skiff/v1/store.js';
 import type { StoreCommit } from './tables.js';
 
+/**
+ * The newest store log format this build reads. 1: TASK_STATUS actions (a task's status report
+ * logged alone). A manager tells the others with every Raft message batch.
+ */
+export const STORE_FORMAT = 1;
+/** The format that brought TASK_STATUS actions. */
+export const STORE_FORMAT_TASK_STATUS = 1;
+
 /** The store's side of the seam: the state machine the backend drives. */
 export interface CommitSink {
   /**
@@ -30,5 +38,10 @@ export interface StoreBackend {
   propose(transaction: StoreTransaction): Promise<StoreCommit>;
   /** Whether proposals from this manager can commit now (leader with quorum, or the local backend). */
   isWritable(): boolean;
+  /**
+   * Whether every manager that applies this backend's entries reads store log `format`: an older
+   * one stops at an entry it cannot read (exit 70), so writers keep to the older form until then.
+   */
+  readsFormat(format: number): boolean;
   close(): Promise<void>;
 }

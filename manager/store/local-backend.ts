@@ -4,7 +4,7 @@
  * (group commit).
  */
 import { StoreSnapshot, StoreTransaction } from '../../proto/skiff/v1/store.js';
-import type { CommitSink, StoreBackend } from './backend.js';
+import { type CommitSink, STORE_FORMAT, type StoreBackend } from './backend.js';
 import { StoreError } from './errors.js';
 import { LocalWal, type WalRecord } from '../raft/storage/wal.js';
 import type { StoreCommit } from './tables.js';
@@ -60,6 +60,11 @@ export class LocalBackend implements StoreBackend {
 
   isWritable(): boolean {
     return !this.closed && this.sink !== undefined;
+  }
+
+  /** This manager alone reads its log: every format of this build. */
+  readsFormat(format: number): boolean {
+    return format <= STORE_FORMAT;
   }
 
   async close(): Promise<void> {

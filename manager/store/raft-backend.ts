@@ -10,7 +10,7 @@ import type { Logger } from '../../common/log.js';
 import { StoreSnapshot, StoreTransaction } from '../../proto/skiff/v1/store.js';
 import { ForwardProposalResponse, RaftClient, RaftProposal } from '../../proto/skiff/v1/raft.js';
 import type { Entry, LogIndex, MemberId, RaftCore, SoftState } from '../raft/core/types.js';
-import type { CommitSink, StoreBackend } from './backend.js';
+import { type CommitSink, STORE_FORMAT, type StoreBackend } from './backend.js';
 import { StoreError } from './errors.js';
 import type { StoreCommit } from './tables.js';
 
@@ -35,6 +35,8 @@ export interface RaftStoreDeps {
   addressOf: (member: MemberId) => string | undefined;
   /** Voters heard from recently, including this manager. */
   reachableVoters: () => number;
+  /** The store format a member last said it reads (its Raft messages carry it); undefined if not heard from. */
+  storeFormatOf: (member: MemberId) => number | undefined;
   credentials: grpc.ChannelCredentials;
   channelOptions: grpc.ChannelOptions;
   selfName: string;
@@ -92,6 +94,13 @@ export class RaftStoreBackend implements StoreBackend {
 
   isWritable(): boolean {
     return !this.closed && this.leader !== '';
+  }
+
+  /** Every member of the configuration, voters and learners, reads `format` (those unheard of count as not). */
+  readsFormat(format: number): boolean {
+    if (format > STORE_FORMAT) return false;
+    const { conf, id } = this.deps.core().status();
+    return [...conf.voters, ...conf.learners].every((member) => member === id || (this.deps.storeFormatOf(member) ?? 0) >= format);
   }
 
   async propose(transaction: StoreTransaction): Promise<StoreCommit> {

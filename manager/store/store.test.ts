@@ -164,6 +164,29 @@ describe('store', () => {
     expect(ids(tables.tasksByService('s2'))).toEqual(['t1']);
   });
 
+  it('store writes a status report as a whole-task update while a manager that cannot read TASK_STATUS is a member', async () => {
+    const olderPeer = new (class extends LocalBackend {
+      override readsFormat(): boolean {
+        return false;
+      }
+    })(tempDir());
+    const store = new Store(olderPeer, () => 1_000);
+    await store.start();
+    const overlay = { network: 'overlay1', addresses: ['10.0.1.5/24'] };
+    const bridge = { network: 'bridge', addresses: ['172.18.0.2/16'] };
+    await store.update((tx) => tx.create('task', { ...fakeTask('t1', { nodeId: 'n1', state: TaskState.TASK_STATE_ASSIGNED }), networks: [overlay] }));
+    const read = store.reader.get('task', 't1')!;
+    const running = { ...read.status!, state: TaskState.TASK_STATE_RUNNING };
+    let kinds: StoreActionKind[] = [];
+    await store.update((tx) => {
+      tx.updateTaskStatus(read, running, [bridge]);
+      kinds = tx.actions.map((action) => action.kind);
+    });
+    expect(kinds).toEqual([StoreActionKind.STORE_ACTION_KIND_UPDATE]);
+    expect(store.reader.get('task', 't1')).toMatchObject({ status: running, networks: [overlay, bridge], nodeId: 'n1', meta: { version: 2 } });
+    await store.close();
+  });
+
   it('store tables refuse, not skip, a task status change without a status', () => {
     const tables = new StoreTables();
     const task = fakeTask('t1');

@@ -5,10 +5,10 @@
 import { randomBytes } from 'node:crypto';
 import type { NetworkAttachment, TaskStatus } from '../../proto/skiff/v1/objects.js';
 import { type StoreAction, StoreActionKind, type StoreSnapshot, type StoreTransaction } from '../../proto/skiff/v1/store.js';
-import type { CommitSink, StoreBackend } from './backend.js';
+import { type CommitSink, type StoreBackend, STORE_FORMAT_TASK_STATUS } from './backend.js';
 import { StoreError } from './errors.js';
 import { type KindedObject, metaOf, type ObjectKind, type ObjectsByKind, toStoreObject } from './objects.js';
-import { type StoreCommit, StoreTables } from './tables.js';
+import { type StoreCommit, StoreTables, taskWithStatus } from './tables.js';
 
 /** Read-only view of the tables. Returned objects must not be mutated. */
 export type StoreReader = Pick<StoreTables, 'version' | 'get' | 'list' | 'findByName' | 'tasksByService' | 'tasksByNode'>;
@@ -38,6 +38,9 @@ let idPoolOffset = 0;
 export class WriteTransaction {
   readonly actions: StoreAction[] = [];
 
+  /** `taskStatusActions`: every manager reads TASK_STATUS actions (StoreBackend.readsFormat). */
+  constructor(private readonly taskStatusActions = true) {}
+
   /** Adds a new object; its meta.id must be set (see newObjectId). */
   create<K extends ObjectKind>(kind: K, object: ObjectsByKind[K]): void {
     this.push(StoreActionKind.STORE_ACTION_KIND_CREATE, { kind, object } as KindedObject);
@@ -55,9 +58,14 @@ export class WriteTransaction {
   /**
    * Records what a task's agent reported: `status` replaces the task's, `networks` are merged into
    * its attachments (tables.ts taskWithStatus). `task` is the task as read; like update, the write
-   * conflicts if it changed since. The log entry carries the report only, not the task.
+   * conflicts if it changed since. The log entry carries the report only, not the task; while a
+   * manager of an older build is a member, the whole task, as an update.
    */
   updateTaskStatus(task: ObjectsByKind['task'], status: TaskStatus, networks: readonly NetworkAttachment[]): void {
+    if (!this.taskStatusActions) {
+      this.update('task', taskWithStatus(task, status, networks));
+      return;
+    }
     const meta = metaOf(task);
     this.checkRoom();
     this.actions.push({ kind: StoreActionKind.STORE_ACTION_KIND_TASK_STATUS, object: undefined, taskStatus: { taskId: meta.id, version: meta.version, status, networks: [...networks] } });
@@ -111,7 +119,7 @@ export class Store {
    * wrote nothing. A conflict rejects with StoreError and changes nothing.
    */
   async update(build: (transaction: WriteTransaction, reader: StoreReader) => void): Promise<StoreCommit | undefined> {
-    const transaction = new WriteTransaction();
+    const transaction = new WriteTransaction(this.backend.readsFormat(STORE_FORMAT_TASK_STATUS));
     build(transaction, this.tables);
     if (transaction.actions.length === 0) return undefined;
     const proposal: StoreTransaction = { actions: transaction.actions, proposedAtMs: this.clock() };

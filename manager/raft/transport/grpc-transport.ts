@@ -23,6 +23,8 @@ export interface TransportOptions {
   deliver: (message: Message) => void;
   /** Tells the local node a member could not be reached. */
   unreachable: (member: MemberId) => void;
+  /** The newest store log format this manager reads, told to every peer with each batch. */
+  storeFormat: number;
   log: Logger;
 }
 
@@ -30,6 +32,7 @@ export class GrpcTransport {
   private readonly peers = new Map<MemberId, PeerStream>();
   private readonly addresses = new Map<MemberId, string>();
   private readonly lastHeardMs = new Map<MemberId, number>();
+  private readonly storeFormats = new Map<MemberId, number>();
 
   constructor(private readonly options: TransportOptions) {}
 
@@ -65,6 +68,11 @@ export class GrpcTransport {
     return nowMs - (this.lastHeardMs.get(member) ?? 0) < windowMs;
   }
 
+  /** The store log format `member` said it reads in its last batch; undefined if never heard from. */
+  storeFormatOf(member: MemberId): number | undefined {
+    return this.storeFormats.get(member);
+  }
+
   /** The handler of the Raft service's Send stream. */
   sendHandler(): grpc.handleClientStreamingCall<RaftMessageBatch, RaftSendResponse> {
     return (call, callback) => {
@@ -76,6 +84,7 @@ export class GrpcTransport {
       const sender = identity.nodeId as MemberId;
       call.on('data', (batch: RaftMessageBatch) => {
         this.lastHeardMs.set(sender, Date.now());
+        this.storeFormats.set(sender, batch.storeFormat);
         for (const wire of batch.messages) {
           const message = messageFromWire(wire);
           if (message === undefined || message.from !== sender || message.to !== this.options.selfId) continue;
@@ -98,7 +107,7 @@ export class GrpcTransport {
     const addr = this.addresses.get(member);
     if (addr === undefined) return undefined;
     const log = this.options.log;
-    const stream = new PeerStream(addr, this.options.credentials, this.options.channelOptions, () => this.options.unreachable(member), log);
+    const stream = new PeerStream(addr, this.options.credentials, this.options.channelOptions, () => this.options.unreachable(member), log, this.options.storeFormat);
     this.peers.set(member, stream);
     return stream;
   }

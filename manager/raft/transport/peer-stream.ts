@@ -25,6 +25,8 @@ export class PeerStream {
     private readonly options: grpc.ChannelOptions,
     private readonly onUnreachable: () => void,
     private readonly log: Logger,
+    /** The store log format this manager reads, carried by every batch (RaftMessageBatch.store_format). */
+    private readonly storeFormat: number,
   ) {}
 
   /** When a message last went out without a transport error (ms since epoch; 0 = never). */
@@ -47,7 +49,7 @@ export class PeerStream {
       return;
     }
     const call = this.ensureCall();
-    for (let start = 0; start < messages.length; start += MAX_BATCH_MESSAGES) call.write({ messages: messages.slice(start, start + MAX_BATCH_MESSAGES) });
+    for (let start = 0; start < messages.length; start += MAX_BATCH_MESSAGES) call.write({ messages: messages.slice(start, start + MAX_BATCH_MESSAGES), storeFormat: this.storeFormat });
   }
 
   close(): void {

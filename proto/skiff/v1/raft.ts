@@ -71,6 +71,12 @@ export interface RaftMessage {
 
 export interface RaftMessageBatch {
   messages: RaftMessage[];
+  /**
+   * The newest store log format the sending manager reads (manager/store/backend.ts
+   * STORE_FORMAT); 0 from a skiffd older than formats. A leader writes entries of a newer format
+   * only once every other member has told it reads them.
+   */
+  storeFormat: number;
 }
 
 export interface RaftSendResponse {
@@ -864,13 +870,16 @@ export const RaftMessage: MessageFns<RaftMessage> = {
 };
 
 function createBaseRaftMessageBatch(): RaftMessageBatch {
-  return { messages: [] };
+  return { messages: [], storeFormat: 0 };
 }
 
 export const RaftMessageBatch: MessageFns<RaftMessageBatch> = {
   encode(message: RaftMessageBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.messages) {
       RaftMessage.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.storeFormat !== 0) {
+      writer.uint32(16).uint32(message.storeFormat);
     }
     return writer;
   },
@@ -896,6 +905,14 @@ export const RaftMessageBatch: MessageFns<RaftMessageBatch> = {
             message.messages.push(RaftMessage.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.storeFormat = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -913,6 +930,11 @@ export const RaftMessageBatch: MessageFns<RaftMessageBatch> = {
       messages: globalThis.Array.isArray(object?.messages)
         ? object.messages.map((e: any) => RaftMessage.fromJSON(e))
         : [],
+      storeFormat: isSet(object.storeFormat)
+        ? globalThis.Number(object.storeFormat)
+        : isSet(object.store_format)
+        ? globalThis.Number(object.store_format)
+        : 0,
     };
   },
 
@@ -920,6 +942,9 @@ export const RaftMessageBatch: MessageFns<RaftMessageBatch> = {
     const obj: any = {};
     if (message.messages?.length) {
       obj.messages = message.messages.map((e) => RaftMessage.toJSON(e));
+    }
+    if (message.storeFormat !== 0) {
+      obj.storeFormat = Math.round(message.storeFormat);
     }
     return obj;
   },
@@ -930,6 +955,7 @@ export const RaftMessageBatch: MessageFns<RaftMessageBatch> = {
   fromPartial(object: DeepPartial<RaftMessageBatch>): RaftMessageBatch {
     const message = createBaseRaftMessageBatch();
     message.messages = object.messages?.map((e) => RaftMessage.fromPartial(e)) || [];
+    message.storeFormat = object.storeFormat ?? 0;
     return message;
   },
 };
