@@ -61,22 +61,20 @@ export async function startDaemon(label: string, file: string, args: readonly st
 
 /** A TCP port on 127.0.0.1 that was free a moment ago (the kernel picks it). */
 export async function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('cannot pick a free port'))));
-    });
-  });
+  const port = await bindLoopback(0);
+  if (port === undefined) throw new Error('cannot pick a free port');
+  return port;
 }
 
-/** Whether `port` can be bound on 127.0.0.1 right now. */
-function loopbackPortFree(port: number): Promise<boolean> {
+/** Binds `port` on 127.0.0.1 (0: any) and lets it go; the port bound, or undefined if it was taken. */
+function bindLoopback(port: number): Promise<number | undefined> {
   return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    server.once('error', () => resolve(undefined));
+    server.listen(port, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : undefined));
+    });
   });
 }
 
@@ -90,7 +88,7 @@ export async function freeLoopbackPortPairs(count: number): Promise<number[]> {
   const ports: number[] = [];
   while (ports.length < count) {
     const port = await freeLoopbackPort();
-    if (port >= 65535 || taken.has(port) || taken.has(port + 1) || !(await loopbackPortFree(port + 1))) continue;
+    if (port >= 65535 || taken.has(port) || taken.has(port + 1) || (await bindLoopback(port + 1)) === undefined) continue;
     taken.add(port).add(port + 1);
     ports.push(port);
   }

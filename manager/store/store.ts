@@ -38,8 +38,9 @@ let idPoolOffset = 0;
 export class WriteTransaction {
   readonly actions: StoreAction[] = [];
 
-  /** `taskStatusActions`: every manager reads TASK_STATUS actions (StoreBackend.readsFormat). */
-  constructor(private readonly taskStatusActions = true) {}
+  /** Asked once, at the first status report: whether every manager reads TASK_STATUS actions (StoreBackend.readsFormat). */
+  constructor(private readonly readsTaskStatusActions: () => boolean = () => true) {}
+  private taskStatusActions: boolean | undefined;
 
   /** Adds a new object; its meta.id must be set (see newObjectId). */
   create<K extends ObjectKind>(kind: K, object: ObjectsByKind[K]): void {
@@ -62,6 +63,7 @@ export class WriteTransaction {
    * manager of an older build is a member, the whole task, as an update.
    */
   updateTaskStatus(task: ObjectsByKind['task'], status: TaskStatus, networks: readonly NetworkAttachment[]): void {
+    this.taskStatusActions ??= this.readsTaskStatusActions();
     if (!this.taskStatusActions) {
       this.update('task', taskWithStatus(task, status, networks));
       return;
@@ -119,7 +121,7 @@ export class Store {
    * wrote nothing. A conflict rejects with StoreError and changes nothing.
    */
   async update(build: (transaction: WriteTransaction, reader: StoreReader) => void): Promise<StoreCommit | undefined> {
-    const transaction = new WriteTransaction(this.backend.readsFormat(STORE_FORMAT_TASK_STATUS));
+    const transaction = new WriteTransaction(() => this.backend.readsFormat(STORE_FORMAT_TASK_STATUS));
     build(transaction, this.tables);
     if (transaction.actions.length === 0) return undefined;
     const proposal: StoreTransaction = { actions: transaction.actions, proposedAtMs: this.clock() };

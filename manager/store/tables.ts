@@ -226,10 +226,10 @@ export class StoreTables {
       kind: target.kind,
       object: { ...target.object, meta: { id, version: version, createdAtMs, updatedAtMs: nowMs } },
     } as KindedObject;
-    if (previous !== undefined && !this.replaceInPlace(previous, stored)) {
-      this.delete({ kind: target.kind, object: previous } as KindedObject);
+    if (previous === undefined) {
       this.insert(stored);
-    } else if (previous === undefined) {
+    } else if (!this.replaceInPlace(previous, stored)) {
+      this.delete({ kind: target.kind, object: previous } as KindedObject);
       this.insert(stored);
     }
     return { ...stored, action: action.kind };

@@ -25,7 +25,7 @@ async function pair(senderFormat: number): Promise<{ sender: GrpcTransport; rece
   const receiver = new GrpcTransport({ ...common, selfId: receiverId, credentials: channelCredentials(receiverCreds), deliver: (message) => delivered.push(message), storeFormat: 1 });
   const sender = new GrpcTransport({ ...common, selfId: senderId, credentials: channelCredentials(senderCreds), deliver: () => undefined, storeFormat: senderFormat });
   const server = new grpc.Server();
-  server.addService(RaftService, { send: receiver.sendHandler(), forwardProposal: unimplemented, join: unimplemented, });
+  server.addService(RaftService, { send: receiver.sendHandler(), forwardProposal: unimplemented, join: unimplemented });
   const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', serverCredentials(receiverCreds), (error, bound) => (error ? reject(error) : resolve(bound))));
   cleanups.push(() => {
     sender.close();
