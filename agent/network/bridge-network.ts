@@ -152,7 +152,7 @@ export class BridgeNetwork {
   /** Removes the host veth (if the netns still holds it) and frees the address. Idempotent. */
   async detach(containerId: string): Promise<void> {
     const result = await runCommand(IP_PATH, ['link', 'del', 'dev', hostVethName(containerId)], { timeoutMs: IP_TIMEOUT_MS });
-    if (result.exitCode !== 0 && !/Cannot find device|does not exist/.test(result.stderr)) {
+    if (result.exitCode !== 0 && !linkAlreadyGone(result.stderr)) {
       throw new NetworkError(`cannot detach ${containerId}: ${firstLine(result.stderr)}`);
     }
     await this.ipam.release(containerId);
@@ -186,6 +186,14 @@ export class BridgeNetwork {
     const result = await runCommand(file, fullArgs, { timeoutMs: IP_TIMEOUT_MS, input: `${lines.join('\n')}\n` });
     if (result.exitCode !== 0) throw new NetworkError(`cannot ${action}: ${firstLine(result.stderr) || `ip exited with ${result.exitCode}`}`);
   }
+}
+
+/**
+ * Whether `ip link del` failed only because the device is gone: never there ("Cannot find
+ * device"), or removed meanwhile, e.g. with its network namespace ("No such device").
+ */
+export function linkAlreadyGone(stderr: string): boolean {
+  return /Cannot find device|does not exist|No such device/.test(stderr);
 }
 
 /** The nftables table of an internal container's netns: eth0 carries DNS to `gateway` and nothing else. */

@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { hostVethName } from './bridge-network.js';
+import { hostVethName, linkAlreadyGone } from './bridge-network.js';
 import { FileIpam } from './ipam.js';
 import { containerAddressRange, formatAddress, gatewayAddress, parseSubnet } from './subnet.js';
 
@@ -37,6 +37,13 @@ describe('subnet', () => {
     expect(hostVethName('a'.repeat(64))).toHaveLength(14);
     expect(hostVethName('x')).toBe(hostVethName('x'));
     expect(hostVethName('x')).not.toBe(hostVethName('y'));
+  });
+
+  it('a link deletion counts as done only when the device is gone', () => {
+    expect(linkAlreadyGone('Cannot find device "sk1234"')).toBe(true);
+    expect(linkAlreadyGone('RTNETLINK answers: No such device')).toBe(true);
+    expect(linkAlreadyGone('RTNETLINK answers: Operation not permitted')).toBe(false);
+    expect(linkAlreadyGone('')).toBe(false);
   });
 });
 

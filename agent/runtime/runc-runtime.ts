@@ -10,7 +10,9 @@
  * Exit delivery is at least once per Runtime instance: every exit file of a container that still
  * exists is handed to the listeners once (on watchExits, list(), or the watcher), so a restarted
  * agent hears about exits it missed and may hear again about ones it already reported before
- * restarting. remove() deletes the exit file, which ends the story.
+ * restarting. remove() deletes the exit file, which ends the story. An exit also gives the
+ * container's network back (veths, bridge address, network namespace); its log, files and runc
+ * state stay until remove().
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -28,7 +30,7 @@ import { DEFAULT_INIT_PATH, type HardLimits } from './isolation.js';
 import { KeyedSerializer, type RuntimeLogger } from './log.js';
 import { RuntimePaths } from './paths.js';
 import { RuncClient, type RuncState } from './runc.js';
-import { EXIT_POLL_INTERVAL_MS as STOP_POLL_INTERVAL_MS, KILL_WAIT_TIMEOUT_MS, teardownContainer, type TeardownContext } from './teardown.js';
+import { EXIT_POLL_INTERVAL_MS as STOP_POLL_INTERVAL_MS, KILL_WAIT_TIMEOUT_MS, releaseContainerNetwork, teardownContainer, type TeardownContext } from './teardown.js';
 import { RuntimeError, type ContainerInfo, type ContainerRequest, type ExecOptions, type ExecProcess, type ExitListener, type OverlayAttacher, type Runtime } from './types.js';
 
 /** Reported when a container is gone but nobody recorded its exit (conmon died with it). */
@@ -364,6 +366,22 @@ export class RuncRuntime implements Runtime {
         this.deps.logger.warn('exit listener threw', { containerId, error: errorMessage(error) });
       }
     }
+    void this.releaseNetwork(containerId);
+  }
+
+  /**
+   * A stopped container gives its veths, bridge address and network namespace back at once;
+   * remove() comes only when its task leaves the node (after the task history keeps it a while).
+   */
+  private releaseNetwork(containerId: string): Promise<void> {
+    return this.serializer
+      .run(containerId, async () => {
+        const record = await readRecord(this.deps.paths, containerId);
+        if (record === undefined) return; // removed meanwhile
+        await releaseContainerNetwork(this.teardownContext(), containerId);
+        if (record.addresses.length > 0) await writeRecord(this.deps.paths, { ...record, addresses: [] });
+      })
+      .catch((error: unknown) => this.deps.logger.warn('cannot release the network of a stopped container', { containerId, error: errorMessage(error) }));
   }
 
   private teardownContext(): TeardownContext {

@@ -223,6 +223,28 @@ describe('runc runtime', () => {
     await expectGone('hog', info.addresses[0]);
   });
 
+  it('gives a stopped container\'s network back at once and keeps its log until removal', async () => {
+    const info = await first.run(request('brief', { argv: ['sh', '-c', 'echo goodbye; exec sleep 1000'] }));
+    const address = info.addresses[0] ?? '';
+    const claim = path.join(scratch.stateDir, 'network', 'ipam', scratch.bridgeName, address);
+    const netns = path.join(scratch.stateDir, 'containers', 'brief', 'netns');
+    expect(await pathExists(claim)).toBe(true);
+    expect(await mountsUnder(netns)).toEqual([netns]);
+    expect((await runCommand('ip', ['link', 'show', 'dev', hostVethName('brief')])).exitCode).toBe(0);
+
+    process.kill(info.pid, 'SIGKILL');
+    expect(await waitFor(() => exitOf('brief') !== undefined, CONDITION_TIMEOUT_MS, POLL_MS)).toBe(true);
+    const released = async (): Promise<boolean> =>
+      !(await pathExists(claim)) && (await mountsUnder(netns)).length === 0 && (await runCommand('ip', ['link', 'show', 'dev', hostVethName('brief')])).exitCode !== 0;
+    expect(await waitFor(released, CONDITION_TIMEOUT_MS, POLL_MS)).toBe(true);
+    expect(await first.inspect('brief')).toMatchObject({ status: 'stopped', exitCode: 137, addresses: [] });
+    expect(await readTextIfExists(path.join(scratch.stateDir, 'logs', 'brief.log'))).toContain('goodbye');
+
+    // The address is free for the next container, and remove() after the release still cleans up.
+    await first.remove('brief');
+    await expectGone('brief', address);
+  });
+
   it('rejects bad requests and cleans up after a failed start', async () => {
     await expect(first.run(request('web'))).rejects.toMatchObject({ code: 'already_exists' });
     await expect(first.run(request('empty', { argv: [] }))).rejects.toMatchObject({ code: 'invalid_request' });

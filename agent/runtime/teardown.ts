@@ -32,11 +32,13 @@ export interface TeardownContext {
   overlay?: OverlayAttacher;
 }
 
+type Step = (name: string, action: () => Promise<void>) => Promise<void>;
+
 /**
  * A teardown step runner: every step runs even when an earlier one failed, and each failure is
  * collected as "<step>: <reason>" for one error at the end.
  */
-function collectingStep(errors: string[]): (name: string, action: () => Promise<void>) => Promise<void> {
+function collectingStep(errors: string[]): Step {
   return async (name, action) => {
     try {
       await action();
@@ -44,6 +46,32 @@ function collectingStep(errors: string[]): (name: string, action: () => Promise<
       errors.push(`${name}: ${errorMessage(error)}`);
     }
   };
+}
+
+/** The host veth and bridge address, then the overlay veths: what a container holds on the network. */
+async function networkSteps(context: TeardownContext, containerId: string, step: Step): Promise<void> {
+  if (context.network !== undefined) {
+    const network = context.network;
+    await step('network', () => network.detach(containerId));
+  }
+  if (context.overlay !== undefined) {
+    const overlay = context.overlay;
+    await step('overlay networks', () => overlay.detach(containerId));
+  }
+}
+
+/**
+ * Gives back what a stopped container holds on the network, as Docker does when a container
+ * stops: its veths, its bridge address (free for the next container) and its network namespace
+ * (the bind mount at <bundle>/netns). Logs, files and the runc state stay until remove().
+ * Idempotent; remove() does it again.
+ */
+export async function releaseContainerNetwork(context: TeardownContext, containerId: string): Promise<void> {
+  const errors: string[] = [];
+  const step = collectingStep(errors);
+  await networkSteps(context, containerId, step);
+  await step('network namespace', () => unmountAllUnder(context.paths.inBundle(containerId, 'netns')));
+  if (errors.length > 0) throw new Error(`cannot release the network of container ${containerId}: ${errors.join('; ')}`);
 }
 
 /** Kills, deletes and forgets one container: runc state, network, mounts, cgroups, files. */
@@ -66,14 +94,7 @@ export async function teardownContainer(context: TeardownContext, containerId: s
     const conmonPid = await liveConmonPid(paths, containerId);
     if (conmonPid !== undefined) await killAndWait(conmonPid);
   });
-  if (context.network !== undefined) {
-    const network = context.network;
-    await step('network', () => network.detach(containerId));
-  }
-  if (context.overlay !== undefined) {
-    const overlay = context.overlay;
-    await step('overlay networks', () => overlay.detach(containerId));
-  }
+  await networkSteps(context, containerId, step);
   if (paths.secretsDir !== undefined) {
     const filesDir = paths.filesDir(containerId);
     await step('secret files', () => unmountContainerFiles(filesDir));

@@ -15,7 +15,7 @@ import { runCommand, firstLine } from '../../runtime/command.js';
 import { errorMessage, readDirIfExists, readTextIfExists, writeFileAtomic } from '../../runtime/fs-util.js';
 import type { RuntimeLogger } from '../../runtime/log.js';
 import type { ContainerNetwork, OverlayAttacher } from '../../runtime/types.js';
-import { IP_PATH, NetworkError, NSENTER_PATH } from '../bridge-network.js';
+import { IP_PATH, linkAlreadyGone, NetworkError, NSENTER_PATH } from '../bridge-network.js';
 import { ContainerLoadBalancers } from '../lb/container-lb.js';
 import {
   BRIDGE_PATTERN,
@@ -141,7 +141,7 @@ export class OverlayNetworks implements OverlayAttacher {
       if (record === undefined) return;
       for (const network of record.networks) {
         const result = await runCommand(IP_PATH, ['link', 'del', 'dev', network.veth], { timeoutMs: COMMAND_TIMEOUT_MS });
-        if (result.exitCode !== 0 && !/Cannot find device|does not exist/.test(result.stderr)) {
+        if (result.exitCode !== 0 && !linkAlreadyGone(result.stderr)) {
           throw new NetworkError(`cannot detach ${containerId} from ${bridgeName(network.vni)}: ${firstLine(result.stderr)}`);
         }
       }
@@ -262,7 +262,7 @@ export class OverlayNetworks implements OverlayAttacher {
   private async removeDevices(vni: number): Promise<void> {
     for (const device of [vxlanName(vni), bridgeName(vni)]) {
       const result = await runCommand(IP_PATH, ['link', 'del', 'dev', device], { timeoutMs: COMMAND_TIMEOUT_MS });
-      if (result.exitCode !== 0 && !/Cannot find device|does not exist/.test(result.stderr)) {
+      if (result.exitCode !== 0 && !linkAlreadyGone(result.stderr)) {
         this.options.logger.warn('cannot remove overlay device', { device, error: firstLine(result.stderr) });
       }
     }
