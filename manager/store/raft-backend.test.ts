@@ -1,9 +1,11 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../../common/log.js';
 import * as grpc from '@grpc/grpc-js';
-import type { MemberId, RaftCore, RaftStatus } from '../raft/core/types.js';
+import { RaftProposal } from '../../proto/skiff/v1/raft.js';
+import { StoreSnapshot, StoreTransaction } from '../../proto/skiff/v1/store.js';
+import type { LogIndex, MemberId, RaftCore, RaftStatus, Term } from '../raft/core/types.js';
 import { STORE_FORMAT, STORE_FORMAT_TASK_STATUS } from './backend.js';
-import { RaftStoreBackend } from './raft-backend.js';
+import { PROPOSAL_TIMEOUT_MS, RaftStoreBackend } from './raft-backend.js';
 
 const id = (name: string): MemberId => name as MemberId;
 
@@ -34,5 +36,91 @@ describe('store on Raft: log formats', () => {
     expect(backend(['a', 'b'], ['d'], { b: 1, d: 0 }).readsFormat(STORE_FORMAT_TASK_STATUS)).toBe(false);
     // A format newer than this build's is never written by it, whatever the peers say.
     expect(backend(['a', 'b'], [], { b: STORE_FORMAT + 1 }).readsFormat(STORE_FORMAT + 1)).toBe(false);
+  });
+});
+
+/**
+ * A backend on a leader `a` over a core that hands out log indexes from 1 and keeps each
+ * proposal's bytes, and a sink whose commit of index i is version i.
+ */
+function leaderBackend(): { backend: RaftStoreBackend; proposals: Uint8Array[] } {
+  const status = { id: id('a'), conf: { voters: [id('a'), id('b'), id('c')], learners: [] } } as unknown as RaftStatus;
+  const proposals: Uint8Array[] = [];
+  const core = {
+    status: () => status,
+    propose: (data: Uint8Array) => {
+      proposals.push(data);
+      return { ok: true, index: proposals.length as LogIndex, term: 1 as Term };
+    },
+  } as unknown as RaftCore;
+  const result = new RaftStoreBackend({
+    core: () => core,
+    kick: () => undefined,
+    addressOf: (member) => (member === 'b' ? '10.0.0.2:4243' : undefined),
+    reachableVoters: () => 3,
+    storeFormatOf: () => STORE_FORMAT,
+    credentials: grpc.credentials.createInsecure(),
+    channelOptions: {},
+    selfName: 'a',
+    log: silentLogger,
+  });
+  void result.start({ applyEntry: (index) => ({ version: index, events: [] }), restoreSnapshot: () => undefined, takeSnapshot: () => StoreSnapshot.fromPartial({}) });
+  result.onSoftState({ leader: id('a'), role: 'leader' });
+  return { backend: result, proposals };
+}
+
+function committed(backend: RaftStoreBackend, index: number, data: Uint8Array): void {
+  backend.machine.apply({ index: index as LogIndex, term: 2 as Term, type: 'normal', data });
+  backend.onApplied(index as LogIndex);
+}
+
+const otherProposal = RaftProposal.encode({ proposalId: 'someone-else', storeTransaction: new Uint8Array() }).finish();
+
+describe('store on Raft: a write in flight when leadership moves', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('is answered when the new leader commits its entry', async () => {
+    const { backend, proposals } = leaderBackend();
+    const write = backend.propose(StoreTransaction.fromPartial({}));
+    backend.onSoftState({ leader: id('b'), role: 'follower' });
+    committed(backend, 1, proposals[0] ?? new Uint8Array());
+    await expect(write).resolves.toEqual({ version: 1, events: [] });
+  });
+
+  it('fails at once, as not applied, when the new leader commits another entry at its index', async () => {
+    const { backend } = leaderBackend();
+    const first = backend.propose(StoreTransaction.fromPartial({}));
+    const second = backend.propose(StoreTransaction.fromPartial({}));
+    backend.onSoftState({ leader: id('b'), role: 'follower' });
+    committed(backend, 1, otherProposal);
+    await expect(first).rejects.toMatchObject({ code: 'unavailable', message: expect.stringMatching(/leadership moved before the write was committed.*it was not applied: retry$/) });
+    // Index 2 is not applied yet: that write may still commit.
+    committed(backend, 2, otherProposal);
+    await expect(second).rejects.toThrow(/it was not applied/);
+  });
+
+  it('fails as unknown when this manager catches up from a snapshot', async () => {
+    const { backend } = leaderBackend();
+    const write = backend.propose(StoreTransaction.fromPartial({}));
+    backend.onSoftState({ leader: id('b'), role: 'follower' });
+    backend.machine.restore(new Uint8Array());
+    await expect(write).rejects.toThrow(/may or may not have been applied: re-read before retrying/);
+  });
+
+  it('names the move, not a lost quorum, when the wait runs out', async () => {
+    vi.useFakeTimers();
+    const { backend } = leaderBackend();
+    const moved = backend.propose(StoreTransaction.fromPartial({}));
+    const movedError = moved.catch((error: unknown) => error);
+    backend.onSoftState({ leader: id('b'), role: 'follower' });
+    await vi.advanceTimersByTimeAsync(PROPOSAL_TIMEOUT_MS);
+    expect(String(await movedError)).toMatch(/leadership moved while the write was in flight \(manager 10\.0\.0\.2:4243 leads now\).*may still be: re-read/);
+
+    backend.onSoftState({ leader: id('a'), role: 'leader' });
+    const stuck = backend.propose(StoreTransaction.fromPartial({})).catch((error: unknown) => error);
+    await vi.advanceTimersByTimeAsync(PROPOSAL_TIMEOUT_MS);
+    expect(String(await stuck)).toMatch(/no quorum: the write was not committed within 5000 ms/);
   });
 });

@@ -47,6 +47,8 @@ interface Pending {
   resolve: (commit: StoreCommit) => void;
   reject: (error: Error) => void;
   timer: NodeJS.Timeout;
+  /** The log index the entry got on this manager (as leader): it commits there or nowhere. */
+  index: LogIndex;
 }
 
 /** Applies committed entries to the store and matches them with the proposals waiting on them. */
@@ -66,6 +68,9 @@ export class RaftStoreBackend implements StoreBackend {
   readonly machine = {
     apply: (entry: Entry): void => this.applyEntry(entry),
     restore: (data: Uint8Array): void => {
+      // Only a manager that lost leadership can have proposals waiting here; the snapshot does
+      // not say which entries it holds, so their outcome is unknown.
+      this.rejectPending(() => true, 'cannot write: leadership moved while the write was in flight and this manager caught up from a snapshot; it may or may not have been applied: re-read before retrying');
       if (data.length > 0) this.requireSink().restoreSnapshot(StoreSnapshot.decode(data));
     },
     snapshot: (): Uint8Array => StoreSnapshot.encode(this.requireSink().takeSnapshot()).finish(),
@@ -81,6 +86,9 @@ export class RaftStoreBackend implements StoreBackend {
 
   onApplied(index: LogIndex): void {
     this.appliedIndex = index;
+    // A proposal whose index is applied without its entry was overwritten by a newer leader's
+    // log: it can never commit (nothing proposes it again), so the caller may safely retry.
+    this.rejectPending((pending) => pending.index <= index, 'cannot write: leadership moved before the write was committed and the new leader wrote other entries in its place; it was not applied: retry');
     for (const [waitIndex, waiters] of this.appliedWaiters) {
       if (waitIndex > index) continue;
       this.appliedWaiters.delete(waitIndex);
@@ -128,13 +136,34 @@ export class RaftStoreBackend implements StoreBackend {
       return Promise.reject(new StoreError('unavailable', `cannot write: ${reason}; retry`));
     }
     this.deps.kick();
+    const index = result.index;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(proposalId);
-        reject(this.noQuorum(`the write was not committed within ${PROPOSAL_TIMEOUT_MS} ms`));
+        reject(this.notCommittedInTime());
       }, PROPOSAL_TIMEOUT_MS);
-      this.pending.set(proposalId, { resolve, reject, timer });
+      this.pending.set(proposalId, { resolve, reject, timer, index });
     });
+  }
+
+  /** A proposal's commit wait ran out: a quorum was not reached, or leadership moved meanwhile. */
+  private notCommittedInTime(): StoreError {
+    const self = this.deps.core().status().id;
+    if (this.leader === self) return this.noQuorum(`the write was not committed within ${PROPOSAL_TIMEOUT_MS} ms`);
+    const now = this.leader === '' ? 'no manager leads yet' : `manager ${this.deps.addressOf(this.leader) ?? this.leader} leads now`;
+    return new StoreError(
+      'unavailable',
+      `cannot write: leadership moved while the write was in flight (${now}) and it was not committed within ${PROPOSAL_TIMEOUT_MS} ms; it may still be: re-read before retrying`,
+    );
+  }
+
+  private rejectPending(matches: (pending: Pending) => boolean, message: string): void {
+    for (const [id, pending] of this.pending) {
+      if (!matches(pending)) continue;
+      this.pending.delete(id);
+      clearTimeout(pending.timer);
+      pending.reject(new StoreError('unavailable', message));
+    }
   }
 
   /** Handles a proposal forwarded by a follower: the log index it committed at. */
@@ -157,11 +186,7 @@ export class RaftStoreBackend implements StoreBackend {
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const [id, pending] of this.pending) {
-      clearTimeout(pending.timer);
-      pending.reject(new StoreError('unavailable', 'cannot write: the manager is shutting down'));
-      this.pending.delete(id);
-    }
+    this.rejectPending(() => true, 'cannot write: the manager is shutting down');
     this.leaderClient?.client.close();
   }
 
