@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TaskRow } from '../../cli/commands/service-rows.js';
 
 export const repoRoot = join(import.meta.dirname, '../..');
 const skiffBin = join(repoRoot, 'bin/skiff');
@@ -73,23 +74,7 @@ export function namespacesOf(pid: number | 'self'): Record<NamespaceKind, string
   return result;
 }
 
-/** The `service ps --format json` row. */
-export interface TaskRow {
-  id: string;
-  name: string;
-  slot: number;
-  nodeId: string;
-  hostname: string;
-  desiredState: string;
-  state: string;
-  error: string;
-  exitCode: number;
-  containerId: string;
-  pid: number;
-  image: string;
-  addresses: string[];
-  /** '' without a health check; else starting, healthy or unhealthy. */
-  health: string;
-}
+/** The `service ps --format json` row, as the CLI defines it. */
+export type { TaskRow };
 
 export const running = (rows: TaskRow[]): TaskRow[] => rows.filter((row) => row.state === 'running' && row.desiredState === 'running');
