@@ -6,6 +6,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { createBuggyEarlyAckMember } from './buggy-early-ack.js';
+import { createBuggyEarlyCountMember } from './buggy-early-count.js';
 import { createBuggyLateFsyncMember } from './buggy-late-fsync.js';
 import { createBuggyStaleReadMember } from './buggy-stale-read.js';
 import { realCores } from './real-core.js';
@@ -39,6 +40,13 @@ describe('simulator self-test', () => {
 
   it('catches a driver that serves reads without ReadIndex', () => {
     expect(firstCaught(createBuggyStaleReadMember, ['linearizability'])).toBeDefined();
+  });
+
+  it('catches a driver that tells the core its writes are done before they are', () => {
+    // The leader then counts its own entries toward commit early: 'commit durability' sees a
+    // commit that a majority does not hold durably yet; a crash in that window loses the entry.
+    const caught = firstCaught(createBuggyEarlyCountMember, ['commit durability', 'leader completeness', 'state-machine safety', 'linearizability']);
+    expect(caught).toBeDefined();
   });
 
   it('catches a driver that sends before its writes are fsynced', () => {

@@ -37,6 +37,14 @@ interface CommittedEntry {
 }
 
 export class SafetyChecker {
+  /**
+   * The disks of a fixed voter set, when the world has one (no membership changes): an entry
+   * applied for the first time must then already be durable (synced log, or a snapshot past it)
+   * on a majority of them, as Raft's commit rule promises. Counting an entry before it is
+   * written, anywhere, breaks this at once, long before a crash happens to expose the loss.
+   */
+  constructor(private readonly fixedVoterDisks?: () => ReadonlyMap<MemberId, SimDisk>) {}
+
   private readonly leaderOfTerm = new Map<number, MemberId>();
   private highestLeaderTerm = 0;
   private readonly durableEntryText = new Map<string, { text: string; member: MemberId }>();
@@ -82,12 +90,24 @@ export class SafetyChecker {
     const text = entryText(entry);
     const known = this.committed.get(entry.index);
     if (known === undefined) {
+      this.checkDurableOnMajority(member, entry, text);
       this.committed.set(entry.index, { text, leaderTermBound: this.highestLeaderTerm, firstAppliedBy: member });
       return;
     }
     if (known.text !== text) {
       throw new InvariantViolation('state-machine safety', `${known.firstAppliedBy} applied ${known.text} at index ${entry.index} but ${member} applies ${text}`);
     }
+  }
+
+  private checkDurableOnMajority(member: MemberId, entry: Entry, text: string): void {
+    const disks = this.fixedVoterDisks?.();
+    if (disks === undefined) return;
+    const holders = [...disks].filter(([, disk]) => disk.durableSnapshotIndex() >= entry.index || disk.durableTerm(entry.index) === entry.term).map(([id]) => id);
+    if (holders.length * 2 > disks.size) return;
+    throw new InvariantViolation(
+      'commit durability',
+      `${member} applies ${text} at index ${entry.index}, durable on ${holders.length} of ${disks.size} voters (${holders.join(', ') || 'none'}): a majority must hold it before it commits`,
+    );
   }
 
   /** Log matching over whole durable logs: where two logs agree on a term, they agree on everything before it. */

@@ -23,6 +23,12 @@ import { SimDisk, type DurableImage } from './sim-disk.js';
 export const MAX_READY_ROUNDS_PER_TICK = 64;
 /** How often a member's last write of a round is still in flight when the round ends. */
 export const SLOW_WRITE_PROBABILITY = 0.3;
+/**
+ * How often a member with a write in flight waits for it instead of taking its next Ready, in a
+ * round: a disk slower than the network, so a leader hears acknowledgements for entries it has
+ * not made durable yet (the window a leader counting its own entries early would commit in).
+ */
+export const SLOW_DISK_WAIT_PROBABILITY = 0.2;
 /** Client requests a member holds while waiting for commit or a read index. */
 export const MAX_PENDING_REQUESTS_PER_MEMBER = 64;
 /** Ticks a member keeps a pending request before forgetting it (the client has timed out by then). */
@@ -71,7 +77,7 @@ export class SimMember {
   /** The commit index as of the last Ready handed out (what may be applied). */
   private knownCommit = 0;
   /** The Ready being written: taken, sent early and applied, not yet durable nor advanced. */
-  private inflight: { ready: Ready; late: Message[]; term: RaftStatus['term'] } | undefined;
+  private inflight: { ready: Ready; late: Message[]; term: RaftStatus['term']; advanced: boolean } | undefined;
   /** When writes complete; its own stream, so disk timing does not shift the core's randomness. */
   private readonly diskTiming: Prng;
   private readCounter = 0;
@@ -217,6 +223,9 @@ export class SimMember {
         if (this.completeWrite() === 'crashed') return;
         continue;
       }
+      // A slow disk: the write in flight is still going, and the member waits for it before it
+      // takes more work, while messages (acknowledgements among them) pile up in the core.
+      if (this.inflight !== undefined && this.diskTiming.chance(SLOW_DISK_WAIT_PROBABILITY)) return;
       const ready = core.ready();
       const messages = coalesceAppends(ready.messages);
       this.sendAll(messages.filter(mayPrecedePersist));
@@ -228,8 +237,15 @@ export class SimMember {
       }
       this.serveReads();
       if (this.completeWrite() === 'crashed') return;
-      this.inflight = { ready, late: messages.filter((message) => !mayPrecedePersist(message)), term };
+      const advanced = this.advancesBeforeWrite();
+      if (advanced) core.advance(ready);
+      this.inflight = { ready, late: messages.filter((message) => !mayPrecedePersist(message)), term, advanced };
     }
+  }
+
+  /** Whether the core hears of a Ready before its write is durable: never, in a correct driver. */
+  protected advancesBeforeWrite(): boolean {
+    return false;
   }
 
   /** The Ready in flight reaches the disk (or the member crashes first); then its late messages go and the core advances. */
@@ -240,7 +256,7 @@ export class SimMember {
     if (this.persist(inflight.ready) === 'crashed') return 'crashed';
     this.afterPersist(inflight.ready, inflight.term);
     this.sendAll(inflight.late);
-    this.core.advance(inflight.ready);
+    if (!inflight.advanced) this.core.advance(inflight.ready);
     return 'done';
   }
 

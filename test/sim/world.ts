@@ -97,7 +97,7 @@ class World implements NemesisTarget {
   readonly scenario: Scenario;
   readonly workload: Workload;
   private readonly events: EventLog;
-  private readonly safety = new SafetyChecker();
+  private readonly safety: SafetyChecker;
   private readonly network: SimNetwork;
   private readonly nemesis: Nemesis;
   private readonly members = new Map<MemberId, SimMember>();
@@ -122,6 +122,8 @@ class World implements NemesisTarget {
     this.network = new SimNetwork(root.fork('network'));
     this.nemesis = new Nemesis(this.scenario, root.fork('nemesis'), this.network, this.events);
     this.createMember = options.createMember ?? defaultMemberFactory;
+    // With no membership changes the voters are the founders, always: every commit can be checked against them.
+    this.safety = new SafetyChecker(this.scenario.membershipChanges ? undefined : () => new Map([...this.members].map(([id, member]) => [id, member.disk])));
     this.env = this.environment();
     const ids = Array.from({ length: this.scenario.memberCount }, (_, index) => `m${index + 1}` as MemberId);
     for (let spare = 1; spare <= (this.scenario.membershipChanges ? SPARE_MEMBERS : 0); spare++) this.spares.push(`m${ids.length + spare}` as MemberId);
