@@ -71,6 +71,46 @@ describe('mutual TLS', () => {
     expect(identity).toEqual({ nodeId, role: 'worker', clusterId: ca.clusterId });
   });
 
+  it('peerIdentity reads the certificate once per connection, not once per call', async () => {
+    // It finds the HTTP/2 session through grpc-js fields that are not typed publicly: a grpc-js
+    // version that moves them fails here instead of silently parsing on every call again.
+    const ca = await createCertificateAuthority();
+    const reads: number[] = [];
+    const server = new grpc.Server();
+    server.addService(identityService, {
+      whoAmI: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+        let count = 0;
+        const original = call.getAuthContext.bind(call);
+        call.getAuthContext = () => {
+          count += 1;
+          return original();
+        };
+        const identity = peerIdentity(call);
+        reads.push(count);
+        callback(null, Buffer.from(JSON.stringify(identity ?? null)));
+      },
+    });
+    servers.push(server);
+    const managerCredentials = serverCredentials(await credentialsFor(ca, 'manager'));
+    const port = await new Promise<number>((resolve, reject) => {
+      server.bindAsync('127.0.0.1:0', managerCredentials, (error, bound) => (error ? reject(error) : resolve(bound)));
+    });
+    const nodeId = newNodeId();
+    const client = new grpc.Client(`127.0.0.1:${port}`, channelCredentials(await credentialsFor(ca, 'worker', nodeId)), channelOptions());
+    const call = (): Promise<unknown> =>
+      new Promise((resolve, reject) => {
+        client.makeUnaryRequest(WHO_AM_I_PATH, (value: Buffer) => value, (bytes: Buffer) => bytes, Buffer.alloc(0), { deadline: Date.now() + CALL_DEADLINE_MS }, (error, response) =>
+          error ? reject(error) : resolve(JSON.parse(response?.toString() ?? 'null')),
+        );
+      });
+    try {
+      for (let index = 0; index < 3; index += 1) expect(await call()).toEqual({ nodeId, role: 'worker', clusterId: ca.clusterId });
+    } finally {
+      client.close();
+    }
+    expect(reads).toEqual([1, 0, 0]);
+  });
+
   it('a server refuses a client whose certificate comes from another CA', async () => {
     const ca = await createCertificateAuthority();
     const otherCa = await createCertificateAuthority();
