@@ -48,6 +48,8 @@ export interface ManagerOptions {
   controlSocket: string;
   /** A manager to join (a new manager); undefined bootstraps or restarts. */
   join?: string | undefined;
+  /** More managers to try joining through, in order, after `join`. */
+  joinAlternatives?: readonly string[];
   forceNewCluster?: boolean;
   heartbeatPeriodMs?: number;
   /**
@@ -104,6 +106,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     credentials: peerCredentials,
     channelOptions: channelOptions(),
     join: options.join,
+    ...(options.joinAlternatives === undefined ? {} : { joinAlternatives: options.joinAlternatives }),
     forceNewCluster: options.forceNewCluster ?? false,
     onLeadership: (leader) => onLeadership(leader),
     onJoin: (member, addr): Promise<void> => recordManagerAddress(store, member, addr),

@@ -46,6 +46,8 @@ export interface RaftGroupOptions {
   channelOptions: grpc.ChannelOptions;
   /** A manager of the group to join, for a new manager; undefined bootstraps a new group. */
   join: string | undefined;
+  /** More managers to try when `join` does not answer as the leader or with its address. */
+  joinAlternatives?: readonly string[];
   forceNewCluster: boolean;
   onLeadership: (leader: boolean) => void;
   /** Records a joining manager's address durably (in the store) before it is told it joined. */
@@ -290,7 +292,7 @@ export class RaftGroup {
     if (identity === undefined || identity.role !== 'manager' || identity.clusterId !== this.options.clusterId) {
       throw new Error('cannot join: a manager certificate of this cluster is required');
     }
-    if (!this.isLeader) throw new Error(`cannot join through ${this.options.selfName}: it is not the leader (leader: ${this.leaderId || 'none'})`);
+    if (!this.isLeader) throw new Error(notLeaderForJoin(this.options.selfName, this.leaderId === '' ? undefined : this.transport.addressOf(this.leaderId)));
     const member = identity.nodeId as MemberId;
     this.transport.setAddress(member, addr);
     await this.options.onJoin(member, addr);
@@ -310,7 +312,7 @@ export class RaftGroup {
    */
   private async requestJoin(addr: string): Promise<void> {
     const deadline = Date.now() + JOIN_DEADLINE_MS;
-    let targets = [addr];
+    let targets = [...new Set([addr, ...(this.options.joinAlternatives ?? [])])];
     for (let attempt = 0; ; attempt += 1) {
       const target = targets[attempt % targets.length] ?? addr;
       const client = new RaftClient(target, this.options.credentials, this.options.channelOptions);
@@ -326,7 +328,7 @@ export class RaftGroup {
       } catch (error) {
         if (Date.now() > deadline) throw error;
         this.options.log.info('join not accepted yet; retrying', { through: target, error: String(error) });
-        const leaderAddr = /leader: (\S+)\)/.exec(String(error))?.[1];
+        const leaderAddr = leaderAddressInJoinRefusal(String(error));
         if (leaderAddr !== undefined && !targets.includes(leaderAddr)) targets = [...targets, leaderAddr];
         await new Promise((resolve) => setTimeout(resolve, JOIN_RETRY_MS));
       } finally {
@@ -355,3 +357,13 @@ export class RaftGroup {
 }
 
 export type { LogIndex };
+
+/** A non-leader's answer to a join: it names the leader's address, which the joiner tries next. */
+export function notLeaderForJoin(selfName: string, leaderAddr: string | undefined): string {
+  return `cannot join through ${selfName}: it is not the leader (leader: ${leaderAddr ?? 'none'})`;
+}
+
+/** The leader's ip:port in a refusal made by notLeaderForJoin (after gRPC's wrapping), if it names one. */
+export function leaderAddressInJoinRefusal(text: string): string | undefined {
+  return /leader: ([\w.-]+:\d+)\)/.exec(text)?.[1];
+}

@@ -7,6 +7,7 @@ import { FakeCluster, fakeServiceSpec } from './api/testing/fake-cluster.js';
 import type { Service } from '../proto/skiff/v1/objects.js';
 import { MAX_PROPOSAL_BYTES } from './store/raft-backend.js';
 import { newObjectId } from './store/store.js';
+import { leaderAddressInJoinRefusal, notLeaderForJoin } from './raft-group.js';
 
 let cluster: FakeCluster;
 const clients: InstanceType<typeof RaftClient>[] = [];
@@ -89,5 +90,15 @@ describe('raft service', () => {
       call.end();
     });
     expect(error?.code).toBe(grpc.status.PERMISSION_DENIED);
+  });
+});
+
+describe('joining through a manager that does not lead', () => {
+  it('the refusal names the leader by address, and the joiner reads it back', () => {
+    const refusal = notLeaderForJoin('198.18.1.11:4242', '198.18.1.12:4242');
+    expect(leaderAddressInJoinRefusal(`Error: cannot join the cluster through 198.18.1.11:4242: ${refusal}`)).toBe('198.18.1.12:4242');
+    // No leader known, or an old manager that named the leader's member id: nothing to dial.
+    expect(leaderAddressInJoinRefusal(notLeaderForJoin('198.18.1.11:4242', undefined))).toBeUndefined();
+    expect(leaderAddressInJoinRefusal('cannot join through 198.18.1.11:4242: it is not the leader (leader: 2nmxp6wjhkchxxj6e0nv025hj)')).toBeUndefined();
   });
 });
