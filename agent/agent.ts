@@ -29,6 +29,8 @@ export interface AgentOptions {
   /** Address other hosts reach this node at. */
   addr: string;
   managers: string[];
+  /** The session's manager list changed (to remember it across restarts). */
+  onManagers?: (managers: readonly string[]) => void;
   credentials: NodeCredentials;
   runcRoot: string;
   /**
@@ -58,6 +60,8 @@ export interface AgentOptions {
 
 export interface RunningAgent {
   runtime: Runtime;
+  /** The managers the agent's session tries now (the list the managers last sent). */
+  managers(): string[];
   /** Answers image requests for this node (`skiff image ...`), for the node-request channel. */
   images: ImageOps;
   /** Closes the session and watchers; containers keep running. */
@@ -138,6 +142,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       nodeId = id;
       tasks.sessionStarted();
     },
+    ...(options.onManagers === undefined ? {} : { onManagers: options.onManagers }),
     onRequest: (request, client) => void answerNodeRequest(client, request, { runtime, images: options.images ?? imageOps, volumes: volumeOps, nodeId: () => nodeId, log }),
     onAssignments: (assignments) => tasks.apply(assignments.kind, assignments.updated, assignments.removed, assignments),
     onNodeChanged: () => options.onRoleChange?.(),
@@ -151,6 +156,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   return {
     runtime,
     images: imageOps,
+    managers: () => session.currentManagers(),
     async stop() {
       collector.stop();
       session.close();

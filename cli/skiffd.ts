@@ -3,18 +3,18 @@
  * role (with --manager) and the worker role, and shuts both down on SIGTERM/SIGINT leaving
  * containers running.
  */
-import { access, rm } from 'node:fs/promises';
+import { access, readFile, rm } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { Command, Option } from 'commander';
-import { startAgent } from '../agent/agent.js';
+import { startAgent, type RunningAgent } from '../agent/agent.js';
 import { readRegistryAuthFile } from '../agent/image/registry-auth-file.js';
 import { createLogger } from '../common/log.js';
 import type { RunningManager } from '../manager/manager.js';
 // pki's modules one by one, not its index: the CA's (x509) code is loaded only where a CA is.
 import { certificateIdentity } from '../pki/certificate-identity.js';
-import { isKeyEncrypted, readCredentials, rewrapNodeKey } from '../pki/credentials-store.js';
+import { isKeyEncrypted, NODE_CERT_FILE, readCredentials, rewrapNodeKey, writeFileAtomic } from '../pki/credentials-store.js';
 import { channelCredentials, channelOptions } from '../pki/grpc-credentials.js';
 import { LiveCredentials } from '../pki/live-credentials.js';
 import { CertificateRenewer, type RenewedCertificate } from '../pki/renewal.js';
@@ -79,7 +79,7 @@ async function main(): Promise<void> {
     .option('--hostname <name>', 'node hostname', osHostname())
     .option('--listen-addr <ip:port>', 'gRPC listen address', '0.0.0.0:4242')
     .option('--advertise-addr <ip:port>', 'address other nodes reach this node at')
-    .option('--manager', 'run the manager role', false)
+    .option('--manager', 'run the manager role (a joined node then follows the role its certificate gives: promoted or demoted)', false)
     .option('--join <ip:port>', 'manager to connect to (default: this node, for a manager)')
     .option('--control-socket <path>', 'unix socket of the local control API', '/run/skiff/skiff.sock')
     .option('--runc-root <dir>', 'runc state root', '/run/skiff/runc')
@@ -104,9 +104,16 @@ async function main(): Promise<void> {
   const log = createLogger({ host: flags.hostname });
   const certsDir = join(flags.dataDir, 'certs');
   const keysDir = join(flags.dataDir, 'keys');
+  // The role is the cluster's to give, and the node certificate carries it: a worker promoted
+  // since it was started runs the manager role after a restart without --manager, and a manager
+  // demoted meanwhile runs as a worker although its command line still says --manager.
+  const certRole = certificateIdentity(await readFile(join(certsDir, NODE_CERT_FILE), 'utf8').catch(() => ''))?.role;
+  const managerRole = certRole === undefined ? flags.manager : certRole === 'manager';
+  if (flags.manager && certRole === 'worker') log.warn('started with --manager, but the node certificate says worker (the node was demoted): running as a worker');
+  if (!flags.manager && certRole === 'manager') log.info('the node certificate says manager (the node was promoted): running the manager role');
   // An autolocked manager restarts locked: its node key and data key need the unlock key.
   let keyPassphrase: string | undefined;
-  const locked = flags.manager && ((await isKeyEncrypted(certsDir).catch(() => false)) || (await openDataKey(keysDir)).status === 'locked');
+  const locked = managerRole && ((await isKeyEncrypted(certsDir).catch(() => false)) || (await openDataKey(keysDir)).status === 'locked');
   if (locked) {
     const { waitForUnlock } = await import('../manager/locked-server.js');
     keyPassphrase = await waitForUnlock(
@@ -124,7 +131,6 @@ async function main(): Promise<void> {
   const credentials = new LiveCredentials(await readCredentials(certsDir, keyPassphrase === undefined ? {} : { keyPassphrase }));
   const identity = certificateIdentity(credentials.certPem);
   if (identity === undefined) throw new Error(`cannot start: ${join(flags.dataDir, 'certs')} holds no Skiff node certificate`);
-  if (flags.manager && identity.role !== 'manager') throw new Error(`cannot start as manager: the node certificate's role is ${identity.role}`);
   const advertiseAddr = flags.advertiseAddr ?? flags.listenAddr;
   // The first manager of a new cluster finds the CA and the bootstrap that `skiff init` left.
   const caDir = join(flags.dataDir, 'ca');
@@ -132,8 +138,12 @@ async function main(): Promise<void> {
   const caStore = (await exists(caDir)) ? await import('../pki/ca-store.js') : undefined;
   const ca = caStore !== undefined && (await exists(join(caDir, caStore.CA_KEY_FILE))) ? await caStore.readCertificateAuthority(caDir) : undefined;
   const bootstrap = ca === undefined || caStore === undefined ? undefined : await caStore.readClusterBootstrap(caDir);
+  // The managers this node's agent last heard of, kept across restarts: the manager that --join
+  // names may have been demoted or removed since (or be this node, demoted).
+  const managersFile = join(flags.dataDir, REMEMBERED_MANAGERS_FILE);
+  let remembered = await readRememberedManagers(managersFile);
   let caRotationSpreadMs = 0;
-  const startManagerRole = async (joinAddr: string | undefined): Promise<RunningManager> => {
+  const startManagerRole = async (joinAddr: string | undefined, joinAlternatives: readonly string[] = []): Promise<RunningManager> => {
     const { startManager, raftDirectoryEncryption, caRotationSpreadMs: spread } = await loadManagerRole();
     caRotationSpreadMs = spread;
     const opened = await openDataKey(keysDir, keyPassphrase);
@@ -152,6 +162,7 @@ async function main(): Promise<void> {
         controlSocket: flags.controlSocket,
         // A manager joins through --join unless that is itself (the first manager of a cluster).
         join: joinAddr,
+        joinAlternatives,
         forceNewCluster: flags.forceNewCluster,
         withoutScheduler: flags.simulationNoScheduler,
         ca,
@@ -168,16 +179,23 @@ async function main(): Promise<void> {
       });
   };
   // A manager joins through --join unless that is itself (the first manager of a cluster).
-  let manager = flags.manager ? await startManagerRole(flags.join !== undefined && flags.join !== advertiseAddr ? flags.join : undefined) : undefined;
-  if (!flags.manager && !flags.agent) throw new Error('cannot start: --no-agent needs --manager (the node would have no role)');
-  const join_ = flags.join ?? (flags.manager ? advertiseAddr : undefined);
+  let manager = managerRole ? await startManagerRole(flags.join !== undefined && flags.join !== advertiseAddr ? flags.join : undefined, remembered.filter((addr) => addr !== advertiseAddr)) : undefined;
+  if (!managerRole && !flags.agent) throw new Error(`cannot start: --no-agent needs the manager role (${certRole === 'worker' ? 'the node certificate says worker' : 'give --manager'}; the node would have no role)`);
+  const join_ = flags.join ?? (managerRole ? advertiseAddr : remembered[0]);
   if (join_ === undefined) throw new Error('cannot start a worker: --join <manager ip:port> is required');
+  // This node's own address serves a manager only while it runs the manager role.
+  const agentManagers = [...new Set([join_, ...remembered])].filter((addr) => managerRole || addr !== advertiseAddr);
+  if (flags.agent && agentManagers.length === 0) {
+    throw new Error(`cannot start a worker: --join ${join_} is this node, which no longer runs a manager, and it remembers no other manager: give --join <manager ip:port>`);
+  }
+  // Set once the agent runs; renewal (which may start before that) asks its managers too.
+  const agentRef: { current?: RunningAgent } = {};
   // Renewal asks the other managers first (a demoted manager's own store is stale), then itself.
   // The managers last seen by this node's manager role are remembered past a demotion.
   let knownManagers: string[] = [];
   const renewTargets = (): string[] => {
     if (manager !== undefined) knownManagers = manager.managerAddresses();
-    const all = [...knownManagers.filter((addr) => addr !== advertiseAddr), join_, ...(manager === undefined ? [] : [advertiseAddr])];
+    const all = [...knownManagers.filter((addr) => addr !== advertiseAddr), ...(agentRef.current?.managers() ?? []), join_, ...(manager === undefined ? [] : [advertiseAddr])];
     return [...new Set(all)].filter((addr) => addr !== advertiseAddr || manager !== undefined);
   };
   let roleChange: Promise<void> = Promise.resolve();
@@ -191,7 +209,9 @@ async function main(): Promise<void> {
       log.info('node role changed by its certificate', { from: previous, to: role });
       roleChange = roleChange.then(async () => {
         if (role === 'manager' && manager === undefined) {
-          manager = await startManagerRole(join_ === advertiseAddr ? undefined : join_);
+          // Promoted: join through a manager the agent knows (--join may be gone, or be this node).
+          const others = [...new Set([join_, ...(agentRef.current?.managers() ?? []), ...remembered])].filter((addr) => addr !== advertiseAddr);
+          manager = await startManagerRole(others[0], others.slice(1));
           watchRootCa(manager);
         } else if (role === 'worker' && manager !== undefined) {
           await manager.stop();
@@ -224,7 +244,12 @@ async function main(): Promise<void> {
     dataDir: flags.dataDir,
     hostname: flags.hostname,
     addr: advertiseAddr.split(':')[0] ?? advertiseAddr,
-    managers: [join_],
+    managers: agentManagers,
+    onManagers: (managers) => {
+      if (managers.join(',') === remembered.join(',')) return;
+      remembered = [...managers];
+      writeFileAtomic(managersFile, `${JSON.stringify(remembered)}\n`, 0o644).catch((error: unknown) => log.warn('cannot remember the managers', { error: String(error) }));
+    },
     credentials,
     runcRoot: flags.runcRoot,
     cgroupParent: flags.cgroupParent,
@@ -239,7 +264,8 @@ async function main(): Promise<void> {
     log,
     onRoleChange: () => void renewer.renewNow().catch(() => undefined),
   });
-  log.info('skiffd ready', { nodeId: identity.nodeId, role: identity.role, manager: flags.manager });
+  if (agent !== undefined) agentRef.current = agent;
+  log.info('skiffd ready', { nodeId: identity.nodeId, role: identity.role, manager: manager !== undefined });
   let stopping = false;
   const shutdown = (signal: string): void => {
     if (stopping) return;
@@ -281,3 +307,16 @@ main().catch((error: unknown) => {
   process.stderr.write(`skiffd: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(1);
 });
+
+/** Beside the certificates in the data dir: the managers the node's agent last heard of (JSON). */
+const REMEMBERED_MANAGERS_FILE = 'managers.json';
+
+/** The remembered managers (ip:port strings); none when the file is missing or not such a list. */
+async function readRememberedManagers(file: string): Promise<string[]> {
+  try {
+    const value: unknown = JSON.parse(await readFile(file, 'utf8'));
+    return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string' && /^[\w.-]+:\d+$/.test(item)) : [];
+  } catch {
+    return [];
+  }
+}

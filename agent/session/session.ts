@@ -42,6 +42,8 @@ export interface SessionOptions {
   onNetworks?: (update: NetworksUpdate) => void;
   /** Called when a new session starts, before its assignments arrive. */
   onSessionStarted: (nodeId: string) => void;
+  /** The managers changed (a session started with its list, or the list was updated). */
+  onManagers?: (managers: readonly string[]) => void;
   /** A user's request to this node (logs, exec, images): answered over `client`'s Dispatcher.Attach. */
   onRequest?: (request: NodeRequest, client: InstanceType<typeof DispatcherClient>) => void;
 }
@@ -66,6 +68,11 @@ export class AgentSession {
 
   constructor(private readonly options: SessionOptions) {
     this.managers = [...options.managers];
+  }
+
+  /** The managers this session tries, in order: the latest list a manager gave, else the configured one. */
+  currentManagers(): string[] {
+    return [...this.managers];
   }
 
   start(): void {
@@ -109,6 +116,7 @@ export class AgentSession {
           if (started.managers.length > 0) {
             this.managers = started.managers;
             this.managerIndex = Math.max(0, this.managers.indexOf(manager));
+            this.options.onManagers?.(this.managers);
           }
           this.startHeartbeat(started.heartbeatPeriodMs);
           this.options.onSessionStarted(started.nodeId);
@@ -124,6 +132,7 @@ export class AgentSession {
             this.managers = message.message.value.managers;
             this.managerIndex = Math.max(0, this.managers.indexOf(manager));
             log.info('managers changed', { managers: this.managers });
+            this.options.onManagers?.(this.managers);
           }
           break;
         case 'node':

@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LabHost, LabState } from './state.js';
 import { killAllInCgroupParent } from '../../agent/runtime/index.js';
+import { certificateIdentity } from '../../pki/certificate-identity.js';
 import { isAlive, killCgroupTree, makeDaemonCgroup, pidsInCgroupTree, signalProcess, waitFor } from './system.js';
 
 /** How long every skiffd of a lab may take to come up (managers accept TCP, none has died). */
@@ -144,7 +145,7 @@ export async function waitDaemonsReady(launched: readonly LaunchedDaemon[], time
       }
       const output = await readFile(join(daemon.host.dataDir, DAEMON_LOG_FILE)).catch(() => Buffer.alloc(0));
       if (!output.subarray(daemon.logOffset).toString().includes(DAEMON_READY_MARKER)) continue;
-      if (daemon.host.role === 'manager' && !(await acceptsTcp(`${daemon.host.addr}:4242`))) continue;
+      if ((await runsManagerRole(daemon.host)) && !(await acceptsTcp(`${daemon.host.addr}:4242`))) continue;
       pending.delete(daemon);
     }
     return pending.size === 0;
@@ -159,6 +160,16 @@ export async function waitDaemonsReady(launched: readonly LaunchedDaemon[], time
       `cannot start the lab's skiffd: ${hosts.map((host) => host.name).join(', ')} not ready (log "${DAEMON_READY_MARKER}", managers accept TCP) within ${timeoutMs} ms\n${tails.join('\n')}`,
     );
   }
+}
+
+/**
+ * Whether `host`'s skiffd runs the manager role: its node certificate says so (a worker promoted
+ * since `lab up`, or a manager demoted, follows its certificate); the lab's role before it has one.
+ */
+async function runsManagerRole(host: LabHost): Promise<boolean> {
+  const certPem = await readFile(join(host.dataDir, 'certs', 'node.crt'), 'utf8').catch(() => '');
+  const role = certificateIdentity(certPem)?.role;
+  return role === undefined ? host.role === 'manager' : role === 'manager';
 }
 
 /** The recorded skiffd pid of `host` if it is still that host's daemon; 0 otherwise. */

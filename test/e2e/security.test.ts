@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { labDown, labKill, labStart, labUp, leftovers, type LabState } from '../../deploy/lab/index.js';
+import { labDown, labKill, labRestart, labStart, labUp, leftovers, type LabState } from '../../deploy/lab/index.js';
 import { caDigest, createCertificateAuthority, newJoinToken } from '../../pki/index.js';
 import { skiff, skiffJson, uniqueLab, waitFor } from './helpers.js';
 
@@ -187,6 +187,47 @@ describe('cluster security on the lab', () => {
       return next !== undefined && next !== leader && current.find((row) => row.hostname === leader)?.role === 'worker' ? current : undefined;
     });
     expect(rows.filter((row) => row.role === 'manager')).toHaveLength(2);
+  });
+
+  it('a node follows its certificate\'s role across restarts: a demoted manager restarts as a worker, a promoted worker as a manager', async () => {
+    const logOf = (name: string): string => join(host(state, name).dataDir, 'skiffd.log');
+    const row = async (name: string): Promise<NodeRow | undefined> => (await nodes()).find((candidate) => candidate.hostname === name);
+    // The leader demoted above: the lab still starts it with --manager, as its first command line did.
+    const demoted = (await nodes()).find((candidate) => candidate.role === 'worker' && candidate.hostname !== 'h4')?.hostname;
+    if (demoted === undefined) throw new Error('no demoted manager');
+    let offset = readFileSync(logOf(demoted)).length;
+    await labRestart(lab.name, demoted);
+    expect(readFileSync(logOf(demoted)).subarray(offset).toString()).toContain('the node certificate says worker');
+    await waitFor(`${demoted} ready as a worker after its restart`, 30_000, async () => {
+      const current = await row(demoted);
+      return current?.status === 'ready' && current.role === 'worker' ? true : undefined;
+    }, 500);
+
+    // h4 joined as a worker and is started without --manager; promoted, it stays a manager across a restart.
+    expect((await skiff(lab.home, ['node', 'promote', 'h4'])).stderr).toBe('');
+    await waitFor('h4 to be a reachable manager', 60_000, async () => {
+      const current = await row('h4');
+      return current?.role === 'manager' && current.managerStatus === 'reachable' && certOf(state, 'h4').subject.includes('OU=manager') ? true : undefined;
+    }, 500);
+    offset = readFileSync(logOf('h4')).length;
+    await labRestart(lab.name, 'h4');
+    expect(readFileSync(logOf('h4')).subarray(offset).toString()).toContain('the node certificate says manager');
+    await waitFor('h4 a reachable manager again after its restart', 60_000, async () => {
+      const current = await row('h4');
+      return current?.role === 'manager' && current.managerStatus === 'reachable' ? true : undefined;
+    }, 500);
+
+    // h4 a worker again, for the removal below.
+    await waitFor('h4 to be demoted', 30_000, async () => {
+      const result = await skiff(lab.home, ['node', 'demote', 'h4']);
+      if (result.code !== 0 && !/would need \d+ reachable/.test(result.stderr)) throw new Error(result.stderr);
+      return result.code === 0 ? true : undefined;
+    }, 500);
+    await waitFor('h4 to hold a worker certificate', 60_000, async () => (certOf(state, 'h4').subject.includes('OU=worker') ? true : undefined), 500);
+    await waitFor('h4 ready as a worker', 30_000, async () => {
+      const current = await row('h4');
+      return current?.status === 'ready' && current.role === 'worker' ? true : undefined;
+    }, 500);
   });
 
   it('a removed node is refused at once, and its agent is cut off', async () => {
