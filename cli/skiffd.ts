@@ -14,7 +14,7 @@ import { createLogger } from '../common/log.js';
 import type { RunningManager } from '../manager/manager.js';
 // pki's modules one by one, not its index: the CA's (x509) code is loaded only where a CA is.
 import { certificateIdentity } from '../pki/certificate-identity.js';
-import { isKeyEncrypted, NODE_CERT_FILE, readCredentials, rewrapNodeKey, writeFileAtomic } from '../pki/credentials-store.js';
+import { certificateRoleIn, isKeyEncrypted, readCredentials, rewrapNodeKey, writeFileAtomic } from '../pki/credentials-store.js';
 import { channelCredentials, channelOptions } from '../pki/grpc-credentials.js';
 import { LiveCredentials } from '../pki/live-credentials.js';
 import { CertificateRenewer, type RenewedCertificate } from '../pki/renewal.js';
@@ -107,7 +107,7 @@ async function main(): Promise<void> {
   // The role is the cluster's to give, and the node certificate carries it: a worker promoted
   // since it was started runs the manager role after a restart without --manager, and a manager
   // demoted meanwhile runs as a worker although its command line still says --manager.
-  const certRole = certificateIdentity(await readFile(join(certsDir, NODE_CERT_FILE), 'utf8').catch(() => ''))?.role;
+  const certRole = await certificateRoleIn(certsDir);
   const managerRole = certRole === undefined ? flags.manager : certRole === 'manager';
   if (flags.manager && certRole === 'worker') log.warn('started with --manager, but the node certificate says worker (the node was demoted): running as a worker');
   if (!flags.manager && certRole === 'manager') log.info('the node certificate says manager (the node was promoted): running the manager role');
@@ -183,21 +183,22 @@ async function main(): Promise<void> {
   if (!managerRole && !flags.agent) throw new Error(`cannot start: --no-agent needs the manager role (${certRole === 'worker' ? 'the node certificate says worker' : 'give --manager'}; the node would have no role)`);
   const join_ = flags.join ?? (managerRole ? advertiseAddr : remembered[0]);
   if (join_ === undefined) throw new Error('cannot start a worker: --join <manager ip:port> is required');
+  // Set once the agent runs; renewal (which may start before that) asks its managers too.
+  const agentRef: { current?: RunningAgent } = {};
+  // The managers of the manager role last seen, remembered past a demotion.
+  let knownManagers: string[] = [];
+  /** Every other manager this node knows of, freshest source first: its manager role, its agent, --join, the remembered list. */
+  const otherManagers = (): string[] => {
+    if (manager !== undefined) knownManagers = manager.managerAddresses();
+    return [...new Set([...knownManagers, ...(agentRef.current?.managers() ?? []), join_, ...remembered])].filter((addr) => addr !== advertiseAddr);
+  };
   // This node's own address serves a manager only while it runs the manager role.
-  const agentManagers = [...new Set([join_, ...remembered])].filter((addr) => managerRole || addr !== advertiseAddr);
+  const agentManagers = managerRole ? [...new Set([join_, ...remembered])] : otherManagers();
   if (flags.agent && agentManagers.length === 0) {
     throw new Error(`cannot start a worker: --join ${join_} is this node, which no longer runs a manager, and it remembers no other manager: give --join <manager ip:port>`);
   }
-  // Set once the agent runs; renewal (which may start before that) asks its managers too.
-  const agentRef: { current?: RunningAgent } = {};
   // Renewal asks the other managers first (a demoted manager's own store is stale), then itself.
-  // The managers last seen by this node's manager role are remembered past a demotion.
-  let knownManagers: string[] = [];
-  const renewTargets = (): string[] => {
-    if (manager !== undefined) knownManagers = manager.managerAddresses();
-    const all = [...knownManagers.filter((addr) => addr !== advertiseAddr), ...(agentRef.current?.managers() ?? []), join_, ...(manager === undefined ? [] : [advertiseAddr])];
-    return [...new Set(all)].filter((addr) => addr !== advertiseAddr || manager !== undefined);
-  };
+  const renewTargets = (): string[] => [...otherManagers(), ...(manager === undefined ? [] : [advertiseAddr])];
   let roleChange: Promise<void> = Promise.resolve();
   const renewer = new CertificateRenewer({
     credentials,
@@ -210,7 +211,7 @@ async function main(): Promise<void> {
       roleChange = roleChange.then(async () => {
         if (role === 'manager' && manager === undefined) {
           // Promoted: join through a manager the agent knows (--join may be gone, or be this node).
-          const others = [...new Set([join_, ...(agentRef.current?.managers() ?? []), ...remembered])].filter((addr) => addr !== advertiseAddr);
+          const others = otherManagers();
           manager = await startManagerRole(others[0], others.slice(1));
           watchRootCa(manager);
         } else if (role === 'worker' && manager !== undefined) {

@@ -5,6 +5,7 @@ import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { closeSync, fsyncSync, openSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { certificateIdentity, type NodeRole } from './certificate-identity.js';
 import { PkiError } from './errors.js';
 
 /** What a node (or the CLI) presents and trusts: the cluster CA, its own certificate and key. */
@@ -61,6 +62,15 @@ export async function readCredentials(dir: string, options: KeyPassphraseOptions
   if (!cert.checkPrivateKey(key)) throw corrupt(dir, NODE_KEY_FILE, `does not match the public key of ${NODE_CERT_FILE}`);
   if (!cert.verify(caCert.publicKey)) throw corrupt(dir, NODE_CERT_FILE, `is not signed by the CA in ${CA_CERT_FILE}`);
   return { caCertPem, certPem, keyPem };
+}
+
+/**
+ * The role node.crt in `dir` gives (the cluster's decision: promote and demote renew it);
+ * undefined when there is no readable Skiff node certificate. Reads only the public certificate,
+ * so it works while node.key is still locked.
+ */
+export async function certificateRoleIn(dir: string): Promise<NodeRole | undefined> {
+  return certificateIdentity(await readFile(join(dir, NODE_CERT_FILE), 'utf8').catch(() => ''))?.role;
 }
 
 /** Whether node.key in `dir` is encrypted (the manager is autolocked). */

@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LabHost, LabState } from './state.js';
 import { killAllInCgroupParent } from '../../agent/runtime/index.js';
-import { certificateIdentity } from '../../pki/certificate-identity.js';
+import { certificateRoleIn } from '../../pki/credentials-store.js';
 import { isAlive, killCgroupTree, makeDaemonCgroup, pidsInCgroupTree, signalProcess, waitFor } from './system.js';
 
 /** How long every skiffd of a lab may take to come up (managers accept TCP, none has died). */
@@ -167,8 +167,7 @@ export async function waitDaemonsReady(launched: readonly LaunchedDaemon[], time
  * since `lab up`, or a manager demoted, follows its certificate); the lab's role before it has one.
  */
 async function runsManagerRole(host: LabHost): Promise<boolean> {
-  const certPem = await readFile(join(host.dataDir, 'certs', 'node.crt'), 'utf8').catch(() => '');
-  const role = certificateIdentity(certPem)?.role;
+  const role = await certificateRoleIn(join(host.dataDir, 'certs'));
   return role === undefined ? host.role === 'manager' : role === 'manager';
 }
 
