@@ -269,7 +269,7 @@ export class RaftGroup {
         );
       },
       join: (call, callback) => {
-        this.acceptJoin(call.getPeer(), call.request.addr, call).then(
+        this.acceptJoin(call.getPeer(), call.request.addr, call.request.storeFormat, call).then(
           (response) => callback(null, response),
           (error: unknown) => callback({ code: grpc.status.FAILED_PRECONDITION, details: error instanceof Error ? error.message : String(error) } as grpc.ServiceError),
         );
@@ -287,12 +287,20 @@ export class RaftGroup {
     }
   }
 
-  private async acceptJoin(_peer: string, addr: string, call: grpc.ServerUnaryCall<unknown, unknown>): Promise<JoinResponse> {
+  /** The newest store log format every member reads: writers may already have used it. */
+  private clusterStoreFormat(): number {
+    for (let format = STORE_FORMAT; format > 0; format -= 1) if (this.backend.readsFormat(format)) return format;
+    return 0;
+  }
+
+  private async acceptJoin(_peer: string, addr: string, joinerFormat: number, call: grpc.ServerUnaryCall<unknown, unknown>): Promise<JoinResponse> {
     const identity = peerIdentity(call);
     if (identity === undefined || identity.role !== 'manager' || identity.clusterId !== this.options.clusterId) {
       throw new Error('cannot join: a manager certificate of this cluster is required');
     }
     if (!this.isLeader) throw new Error(notLeaderForJoin(this.options.selfName, this.leaderId === '' ? undefined : this.transport.addressOf(this.leaderId)));
+    const refusal = joinFormatRefusal(joinerFormat, this.clusterStoreFormat(), addr);
+    if (refusal !== undefined) throw new Error(refusal);
     const member = identity.nodeId as MemberId;
     this.transport.setAddress(member, addr);
     await this.options.onJoin(member, addr);
@@ -318,7 +326,7 @@ export class RaftGroup {
       const client = new RaftClient(target, this.options.credentials, this.options.channelOptions);
       try {
         const response = await new Promise<JoinResponse>((resolve, reject) => {
-          client.join({ addr: this.options.selfAddr }, new grpc.Metadata(), { deadline: Date.now() + JOIN_TIMEOUT_MS }, (error, value) =>
+          client.join({ addr: this.options.selfAddr, storeFormat: STORE_FORMAT }, new grpc.Metadata(), { deadline: Date.now() + JOIN_TIMEOUT_MS }, (error, value) =>
             error === null ? resolve(value) : reject(new Error(`cannot join the cluster through ${target}: ${error.details || error.message}`)),
           );
         });
@@ -326,7 +334,8 @@ export class RaftGroup {
         this.options.log.info('joined as a learner', { through: target, members: response.members.length });
         return;
       } catch (error) {
-        if (Date.now() > deadline) throw error;
+        // Another manager will not read this build's format any better: waiting cannot help.
+        if (Date.now() > deadline || String(error).includes(JOIN_FORMAT_REFUSAL)) throw error;
         this.options.log.info('join not accepted yet; retrying', { through: target, error: String(error) });
         const leaderAddr = leaderAddressInJoinRefusal(String(error));
         if (leaderAddr !== undefined && !targets.includes(leaderAddr)) targets = [...targets, leaderAddr];
@@ -357,6 +366,23 @@ export class RaftGroup {
 }
 
 export type { LogIndex };
+
+const JOIN_FORMAT_REFUSAL = 'cannot join: this skiffd is older than the cluster';
+
+/**
+ * Why a joining manager that reads store log formats up to `joinerFormat` may not join a
+ * cluster whose members all read `clusterFormat` (undefined when it may). Every member reading
+ * a format is what lets writers use it, so such a cluster may hold entries the joiner cannot
+ * apply: it would stop at the first one (exit 70). etcd refuses a member older than its cluster
+ * version the same way.
+ */
+export function joinFormatRefusal(joinerFormat: number, clusterFormat: number, joinerAddr: string): string | undefined {
+  if (joinerFormat >= clusterFormat) return undefined;
+  return (
+    `${JOIN_FORMAT_REFUSAL}: the manager at ${joinerAddr} reads store log format ${joinerFormat}, and every member of this cluster reads ` +
+    `format ${clusterFormat}, in which it may already have written entries; upgrade skiffd on ${joinerAddr} to the version the other managers run, then join again`
+  );
+}
 
 /** A non-leader's answer to a join: it names the leader's address, which the joiner tries next. */
 export function notLeaderForJoin(selfName: string, leaderAddr: string | undefined): string {

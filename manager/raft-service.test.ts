@@ -7,7 +7,8 @@ import { FakeCluster, fakeServiceSpec } from './api/testing/fake-cluster.js';
 import type { Service } from '../proto/skiff/v1/objects.js';
 import { MAX_PROPOSAL_BYTES } from './store/raft-backend.js';
 import { newObjectId } from './store/store.js';
-import { leaderAddressInJoinRefusal, notLeaderForJoin } from './raft-group.js';
+import { joinFormatRefusal, leaderAddressInJoinRefusal, notLeaderForJoin } from './raft-group.js';
+import { STORE_FORMAT } from './store/backend.js';
 
 let cluster: FakeCluster;
 const clients: InstanceType<typeof RaftClient>[] = [];
@@ -78,8 +79,21 @@ describe('raft service', () => {
 
   it('raft service refuses a join from a worker certificate', async () => {
     const client = await raftClient('worker');
-    const error = await new Promise<grpc.ServiceError | null>((resolve) => client.join({ addr: '127.0.0.1:1' }, (caught) => resolve(caught)));
+    const error = await new Promise<grpc.ServiceError | null>((resolve) => client.join({ addr: '127.0.0.1:1', storeFormat: STORE_FORMAT }, (caught) => resolve(caught)));
     expect(error?.details).toContain('requires a manager certificate, the caller\'s is worker');
+  });
+
+  it('raft service refuses a join from a manager whose skiffd reads an older store format than every member, and records nothing', async () => {
+    const version = cluster.manager.store.reader.version;
+    const client = new RaftClient(cluster.address, channelCredentials(await cluster.credentials('manager')), channelOptions());
+    clients.push(client);
+    // Format 0 is not written on the wire (proto3): the same bytes as a build from before the field sends.
+    const error = await new Promise<grpc.ServiceError | null>((resolve) => client.join({ addr: '127.0.0.9:4242', storeFormat: 0 }, (caught) => resolve(caught)));
+    expect(error?.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(error?.details).toContain(`the manager at 127.0.0.9:4242 reads store log format 0, and every member of this cluster reads format ${STORE_FORMAT}`);
+    expect(error?.details).toContain('upgrade skiffd on 127.0.0.9:4242');
+    expect(cluster.manager.managerAddresses()).not.toContain('127.0.0.9:4242');
+    expect(cluster.manager.store.reader.version).toBe(version);
   });
 
   it('raft service refuses a message stream from a worker certificate', async () => {
@@ -90,6 +104,15 @@ describe('raft service', () => {
       call.end();
     });
     expect(error?.code).toBe(grpc.status.PERMISSION_DENIED);
+  });
+});
+
+describe('joining with an older store format', () => {
+  it('is refused only when the joiner reads less than every member does', () => {
+    expect(joinFormatRefusal(1, 1, '198.18.1.13:4242')).toBeUndefined();
+    expect(joinFormatRefusal(2, 1, '198.18.1.13:4242')).toBeUndefined();
+    expect(joinFormatRefusal(0, 0, '198.18.1.13:4242')).toBeUndefined();
+    expect(joinFormatRefusal(0, 1, '198.18.1.13:4242')).toMatch(/^cannot join: this skiffd is older than the cluster: the manager at 198\.18\.1\.13:4242 reads store log format 0/);
   });
 });
 

@@ -106,6 +106,13 @@ export interface ForwardProposalResponse {
 export interface JoinRequest {
   /** Address other managers reach the joining manager at. */
   addr: string;
+  /**
+   * The newest store log format the joining manager's skiffd reads (store/backend.ts
+   * STORE_FORMAT). 0 from a build that predates the field. A cluster whose members all read a
+   * newer format may already have written entries in it: it refuses an older joiner, which would
+   * stop at the first such entry.
+   */
+  storeFormat: number;
 }
 
 export interface JoinResponse {
@@ -1337,13 +1344,16 @@ export const ForwardProposalResponse: MessageFns<ForwardProposalResponse> = {
 };
 
 function createBaseJoinRequest(): JoinRequest {
-  return { addr: "" };
+  return { addr: "", storeFormat: 0 };
 }
 
 export const JoinRequest: MessageFns<JoinRequest> = {
   encode(message: JoinRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.addr !== "") {
       writer.uint32(10).string(message.addr);
+    }
+    if (message.storeFormat !== 0) {
+      writer.uint32(16).uint32(message.storeFormat);
     }
     return writer;
   },
@@ -1369,6 +1379,14 @@ export const JoinRequest: MessageFns<JoinRequest> = {
             message.addr = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.storeFormat = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1382,13 +1400,23 @@ export const JoinRequest: MessageFns<JoinRequest> = {
   },
 
   fromJSON(object: any): JoinRequest {
-    return { addr: isSet(object.addr) ? globalThis.String(object.addr) : "" };
+    return {
+      addr: isSet(object.addr) ? globalThis.String(object.addr) : "",
+      storeFormat: isSet(object.storeFormat)
+        ? globalThis.Number(object.storeFormat)
+        : isSet(object.store_format)
+        ? globalThis.Number(object.store_format)
+        : 0,
+    };
   },
 
   toJSON(message: JoinRequest): unknown {
     const obj: any = {};
     if (message.addr !== "") {
       obj.addr = message.addr;
+    }
+    if (message.storeFormat !== 0) {
+      obj.storeFormat = Math.round(message.storeFormat);
     }
     return obj;
   },
@@ -1399,6 +1427,7 @@ export const JoinRequest: MessageFns<JoinRequest> = {
   fromPartial(object: DeepPartial<JoinRequest>): JoinRequest {
     const message = createBaseJoinRequest();
     message.addr = object.addr ?? "";
+    message.storeFormat = object.storeFormat ?? 0;
     return message;
   },
 };
