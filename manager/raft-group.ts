@@ -124,6 +124,7 @@ export class RaftGroup {
     this.node = new RaftNode(core, this.storage, this.backend.machine, this.transport, {
       onSoftState: (state) => this.softStateChanged(state),
       onApplied: (index) => this.backend.onApplied(index),
+      onReadState: (requestId, index) => this.backend.onReadState(requestId, index),
     }, this.options.log.child({ component: 'raft' }), { snapshotIndex: initial.snapshot.meta.index, snapshotTerm: initial.snapshot.meta.term, entries: initial.entries });
     this.node.start();
     if (fresh && this.options.join !== undefined) await this.requestJoin(this.options.join);
@@ -264,6 +265,26 @@ export class RaftGroup {
           return;
         }
         this.backend.acceptForwarded(call.request.storeTransaction).then(
+          (index) => callback(null, { index }),
+          (error: unknown) => callback(toGrpcError(error)),
+        );
+      },
+      readIndex: (call, callback) => {
+        const identity = peerIdentity(call);
+        if (identity === undefined || identity.role !== 'manager' || identity.clusterId !== this.options.clusterId) {
+          callback({ code: grpc.status.PERMISSION_DENIED, details: 'cannot confirm a read: a manager certificate of this cluster is required' } as grpc.ServiceError);
+          return;
+        }
+        // A removed manager no longer receives entries: its reads could never catch up.
+        if (!this.isMember(identity.nodeId as MemberId)) {
+          callback({ code: grpc.status.FAILED_PRECONDITION, details: `cannot confirm a read for ${identity.nodeId}: it is not a member of the raft group (demoted or removed)` } as grpc.ServiceError);
+          return;
+        }
+        if (!this.isLeader) {
+          callback({ code: grpc.status.UNAVAILABLE, details: 'cannot confirm a read: this manager is not the leader' } as grpc.ServiceError);
+          return;
+        }
+        this.backend.leaderReadIndex().then(
           (index) => callback(null, { index }),
           (error: unknown) => callback(toGrpcError(error)),
         );

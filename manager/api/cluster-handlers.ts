@@ -12,7 +12,7 @@ import { newUnlockKey } from '../keys/data-key.js';
 import { orphanTasksOfNode } from '../orchestrator/node-tasks.js';
 import { certLifetimeMs, redactCluster, rotatedRootCa } from '../security/node-ca.js';
 import type { Store, StoreReader } from '../store/store.js';
-import { type ControlOptions, type Membership, resolveNode, unary } from './control-common.js';
+import { type ControlOptions, type Membership, resolveNode, unary, unaryRead } from './control-common.js';
 import { ApiError } from './errors.js';
 
 type ClusterHandlers = Pick<ControlServer, 'getCluster' | 'updateCluster' | 'getUnlockKey' | 'updateNode' | 'removeNode' | 'rotateRootCa' | 'unlock'>;
@@ -85,7 +85,7 @@ export function clusterHandlers(store: Store, options: ControlOptions): ClusterH
   };
 
   return {
-    getCluster: unary(options, () => ({ cluster: redactCluster(currentCluster(reader)) })),
+    getCluster: unaryRead(store, options, () => ({ cluster: redactCluster(currentCluster(reader)) })),
 
     updateCluster: unary(options, async (request) => {
       const cluster = currentCluster(reader);
@@ -113,7 +113,7 @@ export function clusterHandlers(store: Store, options: ControlOptions): ClusterH
       return { cluster: redactCluster(currentCluster(reader)) };
     }),
 
-    getUnlockKey: unary(options, () => {
+    getUnlockKey: unaryRead(store, options, () => {
       const cluster = currentCluster(reader);
       if (cluster.spec?.autolock !== true || cluster.unlockKey === '') throw new ApiError('failed_precondition', 'cannot show the unlock key: autolock is off (skiff autolock enable)');
       return { unlockKey: cluster.unlockKey };

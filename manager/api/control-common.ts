@@ -75,6 +75,24 @@ export function unary<Request, Response>(
   };
 }
 
+/**
+ * A read: served once this manager holds every write committed before the call (a ReadIndex
+ * round through the leader, Store.readBarrier), so a manager cut off from the others refuses
+ * instead of answering from a stale store, and a read after an acknowledged write sees it on
+ * any manager. Writes need no barrier: they are checked against the version they read when
+ * they commit.
+ */
+export function unaryRead<Request, Response>(
+  store: { readBarrier(): Promise<void> },
+  options: ControlOptions,
+  handler: (request: Request) => Promise<Response> | Response,
+): grpc.handleUnaryCall<Request, Response> {
+  return unary(options, async (request: Request) => {
+    await store.readBarrier();
+    return handler(request);
+  });
+}
+
 /** Kinds with unique names, which the API finds by name as well as by id. */
 type NamedKind = 'service' | 'network' | 'secret' | 'config';
 

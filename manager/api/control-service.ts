@@ -10,7 +10,7 @@ import { newObjectId, type Store } from '../store/store.js';
 import { ApiError } from './errors.js';
 import { validateServiceSpec } from './validate-service.js';
 import { resolveReferences } from './validate-references.js';
-import { type ControlOptions, resolveNode, resolveService, unary } from './control-common.js';
+import { type ControlOptions, resolveNode, resolveService, unary, unaryRead } from './control-common.js';
 import { clusterHandlers } from './cluster-handlers.js';
 import { secretHandlers } from './secret-handlers.js';
 import { DEFAULT_BLUEGREEN_HOLD_MS } from '../orchestrator/updater.js';
@@ -38,11 +38,11 @@ export function controlHandlers(store: Store, options: ControlOptions): ControlS
     return { ...node, managerStatus: status ?? { addr: node.managerStatus?.addr ?? '', leader: false, reachability: 'unreachable', raftId: 0 } };
   };
   return {
-    listNodes: unary(options, async () => {
+    listNodes: unaryRead(store, options, async () => {
       const statuses = await options.managerStatuses();
       return { nodes: reader.list('node').map((node) => withManagerStatus(node, statuses)) };
     }),
-    getNode: unary(options, async (request) => ({ node: withManagerStatus(resolveNode(reader, request.node), await options.managerStatuses()) })),
+    getNode: unaryRead(store, options, async (request) => ({ node: withManagerStatus(resolveNode(reader, request.node), await options.managerStatuses()) })),
     createService: unary(options, async (request) => {
       validateServiceSpec(request.spec);
       // Secrets and configs are named in the request; tasks carry their ids.
@@ -70,8 +70,8 @@ export function controlHandlers(store: Store, options: ControlOptions): ControlS
       );
       return { service: reader.get('service', id) };
     }),
-    getService: unary(options, (request) => ({ service: resolveService(reader, request.service) })),
-    listServices: unary(options, () => {
+    getService: unaryRead(store, options, (request) => ({ service: resolveService(reader, request.service) })),
+    listServices: unaryRead(store, options, () => {
       const services = reader.list('service');
       const counts: ServiceReplicaCounts[] = services.map((service) => {
         const serviceId = service.meta?.id ?? '';
@@ -180,7 +180,7 @@ export function controlHandlers(store: Store, options: ControlOptions): ControlS
       await store.update((transaction) => transaction.remove('service', current));
       return {};
     }),
-    listTasks: unary(options, (request) => {
+    listTasks: unaryRead(store, options, (request) => {
       let tasks = request.service === '' ? reader.list('task') : reader.tasksByService(resolveService(reader, request.service).meta?.id ?? '');
       if (request.node !== '') {
         const nodeId = resolveNode(reader, request.node).meta?.id ?? '';

@@ -9,7 +9,7 @@ import type { NetworkSpec, ServiceSpec } from '../../proto/skiff/v1/specs.js';
 import { CidrError, overlaps, parseCidr } from '../allocator/ipam.js';
 import { taskReleased } from '../allocator/allocator-state.js';
 import { newObjectId, type Store, type StoreReader } from '../store/store.js';
-import { type ControlOptions, resolveNamed, unary } from './control-common.js';
+import { type ControlOptions, resolveNamed, unary, unaryRead } from './control-common.js';
 import { ApiError, invalid } from './errors.js';
 
 type NetworkHandlers = Pick<ControlServer, 'createNetwork' | 'getNetwork' | 'listNetworks' | 'removeNetwork'>;
@@ -109,8 +109,8 @@ export function networkHandlers(store: Store, options: ControlOptions): NetworkH
       if (created === undefined) throw new ApiError('unavailable', `cannot create network "${spec.name}": it was removed right after it was created`);
       return { network: created };
     }),
-    getNetwork: unary(options, (request) => ({ network: resolveNetwork(reader, request.network) })),
-    listNetworks: unary(options, () => ({ networks: reader.list('network') })),
+    getNetwork: unaryRead(store, options, (request) => ({ network: resolveNetwork(reader, request.network) })),
+    listNetworks: unaryRead(store, options, () => ({ networks: reader.list('network') })),
     removeNetwork: unary(options, async (request) => {
       const current = resolveNetwork(reader, request.network);
       const id = current.meta?.id ?? '';

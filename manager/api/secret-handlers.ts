@@ -7,7 +7,7 @@ import type { ControlServer } from '../../proto/skiff/v1/control.js';
 import type { Config, Secret } from '../../proto/skiff/v1/objects.js';
 import type { ConfigSpec, SecretSpec } from '../../proto/skiff/v1/specs.js';
 import { newObjectId, type Store, type StoreReader } from '../store/store.js';
-import { type ControlOptions, resolveNamed, unary } from './control-common.js';
+import { type ControlOptions, resolveNamed, unary, unaryRead } from './control-common.js';
 import { ApiError } from './errors.js';
 import { type DataKind, validateDataSpec } from './validate-secret.js';
 
@@ -87,15 +87,15 @@ export function secretHandlers(store: Store, options: ControlOptions): SecretHan
   const configs = dataObjects(store, 'config');
   return {
     createSecret: unary(options, async (request) => ({ secret: await secrets.create(request.spec) })),
-    getSecret: unary(options, (request) => ({ secret: secrets.get(request.secret) })),
-    listSecrets: unary(options, () => ({ secrets: secrets.list() })),
+    getSecret: unaryRead(store, options, (request) => ({ secret: secrets.get(request.secret) })),
+    listSecrets: unaryRead(store, options, () => ({ secrets: secrets.list() })),
     removeSecret: unary(options, async (request) => {
       await secrets.remove(request.secret);
       return {};
     }),
     createConfig: unary(options, async (request) => ({ config: await configs.create(request.spec) })),
-    getConfig: unary(options, (request) => ({ config: configs.get(request.config) })),
-    listConfigs: unary(options, () => ({ configs: configs.list() })),
+    getConfig: unaryRead(store, options, (request) => ({ config: configs.get(request.config) })),
+    listConfigs: unaryRead(store, options, () => ({ configs: configs.list() })),
     removeConfig: unary(options, async (request) => {
       await configs.remove(request.config);
       return {};

@@ -61,7 +61,7 @@ const CONTROL_ROLES: RolesOf<typeof ControlService> = {
   unlock: [],
 };
 const DISPATCHER_ROLES: RolesOf<typeof DispatcherService> = { session: NODES, attach: NODES };
-const RAFT_ROLES: RolesOf<typeof RaftService> = { send: MANAGERS, forwardProposal: MANAGERS, join: MANAGERS };
+const RAFT_ROLES: RolesOf<typeof RaftService> = { send: MANAGERS, forwardProposal: MANAGERS, join: MANAGERS, readIndex: MANAGERS };
 const NODE_CA_ROLES: RolesOf<typeof NodeCAService> = { renewNodeCertificate: NODES };
 const NODE_JOIN_ROLES: RolesOf<typeof NodeJoinService> = { issueNodeCertificate: ANYONE };
 

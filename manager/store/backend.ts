@@ -43,5 +43,11 @@ export interface StoreBackend {
    * one stops at an entry it cannot read (exit 70), so writers keep to the older form until then.
    */
   readsFormat(format: number): boolean;
+  /**
+   * Resolves once every write committed before the call is applied here, so a read that follows
+   * sees it (linearizable); rejects with StoreError('unavailable') when that cannot be confirmed
+   * (no leader, no quorum), rather than let a cut-off manager serve stale state.
+   */
+  readBarrier(): Promise<void>;
   close(): Promise<void>;
 }

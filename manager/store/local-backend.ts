@@ -67,6 +67,11 @@ export class LocalBackend implements StoreBackend {
     return format <= STORE_FORMAT;
   }
 
+  /** Every write is applied here before it is acknowledged: reads are always current. */
+  async readBarrier(): Promise<void> {
+    if (this.closed) throw new StoreError('unavailable', 'cannot read: the store is closed');
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     while (this.flushing) await new Promise((resolve) => setImmediate(resolve));

@@ -5,7 +5,7 @@ import { RaftProposal } from '../../proto/skiff/v1/raft.js';
 import { StoreSnapshot, StoreTransaction } from '../../proto/skiff/v1/store.js';
 import type { LogIndex, MemberId, RaftCore, RaftStatus, Term } from '../raft/core/types.js';
 import { STORE_FORMAT, STORE_FORMAT_TASK_STATUS } from './backend.js';
-import { PROPOSAL_TIMEOUT_MS, RaftStoreBackend } from './raft-backend.js';
+import { PROPOSAL_TIMEOUT_MS, READ_TIMEOUT_MS, RaftStoreBackend } from './raft-backend.js';
 
 const id = (name: string): MemberId => name as MemberId;
 
@@ -43,11 +43,16 @@ describe('store on Raft: log formats', () => {
  * A backend on a leader `a` over a core that hands out log indexes from 1 and keeps each
  * proposal's bytes, and a sink whose commit of index i is version i.
  */
-function leaderBackend(): { backend: RaftStoreBackend; proposals: Uint8Array[] } {
+function leaderBackend(): { backend: RaftStoreBackend; proposals: Uint8Array[]; reads: string[] } {
   const status = { id: id('a'), conf: { voters: [id('a'), id('b'), id('c')], learners: [] } } as unknown as RaftStatus;
   const proposals: Uint8Array[] = [];
+  const reads: string[] = [];
   const core = {
     status: () => status,
+    readIndex: (requestId: string) => {
+      reads.push(requestId);
+      return { ok: true };
+    },
     propose: (data: Uint8Array) => {
       proposals.push(data);
       return { ok: true, index: proposals.length as LogIndex, term: 1 as Term };
@@ -66,7 +71,7 @@ function leaderBackend(): { backend: RaftStoreBackend; proposals: Uint8Array[] }
   });
   void result.start({ applyEntry: (index) => ({ version: index, events: [] }), restoreSnapshot: () => undefined, takeSnapshot: () => StoreSnapshot.fromPartial({}) });
   result.onSoftState({ leader: id('a'), role: 'leader' });
-  return { backend: result, proposals };
+  return { backend: result, proposals, reads };
 }
 
 function committed(backend: RaftStoreBackend, index: number, data: Uint8Array): void {
@@ -122,5 +127,69 @@ describe('store on Raft: a write in flight when leadership moves', () => {
     const stuck = backend.propose(StoreTransaction.fromPartial({})).catch((error: unknown) => error);
     await vi.advanceTimersByTimeAsync(PROPOSAL_TIMEOUT_MS);
     expect(String(await stuck)).toMatch(/no quorum: the write was not committed within 5000 ms/);
+  });
+});
+
+describe('store on Raft: linearizable reads (ReadIndex)', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** Lets queued microtasks (the read round's start) run. */
+  const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+  it('reads of one turn share one round, and wait until this manager applied its index', async () => {
+    const { backend, reads } = leaderBackend();
+    backend.onApplied(3 as LogIndex);
+    let served = 0;
+    const first = backend.readBarrier().then(() => (served += 1));
+    const second = backend.readBarrier().then(() => (served += 1));
+    await turn();
+    expect(reads).toHaveLength(1);
+    backend.onReadState(reads[0] ?? '', 5 as LogIndex);
+    await turn();
+    // The leader's commit index was 5 when the round started; 4 and 5 are not applied here yet.
+    expect(served).toBe(0);
+    backend.onApplied(5 as LogIndex);
+    await Promise.all([first, second]);
+    expect(served).toBe(2);
+  });
+
+  it('a read after a round was sent starts a new round: the sent one may predate it', async () => {
+    const { backend, reads } = leaderBackend();
+    const first = backend.readBarrier();
+    await turn();
+    const second = backend.readBarrier();
+    await turn();
+    expect(reads).toHaveLength(2);
+    backend.onReadState(reads[0] ?? '', 0 as LogIndex);
+    await first;
+    let secondDone = false;
+    void second.then(() => (secondDone = true));
+    await turn();
+    expect(secondDone).toBe(false);
+    backend.onReadState(reads[1] ?? '', 0 as LogIndex);
+    await second;
+  });
+
+  it('refuses at once without a leader, naming the lost quorum', async () => {
+    const { backend, reads } = leaderBackend();
+    backend.onSoftState({ leader: '' as MemberId, role: 'follower' });
+    await expect(backend.readBarrier()).rejects.toMatchObject({ code: 'unavailable', message: expect.stringMatching(/^cannot read: no quorum: this manager sees no leader.*--force-new-cluster/) });
+    expect(reads).toHaveLength(0);
+  });
+
+  it('fails a read in flight when leadership moves, and one a majority does not confirm in time', async () => {
+    vi.useFakeTimers();
+    const { backend } = leaderBackend();
+    const moved = backend.readBarrier().catch((error: unknown) => error);
+    await vi.advanceTimersByTimeAsync(0);
+    backend.onSoftState({ leader: id('b'), role: 'follower' });
+    expect(String(await moved)).toMatch(/cannot read: leadership moved while the read was being confirmed; retry/);
+
+    backend.onSoftState({ leader: id('a'), role: 'leader' });
+    const unconfirmed = backend.readBarrier().catch((error: unknown) => error);
+    await vi.advanceTimersByTimeAsync(READ_TIMEOUT_MS);
+    expect(String(await unconfirmed)).toMatch(/cannot read: no quorum: a majority did not confirm the leader within 5000 ms/);
   });
 });

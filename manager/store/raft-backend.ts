@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../common/log.js';
 import { StoreSnapshot, StoreTransaction } from '../../proto/skiff/v1/store.js';
-import { ForwardProposalResponse, RaftClient, RaftProposal } from '../../proto/skiff/v1/raft.js';
+import { ForwardProposalResponse, RaftClient, RaftProposal, ReadIndexResponse } from '../../proto/skiff/v1/raft.js';
 import type { Entry, LogIndex, MemberId, RaftCore, SoftState } from '../raft/core/types.js';
 import { type CommitSink, STORE_FORMAT, type StoreBackend } from './backend.js';
 import { StoreError } from './errors.js';
@@ -24,6 +24,8 @@ export const MAX_PROPOSAL_BYTES = 3 * 1024 * 1024;
 
 /** How long a proposal may wait for its commit before the caller is told to retry. */
 export const PROPOSAL_TIMEOUT_MS = 5_000;
+/** How long a linearizable read may wait for the leader's confirmation and this manager's catch-up. */
+export const READ_TIMEOUT_MS = 5_000;
 /** Results kept per applied index, for forwarded proposals that ask after the fact. */
 const MAX_REMEMBERED_RESULTS = 10_000;
 
@@ -41,6 +43,13 @@ export interface RaftStoreDeps {
   channelOptions: grpc.ChannelOptions;
   selfName: string;
   log: Logger;
+}
+
+/** Reads waiting on one ReadIndex round of the leader. */
+interface ReadRound {
+  id: string;
+  waiters: Array<{ resolve: (index: number) => void; reject: (error: Error) => void }>;
+  timer?: NodeJS.Timeout;
 }
 
 interface Pending {
@@ -61,6 +70,11 @@ export class RaftStoreBackend implements StoreBackend {
   private appliedIndex = 0;
   private closed = false;
   private leaderClient: { addr: string; client: InstanceType<typeof RaftClient> } | undefined;
+  /** The round collecting reads that arrived in this turn, not yet handed to the core. */
+  private collectingRead: ReadRound | undefined;
+  /** Rounds handed to the core, waiting for a majority's heartbeat acknowledgements. */
+  private readonly readRounds = new Map<string, ReadRound>();
+  private readSequence = 0;
 
   constructor(private readonly deps: RaftStoreDeps) {}
 
@@ -82,6 +96,95 @@ export class RaftStoreBackend implements StoreBackend {
 
   onSoftState(state: SoftState): void {
     this.leader = state.leader;
+    // The core drops its pending reads with leadership: they cannot be confirmed any more.
+    if (state.role !== 'leader') this.rejectReads('cannot read: leadership moved while the read was being confirmed; retry');
+  }
+
+  /** The core confirmed a ReadIndex round (Ready.readStates): every read in it may be served from `index` on. */
+  onReadState(requestId: string, index: LogIndex): void {
+    const round = this.readRounds.get(requestId);
+    if (round === undefined) return;
+    this.readRounds.delete(requestId);
+    clearTimeout(round.timer);
+    for (const waiter of round.waiters) waiter.resolve(index);
+  }
+
+  /**
+   * Resolves once this manager has applied every write committed before the call, so a read of
+   * the store that follows is linearizable (Raft's ReadIndex: the leader confirms with a
+   * majority that it still leads, and its commit index at the call is the read's index).
+   * Rejects with 'unavailable' when there is no leader or no majority to confirm it: a manager
+   * cut off from the others refuses to read rather than serve a stale store.
+   */
+  async readBarrier(): Promise<void> {
+    if (this.closed) throw new StoreError('unavailable', 'cannot read: the manager is shutting down');
+    if (this.leader === '') throw this.noQuorum('this manager sees no leader', 'read');
+    const index = this.leader === this.deps.core().status().id ? await this.leaderReadIndex() : await this.readIndexFromLeader();
+    if (this.appliedIndex >= index) return;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new StoreError('unavailable', `cannot read: this manager did not catch up with the leader's commit index ${index} within ${READ_TIMEOUT_MS} ms (applied ${this.appliedIndex}); retry, or ask another manager`)), READ_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([this.waitApplied(index), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * On the leader: the commit index once a majority confirmed this manager still leads. Reads
+   * that arrive in the same turn share one heartbeat round; a read never joins a round already
+   * sent (that round's confirmation may predate it).
+   */
+  leaderReadIndex(): Promise<number> {
+    let round = this.collectingRead;
+    if (round === undefined) {
+      const started: ReadRound = { id: `read-${(this.readSequence += 1)}`, waiters: [] };
+      round = started;
+      this.collectingRead = started;
+      queueMicrotask(() => this.startReadRound(started));
+    }
+    const joined = round;
+    return new Promise((resolve, reject) => joined.waiters.push({ resolve, reject }));
+  }
+
+  private startReadRound(round: ReadRound): void {
+    this.collectingRead = undefined;
+    const fail = (error: Error): void => {
+      for (const waiter of round.waiters) waiter.reject(error);
+    };
+    if (this.closed) return fail(new StoreError('unavailable', 'cannot read: the manager is shutting down'));
+    const voters = this.deps.core().status().conf.voters.length;
+    if (this.deps.reachableVoters() * 2 <= voters) return fail(this.noQuorum(`the leader reaches only ${this.deps.reachableVoters()} of ${voters} managers`, 'read'));
+    const result = this.deps.core().readIndex(round.id);
+    if (!result.ok) return fail(new StoreError('unavailable', 'cannot read: leadership moved; retry'));
+    round.timer = setTimeout(() => {
+      this.readRounds.delete(round.id);
+      fail(this.noQuorum(`a majority did not confirm the leader within ${READ_TIMEOUT_MS} ms`, 'read'));
+    }, READ_TIMEOUT_MS);
+    this.readRounds.set(round.id, round);
+    this.deps.kick();
+  }
+
+  private rejectReads(message: string): void {
+    for (const round of this.readRounds.values()) {
+      clearTimeout(round.timer);
+      for (const waiter of round.waiters) waiter.reject(new StoreError('unavailable', message));
+    }
+    this.readRounds.clear();
+  }
+
+  /** On a follower: the leader's read index, asked over the Raft service. */
+  private async readIndexFromLeader(): Promise<number> {
+    const client = this.leaderRaftClient('read');
+    const response = await new Promise<ReadIndexResponse>((resolve, reject) => {
+      client.readIndex({}, new grpc.Metadata(), { deadline: Date.now() + READ_TIMEOUT_MS }, (error, value) => {
+        if (error === null) resolve(value);
+        else reject(new StoreError('unavailable', `cannot read through the leader: ${error.details || error.message}`));
+      });
+    });
+    return response.index;
   }
 
   onApplied(index: LogIndex): void {
@@ -187,6 +290,7 @@ export class RaftStoreBackend implements StoreBackend {
   async close(): Promise<void> {
     this.closed = true;
     this.rejectPending(() => true, 'cannot write: the manager is shutting down');
+    this.rejectReads('cannot read: the manager is shutting down');
     this.leaderClient?.client.close();
   }
 
@@ -203,14 +307,19 @@ export class RaftStoreBackend implements StoreBackend {
     else pending.resolve(result);
   }
 
-  private async forward(transactionBytes: Uint8Array): Promise<StoreCommit> {
+  /** A Raft client to the current leader, kept while the leader stays. */
+  private leaderRaftClient(verb: 'write' | 'read'): InstanceType<typeof RaftClient> {
     const addr = this.deps.addressOf(this.leader);
-    if (addr === undefined) throw this.noQuorum(`the leader ${this.leader} has no known address`);
+    if (addr === undefined) throw this.noQuorum(`the leader ${this.leader} has no known address`, verb);
     if (this.leaderClient?.addr !== addr) {
       this.leaderClient?.client.close();
       this.leaderClient = { addr, client: new RaftClient(addr, this.deps.credentials, this.deps.channelOptions) };
     }
-    const client = this.leaderClient.client;
+    return this.leaderClient.client;
+  }
+
+  private async forward(transactionBytes: Uint8Array): Promise<StoreCommit> {
+    const client = this.leaderRaftClient('write');
     const response = await new Promise<ForwardProposalResponse>((resolve, reject) => {
       client.forwardProposal(
         { storeTransaction: transactionBytes },
@@ -232,10 +341,10 @@ export class RaftStoreBackend implements StoreBackend {
     return result;
   }
 
-  private noQuorum(detail: string): StoreError {
+  private noQuorum(detail: string, verb: 'write' | 'read' = 'write'): StoreError {
     return new StoreError(
       'unavailable',
-      `cannot write: no quorum: ${detail} (manager ${this.deps.selfName}). A majority of managers must be up and connected; ` +
+      `cannot ${verb}: no quorum: ${detail} (manager ${this.deps.selfName}). A majority of managers must be up and connected; ` +
         'if they are gone for good, restart one surviving manager with --force-new-cluster',
     );
   }

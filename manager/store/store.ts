@@ -115,6 +115,11 @@ export class Store {
     return this.backend.isWritable();
   }
 
+  /** Resolves once the reader holds every write committed before the call (StoreBackend.readBarrier). */
+  readBarrier(): Promise<void> {
+    return this.backend.readBarrier();
+  }
+
   /**
    * Runs `build` against the current state and commits the actions it collected as one
    * transaction. Resolves with the commit once durable and applied; undefined when `build`

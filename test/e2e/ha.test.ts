@@ -130,7 +130,10 @@ describe('three managers', () => {
     }, 500);
     expect(refused.stderr).toMatch(/cannot write: no quorum/);
     expect(refused.stderr).toMatch(/--force-new-cluster/);
-    expect(await servicesOn(state, lab.home, survivor!)).toEqual(['after-failover', 'before']);
+    // Reads too: the survivor cannot tell whether its store is current, so it does not answer from it.
+    const unread = await via(state, lab.home, survivor!, ['service', 'ls']);
+    expect(unread.code).not.toBe(0);
+    expect(unread.stderr).toMatch(/cannot read: no quorum/);
   });
 
   it('--force-new-cluster on the survivor brings the cluster back with every service', async () => {
@@ -184,6 +187,12 @@ describe('five managers, two partitioned away', () => {
         return result.code !== 0 && /no quorum/.test(result.stderr) ? result : undefined;
       }, 500);
       expect(refused.stderr).toMatch(/cannot write: no quorum/);
+      // Nor does the minority answer reads from a store the majority has moved past.
+      const unread = await waitFor(`${host} to refuse reads`, 30_000, async () => {
+        const result = await via(state, lab.home, host, ['service', 'ls']);
+        return result.code !== 0 ? result : undefined;
+      }, 500);
+      expect(unread.stderr).toMatch(/cannot read: no quorum/);
     }
 
     await labHeal(lab.name);

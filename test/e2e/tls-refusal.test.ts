@@ -128,6 +128,7 @@ describe('the manager gRPC port', () => {
       { method: 'Send', call: (client, options, done) => client.send(new grpc.Metadata(), options, (error) => done(error)).end() },
       { method: 'ForwardProposal', call: (client, options, done) => client.forwardProposal({ storeTransaction: new Uint8Array() }, new grpc.Metadata(), options, (error) => done(error)) },
       { method: 'Join', call: (client, options, done) => client.join({ addr: '127.0.0.1:1', storeFormat: 0 }, new grpc.Metadata(), options, (error) => done(error)) },
+      { method: 'ReadIndex', call: (client, options, done) => client.readIndex({}, new grpc.Metadata(), options, (error) => done(error)) },
     ];
     // An admin may call the Control API but is no manager: Raft refuses it too.
     const raftCases = ['worker', 'admin'].flatMap((name) => raftMethods.map((method) => ({ name, ...method })));

@@ -124,6 +124,13 @@ export interface RaftMember {
   addr: string;
 }
 
+export interface ReadIndexRequest {
+}
+
+export interface ReadIndexResponse {
+  index: number;
+}
+
 /** A snapshot file's payload: the Raft metadata and the state machine's snapshot. */
 export interface RaftSnapshotFile {
   meta: RaftSnapshotMeta | undefined;
@@ -1586,6 +1593,125 @@ export const RaftMember: MessageFns<RaftMember> = {
   },
 };
 
+function createBaseReadIndexRequest(): ReadIndexRequest {
+  return {};
+}
+
+export const ReadIndexRequest: MessageFns<ReadIndexRequest> = {
+  encode(_: ReadIndexRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReadIndexRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReadIndexRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ReadIndexRequest {
+    return {};
+  },
+
+  toJSON(_: ReadIndexRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReadIndexRequest>): ReadIndexRequest {
+    return ReadIndexRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<ReadIndexRequest>): ReadIndexRequest {
+    const message = createBaseReadIndexRequest();
+    return message;
+  },
+};
+
+function createBaseReadIndexResponse(): ReadIndexResponse {
+  return { index: 0 };
+}
+
+export const ReadIndexResponse: MessageFns<ReadIndexResponse> = {
+  encode(message: ReadIndexResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.index !== 0) {
+      writer.uint32(8).uint64(message.index);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReadIndexResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReadIndexResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.index = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReadIndexResponse {
+    return { index: isSet(object.index) ? globalThis.Number(object.index) : 0 };
+  },
+
+  toJSON(message: ReadIndexResponse): unknown {
+    const obj: any = {};
+    if (message.index !== 0) {
+      obj.index = Math.round(message.index);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReadIndexResponse>): ReadIndexResponse {
+    return ReadIndexResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReadIndexResponse>): ReadIndexResponse {
+    const message = createBaseReadIndexResponse();
+    message.index = object.index ?? 0;
+    return message;
+  },
+};
+
 function createBaseRaftSnapshotFile(): RaftSnapshotFile {
   return { meta: undefined, data: new Uint8Array(0) };
 }
@@ -1707,6 +1833,19 @@ export const RaftService = {
     responseSerialize: (value: JoinResponse): Buffer => Buffer.from(JoinResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): JoinResponse => JoinResponse.decode(value),
   },
+  /**
+   * A follower asks the leader for a read index (Raft's ReadIndex): the leader's commit index,
+   * once a majority confirmed it still leads. The follower serves the read after applying it.
+   */
+  readIndex: {
+    path: "/skiff.v1.Raft/ReadIndex" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ReadIndexRequest): Buffer => Buffer.from(ReadIndexRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReadIndexRequest => ReadIndexRequest.decode(value),
+    responseSerialize: (value: ReadIndexResponse): Buffer => Buffer.from(ReadIndexResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReadIndexResponse => ReadIndexResponse.decode(value),
+  },
 } as const;
 
 export interface RaftServer extends UntypedServiceImplementation {
@@ -1716,6 +1855,11 @@ export interface RaftServer extends UntypedServiceImplementation {
   forwardProposal: handleUnaryCall<ForwardProposalRequest, ForwardProposalResponse>;
   /** A manager asks to join the Raft group as a learner. */
   join: handleUnaryCall<JoinRequest, JoinResponse>;
+  /**
+   * A follower asks the leader for a read index (Raft's ReadIndex): the leader's commit index,
+   * once a majority confirmed it still leads. The follower serves the read after applying it.
+   */
+  readIndex: handleUnaryCall<ReadIndexRequest, ReadIndexResponse>;
 }
 
 export interface RaftClient extends Client {
@@ -1764,6 +1908,25 @@ export interface RaftClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: JoinResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * A follower asks the leader for a read index (Raft's ReadIndex): the leader's commit index,
+   * once a majority confirmed it still leads. The follower serves the read after applying it.
+   */
+  readIndex(
+    request: ReadIndexRequest,
+    callback: (error: ServiceError | null, response: ReadIndexResponse) => void,
+  ): ClientUnaryCall;
+  readIndex(
+    request: ReadIndexRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReadIndexResponse) => void,
+  ): ClientUnaryCall;
+  readIndex(
+    request: ReadIndexRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReadIndexResponse) => void,
   ): ClientUnaryCall;
 }
 
