@@ -255,8 +255,8 @@ export class RaftGroup {
       forwardProposal: (call, callback) => {
         // Only managers forward writes: a worker's or an admin's certificate may not write the
         // store through the Raft service.
-        const identity = peerIdentity(call);
-        if (identity === undefined || identity.role !== 'manager' || identity.clusterId !== this.options.clusterId) {
+        const identity = this.clusterManager(call);
+        if (identity === undefined) {
           callback({ code: grpc.status.PERMISSION_DENIED, details: 'cannot accept a forwarded write: a manager certificate of this cluster is required' } as grpc.ServiceError);
           return;
         }
@@ -270,8 +270,8 @@ export class RaftGroup {
         );
       },
       readIndex: (call, callback) => {
-        const identity = peerIdentity(call);
-        if (identity === undefined || identity.role !== 'manager' || identity.clusterId !== this.options.clusterId) {
+        const identity = this.clusterManager(call);
+        if (identity === undefined) {
           callback({ code: grpc.status.PERMISSION_DENIED, details: 'cannot confirm a read: a manager certificate of this cluster is required' } as grpc.ServiceError);
           return;
         }
@@ -308,6 +308,12 @@ export class RaftGroup {
     }
   }
 
+  /** The caller's identity when it holds a manager certificate of this cluster, else undefined. */
+  private clusterManager(call: grpc.ServerUnaryCall<unknown, unknown>): ReturnType<typeof peerIdentity> {
+    const identity = peerIdentity(call);
+    return identity?.role === 'manager' && identity.clusterId === this.options.clusterId ? identity : undefined;
+  }
+
   /** The newest store log format every member reads: writers may already have used it. */
   private clusterStoreFormat(): number {
     for (let format = STORE_FORMAT; format > 0; format -= 1) if (this.backend.readsFormat(format)) return format;
@@ -315,8 +321,8 @@ export class RaftGroup {
   }
 
   private async acceptJoin(_peer: string, addr: string, joinerFormat: number, call: grpc.ServerUnaryCall<unknown, unknown>): Promise<JoinResponse> {
-    const identity = peerIdentity(call);
-    if (identity === undefined || identity.role !== 'manager' || identity.clusterId !== this.options.clusterId) {
+    const identity = this.clusterManager(call);
+    if (identity === undefined) {
       throw new Error('cannot join: a manager certificate of this cluster is required');
     }
     if (!this.isLeader) throw new Error(notLeaderForJoin(this.options.selfName, this.leaderId === '' ? undefined : this.transport.addressOf(this.leaderId)));

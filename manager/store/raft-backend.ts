@@ -138,15 +138,16 @@ export class RaftStoreBackend implements StoreBackend {
    * sent (that round's confirmation may predate it).
    */
   leaderReadIndex(): Promise<number> {
-    let round = this.collectingRead;
-    if (round === undefined) {
-      const started: ReadRound = { id: `read-${(this.readSequence += 1)}`, waiters: [] };
-      round = started;
-      this.collectingRead = started;
-      queueMicrotask(() => this.startReadRound(started));
-    }
-    const joined = round;
-    return new Promise((resolve, reject) => joined.waiters.push({ resolve, reject }));
+    const round = this.collectingRead ?? this.collectReads();
+    return new Promise((resolve, reject) => round.waiters.push({ resolve, reject }));
+  }
+
+  /** A new round that collects this turn's reads; it goes to the core at the end of the turn. */
+  private collectReads(): ReadRound {
+    const round: ReadRound = { id: `read-${(this.readSequence += 1)}`, waiters: [] };
+    this.collectingRead = round;
+    queueMicrotask(() => this.startReadRound(round));
+    return round;
   }
 
   private startReadRound(round: ReadRound): void {
@@ -155,8 +156,8 @@ export class RaftStoreBackend implements StoreBackend {
       for (const waiter of round.waiters) waiter.reject(error);
     };
     if (this.closed) return fail(new StoreError('unavailable', 'cannot read: the manager is shutting down'));
-    const voters = this.deps.core().status().conf.voters.length;
-    if (this.deps.reachableVoters() * 2 <= voters) return fail(this.noQuorum(`the leader reaches only ${this.deps.reachableVoters()} of ${voters} managers`, 'read'));
+    const shortfall = this.quorumShortfall('read');
+    if (shortfall !== undefined) return fail(shortfall);
     const result = this.deps.core().readIndex(round.id);
     if (!result.ok) return fail(new StoreError('unavailable', 'cannot read: leadership moved; retry'));
     round.timer = setTimeout(() => {
@@ -227,10 +228,8 @@ export class RaftStoreBackend implements StoreBackend {
 
   /** Proposes an encoded transaction on this manager, which must be the leader; resolves when applied here. */
   proposeLocally(transactionBytes: Uint8Array): Promise<StoreCommit> {
-    const voters = this.deps.core().status().conf.voters.length;
-    if (this.deps.reachableVoters() * 2 <= voters) {
-      return Promise.reject(this.noQuorum(`the leader reaches only ${this.deps.reachableVoters()} of ${voters} managers`));
-    }
+    const shortfall = this.quorumShortfall('write');
+    if (shortfall !== undefined) return Promise.reject(shortfall);
     const proposalId = randomUUID();
     const data = RaftProposal.encode({ proposalId, storeTransaction: transactionBytes }).finish();
     const result = this.deps.core().propose(data);
@@ -339,6 +338,13 @@ export class RaftStoreBackend implements StoreBackend {
     if (result === undefined) throw new StoreError('unavailable', 'cannot confirm the write: this manager applied past it already; re-read');
     if (result instanceof Error) throw result;
     return result;
+  }
+
+  /** The refusal when this leader does not reach a majority of the voters, else undefined. */
+  private quorumShortfall(verb: 'write' | 'read'): StoreError | undefined {
+    const voters = this.deps.core().status().conf.voters.length;
+    const reachable = this.deps.reachableVoters();
+    return reachable * 2 <= voters ? this.noQuorum(`the leader reaches only ${reachable} of ${voters} managers`, verb) : undefined;
   }
 
   private noQuorum(detail: string, verb: 'write' | 'read' = 'write'): StoreError {
