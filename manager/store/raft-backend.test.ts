@@ -5,7 +5,7 @@ import { RaftProposal } from '../../proto/skiff/v1/raft.js';
 import { StoreSnapshot, StoreTransaction } from '../../proto/skiff/v1/store.js';
 import type { LogIndex, MemberId, RaftCore, RaftStatus, Term } from '../raft/core/types.js';
 import { STORE_FORMAT, STORE_FORMAT_TASK_STATUS } from './backend.js';
-import { PROPOSAL_TIMEOUT_MS, READ_TIMEOUT_MS, RaftStoreBackend } from './raft-backend.js';
+import { PROPOSAL_TIMEOUT_MS, READ_TIMEOUT_MS, RaftStoreBackend, ReadBatcher } from './raft-backend.js';
 
 const id = (name: string): MemberId => name as MemberId;
 
@@ -155,21 +155,42 @@ describe('store on Raft: linearizable reads (ReadIndex)', () => {
     expect(served).toBe(2);
   });
 
-  it('a read after a round was sent starts a new round: the sent one may predate it', async () => {
+  it('a read after a round was sent waits for the next round, which starts when the one in flight is confirmed', async () => {
     const { backend, reads } = leaderBackend();
     const first = backend.readBarrier();
     await turn();
     const second = backend.readBarrier();
+    const third = backend.readBarrier();
     await turn();
-    expect(reads).toHaveLength(2);
+    // One round in flight at a time: the sent one may predate the later reads, so they wait.
+    expect(reads).toHaveLength(1);
     backend.onReadState(reads[0] ?? '', 0 as LogIndex);
     await first;
-    let secondDone = false;
-    void second.then(() => (secondDone = true));
     await turn();
-    expect(secondDone).toBe(false);
+    // The two later reads share the next round.
+    expect(reads).toHaveLength(2);
+    let laterDone = 0;
+    void Promise.all([second, third]).then(() => (laterDone = 2));
+    await turn();
+    expect(laterDone).toBe(0);
     backend.onReadState(reads[1] ?? '', 0 as LogIndex);
-    await second;
+    await Promise.all([second, third]);
+    // A read state for a round no longer in flight changes nothing.
+    backend.onReadState(reads[0] ?? '', 7 as LogIndex);
+    expect(reads).toHaveLength(2);
+  });
+
+  it('a read that does not catch up in time fails and leaves no waiter behind', async () => {
+    vi.useFakeTimers();
+    const { backend, reads } = leaderBackend();
+    const late = backend.readBarrier().catch((error: unknown) => error);
+    await vi.advanceTimersByTimeAsync(0);
+    backend.onReadState(reads[0] ?? '', 9 as LogIndex);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(backend.appliedWaitCount).toBe(1);
+    await vi.advanceTimersByTimeAsync(READ_TIMEOUT_MS);
+    expect(String(await late)).toMatch(/cannot read: this manager did not catch up with the leader's commit index 9 within 5000 ms \(applied 0\)/);
+    expect(backend.appliedWaitCount).toBe(0);
   });
 
   it('refuses at once without a leader, naming the lost quorum', async () => {
@@ -191,5 +212,38 @@ describe('store on Raft: linearizable reads (ReadIndex)', () => {
     const unconfirmed = backend.readBarrier().catch((error: unknown) => error);
     await vi.advanceTimersByTimeAsync(READ_TIMEOUT_MS);
     expect(String(await unconfirmed)).toMatch(/cannot read: no quorum: a majority did not confirm the leader within 5000 ms/);
+  });
+});
+
+describe('ReadBatcher', () => {
+  const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+  it('keeps one round in flight, batches the reads that arrive meanwhile, and fails only the batch whose round failed', async () => {
+    const rounds: Array<{ resolve: (index: number) => void; reject: (error: Error) => void }> = [];
+    const batcher = new ReadBatcher(() => new Promise((resolve, reject) => rounds.push({ resolve, reject })));
+    const a = batcher.next();
+    const b = batcher.next();
+    await turn();
+    expect(rounds).toHaveLength(1);
+    const c = batcher.next().catch((error: unknown) => error);
+    const d = batcher.next().catch((error: unknown) => error);
+    await turn();
+    expect(rounds).toHaveLength(1);
+    rounds[0]?.resolve(4);
+    expect(await Promise.all([a, b])).toEqual([4, 4]);
+    await turn();
+    expect(rounds).toHaveLength(2);
+    rounds[1]?.reject(new Error('leader gone'));
+    expect(String(await c)).toBe('Error: leader gone');
+    expect(String(await d)).toBe('Error: leader gone');
+    // A round that throws instead of rejecting fails its batch too, and the batcher goes on.
+    let throwing = true;
+    const next = new ReadBatcher(() => {
+      if (throwing) throw new Error('no client');
+      return Promise.resolve(8);
+    });
+    await expect(next.next()).rejects.toThrow('no client');
+    throwing = false;
+    await expect(next.next()).resolves.toBe(8);
   });
 });

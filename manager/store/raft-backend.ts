@@ -45,11 +45,68 @@ export interface RaftStoreDeps {
   log: Logger;
 }
 
-/** Reads waiting on one ReadIndex round of the leader. */
+/** A read waiting for the index it may be served from. */
+interface ReadWaiter {
+  resolve: (index: number) => void;
+  reject: (error: Error) => void;
+}
+
+/** The leader's ReadIndex round handed to the core, waiting for a majority's heartbeat acknowledgements. */
 interface ReadRound {
   id: string;
-  waiters: Array<{ resolve: (index: number) => void; reject: (error: Error) => void }>;
-  timer?: NodeJS.Timeout;
+  resolve: (index: number) => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * Batches reads into rounds, one round in flight at a time (as etcd's read loop does): the reads
+ * of one turn form a round; reads that arrive while a round is in flight wait for the next one,
+ * which starts when the round in flight settles. A read never joins a round already started:
+ * that round's confirmation may predate the read.
+ */
+export class ReadBatcher {
+  private collecting: ReadWaiter[] | undefined;
+  private inFlight = false;
+
+  /** `round` obtains one index for a whole batch. */
+  constructor(private readonly round: () => Promise<number>) {}
+
+  next(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      if (this.collecting === undefined) {
+        this.collecting = [];
+        if (!this.inFlight) queueMicrotask(() => this.flush());
+      }
+      this.collecting.push({ resolve, reject });
+    });
+  }
+
+  private flush(): void {
+    const batch = this.collecting;
+    if (batch === undefined || this.inFlight) return;
+    this.collecting = undefined;
+    this.inFlight = true;
+    let settled: Promise<number>;
+    try {
+      settled = this.round();
+    } catch (error) {
+      settled = Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    settled
+      .then(
+        (index) => {
+          for (const waiter of batch) waiter.resolve(index);
+        },
+        (error: Error) => {
+          for (const waiter of batch) waiter.reject(error);
+        },
+      )
+      .finally(() => {
+        this.inFlight = false;
+        this.flush();
+      });
+  }
 }
 
 interface Pending {
@@ -70,11 +127,13 @@ export class RaftStoreBackend implements StoreBackend {
   private appliedIndex = 0;
   private closed = false;
   private leaderClient: { addr: string; client: InstanceType<typeof RaftClient> } | undefined;
-  /** The round collecting reads that arrived in this turn, not yet handed to the core. */
-  private collectingRead: ReadRound | undefined;
-  /** Rounds handed to the core, waiting for a majority's heartbeat acknowledgements. */
-  private readonly readRounds = new Map<string, ReadRound>();
+  /** The leader's ReadIndex round in flight (at most one: `leaderReads` batches the rest). */
+  private readRound: ReadRound | undefined;
   private readSequence = 0;
+  /** Reads on this manager as leader: one heartbeat round per batch. */
+  private readonly leaderReads = new ReadBatcher(() => this.startReadRound());
+  /** Reads on this manager as follower: one ReadIndex call to the leader per batch. */
+  private readonly followerReads = new ReadBatcher(() => this.readIndexFromLeader());
 
   constructor(private readonly deps: RaftStoreDeps) {}
 
@@ -102,11 +161,11 @@ export class RaftStoreBackend implements StoreBackend {
 
   /** The core confirmed a ReadIndex round (Ready.readStates): every read in it may be served from `index` on. */
   onReadState(requestId: string, index: LogIndex): void {
-    const round = this.readRounds.get(requestId);
-    if (round === undefined) return;
-    this.readRounds.delete(requestId);
+    const round = this.readRound;
+    if (round?.id !== requestId) return;
+    this.readRound = undefined;
     clearTimeout(round.timer);
-    for (const waiter of round.waiters) waiter.resolve(index);
+    round.resolve(index);
   }
 
   /**
@@ -119,61 +178,42 @@ export class RaftStoreBackend implements StoreBackend {
   async readBarrier(): Promise<void> {
     if (this.closed) throw new StoreError('unavailable', 'cannot read: the manager is shutting down');
     if (this.leader === '') throw this.noQuorum('this manager sees no leader', 'read');
-    const index = this.leader === this.deps.core().status().id ? await this.leaderReadIndex() : await this.readIndexFromLeader();
+    const index = this.leader === this.deps.core().status().id ? await this.leaderReadIndex() : await this.followerReads.next();
     if (this.appliedIndex >= index) return;
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new StoreError('unavailable', `cannot read: this manager did not catch up with the leader's commit index ${index} within ${READ_TIMEOUT_MS} ms (applied ${this.appliedIndex}); retry, or ask another manager`)), READ_TIMEOUT_MS);
+    await this.waitApplied(index, READ_TIMEOUT_MS).catch(() => {
+      throw new StoreError('unavailable', `cannot read: this manager did not catch up with the leader's commit index ${index} within ${READ_TIMEOUT_MS} ms (applied ${this.appliedIndex}); retry, or ask another manager`);
     });
-    try {
-      await Promise.race([this.waitApplied(index), late]);
-    } finally {
-      clearTimeout(timer);
-    }
   }
 
-  /**
-   * On the leader: the commit index once a majority confirmed this manager still leads. Reads
-   * that arrive in the same turn share one heartbeat round; a read never joins a round already
-   * sent (that round's confirmation may predate it).
-   */
+  /** On the leader: the commit index once a majority confirmed this manager still leads (batched, see ReadBatcher). */
   leaderReadIndex(): Promise<number> {
-    const round = this.collectingRead ?? this.collectReads();
-    return new Promise((resolve, reject) => round.waiters.push({ resolve, reject }));
+    return this.leaderReads.next();
   }
 
-  /** A new round that collects this turn's reads; it goes to the core at the end of the turn. */
-  private collectReads(): ReadRound {
-    const round: ReadRound = { id: `read-${(this.readSequence += 1)}`, waiters: [] };
-    this.collectingRead = round;
-    queueMicrotask(() => this.startReadRound(round));
-    return round;
-  }
-
-  private startReadRound(round: ReadRound): void {
-    this.collectingRead = undefined;
-    const fail = (error: Error): void => {
-      for (const waiter of round.waiters) waiter.reject(error);
-    };
-    if (this.closed) return fail(new StoreError('unavailable', 'cannot read: the manager is shutting down'));
+  /** Hands one ReadIndex round to the core; settles on its read state, a leadership move or the timeout. */
+  private startReadRound(): Promise<number> {
+    if (this.closed) return Promise.reject(new StoreError('unavailable', 'cannot read: the manager is shutting down'));
     const shortfall = this.quorumShortfall('read');
-    if (shortfall !== undefined) return fail(shortfall);
-    const result = this.deps.core().readIndex(round.id);
-    if (!result.ok) return fail(new StoreError('unavailable', 'cannot read: leadership moved; retry'));
-    round.timer = setTimeout(() => {
-      this.readRounds.delete(round.id);
-      fail(this.noQuorum(`a majority did not confirm the leader within ${READ_TIMEOUT_MS} ms`, 'read'));
-    }, READ_TIMEOUT_MS);
-    this.readRounds.set(round.id, round);
-    this.deps.kick();
+    if (shortfall !== undefined) return Promise.reject(shortfall);
+    const id = `read-${(this.readSequence += 1)}`;
+    const result = this.deps.core().readIndex(id);
+    if (!result.ok) return Promise.reject(new StoreError('unavailable', 'cannot read: leadership moved; retry'));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.readRound = undefined;
+        reject(this.noQuorum(`a majority did not confirm the leader within ${READ_TIMEOUT_MS} ms`, 'read'));
+      }, READ_TIMEOUT_MS);
+      this.readRound = { id, resolve, reject, timer };
+      this.deps.kick();
+    });
   }
 
   private rejectReads(message: string): void {
-    for (const round of this.readRounds.values()) {
-      clearTimeout(round.timer);
-      for (const waiter of round.waiters) waiter.reject(new StoreError('unavailable', message));
-    }
-    this.readRounds.clear();
+    const round = this.readRound;
+    if (round === undefined) return;
+    this.readRound = undefined;
+    clearTimeout(round.timer);
+    round.reject(new StoreError('unavailable', message));
   }
 
   /** On a follower: the leader's read index, asked over the Raft service. */
@@ -276,14 +316,36 @@ export class RaftStoreBackend implements StoreBackend {
     return commit.version;
   }
 
-  /** Resolves once this manager has applied `index`. */
-  waitApplied(index: number): Promise<void> {
+  /**
+   * Resolves once this manager has applied `index`. With `timeoutMs`, rejects after that long
+   * instead and forgets the waiter.
+   */
+  waitApplied(index: number, timeoutMs?: number): Promise<void> {
     if (this.appliedIndex >= index) return Promise.resolve();
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       const waiters = this.appliedWaiters.get(index) ?? [];
-      waiters.push(resolve);
       this.appliedWaiters.set(index, waiters);
+      if (timeoutMs === undefined) {
+        waiters.push(resolve);
+        return;
+      }
+      const wake = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        const left = waiters.filter((waiter) => waiter !== wake);
+        if (left.length === 0) this.appliedWaiters.delete(index);
+        else this.appliedWaiters.set(index, left);
+        reject(new Error(`index ${index} not applied within ${timeoutMs} ms`));
+      }, timeoutMs);
+      waiters.push(wake);
     });
+  }
+
+  /** How many indexes have callers waiting for them to be applied (for tests). */
+  get appliedWaitCount(): number {
+    return this.appliedWaiters.size;
   }
 
   async close(): Promise<void> {
