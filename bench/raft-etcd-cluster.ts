@@ -35,6 +35,8 @@ export interface EtcdCluster {
   /** One writer per index: Put of key `bench-raft/<index>` on `member`. */
   writers(member: EtcdMember, count: number): WriteOnce[];
   failoverAttempt(member: EtcdMember): WriteOnce;
+  /** One reader per index: a linearizable Get (etcd's default) of key `bench-raft/<index>` on `member`. Needs the writers' keys. */
+  readers(member: EtcdMember, count: number): WriteOnce[];
 }
 
 type Policy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
@@ -124,6 +126,10 @@ export async function startEtcdCluster(options: { workDir: string; cleanups: Cle
         sequence += 1;
         await member.client.put(`bench-raft/${index}`).value(writeValue(index, sequence)).options({ deadline: Date.now() + WRITE_DEADLINE_MS });
       };
+    }),
+    readers: (member, count) => Array.from({ length: count }, (_, index) => async () => {
+      const value = await member.client.get(`bench-raft/${index}`).options({ deadline: Date.now() + WRITE_DEADLINE_MS }).string();
+      if (value === null) throw new Error(`cannot read etcd key bench-raft/${index}: it is not there`);
     }),
     failoverAttempt: (member) => {
       let attempt = 0;

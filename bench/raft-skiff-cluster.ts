@@ -1,6 +1,6 @@
 /**
- * Three `skiffd --manager --no-agent` processes on loopback for the raft benchmark, and its
- * writers: UpdateService through the user-facing Control API (mTLS, admin certificate), one
+ * Three `skiffd --manager --no-agent` processes on loopback for the raft benchmark, its readers
+ * (GetService) and its writers: UpdateService through the user-facing Control API (mTLS, admin certificate), one
  * pre-created service per writer (replicas 0, so no tasks), a 256-byte label value per write.
  */
 import { mkdir } from 'node:fs/promises';
@@ -18,7 +18,7 @@ import {
   type CertificateAuthority,
   type NodeCredentials,
 } from '../pki/index.js';
-import { ControlClient, type CreateServiceResponse, type ListNodesResponse, type UpdateServiceResponse } from '../proto/skiff/v1/control.js';
+import { ControlClient, type CreateServiceResponse, type GetServiceResponse, type ListNodesResponse, type UpdateServiceResponse } from '../proto/skiff/v1/control.js';
 import type { ServiceSpec } from '../proto/skiff/v1/specs.js';
 import { pollUntil, progress, type CleanupStack } from './bench-support.js';
 import { FAILOVER_ATTEMPT_DEADLINE_MS, writeValue, type WriteOnce } from './raft-load.js';
@@ -53,6 +53,8 @@ export interface SkiffCluster {
   writers(member: SkiffMember, count: number): Promise<WriteOnce[]>;
   /** One failover attempt per member: CreateService of a fresh name with a short deadline. */
   failoverAttempt(member: SkiffMember): WriteOnce;
+  /** One reader per index: GetService of `bench-raft-<index>` on `member` (a linearizable read). Needs `writers` first. */
+  readers(member: SkiffMember, count: number): WriteOnce[];
 }
 
 /** A unary Control API call as a promise. */
@@ -93,6 +95,10 @@ export async function startSkiffCluster(options: { workDir: string; cleanups: Cl
     members,
     leader: () => findLeader(members),
     writers: (member, count) => createWriters(member, count),
+    readers: (member, count) => Array.from({ length: count }, (_, index) => async () => {
+      const response = await call<GetServiceResponse>((callback) => member.client.getService({ service: `bench-raft-${index}` }, new grpc.Metadata(), callOptions(WRITE_DEADLINE_MS), callback));
+      if (response.service === undefined) throw new Error(`cannot read service bench-raft-${index}: the response carries none`);
+    }),
     failoverAttempt: (member) => {
       let attempt = 0;
       return async () => {

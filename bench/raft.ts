@@ -5,7 +5,11 @@
  * API; etcd: Put through the `etcd3` package), both to the leader. Then kill -9 of each leader and
  * the time until a write succeeds again. Prints one JSON line on stdout; progress goes to stderr.
  *
- *   node dist/bench/raft.js [--seconds S] [--clients 1,16,128] [--cpu-prof DIR]
+ *   node dist/bench/raft.js [--seconds S] [--clients 1,16,128] [--reads] [--cpu-prof DIR]
+ *
+ * --reads adds, for each N, N closed-loop readers on the leader and then on a follower of each
+ * system: Skiff GetService (linearizable: a ReadIndex round), etcd Get (linearizable, its
+ * default), of the keys the writers wrote.
  *
  * --cpu-prof runs every skiffd under `node --cpu-prof` (profiles land in DIR when they stop) and
  * skips the failover, which would lose the killed leader's profile. Every process, port and the
@@ -31,11 +35,12 @@ export interface RaftArguments {
   seconds: number;
   clients: number[];
   cpuProfileDir: string | undefined;
+  reads: boolean;
 }
 
 /** Parses the flags; throws "cannot parse ..." naming the flag on bad input. */
 export function parseArguments(argv: readonly string[]): RaftArguments {
-  const parsed: RaftArguments = { seconds: DEFAULT_SECONDS, clients: [...DEFAULT_CLIENTS], cpuProfileDir: undefined };
+  const parsed: RaftArguments = { seconds: DEFAULT_SECONDS, clients: [...DEFAULT_CLIENTS], cpuProfileDir: undefined, reads: false };
   for (let index = 0; index < argv.length; index += 1) {
     const argument = argv[index] ?? '';
     const [flag, inline] = argument.startsWith('--') && argument.includes('=') ? [argument.slice(0, argument.indexOf('=')), argument.slice(argument.indexOf('=') + 1)] : [argument, undefined];
@@ -50,15 +55,35 @@ export function parseArguments(argv: readonly string[]): RaftArguments {
       if (parsed.clients.length === 0 || parsed.clients.some((count) => !Number.isInteger(count) || count < 1 || count > MAX_CLIENTS)) {
         throw new Error(`cannot parse --clients: expected a comma-separated list of integers in 1..${MAX_CLIENTS}, got ${JSON.stringify(text)}`);
       }
+    } else if (flag === '--reads' && inline === undefined) {
+      parsed.reads = true;
     } else if (flag === '--cpu-prof') {
       const text = value();
       if (text === '') throw new Error('cannot parse --cpu-prof: expected a directory');
       parsed.cpuProfileDir = resolve(text);
     } else {
-      throw new Error(`cannot parse arguments: unknown argument ${JSON.stringify(argument)} (usage: raft [--seconds S] [--clients 1,16,128] [--cpu-prof DIR])`);
+      throw new Error(`cannot parse arguments: unknown argument ${JSON.stringify(argument)} (usage: raft [--seconds S] [--clients 1,16,128] [--reads] [--cpu-prof DIR])`);
     }
   }
   return parsed;
+}
+
+/** One system's reads at one N on one member. */
+interface ReadSeries {
+  reads_per_s: number;
+  p50_ms: number;
+  p99_ms: number;
+  reads: number;
+  errors: number;
+}
+
+interface ReadRow {
+  clients: number;
+  member: 'leader' | 'follower';
+  skiff: ReadSeries;
+  etcd: ReadSeries;
+  throughput_ratio: number | undefined;
+  p50_ratio: number | undefined;
 }
 
 interface ResultRow {
@@ -87,11 +112,13 @@ async function main(): Promise<void> {
     const etcd = await startEtcdCluster({ workDir, cleanups });
     checkNotStopping();
     const results = await measureThroughput(skiff, etcd, args);
+    const reads = args.reads ? await measureReads(skiff, etcd, args) : undefined;
     const failover = args.cpuProfileDir === undefined ? await measureFailovers(skiff, etcd) : undefined;
     const report = {
       bench: 'raft',
       seconds: args.seconds,
       results,
+      ...(reads === undefined ? {} : { reads }),
       failover_ms: failover ?? null,
       host: await hostReport(etcdVersion, loadBefore),
     };
@@ -129,6 +156,45 @@ async function measureThroughput(skiff: SkiffCluster, etcd: EtcdCluster, args: R
       throughput_ratio: ratio(skiffReport.writes_per_s, etcdReport.writes_per_s),
       p50_ratio: ratio(skiffReport.p50_ms, etcdReport.p50_ms),
     });
+  }
+  return rows;
+}
+
+/** For each N, readers on each system's leader, then on a follower; Skiff's series first, as for writes. */
+async function measureReads(skiff: SkiffCluster, etcd: EtcdCluster, args: RaftArguments): Promise<ReadRow[]> {
+  const maxClients = Math.max(...args.clients);
+  const skiffLeader = await skiff.leader();
+  const etcdLeader = await etcd.leader();
+  const skiffFollower = skiff.members.find((member) => member !== skiffLeader);
+  const etcdFollower = etcd.members.find((member) => member !== etcdLeader);
+  if (skiffFollower === undefined || etcdFollower === undefined) throw new Error('cannot measure reads: a system has no follower');
+  const readers = {
+    leader: { skiff: skiff.readers(skiffLeader, maxClients), etcd: etcd.readers(etcdLeader, maxClients) },
+    follower: { skiff: skiff.readers(skiffFollower, maxClients), etcd: etcd.readers(etcdFollower, maxClients) },
+  };
+  // One read per reader first, as for the writers.
+  await Promise.all([readers.leader, readers.follower].flatMap((pair) => [...pair.skiff, ...pair.etcd]).map((read) => read()));
+  const rows: ReadRow[] = [];
+  for (const clients of args.clients) {
+    for (const member of ['leader', 'follower'] as const) {
+      const series = async (system: 'skiff' | 'etcd'): Promise<ReadSeries> => {
+        checkNotStopping();
+        progress(`${system}: ${clients} readers on the ${member} for ${args.seconds} s`);
+        const report = await runClosedLoop(readers[member][system].slice(0, clients), args.seconds);
+        progress(`${system}: ${clients} readers on the ${member}: ${report.writes_per_s} reads/s, p50 ${report.p50_ms} ms, p99 ${report.p99_ms} ms, ${report.errors} errors`);
+        return { reads_per_s: report.writes_per_s, p50_ms: report.p50_ms, p99_ms: report.p99_ms, reads: report.writes, errors: report.errors };
+      };
+      const skiffReport = await series('skiff');
+      const etcdReport = await series('etcd');
+      rows.push({
+        clients,
+        member,
+        skiff: skiffReport,
+        etcd: etcdReport,
+        throughput_ratio: ratio(skiffReport.reads_per_s, etcdReport.reads_per_s),
+        p50_ratio: ratio(skiffReport.p50_ms, etcdReport.p50_ms),
+      });
+    }
   }
   return rows;
 }
