@@ -3,22 +3,18 @@
  * context's managers in order; or the local unix socket with `--host unix:///path` (or
  * SKIFF_HOST). Calls are promisified; gRPC errors become CliError with the server's message.
  */
-import { readFile } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import type { Command } from 'commander';
 import { channelCredentials, channelOptions } from '../pki/grpc-credentials.js';
 import { ControlClient } from '../proto/skiff/v1/control.js';
+import { freshAdminCredential, readContextFiles } from './admin-credential.js';
+import { CliError } from './cli-error.js';
 import { loadContext } from './context.js';
 
 /** Deadline of one control call. */
 export const CALL_TIMEOUT_MS = 15_000;
 
-export class CliError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'CliError';
-  }
-}
+export { CliError };
 
 type Client = InstanceType<typeof ControlClient>;
 type Unary<Request, Response> = (request: Request, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: (error: grpc.ServiceError | null, response: Response) => void) => grpc.ClientUnaryCall;
@@ -27,9 +23,15 @@ type Unary<Request, Response> = (request: Request, metadata: grpc.Metadata, opti
 export class ControlConnection {
   constructor(private readonly clients: Client[]) {}
 
-  /** Calls `method` on the first manager that answers; a non-transport error is final. */
+  /**
+   * Calls `method` on the first manager that answers. A manager's own refusal is final (e.g.
+   * "cannot write: no quorum": another manager might apply the write a second time), except a
+   * refused read: a manager cut off from the majority cannot read, but another one may, and a
+   * read is safe to ask again. Transport failures move on to the next manager.
+   */
   async call<Request, Response>(pick: (client: Client) => Unary<Request, Response>, request: Request): Promise<Response> {
     let lastError: grpc.ServiceError | undefined;
+    let refusedRead: grpc.ServiceError | undefined;
     for (const client of this.clients) {
       try {
         return await new Promise<Response>((resolve, reject) => {
@@ -39,13 +41,16 @@ export class ControlConnection {
         });
       } catch (error) {
         const serviceError = error as grpc.ServiceError;
-        // A manager that answered with its own reason (e.g. "cannot write: no quorum") has
-        // spoken; only transport failures move on to the next manager.
-        const answered = serviceError.details?.startsWith('cannot ') === true;
-        if (serviceError.code !== grpc.status.UNAVAILABLE || answered) throw new CliError(serviceError.details || serviceError.message);
+        const details = serviceError.details ?? '';
+        if (serviceError.code === grpc.status.UNAVAILABLE && details.startsWith('cannot read:')) {
+          refusedRead ??= serviceError;
+          continue;
+        }
+        if (serviceError.code !== grpc.status.UNAVAILABLE || details.startsWith('cannot ')) throw new CliError(details || serviceError.message);
         lastError = serviceError;
       }
     }
+    if (refusedRead !== undefined) throw new CliError(refusedRead.details);
     throw new CliError(`cannot reach a manager: ${lastError?.details ?? 'no managers configured'}`);
   }
 
@@ -78,14 +83,7 @@ export async function connect(host: string | undefined): Promise<ControlConnecti
     return new ControlConnection([new ControlClient(target, grpc.credentials.createInsecure())]);
   }
   const context = await loadContext();
-  const [caCertPem, certPem, keyPem] = await Promise.all(
-    [context.caCertPath, context.certPath, context.keyPath].map((path) =>
-      readFile(path, 'utf8').catch(() => {
-        throw new CliError(`cannot read ${path} of context "${context.name}"`);
-      }),
-    ),
-  );
-  const credentials = channelCredentials({ caCertPem: caCertPem ?? '', certPem: certPem ?? '', keyPem: keyPem ?? '' });
+  const credentials = channelCredentials(await freshAdminCredential(context, await readContextFiles(context)));
   return new ControlConnection(context.managers.map((addr) => new ControlClient(addr, credentials, channelOptions())));
 }
 

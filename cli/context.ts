@@ -145,11 +145,11 @@ async function writeConfig(config: CliConfig): Promise<void> {
 }
 
 /**
- * Runs a read-modify-write of config.json under an exclusive lock file, so that two CLIs (say two
- * test labs coming up in parallel) never lose each other's context. A lock whose owner process is
- * gone is taken over.
+ * Runs a read-modify-write of config.json (or of a context's credential files) under an
+ * exclusive lock file, so that two CLIs (say two test labs coming up in parallel) never lose
+ * each other's context. A lock whose owner process is gone is taken over.
  */
-async function withConfigLock<T>(work: () => Promise<T>): Promise<T> {
+export async function withConfigLock<T>(work: () => Promise<T>): Promise<T> {
   const home = skiffHome();
   await mkdir(home, { recursive: true, mode: HOME_MODE });
   const lockPath = join(home, LOCK_FILE);

@@ -6,7 +6,6 @@
 import { access, readFile, rm } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
-import * as grpc from '@grpc/grpc-js';
 import { Command, Option } from 'commander';
 import { startAgent, type RunningAgent } from '../agent/agent.js';
 import { readRegistryAuthFile } from '../agent/image/registry-auth-file.js';
@@ -15,15 +14,13 @@ import type { RunningManager } from '../manager/manager.js';
 // pki's modules one by one, not its index: the CA's (x509) code is loaded only where a CA is.
 import { certificateIdentity } from '../pki/certificate-identity.js';
 import { certificateRoleIn, isKeyEncrypted, readCredentials, rewrapNodeKey, writeFileAtomic } from '../pki/credentials-store.js';
-import { channelCredentials, channelOptions } from '../pki/grpc-credentials.js';
 import { LiveCredentials } from '../pki/live-credentials.js';
-import { CertificateRenewer, type RenewedCertificate } from '../pki/renewal.js';
+import { CertificateRenewer } from '../pki/renewal.js';
 import { checkUnlockKey, openDataKey, wrapDataKey } from '../manager/keys/data-key.js';
-import { NodeCAClient } from '../proto/skiff/v1/ca.js';
 import { parseDuration } from './commands/duration-flag.js';
+import { renewCertificate } from './renew-certificate.js';
 
 /** Deadline of one renewal call. */
-const RENEW_TIMEOUT_MS = 10_000;
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
@@ -282,26 +279,6 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
-}
-
-/** Asks each target in turn for a renewed certificate, with the node's current certificate. */
-async function renewCertificate(targets: readonly string[], credentials: LiveCredentials, csr: Uint8Array, addr: string): Promise<RenewedCertificate> {
-  let lastError: unknown;
-  for (const target of targets) {
-    const client = new NodeCAClient(target, channelCredentials(credentials), channelOptions());
-    try {
-      return await new Promise<RenewedCertificate>((resolve, reject) => {
-        client.renewNodeCertificate({ csr, addr }, new grpc.Metadata(), { deadline: Date.now() + RENEW_TIMEOUT_MS }, (error, response) =>
-          error === null ? resolve(response) : reject(new Error(`${target}: ${error.details || error.message}`)),
-        );
-      });
-    } catch (error) {
-      lastError = error;
-    } finally {
-      client.close();
-    }
-  }
-  throw lastError instanceof Error ? lastError : new Error('no manager to renew with');
 }
 
 main().catch((error: unknown) => {

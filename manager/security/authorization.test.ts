@@ -34,6 +34,8 @@ describe('authorization', () => {
     expect(authorize(RaftService.send.path, id('admin'), CLUSTER, nobodyDenied).allowed).toBe(false);
     expect(authorize(RaftService.send.path, id('manager'), CLUSTER, nobodyDenied).allowed).toBe(true);
     expect(authorize(NodeCAService.renewNodeCertificate.path, id('worker'), CLUSTER, nobodyDenied).allowed).toBe(true);
+    // The CLI renews its admin credential (node-ca.ts keeps it an admin one).
+    expect(authorize(NodeCAService.renewNodeCertificate.path, id('admin'), CLUSTER, nobodyDenied).allowed).toBe(true);
   });
 
   it('refuses callers without a certificate, from another cluster, or on the deny list', () => {

@@ -62,7 +62,8 @@ const CONTROL_ROLES: RolesOf<typeof ControlService> = {
 };
 const DISPATCHER_ROLES: RolesOf<typeof DispatcherService> = { session: NODES, attach: NODES };
 const RAFT_ROLES: RolesOf<typeof RaftService> = { send: MANAGERS, forwardProposal: MANAGERS, join: MANAGERS, readIndex: MANAGERS };
-const NODE_CA_ROLES: RolesOf<typeof NodeCAService> = { renewNodeCertificate: NODES };
+// The CLI renews its admin credential too (it gets an admin certificate back, never a node's).
+const NODE_CA_ROLES: RolesOf<typeof NodeCAService> = { renewNodeCertificate: ['worker', 'manager', 'admin'] };
 const NODE_JOIN_ROLES: RolesOf<typeof NodeJoinService> = { issueNodeCertificate: ANYONE };
 
 /** Roles allowed per full method path (`/skiff.v1.Control/ListNodes`). */

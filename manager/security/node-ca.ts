@@ -197,7 +197,10 @@ export function renewalRole(node: Node | undefined, fallback: CertRole, isRaftMe
   return 'worker';
 }
 
-/** NodeCA: renewal with the certificate the node has (the interceptor checked role and deny list). */
+/**
+ * NodeCA: renewal with the certificate the node (or the CLI's admin credential) has; the
+ * interceptor checked role and deny list. The role never changes to or from admin here.
+ */
 export function nodeCaHandlers(store: Store, options: NodeCaOptions): NodeCAServer {
   return {
     renewNodeCertificate: unaryHandler(async (request, call) => {
@@ -206,6 +209,11 @@ export function nodeCaHandlers(store: Store, options: NodeCaOptions): NodeCAServ
       // UNAVAILABLE without a "cannot" reason: the node asks another manager.
       if (!options.isRaftMember(options.selfId)) throw new ApiError('unavailable', 'this manager is not in the raft group (demoted or removed); ask another manager');
       const cluster = requireCluster(store.reader);
+      // An admin credential (the CLI's) renews as an admin credential, never as a node's; it is no node.
+      if (identity.role === 'admin') {
+        const certPem = await issue(cluster, identity.nodeId, 'admin', request.csr, '', '');
+        return { certPem, caCertPem: trustBundle(cluster), role: NodeRole.NODE_ROLE_WORKER };
+      }
       const node = store.reader.get('node', identity.nodeId);
       const role = renewalRole(node, identity.role, options.isRaftMember(identity.nodeId));
       const addr = request.addr !== '' ? request.addr : (node?.managerStatus?.addr ?? '');

@@ -4,7 +4,7 @@
  * refuses writes with "no quorum" and catches up after heal; a group that lost quorum fails
  * fast and comes back with --force-new-cluster, every service intact.
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { labDown, labHeal, labKill, labPartition, labStart, labUp, leftovers, type LabState } from '../../deploy/lab/index.js';
@@ -28,6 +28,24 @@ afterAll(async () => {
     rmSync(lab.home, { recursive: true, force: true });
   }
 });
+
+/**
+ * A SKIFF_HOME inside `home` whose current context is the lab's, with the managers on `first`
+ * hosts listed before the others (the admin credential is the lab's: its paths are absolute).
+ */
+function minorityFirstHome(home: string, state: LabState, first: readonly string[]): string {
+  const config = JSON.parse(readFileSync(join(home, 'config.json'), 'utf8')) as { current: string; contexts: Record<string, { managers: string[] }> };
+  const context = config.contexts[config.current];
+  if (context === undefined) throw new Error(`no current context in ${home}`);
+  const firstAddrs = state.hosts.filter((host) => first.includes(host.name)).map((host) => host.addr);
+  const isFirst = (manager: string): boolean => firstAddrs.includes(manager.slice(0, manager.lastIndexOf(':')));
+  context.managers = [...context.managers.filter(isFirst), ...context.managers.filter((manager) => !isFirst(manager))];
+  if (!isFirst(context.managers[0] ?? '')) throw new Error(`the context of ${home} lists no manager of ${first.join(', ')}`);
+  const alternate = join(home, 'minority-first');
+  mkdirSync(alternate, { mode: 0o700, recursive: true });
+  writeFileSync(join(alternate, 'config.json'), JSON.stringify(config), { mode: 0o600 });
+  return alternate;
+}
 
 /** Runs the CLI against one manager only, through its local control socket. */
 function via(state: LabState, home: string, host: string, args: string[]) {
@@ -194,6 +212,12 @@ describe('five managers, two partitioned away', () => {
       }, 500);
       expect(unread.stderr).toMatch(/cannot read: no quorum/);
     }
+    // A context that lists the minority first: the CLI moves past their refusals to a manager
+    // that can read (a refused write stays final: it was checked through the sockets above).
+    const minorityFirst = minorityFirstHome(lab.home, state, minority);
+    const listed = await skiff(minorityFirst, ['service', 'ls', '--format', 'json'], 30_000);
+    expect(listed.stderr).toBe('');
+    expect((JSON.parse(listed.stdout) as ServiceRow[]).map((row) => row.name)).toContain('during-0');
 
     await labHeal(lab.name);
     const expected = [...acknowledged].sort();

@@ -6,9 +6,11 @@
  * dates can refuse them), and a valid worker certificate calling manager-only RPCs. Positive
  * controls (an admin's listNodes, a handshake that the server completes) make sure every refusal
  * comes from the server's checks, not from a server that is down or a client that is misconfigured.
+ * Also: the CLI renews an admin certificate past half its validity through this manager (and
+ * names an expired one), and a worker's renewal stays a worker's.
  */
 import { spawn } from 'node:child_process';
-import { webcrypto } from 'node:crypto';
+import { X509Certificate, webcrypto } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,10 +23,13 @@ import {
   NODE_CERT_FILE,
   NODE_KEY_FILE,
   channelCredentials,
+  certificateIdentity,
   channelOptions,
   createCertificateAuthority,
+  createCertificateRequest,
   issueNodeCredentials,
   newNodeId,
+  readCredentials,
   writeCertificateAuthority,
   writeCredentials,
   type CertificateAuthority,
@@ -33,8 +38,9 @@ import {
 } from '../../pki/index.js';
 import * as x509 from '../../pki/x509.js';
 import { ControlClient } from '../../proto/skiff/v1/control.js';
+import { NodeCAClient } from '../../proto/skiff/v1/ca.js';
 import { RaftClient } from '../../proto/skiff/v1/raft.js';
-import { repoRoot, waitFor } from './helpers.js';
+import { repoRoot, skiff, waitFor } from './helpers.js';
 import { LoopbackManager, acceptsTcp, freePortPair } from './loopback-manager.js';
 
 /** Deadline of one RPC and of one s_client run; a refusal takes milliseconds. */
@@ -62,7 +68,7 @@ beforeAll(async () => {
   await writeCredentials(join(dataDir, 'certs'), await issueNodeCredentials(ca, { nodeId: newNodeId(), role: 'manager', ipAddresses: ['127.0.0.1'] }));
   for (const role of ['admin', 'worker'] as const) clients.set(role, await issueNodeCredentials(ca, { nodeId: newNodeId(), role }));
   clients.set('self-signed', await selfSignedCredentials());
-  clients.set('expired', await expiredCredentials('admin'));
+  clients.set('expired', await caSignedCredentials('admin', -10 * MS_PER_DAY, -MS_PER_DAY));
   for (const [name, credentials] of clients) await writeCredentials(clientDir(name), credentials);
   // The CA that s_client trusts, apart from the manager's files (a manager may move its CA off disk).
   await mkdir(join(dataDir, 'clients'), { recursive: true });
@@ -141,6 +147,54 @@ describe('the manager gRPC port', () => {
   });
 });
 
+describe('the CLI keeps its admin credential fresh', () => {
+  /** A SKIFF_HOME whose one context reaches this manager with `credentials`; returns the home and its certs dir. */
+  async function cliHome(name: string, credentials: NodeCredentials): Promise<{ home: string; certsDir: string }> {
+    const home = join(dataDir, `cli-${name}`);
+    const certsDir = join(home, 'certs', name);
+    await writeCredentials(certsDir, credentials);
+    const context = { managers: [`127.0.0.1:${port}`], caCertPath: join(certsDir, CA_CERT_FILE), certPath: join(certsDir, NODE_CERT_FILE), keyPath: join(certsDir, NODE_KEY_FILE) };
+    await writeFile(join(home, 'config.json'), JSON.stringify({ current: name, contexts: { [name]: context } }), { mode: 0o600 });
+    return { home, certsDir };
+  }
+
+  it('renews an admin certificate past half its validity on the next command: same identity, still admin, a new key and a full lifetime', async () => {
+    const aging = await caSignedCredentials('admin', -60 * MS_PER_DAY, 30 * MS_PER_DAY);
+    const { home, certsDir } = await cliHome('aging', aging);
+    const first = await skiff(home, ['node', 'ls', '--format', 'json'], CALL_DEADLINE_MS * 2);
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(0);
+    // readCredentials checks that the new key matches the new certificate and that the CA signed it.
+    const renewed = await readCredentials(certsDir);
+    expect(renewed.keyPem).not.toBe(aging.keyPem);
+    expect(certificateIdentity(renewed.certPem)).toEqual(certificateIdentity(aging.certPem));
+    expect(certificateIdentity(renewed.certPem)?.role).toBe('admin');
+    expect(Date.parse(new X509Certificate(renewed.certPem).validTo)).toBeGreaterThan(Date.now() + 80 * MS_PER_DAY);
+    // The renewed credential works, and a fresh one is left alone.
+    const second = await skiff(home, ['node', 'ls', '--format', 'json'], CALL_DEADLINE_MS * 2);
+    expect(second.code, second.stderr).toBe(0);
+    expect((await readCredentials(certsDir)).certPem).toBe(renewed.certPem);
+  });
+
+  it('names an expired admin certificate instead of an unreachable manager', async () => {
+    const { home, certsDir } = await cliHome('expired', credentialsOf('expired'));
+    const result = await skiff(home, ['node', 'ls'], CALL_DEADLINE_MS * 2);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(new RegExp(`its admin certificate ${join(certsDir, NODE_CERT_FILE)} expired on`));
+  });
+
+  it('a worker certificate renews as a worker: the renewal never hands out admin', async () => {
+    const request = await createCertificateRequest();
+    const client = new NodeCAClient(`127.0.0.1:${port}`, channelCredentials(credentialsOf('worker')), channelOptions());
+    const outcome = await new Promise<string>((resolve, reject) => {
+      client.renewNodeCertificate({ csr: request.csrDer, addr: '' }, new grpc.Metadata(), { deadline: Date.now() + CALL_DEADLINE_MS }, (error, response) =>
+        error === null ? resolve(certificateIdentity(response.certPem)?.role ?? 'none') : reject(error),
+      );
+    }).finally(() => client.close());
+    expect(outcome).toBe('worker');
+  });
+});
+
 // ----- credentials the cluster CA would never issue -----
 
 function trustedCaFile(): string {
@@ -178,9 +232,10 @@ async function selfSignedCredentials(): Promise<NodeCredentials> {
 
 /**
  * A certificate signed by the real cluster CA, shaped as pki/certificate-authority.ts issues
- * them (CN = node id, OU = role, O = cluster id, same extensions), whose notAfter is yesterday.
+ * them (CN = node id, OU = role, O = cluster id, same extensions), valid from `fromMs` to `toMs`
+ * after now (negative: before now). With both negative, it has expired.
  */
-async function expiredCredentials(role: NodeRole): Promise<NodeCredentials> {
+async function caSignedCredentials(role: NodeRole, fromMs: number, toMs: number): Promise<NodeCredentials> {
   const caCert = new x509.X509Certificate(ca.certPem);
   const caKey = await crypto.subtle.importKey('pkcs8', pemBody(ca.keyPem), EC_KEY, false, ['sign']);
   const keys = await crypto.subtle.generateKey(EC_KEY, true, ['sign', 'verify']);
@@ -190,8 +245,8 @@ async function expiredCredentials(role: NodeRole): Promise<NodeCredentials> {
       serialNumber: '02',
       subject: [{ CN: [newNodeId()] }, { OU: [role] }, { O: [ca.clusterId] }],
       issuer: caCert.subjectName,
-      notBefore: new Date(now - 10 * MS_PER_DAY),
-      notAfter: new Date(now - MS_PER_DAY),
+      notBefore: new Date(now + fromMs),
+      notAfter: new Date(now + toMs),
       publicKey: keys.publicKey,
       signingKey: caKey,
       signingAlgorithm: EC_SIGNING,

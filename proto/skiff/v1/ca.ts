@@ -50,6 +50,7 @@ export interface RenewNodeCertificateRequest {
 export interface RenewNodeCertificateResponse {
   certPem: string;
   caCertPem: string;
+  /** The node's role; not meaningful when an admin credential (the CLI's) renews. */
   role: NodeRole;
 }
 
