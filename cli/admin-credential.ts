@@ -53,7 +53,7 @@ export async function freshAdminCredential(context: LoadedContext, credentials: 
   if (state === 'expired') {
     throw new CliError(
       `cannot use context "${context.name}": its admin certificate ${context.certPath} expired on ${new X509Certificate(credentials.certPem).validTo}; ` +
-        'the CLI renews it once half its validity has passed, but was not run since; a manager host\'s local socket still answers (skiff -H unix:///…/skiff.sock)',
+        'the CLI renews it once half its validity has passed, but was not run since; on a manager host, `skiff -H unix:///run/skiff/skiff.sock context create NAME --use` makes a new one',
     );
   }
   if (state === 'fresh') return credentials;

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CONFIG_FILE, contextCertsDir, loadContext, removeContext, saveContext, skiffHome, type ContextEntry } from './context.js';
+import { CONFIG_FILE, contextCertsDir, createContext, loadContext, removeContext, saveContext, skiffHome, useContext, type ContextEntry } from './context.js';
 
 const entry: ContextEntry = {
   managers: ['198.18.0.11:4242'],
@@ -61,6 +61,30 @@ describe('cli contexts', () => {
     expect(await removeContext('a')).toBe(false);
     await expect(loadContext()).rejects.toThrow(/cannot find context/);
     expect((await loadContext('b')).name).toBe('b');
+  });
+
+  it('useContext switches to an existing context and refuses an unknown one', async () => {
+    await saveContext('a', entry, { makeCurrent: true });
+    await saveContext('b', entry, { makeCurrent: false });
+    await useContext('b');
+    expect((await loadContext()).name).toBe('b');
+    await expect(useContext('nope')).rejects.toThrow('cannot use context nope: there is none of that name');
+    expect((await loadContext()).name).toBe('b');
+  });
+
+  it('createContext refuses a name in use without writing anything, and creates a new one', async () => {
+    await saveContext('a', entry, { makeCurrent: true });
+    let writes = 0;
+    const write = async (): Promise<ContextEntry> => {
+      writes += 1;
+      return { ...entry, managers: ['10.0.0.9:4242'] };
+    };
+    await expect(createContext('a', write, { makeCurrent: true })).rejects.toThrow('cannot create context a: it exists already (skiff context rm a first)');
+    expect(writes).toBe(0);
+    expect(await loadContext('a')).toEqual({ name: 'a', ...entry });
+    await createContext('b', write, { makeCurrent: true });
+    expect(writes).toBe(1);
+    expect(await loadContext()).toEqual({ name: 'b', ...entry, managers: ['10.0.0.9:4242'] });
   });
 
   it('concurrent saveContext calls lose no context', async () => {

@@ -121,6 +121,30 @@ export async function loadContext(name?: string): Promise<LoadedContext> {
   return { name: wanted, ...entry };
 }
 
+/** Makes context `name` the current one; it must exist. */
+export async function useContext(name: string): Promise<void> {
+  await withConfigLock(async () => {
+    const config = await readConfig();
+    if (!(name in config.contexts)) throw new ContextError('not_found', `cannot use context ${name}: there is none of that name (skiff context ls)`);
+    await writeConfig({ ...config, current: name });
+  });
+}
+
+/**
+ * Creates context `name` only if no context has that name, under the config lock: `write` (no
+ * network calls: other CLIs wait on the lock) writes its credential and returns the entry.
+ */
+export async function createContext(name: string, write: () => Promise<ContextEntry>, options: { makeCurrent: boolean }): Promise<void> {
+  checkContextName(name);
+  await withConfigLock(async () => {
+    const config = await readConfig();
+    if (name in config.contexts) throw new ContextError('invalid_request', `cannot create context ${name}: it exists already (skiff context rm ${name} first)`);
+    config.contexts[name] = parseEntry(await write(), `context ${name}`);
+    if (options.makeCurrent) config.current = name;
+    await writeConfig(config);
+  });
+}
+
 /** Removes context `name` if present (clearing `current` if it pointed there). Returns whether it existed. */
 export async function removeContext(name: string): Promise<boolean> {
   return withConfigLock(async () => {

@@ -10,6 +10,7 @@ const GROUPS: Record<string, () => Promise<(program: Command) => void>> = {
   autolock: async () => (await import('./commands/autolock.js')).registerAutolockCommands,
   unlock: async () => (await import('./commands/autolock.js')).registerAutolockCommands,
   ca: async () => (await import('./commands/ca.js')).registerCaCommands,
+  context: async () => (await import('./commands/context.js')).registerContextCommands,
   image: async () => (await import('./commands/image.js')).registerImageCommands,
   init: async () => (await import('./commands/init.js')).registerInitCommand,
   join: async () => (await import('./commands/join.js')).registerJoinCommands,

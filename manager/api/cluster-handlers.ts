@@ -3,21 +3,24 @@
  * node role/availability changes and removal. A change that would lose the Raft quorum is
  * refused with the numbers that say why.
  */
-import { MAX_CERTIFICATE_LIFETIME_DAYS, MIN_CERTIFICATE_LIFETIME_MS, newJoinToken } from '../../pki/index.js';
+import { MAX_CERTIFICATE_LIFETIME_DAYS, MIN_CERTIFICATE_LIFETIME_MS, PkiError, newJoinToken, newNodeId } from '../../pki/index.js';
 import type { ControlServer } from '../../proto/skiff/v1/control.js';
 import type { Cluster, DeniedNode, Node } from '../../proto/skiff/v1/objects.js';
 import type { ClusterSpec, NodeSpec } from '../../proto/skiff/v1/specs.js';
 import { NodeAvailability, NodeRole, NodeState } from '../../proto/skiff/v1/types.js';
 import { newUnlockKey } from '../keys/data-key.js';
 import { orphanTasksOfNode } from '../orchestrator/node-tasks.js';
-import { certLifetimeMs, redactCluster, rotatedRootCa } from '../security/node-ca.js';
+import { managerAddresses } from '../manager-status.js';
+import { certLifetimeMs, issueAdminCertificate, redactCluster, rotatedRootCa, trustBundle } from '../security/node-ca.js';
 import type { Store, StoreReader } from '../store/store.js';
 import { type ControlOptions, type Membership, resolveNode, unary, unaryRead } from './control-common.js';
 import { ApiError } from './errors.js';
 
-type ClusterHandlers = Pick<ControlServer, 'getCluster' | 'updateCluster' | 'getUnlockKey' | 'updateNode' | 'removeNode' | 'rotateRootCa' | 'unlock'>;
+type ClusterHandlers = Pick<ControlServer, 'getCluster' | 'updateCluster' | 'getUnlockKey' | 'updateNode' | 'removeNode' | 'rotateRootCa' | 'issueAdminCredential' | 'unlock'>;
 
 const MS_PER_DAY = 24 * 60 * 60 * 1000;
+/** A P-256 certificate request is a few hundred bytes. */
+const MAX_CSR_BYTES = 16 * 1024;
 
 function currentCluster(reader: StoreReader): Cluster {
   const cluster = reader.list('cluster')[0];
@@ -160,6 +163,18 @@ export function clusterHandlers(store: Store, options: ControlOptions): ClusterH
         transaction.remove('node', node);
       });
       return {};
+    }),
+
+    issueAdminCredential: unary(options, async (request) => {
+      if (request.csr.length === 0) throw new ApiError('invalid_argument', 'cannot issue an admin credential: csr is empty (a DER PKCS#10 certificate request)');
+      if (request.csr.length > MAX_CSR_BYTES) throw new ApiError('invalid_argument', `cannot issue an admin credential: csr is ${request.csr.length} bytes, more than ${MAX_CSR_BYTES}`);
+      const cluster = currentCluster(reader);
+      if (cluster.rootCa === undefined || cluster.rootCa.caKeyPem === '') throw new ApiError('unavailable', 'cannot issue an admin credential: the CA is not in the store yet');
+      const adminId = newNodeId();
+      const certPem = await issueAdminCertificate(cluster, adminId, request.csr).catch((error: unknown) => {
+        throw error instanceof PkiError ? new ApiError('invalid_argument', `cannot issue an admin credential: csr: ${error.message}`) : error;
+      });
+      return { adminId, certPem, caCertPem: trustBundle(cluster), managers: [...managerAddresses(reader).values()].sort() };
     }),
 
     rotateRootCa: unary(options, async () => {

@@ -52,6 +52,7 @@ const CONTROL_ROLES: RolesOf<typeof ControlService> = {
   getNetwork: ADMIN,
   listNetworks: ADMIN,
   removeNetwork: ADMIN,
+  issueAdminCredential: ADMIN,
   taskLogs: ADMIN,
   execTask: ADMIN,
   imageCommand: ADMIN,

@@ -119,6 +119,11 @@ async function issue(cluster: Cluster, nodeId: string, role: CertRole, csr: Uint
   return cross === '' ? leaf : `${leaf.trimEnd()}\n${cross}`;
 }
 
+/** An admin certificate (the CLI's) for the key of `csr`: no address, no hostname. */
+export function issueAdminCertificate(cluster: Cluster, adminId: string, csr: Uint8Array): Promise<string> {
+  return issue(cluster, adminId, 'admin', csr, '', '');
+}
+
 /**
  * `skiff ca rotate`: a new root for the same cluster, cross-signed by the current one. Both roots
  * are trusted from now on; join tokens keep their secrets but pin the new root.
@@ -211,7 +216,7 @@ export function nodeCaHandlers(store: Store, options: NodeCaOptions): NodeCAServ
       const cluster = requireCluster(store.reader);
       // An admin credential (the CLI's) renews as an admin credential, never as a node's; it is no node.
       if (identity.role === 'admin') {
-        const certPem = await issue(cluster, identity.nodeId, 'admin', request.csr, '', '');
+        const certPem = await issueAdminCertificate(cluster, identity.nodeId, request.csr);
         return { certPem, caCertPem: trustBundle(cluster), role: NodeRole.NODE_ROLE_WORKER };
       }
       const node = store.reader.get('node', identity.nodeId);

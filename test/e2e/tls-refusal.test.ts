@@ -7,7 +7,8 @@
  * controls (an admin's listNodes, a handshake that the server completes) make sure every refusal
  * comes from the server's checks, not from a server that is down or a client that is misconfigured.
  * Also: the CLI renews an admin certificate past half its validity through this manager (and
- * names an expired one), and a worker's renewal stays a worker's.
+ * names an expired one), and a worker's renewal stays a worker's; `skiff context create|ls|use|rm`
+ * against it, through its local socket and over mutual TLS.
  */
 import { spawn } from 'node:child_process';
 import { X509Certificate, webcrypto } from 'node:crypto';
@@ -192,6 +193,52 @@ describe('the CLI keeps its admin credential fresh', () => {
       );
     }).finally(() => client.close());
     expect(outcome).toBe('worker');
+  });
+});
+
+describe('skiff context', () => {
+  it('create issues a new admin credential through the local socket or an admin context; ls, use and rm manage them', async () => {
+    const home = join(dataDir, 'cli-contexts');
+    const socket = join(dataDir, 'skiff.sock');
+    const created = await skiff(home, ['-H', `unix://${socket}`, 'context', 'create', 'ops', '--use'], CALL_DEADLINE_MS * 2);
+    expect(created.code, created.stderr).toBe(0);
+    expect(created.stdout).toMatch(/^Created context ops \(admin \S+, credential in .*certs\/ops\); it is the current context$/m);
+    const ops = await readCredentials(join(home, 'certs', 'ops'));
+    expect(certificateIdentity(ops.certPem)).toMatchObject({ role: 'admin', clusterId: ca.clusterId });
+    const listed = await skiff(home, ['context', 'ls', '--format', 'json']);
+    expect(JSON.parse(listed.stdout)).toEqual([{ name: 'ops', current: true, managers: [`127.0.0.1:${port}`] }]);
+    // The new credential reaches the manager over mutual TLS, and an admin may make another.
+    const nodes = await skiff(home, ['node', 'ls', '--format', 'json'], CALL_DEADLINE_MS * 2);
+    expect(nodes.code, nodes.stderr).toBe(0);
+    const second = await skiff(home, ['context', 'create', 'second'], CALL_DEADLINE_MS * 2);
+    expect(second.code, second.stderr).toBe(0);
+    expect(certificateIdentity((await readCredentials(join(home, 'certs', 'second'))).certPem)?.nodeId).not.toBe(certificateIdentity(ops.certPem)?.nodeId);
+    const again = await skiff(home, ['context', 'create', 'second'], CALL_DEADLINE_MS * 2);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toMatch(/cannot create context second: it exists already/);
+    expect((await skiff(home, ['context', 'use', 'second'])).code).toBe(0);
+    const removed = await skiff(home, ['context', 'rm', 'ops']);
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(existsSync(join(home, 'certs', 'ops'))).toBe(false);
+    expect(JSON.parse((await skiff(home, ['context', 'ls', '--format', 'json'])).stdout)).toEqual([{ name: 'second', current: true, managers: [`127.0.0.1:${port}`] }]);
+    expect((await skiff(home, ['service', 'ls'], CALL_DEADLINE_MS * 2)).code).toBe(0);
+  });
+
+  it('IssueAdminCredential: a worker is refused, and a malformed request is named', async () => {
+    const issue = (name: string, csr: Uint8Array): Promise<CallOutcome> => {
+      const client = new ControlClient(`127.0.0.1:${port}`, channelCredentials(credentialsOf(name)), channelOptions());
+      return new Promise<CallOutcome>((resolve) => {
+        client.issueAdminCredential({ csr }, new grpc.Metadata(), { deadline: Date.now() + CALL_DEADLINE_MS }, (error) => {
+          client.close();
+          resolve(error === null ? { ok: true } : { ok: false, code: error.code, details: error.details });
+        });
+      });
+    };
+    const request = await createCertificateRequest();
+    expect(await issue('worker', request.csrDer)).toMatchObject({ ok: false, code: grpc.status.PERMISSION_DENIED });
+    expect(await issue('admin', new Uint8Array([1, 2, 3]))).toMatchObject({ ok: false, code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/^cannot issue an admin credential: csr: /) });
+    expect(await issue('admin', new Uint8Array())).toMatchObject({ ok: false, code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/csr is empty/) });
+    expect(await issue('admin', request.csrDer)).toEqual({ ok: true });
   });
 });
 

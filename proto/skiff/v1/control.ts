@@ -185,6 +185,21 @@ export interface RotateRootCaResponse {
   cluster: Cluster | undefined;
 }
 
+/** `csr` is a DER PKCS#10 request: the private key stays with the caller. */
+export interface IssueAdminCredentialRequest {
+  csr: Uint8Array;
+}
+
+export interface IssueAdminCredentialResponse {
+  /** The new admin identity (the certificate's CN). */
+  adminId: string;
+  certPem: string;
+  /** Every CA certificate the CLI must trust (several during a CA rotation). */
+  caCertPem: string;
+  /** The managers' addresses (ip:port), for the new context. */
+  managers: string[];
+}
+
 /** Secrets and configs come back without their data, always. */
 export interface CreateSecretRequest {
   spec: SecretSpec | undefined;
@@ -2654,6 +2669,202 @@ export const RotateRootCaResponse: MessageFns<RotateRootCaResponse> = {
     message.cluster = (object.cluster !== undefined && object.cluster !== null)
       ? Cluster.fromPartial(object.cluster)
       : undefined;
+    return message;
+  },
+};
+
+function createBaseIssueAdminCredentialRequest(): IssueAdminCredentialRequest {
+  return { csr: new Uint8Array(0) };
+}
+
+export const IssueAdminCredentialRequest: MessageFns<IssueAdminCredentialRequest> = {
+  encode(message: IssueAdminCredentialRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.csr.length !== 0) {
+      writer.uint32(10).bytes(message.csr);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): IssueAdminCredentialRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseIssueAdminCredentialRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.csr = reader.bytes();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): IssueAdminCredentialRequest {
+    return { csr: isSet(object.csr) ? bytesFromBase64(object.csr) : new Uint8Array(0) };
+  },
+
+  toJSON(message: IssueAdminCredentialRequest): unknown {
+    const obj: any = {};
+    if (message.csr.length !== 0) {
+      obj.csr = base64FromBytes(message.csr);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<IssueAdminCredentialRequest>): IssueAdminCredentialRequest {
+    return IssueAdminCredentialRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<IssueAdminCredentialRequest>): IssueAdminCredentialRequest {
+    const message = createBaseIssueAdminCredentialRequest();
+    message.csr = object.csr ?? new Uint8Array(0);
+    return message;
+  },
+};
+
+function createBaseIssueAdminCredentialResponse(): IssueAdminCredentialResponse {
+  return { adminId: "", certPem: "", caCertPem: "", managers: [] };
+}
+
+export const IssueAdminCredentialResponse: MessageFns<IssueAdminCredentialResponse> = {
+  encode(message: IssueAdminCredentialResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.adminId !== "") {
+      writer.uint32(10).string(message.adminId);
+    }
+    if (message.certPem !== "") {
+      writer.uint32(18).string(message.certPem);
+    }
+    if (message.caCertPem !== "") {
+      writer.uint32(26).string(message.caCertPem);
+    }
+    for (const v of message.managers) {
+      writer.uint32(34).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): IssueAdminCredentialResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseIssueAdminCredentialResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.adminId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.certPem = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.caCertPem = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.managers.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): IssueAdminCredentialResponse {
+    return {
+      adminId: isSet(object.adminId)
+        ? globalThis.String(object.adminId)
+        : isSet(object.admin_id)
+        ? globalThis.String(object.admin_id)
+        : "",
+      certPem: isSet(object.certPem)
+        ? globalThis.String(object.certPem)
+        : isSet(object.cert_pem)
+        ? globalThis.String(object.cert_pem)
+        : "",
+      caCertPem: isSet(object.caCertPem)
+        ? globalThis.String(object.caCertPem)
+        : isSet(object.ca_cert_pem)
+        ? globalThis.String(object.ca_cert_pem)
+        : "",
+      managers: globalThis.Array.isArray(object?.managers) ? object.managers.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: IssueAdminCredentialResponse): unknown {
+    const obj: any = {};
+    if (message.adminId !== "") {
+      obj.adminId = message.adminId;
+    }
+    if (message.certPem !== "") {
+      obj.certPem = message.certPem;
+    }
+    if (message.caCertPem !== "") {
+      obj.caCertPem = message.caCertPem;
+    }
+    if (message.managers?.length) {
+      obj.managers = message.managers;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<IssueAdminCredentialResponse>): IssueAdminCredentialResponse {
+    return IssueAdminCredentialResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<IssueAdminCredentialResponse>): IssueAdminCredentialResponse {
+    const message = createBaseIssueAdminCredentialResponse();
+    message.adminId = object.adminId ?? "";
+    message.certPem = object.certPem ?? "";
+    message.caCertPem = object.caCertPem ?? "";
+    message.managers = object.managers?.map((e) => e) || [];
     return message;
   },
 };
@@ -5724,6 +5935,21 @@ export const ControlService = {
       Buffer.from(RotateRootCaResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RotateRootCaResponse => RotateRootCaResponse.decode(value),
   },
+  /**
+   * A new admin credential for the CLI (`skiff context create`): the caller's certificate
+   * request in, an admin certificate for a new identity out.
+   */
+  issueAdminCredential: {
+    path: "/skiff.v1.Control/IssueAdminCredential" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: IssueAdminCredentialRequest): Buffer =>
+      Buffer.from(IssueAdminCredentialRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): IssueAdminCredentialRequest => IssueAdminCredentialRequest.decode(value),
+    responseSerialize: (value: IssueAdminCredentialResponse): Buffer =>
+      Buffer.from(IssueAdminCredentialResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): IssueAdminCredentialResponse => IssueAdminCredentialResponse.decode(value),
+  },
   createSecret: {
     path: "/skiff.v1.Control/CreateSecret" as const,
     requestStream: false as const,
@@ -5926,6 +6152,11 @@ export interface ControlServer extends UntypedServiceImplementation {
   updateNode: handleUnaryCall<UpdateNodeRequest, UpdateNodeResponse>;
   removeNode: handleUnaryCall<RemoveNodeRequest, RemoveNodeResponse>;
   rotateRootCa: handleUnaryCall<RotateRootCaRequest, RotateRootCaResponse>;
+  /**
+   * A new admin credential for the CLI (`skiff context create`): the caller's certificate
+   * request in, an admin certificate for a new identity out.
+   */
+  issueAdminCredential: handleUnaryCall<IssueAdminCredentialRequest, IssueAdminCredentialResponse>;
   createSecret: handleUnaryCall<CreateSecretRequest, CreateSecretResponse>;
   getSecret: handleUnaryCall<GetSecretRequest, GetSecretResponse>;
   listSecrets: handleUnaryCall<ListSecretsRequest, ListSecretsResponse>;
@@ -6228,6 +6459,25 @@ export interface ControlClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RotateRootCaResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * A new admin credential for the CLI (`skiff context create`): the caller's certificate
+   * request in, an admin certificate for a new identity out.
+   */
+  issueAdminCredential(
+    request: IssueAdminCredentialRequest,
+    callback: (error: ServiceError | null, response: IssueAdminCredentialResponse) => void,
+  ): ClientUnaryCall;
+  issueAdminCredential(
+    request: IssueAdminCredentialRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: IssueAdminCredentialResponse) => void,
+  ): ClientUnaryCall;
+  issueAdminCredential(
+    request: IssueAdminCredentialRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: IssueAdminCredentialResponse) => void,
   ): ClientUnaryCall;
   createSecret(
     request: CreateSecretRequest,
