@@ -13,7 +13,6 @@ import { writeFileAtomic, type NodeCredentials } from '../pki/credentials-store.
 import { RENEW_AT_MIN_FRACTION } from '../pki/renewal.js';
 import { CliError } from './cli-error.js';
 import { withConfigLock, type LoadedContext } from './context.js';
-import { renewCertificate } from './renew-certificate.js';
 
 /** Modes of the files written, as `skiff init` writes them. */
 const KEY_MODE = 0o600;
@@ -74,10 +73,13 @@ async function renewUnderLock(context: LoadedContext, credentials: NodeCredentia
   if (onDisk.certPem !== credentials.certPem && adminCertificateState(onDisk.certPem, now()) === 'fresh') return onDisk;
   const identity = certificateIdentity(credentials.certPem);
   if (identity?.role !== 'admin') throw new Error(`${context.certPath} is not an admin certificate`);
-  // Imported here: the x509 code is large and renewal is rare.
+  // Imported here (and the NodeCA client below): the x509 code is large and renewal is rare.
   const { createCertificateRequest } = await import('../pki/certificate-authority.js');
   const request = await createCertificateRequest();
-  const issued = await (options.renew ?? ((managers, current, csr) => renewCertificate(managers, current, csr, '')))(context.managers, credentials, request.csrDer);
+  const renew =
+    options.renew ??
+    (async (managers: readonly string[], current: NodeCredentials, csr: Uint8Array) => (await import('./renew-certificate.js')).renewCertificate(managers, current, csr, ''));
+  const issued = await renew(context.managers, credentials, request.csrDer);
   const next: NodeCredentials = { caCertPem: issued.caCertPem, certPem: issued.certPem, keyPem: request.keyPem };
   const renewed = certificateIdentity(next.certPem);
   if (renewed?.role !== 'admin' || renewed.nodeId !== identity.nodeId) {
