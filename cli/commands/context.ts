@@ -61,7 +61,7 @@ export function registerContextCommands(program: Command): void {
       const entry = (await readConfig()).contexts[name];
       if (entry === undefined || !(await removeContext(name))) throw new CliError(`cannot remove context ${name}: there is none of that name`);
       // Only the conventional directory is ours to delete; a credential kept elsewhere stays.
-      const certsDir = contextCertsDir(name);
+      const certsDir = resolve(contextCertsDir(name));
       if ([entry.caCertPath, entry.certPath, entry.keyPath].every((path) => dirname(resolve(path)) === certsDir)) await rm(certsDir, { recursive: true, force: true });
       process.stdout.write(`Removed context ${name}\n`);
     });
