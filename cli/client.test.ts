@@ -61,3 +61,20 @@ describe('ControlConnection.call', () => {
     await expect(getService(connection(missing, up))).rejects.toThrow('no such service: web');
   });
 });
+
+describe('ControlConnection metadata', () => {
+  it('asks for stale reads only with --stale', async () => {
+    const seen: string[][] = [];
+    const client = {
+      getService(_request: unknown, metadata: grpc.Metadata, _options: unknown, callback: (error: grpc.ServiceError | null, response: unknown) => void) {
+        seen.push(metadata.get('skiff-read-consistency').map(String));
+        callback(null, {});
+        return {};
+      },
+    };
+    const clients = [client] as unknown as ConstructorParameters<typeof ControlConnection>[0];
+    await new ControlConnection(clients).call((c) => c.getService, { service: 'web' });
+    await new ControlConnection(clients, { stale: true }).call((c) => c.getService, { service: 'web' });
+    expect(seen).toEqual([[], ['stale']]);
+  });
+});

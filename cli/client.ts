@@ -7,6 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Command } from 'commander';
 import { channelCredentials, channelOptions } from '../pki/grpc-credentials.js';
 import { ControlClient } from '../proto/skiff/v1/control.js';
+import { READ_CONSISTENCY_HEADER, READ_STALE } from '../common/read-consistency.js';
 import { freshAdminCredential, readContextFiles } from './admin-credential.js';
 import { CliError } from './cli-error.js';
 import { loadContext } from './context.js';
@@ -21,7 +22,17 @@ type Unary<Request, Response> = (request: Request, metadata: grpc.Metadata, opti
 
 /** A connected control client whose calls return promises. */
 export class ControlConnection {
-  constructor(private readonly clients: Client[]) {}
+  /** With `stale`, reads are answered from the contacted manager's own store (see common/read-consistency.ts). */
+  constructor(
+    private readonly clients: Client[],
+    private readonly options: { stale?: boolean } = {},
+  ) {}
+
+  private metadata(): grpc.Metadata {
+    const metadata = new grpc.Metadata();
+    if (this.options.stale === true) metadata.set(READ_CONSISTENCY_HEADER, READ_STALE);
+    return metadata;
+  }
 
   /**
    * Calls `method` on the first manager that answers. A manager's own refusal is final (e.g.
@@ -35,7 +46,7 @@ export class ControlConnection {
     for (const client of this.clients) {
       try {
         return await new Promise<Response>((resolve, reject) => {
-          pick(client).call(client, request, new grpc.Metadata(), { deadline: Date.now() + CALL_TIMEOUT_MS }, (error, response) =>
+          pick(client).call(client, request, this.metadata(), { deadline: Date.now() + CALL_TIMEOUT_MS }, (error, response) =>
             error === null ? resolve(response) : reject(error),
           );
         });
@@ -76,20 +87,29 @@ export class ControlConnection {
   }
 }
 
-export async function connect(host: string | undefined): Promise<ControlConnection> {
+export async function connect(host: string | undefined, options: { stale?: boolean } = {}): Promise<ControlConnection> {
   const target = host ?? process.env.SKIFF_HOST;
   if (target !== undefined && target !== '') {
     if (!target.startsWith('unix://')) throw new CliError(`cannot connect to "${target}": --host takes unix:///path/to/skiff.sock`);
-    return new ControlConnection([new ControlClient(target, grpc.credentials.createInsecure())]);
+    return new ControlConnection([new ControlClient(target, grpc.credentials.createInsecure())], options);
   }
   const context = await loadContext();
   const credentials = channelCredentials(await freshAdminCredential(context, await readContextFiles(context)));
-  return new ControlConnection(context.managers.map((addr) => new ControlClient(addr, credentials, channelOptions())));
+  return new ControlConnection(
+    context.managers.map((addr) => new ControlClient(addr, credentials, channelOptions())),
+    options,
+  );
+}
+
+/** A connection as the program's global flags ask: --host (or the current context) and --stale. */
+export function connectFor(program: Command): Promise<ControlConnection> {
+  const flags = program.opts<{ host?: string; stale?: boolean }>();
+  return connect(flags.host, { stale: flags.stale === true });
 }
 
 /** Runs `run` with a connection from the program's --host (or the current context), then closes it. */
 export async function withConnection<T>(program: Command, run: (connection: ControlConnection) => Promise<T>): Promise<T> {
-  const connection = await connect(program.opts<{ host?: string }>().host);
+  const connection = await connectFor(program);
   try {
     return await run(connection);
   } finally {

@@ -34,6 +34,7 @@ async function main(): Promise<void> {
   const program = new Command('skiff')
     .description('Skiff: a multi-host container orchestrator')
     .option('-H, --host <unix:///path>', "talk to a manager's local control socket instead of the current context")
+    .option('--stale', "answer reads from the contacted manager's own store, without confirming it is current (to look around after a quorum loss)")
     .enablePositionalOptions()
     .exitOverride();
   const group = process.argv.slice(2).find((argument) => !argument.startsWith('-'));

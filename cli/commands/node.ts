@@ -4,7 +4,7 @@ import type { Node } from '../../proto/skiff/v1/objects.js';
 import { Node as NodeMessage } from '../../proto/skiff/v1/objects.js';
 import { NodeAvailability, NodeRole, NodeState } from '../../proto/skiff/v1/types.js';
 import type { NodeSpec } from '../../proto/skiff/v1/specs.js';
-import { CliError, connect } from '../client.js';
+import { CliError, connectFor } from '../client.js';
 import { parseFormat, printJson, printTable } from '../output.js';
 
 /** The `node ls --format json` row. Field names are a public interface: never rename. */
@@ -41,7 +41,7 @@ export function registerNodeCommands(program: Command): void {
     .option('--format <format>', 'table or json')
     .action(async (options: { format?: string }) => {
       const format = parseFormat(options.format);
-      const connection = await connect(program.opts<{ host?: string }>().host);
+      const connection = await connectFor(program);
       try {
         const { nodes } = await connection.call((c) => c.listNodes, {});
         const rows = nodes.map(nodeRow).sort((a, b) => a.hostname.localeCompare(b.hostname));
@@ -56,7 +56,7 @@ export function registerNodeCommands(program: Command): void {
     .description('show a node in full')
     .argument('<node...>', 'node ids or hostnames')
     .action(async (references: string[]) => {
-      const connection = await connect(program.opts<{ host?: string }>().host);
+      const connection = await connectFor(program);
       try {
         const nodes = [];
         for (const reference of references) nodes.push(NodeMessage.toJSON((await connection.call((c) => c.getNode, { node: reference })).node!));
@@ -68,7 +68,7 @@ export function registerNodeCommands(program: Command): void {
 
   /** Reads each node, changes its spec with `change`, and writes it back with the version read. */
   const updateEach = async (references: string[], change: (spec: NodeSpec) => NodeSpec, done: (name: string) => string): Promise<void> => {
-    const connection = await connect(program.opts<{ host?: string }>().host);
+    const connection = await connectFor(program);
     try {
       for (const reference of references) {
         const current = (await connection.call((c) => c.getNode, { node: reference })).node;
@@ -122,7 +122,7 @@ export function registerNodeCommands(program: Command): void {
     .argument('<node...>', 'node ids or hostnames')
     .option('-f, --force', 'remove a node that is still ready (cuts it off at once)', false)
     .action(async (references: string[], flags: { force: boolean }) => {
-      const connection = await connect(program.opts<{ host?: string }>().host);
+      const connection = await connectFor(program);
       try {
         for (const reference of references) {
           await connection.call((c) => c.removeNode, { node: reference, force: flags.force });

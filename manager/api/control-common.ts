@@ -6,6 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { ManagerStatus, Node, Service } from '../../proto/skiff/v1/objects.js';
 import type { CommitListener, StoreReader } from '../store/store.js';
 import type { ObjectsByKind } from '../store/objects.js';
+import { READ_CONSISTENCY_HEADER, READ_LINEARIZABLE, READ_STALE } from '../../common/read-consistency.js';
 import { ApiError } from './errors.js';
 import { toGrpcError } from './status-mapping.js';
 import type { NodeRequestBroker } from '../dispatcher/node-requests.js';
@@ -87,11 +88,20 @@ export function unaryRead<Request, Response>(
   options: ControlOptions,
   handler: (request: Request) => Promise<Response> | Response,
 ): grpc.handleUnaryCall<Request, Response> {
-  return unary(options, async (request: Request) => {
+  const linearizable = unary(options, async (request: Request) => {
     await store.readBarrier();
     return handler(request);
   });
+  const stale = unary(options, handler);
+  return (call: UnaryCall<Request>, callback: grpc.sendUnaryData<Response>) => {
+    const values = call.metadata.get(READ_CONSISTENCY_HEADER);
+    const wanted = values.length === 0 ? READ_LINEARIZABLE : String(values[0]);
+    if (wanted === READ_STALE) return stale(call, callback);
+    if (wanted === READ_LINEARIZABLE) return linearizable(call, callback);
+    callback(toGrpcError(new ApiError('invalid_argument', `cannot read: metadata ${READ_CONSISTENCY_HEADER} is "${wanted}"; expected ${READ_LINEARIZABLE} or ${READ_STALE}`)));
+  };
 }
+
 
 /** Kinds with unique names, which the API finds by name as well as by id. */
 type NamedKind = 'service' | 'network' | 'secret' | 'config';

@@ -152,6 +152,13 @@ describe('three managers', () => {
     const unread = await via(state, lab.home, survivor!, ['service', 'ls']);
     expect(unread.code).not.toBe(0);
     expect(unread.stderr).toMatch(/cannot read: no quorum/);
+    // Unless asked for what the survivor itself holds, to look around before recovering.
+    const stale = await via(state, lab.home, survivor!, ['--stale', 'service', 'ls', '--format', 'json']);
+    expect(stale.code, stale.stderr).toBe(0);
+    expect((JSON.parse(stale.stdout) as ServiceRow[]).map((row) => row.name)).toContain('before');
+    const staleNodes = await via(state, lab.home, survivor!, ['--stale', 'node', 'ls', '--format', 'json']);
+    expect(staleNodes.code, staleNodes.stderr).toBe(0);
+    expect((JSON.parse(staleNodes.stdout) as NodeRow[]).find((row) => row.hostname === survivor)?.managerStatus).toBe('reachable');
   });
 
   it('--force-new-cluster on the survivor brings the cluster back with every service', async () => {
