@@ -73,7 +73,8 @@ export function registerContextCommands(program: Command): void {
     .option('--manager <ip:port>', 'a manager of the new context (repeatable; default: every manager the cluster knows)', collectAddr, [])
     .option('--use', 'make it the current context')
     .action(async (name: string, flags: { manager: string[]; use?: boolean }) => {
-      const certsDir = contextCertsDir(name);
+      // Absolute: a context's paths must be (a relative SKIFF_HOME would otherwise be refused).
+      const certsDir = resolve(contextCertsDir(name));
       if (name in (await readConfig()).contexts) throw new CliError(`cannot create context ${name}: it exists already (skiff context rm ${name} first)`);
       // Imported here: the x509 code is large, and only this command needs it.
       const { createCertificateRequest } = await import('../../pki/certificate-authority.js');
