@@ -30,6 +30,9 @@ describe('cli contexts', () => {
   it('skiffHome follows $SKIFF_HOME and contextCertsDir sits under it', () => {
     expect(skiffHome()).toBe(home);
     expect(contextCertsDir('lab')).toBe(join(home, 'certs', 'lab'));
+    // A relative $SKIFF_HOME is made absolute: contexts store absolute paths only.
+    process.env['SKIFF_HOME'] = 'relative-home';
+    expect(skiffHome()).toBe(join(process.cwd(), 'relative-home'));
   });
 
   it('saveContext with makeCurrent is what loadContext returns by default; file is 0600', async () => {

@@ -2,7 +2,7 @@
 // admin credential used to reach it. Stored in <skiffHome>/config.json; one is current.
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { isAbsolute, join } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../pki/credentials-store.js';
 
 /** One cluster the CLI can talk to. Paths are absolute; managers are `ip:port`. */
@@ -48,7 +48,8 @@ const CONTEXT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 /** The CLI's home directory: $SKIFF_HOME, else ~/.skiff. */
 export function skiffHome(): string {
   const fromEnvironment = process.env['SKIFF_HOME'];
-  return fromEnvironment !== undefined && fromEnvironment !== '' ? fromEnvironment : join(homedir(), '.skiff');
+  // Absolute, so the paths stored in contexts are too (a relative one is refused when read back).
+  return fromEnvironment !== undefined && fromEnvironment !== '' ? resolve(fromEnvironment) : join(homedir(), '.skiff');
 }
 
 /** Where the admin credential of context `name` lives by convention (`skiff init`, `skiff lab up`). */
