@@ -18,7 +18,7 @@ import {
   type NodeCredentials,
   type NodeRole,
 } from '../pki/index.js';
-import { adminCertificateState, freshAdminCredential, type AdminRenewalOptions } from './admin-credential.js';
+import { adminCertificateState, freshAdminCredential, renewAdminCredential, type AdminRenewalOptions } from './admin-credential.js';
 import type { LoadedContext } from './context.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -114,6 +114,17 @@ describe('freshAdminCredential', () => {
     expect(calls.count).toBe(0);
     expect(used.certPem).toBe(newer.certPem);
     expect(used.keyPem).toBe(newer.keyPem);
+  });
+
+  it('renewAdminCredential with force renews even a fresh credential another CLI just wrote (as after ca rotate)', async () => {
+    const nodeId = newNodeId();
+    const admin = await issueNodeCredentials(ca, { nodeId, role: 'admin' });
+    const context = await contextWith(admin);
+    const calls = { count: 0 };
+    const used = await renewAdminCredential(context, admin, { force: true, renew: signingRenewer(nodeId, 'admin', calls) });
+    expect(calls.count).toBe(1);
+    expect(used.certPem).not.toBe(admin.certPem);
+    expect(await readFile(context.certPath, 'utf8')).toBe(used.certPem);
   });
 
   it('keeps the credential and warns when a manager hands back anything but this admin identity, or fails', async () => {

@@ -56,6 +56,16 @@ export async function freshAdminCredential(context: LoadedContext, credentials: 
     );
   }
   if (state === 'fresh') return credentials;
+  return renewAdminCredential(context, credentials, { ...options, force: false });
+}
+
+/**
+ * Renews the context's admin credential now (`force`: even if another CLI just renewed it, as
+ * after `skiff ca rotate`). Returns the credential to use: the renewed one, or on failure (after
+ * a warning) the one it had.
+ */
+export async function renewAdminCredential(context: LoadedContext, credentials: NodeCredentials, options: AdminRenewalOptions & { force: boolean }): Promise<NodeCredentials> {
+  const now = options.now ?? Date.now;
   try {
     return await withConfigLock(() => renewUnderLock(context, credentials, options, now));
   } catch (error) {
@@ -67,10 +77,10 @@ export async function freshAdminCredential(context: LoadedContext, credentials: 
   }
 }
 
-async function renewUnderLock(context: LoadedContext, credentials: NodeCredentials, options: AdminRenewalOptions, now: () => number): Promise<NodeCredentials> {
+async function renewUnderLock(context: LoadedContext, credentials: NodeCredentials, options: AdminRenewalOptions & { force: boolean }, now: () => number): Promise<NodeCredentials> {
   // Another CLI may have renewed it while this one waited for the lock.
   const onDisk = await readContextFiles(context);
-  if (onDisk.certPem !== credentials.certPem && adminCertificateState(onDisk.certPem, now()) === 'fresh') return onDisk;
+  if (!options.force && onDisk.certPem !== credentials.certPem && adminCertificateState(onDisk.certPem, now()) === 'fresh') return onDisk;
   const identity = certificateIdentity(credentials.certPem);
   if (identity?.role !== 'admin') throw new Error(`${context.certPath} is not an admin certificate`);
   // Imported here (and the NodeCA client below): the x509 code is large and renewal is rare.

@@ -7,7 +7,7 @@
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { labDown, labKill, labRestart, labStart, labUp, leftovers, type LabState } from '../../deploy/lab/index.js';
 import { caDigest, createCertificateAuthority, newJoinToken } from '../../pki/index.js';
@@ -37,6 +37,13 @@ const host = (state: LabState, name: string) => {
 };
 const certOf = (state: LabState, name: string): X509Certificate => new X509Certificate(readFileSync(join(host(state, name).dataDir, 'certs', 'node.crt')));
 const nodes = (): Promise<NodeRow[]> => skiffJson<NodeRow[]>(lab.home, ['node', 'ls']);
+/** The lab context's admin certificate file (config.json of the lab's CLI home). */
+const adminCertPath = (): string => {
+  const config = JSON.parse(readFileSync(join(lab.home, 'config.json'), 'utf8')) as { current: string; contexts: Record<string, { certPath: string }> };
+  const path = config.contexts[config.current]?.certPath;
+  if (path === undefined) throw new Error(`no current context in ${lab.home}`);
+  return path;
+};
 
 describe('cluster security on the lab', () => {
   let state: LabState;
@@ -111,11 +118,21 @@ describe('cluster security on the lab', () => {
 
   it('ca rotate: every node renews onto the new root, and old and new certificates work together meanwhile', async () => {
     const before = (await skiff(lab.home, ['join-token', '-q', 'worker'])).stdout.trim();
+    const adminBefore = readFileSync(adminCertPath(), 'utf8');
     const rotated = await skiff(lab.home, ['ca', 'rotate']);
     expect(rotated.stderr).toBe('');
     const digest = /new digest ([0-9a-z]{50})/.exec(rotated.stdout)?.[1] ?? '';
     expect(digest).not.toBe(before.split('-')[2]);
-    // The admin context still trusts only the old root: the chain through the cross-signed root works for it.
+    // The CLI moved its own admin credential onto the new root at once: same identity, signed by
+    // the root its new trust bundle starts with (the chain through the cross-signed root lets
+    // managers that still trust only the old root accept it).
+    expect(rotated.stdout).toMatch(/admin credential of context \S+ was renewed onto the new root/);
+    const adminAfter = readFileSync(adminCertPath(), 'utf8');
+    expect(adminAfter).not.toBe(adminBefore);
+    const adminBundle = readFileSync(join(dirname(adminCertPath()), 'ca.crt'), 'utf8');
+    expect(caDigest(adminBundle)).toBe(digest);
+    expect(new X509Certificate(adminAfter).verify(new X509Certificate(adminBundle).publicKey)).toBe(true);
+    expect(new X509Certificate(adminAfter).subject).toBe(new X509Certificate(adminBefore).subject);
     const after = (await skiff(lab.home, ['join-token', '-q', 'worker'])).stdout.trim();
     expect(after.split('-')[2]).toBe(digest);
     expect(after.split('-')[3]).toBe(before.split('-')[3]);
