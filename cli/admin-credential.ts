@@ -9,14 +9,10 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { certificateIdentity } from '../pki/certificate-identity.js';
-import { writeFileAtomic, type NodeCredentials } from '../pki/credentials-store.js';
+import { CERT_MODE, KEY_MODE, writeFileAtomic, type NodeCredentials } from '../pki/credentials-store.js';
 import { RENEW_AT_MIN_FRACTION } from '../pki/renewal.js';
 import { CliError } from './cli-error.js';
 import { withConfigLock, type LoadedContext } from './context.js';
-
-/** Modes of the files written, as `skiff init` writes them. */
-const KEY_MODE = 0o600;
-const CERT_MODE = 0o644;
 
 export type AdminCertificateState = 'fresh' | 'due' | 'expired';
 

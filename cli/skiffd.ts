@@ -20,8 +20,6 @@ import { checkUnlockKey, openDataKey, wrapDataKey } from '../manager/keys/data-k
 import { parseDuration } from './commands/duration-flag.js';
 import { renewCertificate } from './renew-certificate.js';
 
-/** Deadline of one renewal call. */
-
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 interface DaemonFlags {

@@ -28,8 +28,8 @@ export interface KeyPassphraseOptions {
 /** PBES2 (PBKDF2-SHA256) with AES-256-CBC: what OpenSSL writes for an encrypted PKCS#8 key. */
 const KEY_CIPHER = 'aes-256-cbc';
 const ENCRYPTED_PEM = /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/;
-const CERT_MODE = 0o644;
-const KEY_MODE = 0o600;
+export const CERT_MODE = 0o644;
+export const KEY_MODE = 0o600;
 const DIRECTORY_MODE = 0o700;
 
 /**

@@ -61,7 +61,7 @@ export function registerContextCommands(program: Command): void {
       const entry = (await readConfig()).contexts[name];
       if (entry === undefined || !(await removeContext(name))) throw new CliError(`cannot remove context ${name}: there is none of that name`);
       // Only the conventional directory is ours to delete; a credential kept elsewhere stays.
-      const certsDir = resolve(contextCertsDir(name));
+      const certsDir = contextCertsDir(name);
       if ([entry.caCertPath, entry.certPath, entry.keyPath].every((path) => dirname(resolve(path)) === certsDir)) await rm(certsDir, { recursive: true, force: true });
       process.stdout.write(`Removed context ${name}\n`);
     });
@@ -73,8 +73,7 @@ export function registerContextCommands(program: Command): void {
     .option('--manager <ip:port>', 'a manager of the new context (repeatable; default: every manager the cluster knows)', collectAddr, [])
     .option('--use', 'make it the current context')
     .action(async (name: string, flags: { manager: string[]; use?: boolean }) => {
-      // Absolute: a context's paths must be (a relative SKIFF_HOME would otherwise be refused).
-      const certsDir = resolve(contextCertsDir(name));
+      const certsDir = contextCertsDir(name);
       if (name in (await readConfig()).contexts) throw new CliError(`cannot create context ${name}: it exists already (skiff context rm ${name} first)`);
       // Imported here: the x509 code is large, and only this command needs it.
       const { createCertificateRequest } = await import('../../pki/certificate-authority.js');

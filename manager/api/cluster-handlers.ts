@@ -11,7 +11,7 @@ import { NodeAvailability, NodeRole, NodeState } from '../../proto/skiff/v1/type
 import { newUnlockKey } from '../keys/data-key.js';
 import { orphanTasksOfNode } from '../orchestrator/node-tasks.js';
 import { managerAddresses } from '../manager-status.js';
-import { certLifetimeMs, issueAdminCertificate, redactCluster, rotatedRootCa, trustBundle } from '../security/node-ca.js';
+import { certLifetimeMs, issueAdminCertificate, redactCluster, requireCluster, rotatedRootCa, trustBundle } from '../security/node-ca.js';
 import type { Store, StoreReader } from '../store/store.js';
 import { type ControlOptions, type Membership, resolveNode, unary, unaryRead } from './control-common.js';
 import { ApiError } from './errors.js';
@@ -168,8 +168,7 @@ export function clusterHandlers(store: Store, options: ControlOptions): ClusterH
     issueAdminCredential: unary(options, async (request) => {
       if (request.csr.length === 0) throw new ApiError('invalid_argument', 'cannot issue an admin credential: csr is empty (a DER PKCS#10 certificate request)');
       if (request.csr.length > MAX_CSR_BYTES) throw new ApiError('invalid_argument', `cannot issue an admin credential: csr is ${request.csr.length} bytes, more than ${MAX_CSR_BYTES}`);
-      const cluster = currentCluster(reader);
-      if (cluster.rootCa === undefined || cluster.rootCa.caKeyPem === '') throw new ApiError('unavailable', 'cannot issue an admin credential: the CA is not in the store yet');
+      const cluster = requireCluster(reader);
       const adminId = newNodeId();
       const certPem = await issueAdminCertificate(cluster, adminId, request.csr).catch((error: unknown) => {
         throw error instanceof PkiError ? new ApiError('invalid_argument', `cannot issue an admin credential: csr: ${error.message}`) : error;
