@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cpuSeconds, cpuUsedSince, kibToMib, procKib, processMemory, statCpuSeconds } from './proc-memory.js';
+import { cpuMicrosPerOperation, cpuSeconds, cpuUsedSince, kibToMib, procKib, processMemory, statCpuSeconds } from './proc-memory.js';
 
 const status = ['Name:\tnode', 'VmPeak:\t 1100000 kB', 'VmRSS:\t   89300 kB', 'RssAnon:\t   42500 kB', 'RssFile:\t   46700 kB', 'Threads:\t11'].join('\n');
 
@@ -37,5 +37,13 @@ describe('proc memory parsing', () => {
 
   it('subtracts two CPU readings per process, with their total', () => {
     expect(cpuUsedSince({ m1: 10, bench: 2 }, { m1: 12.54, m2: 1, bench: 2 })).toEqual({ m1: 2.5, m2: 1, bench: 0, total: 3.5 });
+  });
+
+  it('divides the CPU two readings differ by among the operations, per process and in total', () => {
+    const before = { leader: 10, follower: 4, client: 1 };
+    const after = { leader: 10.5, follower: 4.2, client: 1.3 };
+    expect(cpuMicrosPerOperation(before, after, 1_000)).toEqual({ leader: 500, follower: 200, client: 300, total: 1_000 });
+    expect(cpuMicrosPerOperation({}, { leader: 0.001 }, 3)).toEqual({ leader: 333, total: 333 });
+    expect(() => cpuMicrosPerOperation(before, after, 0)).toThrow(/0 operations/);
   });
 });

@@ -81,3 +81,21 @@ export function cpuUsedSince(before: Record<string, number>, after: Record<strin
   used['total'] = Math.round(total * 10) / 10;
   return used;
 }
+
+/**
+ * CPU microseconds per operation, per process, between two readings of CPU seconds per process
+ * (rounded to whole microseconds), with their total. A process missing from `after` (it exited)
+ * is left out; `operations` must be positive.
+ */
+export function cpuMicrosPerOperation(before: Record<string, number>, after: Record<string, number>, operations: number): Record<string, number> {
+  if (!(operations > 0)) throw new Error(`cannot divide CPU time by ${operations} operations`);
+  const perOperation: Record<string, number> = {};
+  let total = 0;
+  for (const [name, seconds] of Object.entries(after)) {
+    const micros = (Math.max(0, seconds - (before[name] ?? 0)) * 1e6) / operations;
+    perOperation[name] = Math.round(micros);
+    total += micros;
+  }
+  perOperation['total'] = Math.round(total);
+  return perOperation;
+}

@@ -3,7 +3,9 @@
  * on loopback with mutual TLS and fsync, in the same run. N closed-loop clients write 256-byte
  * values to distinct keys (Skiff: UpdateService of one service per client through the Control
  * API; etcd: Put through the `etcd3` package), both to the leader. Then kill -9 of each leader and
- * the time until a write succeeds again. Prints one JSON line on stdout; progress goes to stderr.
+ * the time until a write succeeds again. Each write series also reports `cpu_us_per_write`: the CPU
+ * the leader, the followers together and this process (the clients) spent per acknowledged write.
+ * Prints one JSON line on stdout; progress goes to stderr.
  *
  *   node dist/bench/raft.js [--seconds S] [--clients 1,16,128] [--reads] [--cpu-prof DIR]
  *
@@ -23,6 +25,7 @@ import { checkEtcdInstalled, startEtcdCluster, type EtcdCluster } from './raft-e
 import { measureFailover, runClosedLoop, type SeriesReport, type WriteOnce } from './raft-load.js';
 import { startSkiffCluster, type SkiffCluster } from './raft-skiff-cluster.js';
 import { ratio } from './stats.js';
+import { cpuMicrosPerOperation, cpuSeconds } from './proc-memory.js';
 
 export const DEFAULT_SECONDS = 10;
 export const MAX_SECONDS = 600;
@@ -86,10 +89,17 @@ interface ReadRow {
   p50_ratio: number | undefined;
 }
 
+/**
+ * A write series with the CPU each process spent per acknowledged write over it: the leader, the
+ * two followers together, and this process (the clients); on two shared cores the CPU a write
+ * costs bounds the throughput as much as any latency does.
+ */
+type WriteSeries = SeriesReport & { cpu_us_per_write: Record<string, number> };
+
 interface ResultRow {
   clients: number;
-  skiff: SeriesReport;
-  etcd: SeriesReport;
+  skiff: WriteSeries;
+  etcd: WriteSeries;
   throughput_ratio: number | undefined;
   p50_ratio: number | undefined;
 }
@@ -140,15 +150,17 @@ async function measureThroughput(skiff: SkiffCluster, etcd: EtcdCluster, args: R
   await Promise.all([...skiffWriters, ...etcdWriters].map((write) => write()));
   const rows: ResultRow[] = [];
   for (const clients of args.clients) {
-    const series = async (system: string, writers: readonly WriteOnce[]): Promise<SeriesReport> => {
+    const series = async (system: string, writers: readonly WriteOnce[], pids: SeriesPids): Promise<WriteSeries> => {
       checkNotStopping();
       progress(`${system}: ${clients} clients for ${args.seconds} s`);
+      const before = await cpuReadings(pids);
       const report = await runClosedLoop(writers.slice(0, clients), args.seconds);
-      progress(`${system}: ${clients} clients: ${report.writes_per_s} writes/s, p50 ${report.p50_ms} ms, p99 ${report.p99_ms} ms, ${report.errors} errors`);
-      return report;
+      const cpu = cpuMicrosPerOperation(before, await cpuReadings(pids), report.writes);
+      progress(`${system}: ${clients} clients: ${report.writes_per_s} writes/s, p50 ${report.p50_ms} ms, p99 ${report.p99_ms} ms, ${report.errors} errors, ${cpu['total']} µs of CPU per write`);
+      return { ...report, cpu_us_per_write: cpu };
     };
-    const skiffReport = await series('skiff', skiffWriters);
-    const etcdReport = await series('etcd', etcdWriters);
+    const skiffReport = await series('skiff', skiffWriters, seriesPids(skiffLeader.daemon.pid, skiff.members.map((member) => member.daemon.pid)));
+    const etcdReport = await series('etcd', etcdWriters, seriesPids(etcdLeader.daemon.pid, etcd.members.map((member) => member.daemon.pid)));
     rows.push({
       clients,
       skiff: skiffReport,
@@ -158,6 +170,27 @@ async function measureThroughput(skiff: SkiffCluster, etcd: EtcdCluster, args: R
     });
   }
   return rows;
+}
+
+interface SeriesPids {
+  leader: number;
+  followers: number[];
+}
+
+function seriesPids(leader: number, members: number[]): SeriesPids {
+  return { leader, followers: members.filter((pid) => pid !== leader) };
+}
+
+/** CPU seconds so far of the leader, of the followers together, and of this process (the clients). */
+async function cpuReadings(pids: SeriesPids): Promise<Record<string, number>> {
+  const seconds = async (pid: number): Promise<number> => {
+    const used = await cpuSeconds(pid);
+    if (used === undefined) throw new Error(`cannot read the CPU time of pid ${pid}: it exited`);
+    return used;
+  };
+  const followers = await Promise.all(pids.followers.map(seconds));
+  const own = process.cpuUsage();
+  return { leader: await seconds(pids.leader), followers: followers.reduce((sum, value) => sum + value, 0), client: (own.user + own.system) / 1e6 };
 }
 
 /** For each N, readers on each system's leader, then on a follower; Skiff's series first, as for writes. */
