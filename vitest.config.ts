@@ -16,7 +16,7 @@ export default defineConfig({
       {
         test: {
           name: 'e2e',
-          include: ['**/*.e2e.test.ts', 'test/e2e/**/*.test.ts'],
+          include: ['**/*.e2e.test.ts', 'test/e2e/**/*.test.ts', 'test/compat/**/*.test.ts'],
           exclude: ['**/node_modules/**', 'dist/**'],
           testTimeout: 300_000,
           hookTimeout: 300_000,

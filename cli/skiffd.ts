@@ -30,6 +30,7 @@ interface DaemonFlags {
   manager: boolean;
   join?: string;
   controlSocket: string;
+  dockerSocket?: string;
   runcRoot: string;
   cgroupParent: string;
   bridgeName: string;
@@ -77,6 +78,7 @@ async function main(): Promise<void> {
     .option('--manager', 'run the manager role (a joined node then follows the role its certificate gives: promoted or demoted)', false)
     .option('--join <ip:port>', 'manager to connect to (default: this node, for a manager)')
     .option('--control-socket <path>', 'unix socket of the local control API', '/run/skiff/skiff.sock')
+    .option('--docker-socket <path>', 'unix socket of the Docker-compatible API on a manager (default: docker.sock beside the control socket; "" for none)')
     .option('--runc-root <dir>', 'runc state root', '/run/skiff/runc')
     .option('--cgroup-parent <path>', 'cgroup parent of containers', '/skiff')
     .option('--bridge-name <name>', 'host bridge for containers', 'skiff0')
@@ -155,6 +157,7 @@ async function main(): Promise<void> {
         listenAddr: flags.listenAddr,
         advertiseAddr,
         controlSocket: flags.controlSocket,
+        ...(flags.dockerSocket === undefined ? {} : { dockerSocket: flags.dockerSocket }),
         // A manager joins through --join unless that is itself (the first manager of a cluster).
         join: joinAddr,
         joinAlternatives,

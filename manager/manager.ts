@@ -17,6 +17,7 @@ import { managerAddresses, managerStatuses } from './manager-status.js';
 import type { MemberId } from './raft/core/types.js';
 import { RaftGroup } from './raft-group.js';
 import { controlHandlers } from './api/control-service.js';
+import { dockerControlOverGrpc, startDockerApi } from './api/docker/docker-server.js';
 import type { Membership, NodeRequestOptions } from './api/control-common.js';
 import type { LeaderControl } from './api/leader-proxy.js';
 import { DEFAULT_HEARTBEAT_PERIOD_MS, Dispatcher } from './dispatcher/dispatcher.js';
@@ -46,6 +47,11 @@ export interface ManagerOptions {
   listenAddr: string;
   advertiseAddr: string;
   controlSocket: string;
+  /**
+   * The unix socket of the Docker-compatible API (manager/api/docker); default: `docker.sock`
+   * beside the control socket; '' serves none.
+   */
+  dockerSocket?: string;
   /** A manager to join (a new manager); undefined bootstraps or restarts. */
   join?: string | undefined;
   /** More managers to try joining through, in order, after `join`. */
@@ -230,6 +236,24 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   // The socket's file mode is its access control: root only.
   await chmod(options.controlSocket, 0o600);
 
+  // The Docker-compatible API translates to the Control API through the socket just bound.
+  const dockerSocket = options.dockerSocket ?? join(dirname(options.controlSocket), 'docker.sock');
+  const dockerControl = dockerSocket === '' ? undefined : new ControlClient(`unix://${options.controlSocket}`, grpc.credentials.createInsecure(), channelOptions());
+  // An auxiliary interface: a socket that cannot be made is logged, and the manager runs on.
+  const dockerApi = dockerControl === undefined
+    ? undefined
+    : await startDockerApi({
+        socketPath: dockerSocket,
+        control: dockerControlOverGrpc(dockerControl),
+        selfNodeId: options.selfNodeId,
+        clusterId: options.clusterId,
+        ...imageResolver(options),
+        log: log.child({ component: 'docker-api' }),
+      }).catch((error: unknown) => {
+        log.error('cannot serve the Docker API; the manager runs without it', { dockerSocket, error: error instanceof Error ? error.message : String(error) });
+        return undefined;
+      });
+
   // Controllers and the dispatcher run on the leader only, and stop the moment it is not.
   let leading = false;
   let leaderDutiesStarted: Promise<void> = Promise.resolve();
@@ -253,7 +277,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   syncAddresses();
   syncUnlockKey();
   await forgetCaKey(store.reader, options, log);
-  log.info('manager started', { listenAddr: options.listenAddr, controlSocket: options.controlSocket, storeVersion: store.reader.version });
+  log.info('manager started', { listenAddr: options.listenAddr, controlSocket: options.controlSocket, dockerSocket, storeVersion: store.reader.version });
 
   return {
     store,
@@ -268,6 +292,8 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
         server.tryShutdown(() => { clearTimeout(timer); resolve(); });
       })));
       leaderControl?.client.close();
+      await dockerApi?.close();
+      dockerControl?.close();
       await group.stop();
       await store.close();
       await rm(options.controlSocket, { force: true });

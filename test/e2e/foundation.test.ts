@@ -1,14 +1,16 @@
 /**
  * Issue 3, end to end on a real lab (1 manager, 2 workers, real runc): a replicated service runs
  * as real containers on several hosts, heals, scales, survives daemon restarts, and refuses bad
- * input without changing what is stored.
+ * input without changing what is stored. The stock `docker` CLI sees the same cluster through the
+ * manager's Docker API socket.
  */
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labDown, labExec, labRestart, leftovers, labUp } from '../../deploy/lab/index.js';
 import type { LabState } from '../../deploy/lab/index.js';
-import { NAMESPACE_KINDS, namespacesOf, running, skiff, skiffJson, type TaskRow, uniqueLab, waitFor } from './helpers.js';
+import { NAMESPACE_KINDS, docker, namespacesOf, running, skiff, skiffJson, type TaskRow, uniqueLab, waitFor } from './helpers.js';
 
 const { name: lab, home } = uniqueLab('fnd');
 let state: LabState;
@@ -103,6 +105,20 @@ describe('foundation on the lab', () => {
     }
     const services = await skiffJson<ServiceRow[]>(home, ['service', 'ls']);
     expect(services).toEqual([{ id: expect.any(String), name: 'web', mode: 'replicated', replicas: '3/3', image: 'demo/web:v1', updateStatus: '', updateMessage: '' }]);
+  });
+
+  it('the stock docker CLI sees the same nodes, service and running tasks through the manager\'s Docker API socket', async () => {
+    const socket = join(dirname(hostOf('h1').controlSocket), 'docker.sock');
+    const run = async (...args: string[]): Promise<string[]> => {
+      const result = await docker(socket, join(home, 'docker-config'), args);
+      expect(result.code, `docker ${args.join(' ')}: ${result.stderr}`).toBe(0);
+      return result.stdout.split('\n').map((line) => line.trimEnd()).filter((line) => line !== '').sort();
+    };
+    expect(await run('node', 'ls', '--format', '{{.Hostname}} {{.Status}} {{.ManagerStatus}}')).toEqual(['h1 Ready Leader', 'h2 Ready', 'h3 Ready']);
+    expect(await run('service', 'ls', '--format', '{{.Name}} {{.Mode}} {{.Replicas}} {{.Image}}')).toEqual(['web replicated 3/3 demo/web:v1']);
+    const skiffRows = running(await ps());
+    const dockerRows = await run('service', 'ps', 'web', '--filter', 'desired-state=running', '--format', '{{.Name}} {{.Node}} {{.CurrentState}}');
+    expect(dockerRows.map((row) => row.split(' ').slice(0, 3).join(' '))).toEqual(skiffRows.map((row) => `web.${row.slot} ${row.hostname} Running`).sort());
   });
 
   it('a manager restart keeps every service and task, and does not restart running containers', async () => {

@@ -41,6 +41,27 @@ export function skiff(home: string, args: string[], timeoutMs = 120_000, env: No
   });
 }
 
+/**
+ * Runs the stock `docker` CLI (this machine's client; no engine) against a manager's Docker API
+ * socket, with `configDir` as its config and home, so nothing of the machine's own config is read.
+ */
+export function docker(socket: string, configDir: string, args: string[], timeoutMs = 60_000): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const env = { PATH: process.env['PATH'] ?? '', HOME: configDir, DOCKER_CONFIG: configDir, DOCKER_HOST: `unix://${socket}` };
+    const child = spawn('docker', args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+  });
+}
+
 /** Runs the CLI and parses its `--format json` output; throws with stderr on failure. */
 export async function skiffJson<T>(home: string, args: string[]): Promise<T> {
   const result = await skiff(home, [...args, '--format', 'json']);

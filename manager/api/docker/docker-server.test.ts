@@ -1,0 +1,228 @@
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../../../common/log.js';
+import type { Node, Service, Task } from '../../../proto/skiff/v1/objects.js';
+import type { ServiceSpec } from '../../../proto/skiff/v1/specs.js';
+import { NodeRole, TaskState } from '../../../proto/skiff/v1/types.js';
+import { type DockerControl, MAX_DOCKER_BODY_BYTES, parseFilters, startDockerApi } from './docker-server.js';
+
+/** A fake Control API: records what the adapter asked for and answers from fixed objects. */
+class FakeDockerControl implements DockerControl {
+  calls: Array<[string, ...unknown[]]> = [];
+  failWith: grpc.ServiceError | undefined;
+  nodes: Node[] = [];
+  services: Service[] = [];
+  tasks: Task[] = [];
+
+  private answer<T>(name: string, value: T, ...args: unknown[]): Promise<T> {
+    this.calls.push([name, ...args]);
+    return this.failWith === undefined ? Promise.resolve(value) : Promise.reject(this.failWith);
+  }
+
+  listNodes = (): Promise<Node[]> => this.answer('listNodes', this.nodes);
+  getNode = (node: string): Promise<Node> => this.answer('getNode', this.nodes[0]!, node);
+  updateNode = (node: string, version: number, spec: NonNullable<Node['spec']>): Promise<void> => this.answer('updateNode', undefined, node, version, spec);
+  removeNode = (node: string, force: boolean): Promise<void> => this.answer('removeNode', undefined, node, force);
+  listServices = (): Promise<{ services: Service[]; counts: [] }> => this.answer('listServices', { services: this.services, counts: [] });
+  getService = (service: string): Promise<Service> => this.answer('getService', this.services[0]!, service);
+  createService = (spec: ServiceSpec): Promise<Service> => this.answer('createService', { ...this.services[0]!, meta: { id: 'new-id', version: 1, createdAtMs: 0, updatedAtMs: 0 } }, spec);
+  updateService = (service: string, version: number, spec: ServiceSpec): Promise<void> => this.answer('updateService', undefined, service, version, spec);
+  rollbackService = (service: string): Promise<void> => this.answer('rollbackService', undefined, service);
+  removeService = (service: string): Promise<void> => this.answer('removeService', undefined, service);
+  listTasks = (): Promise<Task[]> => this.answer('listTasks', this.tasks);
+}
+
+const serviceBody = { Name: 'web', TaskTemplate: { ContainerSpec: { Image: 'busybox:latest' } }, Mode: { Replicated: { Replicas: 2 } } };
+
+function service(id: string, name: string): Service {
+  return {
+    meta: { id, version: 5, createdAtMs: 0, updatedAtMs: 0 },
+    spec: { name, labels: { team: 'x' }, taskTemplate: { container: undefined, resources: undefined, restartPolicy: undefined, placement: undefined, networks: [], forceUpdate: 0 }, mode: { $case: 'replicated', value: { replicas: 1 } }, updateConfig: undefined, rollbackConfig: undefined, endpoint: undefined, deployStrategy: 'blue-green', rebalance: '', bluegreenHoldMs: 0, canaryReplicas: 0 },
+    previousSpec: undefined,
+    updateStatus: undefined,
+    endpoint: undefined,
+    activeColor: '',
+    specVersion: 1,
+    rebalanceRequestedAtMs: 0,
+  };
+}
+
+function task(id: string, serviceId: string, desiredState: TaskState): Task {
+  return { meta: { id, version: 1, createdAtMs: 0, updatedAtMs: 0 }, serviceId, serviceName: 'web', slot: 1, nodeId: 'n1', spec: undefined, specVersion: 1, imageDigest: '', desiredState, status: undefined, networks: [], color: '', replacesTaskId: '' };
+}
+
+let dir = '';
+let socketPath = '';
+let api: { close(): Promise<void> } | undefined;
+const control = new FakeDockerControl();
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+function call(method: string, path: string, body?: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ socketPath, method, path, headers: body === undefined ? {} : { 'Content-Type': 'application/json' } }, (res) => {
+      let text = '';
+      res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+    });
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+function message(answer: Answer): string {
+  return (JSON.parse(answer.body) as { message: string }).message;
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'skiff-docker-api-'));
+  socketPath = join(dir, 'docker.sock');
+  api = await startDockerApi({ socketPath, control, selfNodeId: 'n1', clusterId: 'c1', log: createLogger({ level: 'error' }) });
+});
+
+afterAll(async () => {
+  await api?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+beforeEach(() => {
+  control.calls = [];
+  control.failWith = undefined;
+  control.nodes = [{ meta: { id: 'n1', version: 3, createdAtMs: 0, updatedAtMs: 0 }, spec: undefined, description: undefined, status: undefined, managerStatus: { addr: '127.0.0.1:4242', leader: true, reachability: 'reachable', raftId: 0 }, role: NodeRole.NODE_ROLE_MANAGER }];
+  control.services = [service('s1', 'web'), service('s2', 'db')];
+  control.tasks = [task('t1', 's1', TaskState.TASK_STATE_RUNNING), task('t2', 's1', TaskState.TASK_STATE_SHUTDOWN), task('t3', 's2', TaskState.TASK_STATE_RUNNING)];
+});
+
+describe('the Docker API socket', () => {
+  it('is root-only', async () => {
+    expect((await stat(socketPath)).mode & 0o777).toBe(0o600);
+  });
+
+  it('fails to start, saying why, on a path no unix socket can have', async () => {
+    const tooLong = join(dir, 'x'.repeat(120), 'docker.sock');
+    await expect(startDockerApi({ socketPath: tooLong, control, selfNodeId: 'n1', clusterId: 'c1', log: createLogger({ level: 'error' }) })).rejects.toThrow('a unix socket path is at most 107 bytes');
+  });
+
+  it('answers the ping with its API version, for GET and HEAD', async () => {
+    const ping = await call('GET', '/_ping');
+    expect(ping).toMatchObject({ status: 200, body: 'OK' });
+    expect(ping.headers['api-version']).toBe('1.43');
+    expect(ping.headers['swarm']).toBe('active/manager');
+    expect((await call('HEAD', '/_ping')).status).toBe(200);
+  });
+
+  it('takes a versioned path up to its own version, and refuses newer and malformed ones', async () => {
+    expect(JSON.parse((await call('GET', '/v1.43/version')).body)).toMatchObject({ ApiVersion: '1.43', MinAPIVersion: '1.24', Os: 'linux' });
+    expect(message(await call('GET', '/v1.49/version'))).toBe('client version 1.49 is too new. Maximum supported API version is 1.43');
+    expect(message(await call('GET', '/v1.12/version'))).toMatch(/too old/);
+    expect((await call('GET', '/vx/version')).status).toBe(400);
+  });
+
+  it('says which path it does not serve, and which method is not allowed', async () => {
+    const missing = await call('GET', '/v1.43/containers/json');
+    expect(missing.status).toBe(404);
+    expect(message(missing)).toContain('GET /containers/json is not part of Skiff\'s Docker API');
+    const method = await call('PUT', '/v1.43/services/create');
+    expect(method.status).toBe(405);
+  });
+
+  it('reports this node and the cluster in info', async () => {
+    const info = JSON.parse((await call('GET', '/v1.43/info')).body) as { Swarm: Record<string, unknown> };
+    expect(info.Swarm).toMatchObject({ NodeID: 'n1', LocalNodeState: 'active', ControlAvailable: true, Managers: 1, Nodes: 1, Cluster: { ID: 'c1' } });
+  });
+});
+
+describe('services through the Docker API', () => {
+  it('creates a service from a Docker spec, leaving the image as the client resolved it', async () => {
+    const answer = await call('POST', '/v1.43/services/create', JSON.stringify(serviceBody));
+    expect(answer.status).toBe(200);
+    expect(JSON.parse(answer.body)).toEqual({ ID: 'new-id', Warnings: [] });
+    const created = control.calls.find(([name]) => name === 'createService')?.[1] as ServiceSpec;
+    expect(created).toMatchObject({ name: 'web', mode: { $case: 'replicated', value: { replicas: 2 } } });
+  });
+
+  it('refuses a spec it cannot honour before calling the manager, naming the field', async () => {
+    const answer = await call('POST', '/v1.43/services/create', JSON.stringify({ ...serviceBody, Mode: { GlobalJob: { Max: 1 } } }));
+    expect(answer.status).toBe(400);
+    expect(message(answer)).toContain('Mode.GlobalJob');
+    expect(control.calls.map(([name]) => name)).not.toContain('createService');
+    const broken = await call('POST', '/v1.43/services/create', '{"Name": ');
+    expect(broken.status).toBe(400);
+    expect(message(broken)).toMatch(/^invalid JSON body/);
+  });
+
+  it('refuses a body over the limit', async () => {
+    const answer = await call('POST', '/v1.43/services/create', JSON.stringify({ ...serviceBody, Labels: { big: 'x'.repeat(MAX_DOCKER_BODY_BYTES) } }));
+    expect(answer.status).toBe(413);
+    expect(control.calls.map(([name]) => name)).not.toContain('createService');
+  });
+
+  it('updates with the version the client read, keeping the stored Skiff-only settings', async () => {
+    const answer = await call('POST', '/v1.43/services/web/update?version=5', JSON.stringify(serviceBody));
+    expect(answer.status).toBe(200);
+    const update = control.calls.find(([name]) => name === 'updateService');
+    expect(update?.slice(1, 3)).toEqual(['s1', 5]);
+    expect((update?.[3] as ServiceSpec).deployStrategy).toBe('blue-green');
+    expect((await call('POST', '/v1.43/services/web/update', JSON.stringify(serviceBody))).status).toBe(400);
+  });
+
+  it('rolls back on rollback=previous, and refuses any other rollback value', async () => {
+    expect((await call('POST', '/v1.43/services/web/update?version=5&rollback=previous', '{}')).status).toBe(200);
+    expect(control.calls).toContainEqual(['rollbackService', 'web']);
+    expect((await call('POST', '/v1.43/services/web/update?version=5&rollback=first', '{}')).status).toBe(400);
+  });
+
+  it('lists services filtered by name prefix and label, with counts when asked', async () => {
+    const all = JSON.parse((await call('GET', '/v1.43/services?status=true')).body) as Array<{ Spec: { Name: string } }>;
+    expect(all.map((item) => item.Spec.Name)).toEqual(['web', 'db']);
+    const filtered = JSON.parse((await call('GET', `/v1.43/services?filters=${encodeURIComponent('{"name":{"we":true}}')}`)).body) as Array<{ Spec: { Name: string } }>;
+    expect(filtered.map((item) => item.Spec.Name)).toEqual(['web']);
+    const labelled = JSON.parse((await call('GET', `/v1.43/services?filters=${encodeURIComponent('{"label":["team=y"]}')}`)).body) as unknown[];
+    expect(labelled).toEqual([]);
+  });
+
+  it('passes the manager\'s errors on with the matching HTTP status and its words', async () => {
+    control.failWith = Object.assign(new Error('5 NOT_FOUND: cannot find service "nope": no such service'), { code: grpc.status.NOT_FOUND, details: 'cannot find service "nope": no such service', metadata: new grpc.Metadata() });
+    const answer = await call('GET', '/v1.43/services/nope');
+    expect(answer.status).toBe(404);
+    expect(message(answer)).toBe('cannot find service "nope": no such service');
+    control.failWith = Object.assign(new Error('14 UNAVAILABLE'), { code: grpc.status.UNAVAILABLE, details: 'cannot write: no quorum', metadata: new grpc.Metadata() });
+    expect((await call('DELETE', '/v1.43/services/web')).status).toBe(503);
+  });
+});
+
+describe('tasks and nodes through the Docker API', () => {
+  it('lists the tasks of a service, by desired state', async () => {
+    const filters = encodeURIComponent(JSON.stringify({ service: { s1: true }, 'desired-state': { running: true } }));
+    const tasks = JSON.parse((await call('GET', `/v1.43/tasks?filters=${filters}`)).body) as Array<{ ID: string; DesiredState: string }>;
+    expect(tasks).toEqual([expect.objectContaining({ ID: 't1', DesiredState: 'running' })]);
+    expect((await call('GET', '/v1.43/tasks/t3')).status).toBe(200);
+    expect((await call('GET', '/v1.43/tasks/zz')).status).toBe(404);
+  });
+
+  it('refuses an unknown or malformed filter', async () => {
+    expect(message(await call('GET', `/v1.43/tasks?filters=${encodeURIComponent('{"colour":["blue"]}')}`))).toMatch(/^invalid filter 'colour'/);
+    expect(() => parseFilters('{"name": 3}', ['name'])).toThrow(/expected/);
+    expect(() => parseFilters('not json', ['name'])).toThrow(/not JSON/);
+    expect(parseFilters('{"name":{"a":true,"b":false}}', ['name'])).toEqual(new Map([['name', ['a']]]));
+  });
+
+  it('updates a node\'s availability and role, and refuses what Skiff has no place for', async () => {
+    expect((await call('POST', '/v1.43/nodes/n1/update?version=3', JSON.stringify({ Role: 'manager', Availability: 'drain', Labels: { zone: 'a' } }))).status).toBe(200);
+    expect(control.calls).toContainEqual(['updateNode', 'n1', 3, { desiredRole: NodeRole.NODE_ROLE_MANAGER, availability: 2, labels: { zone: 'a' } }]);
+    // `self` is this manager's own node.
+    expect((await call('POST', '/v1.43/nodes/self/update?version=4', JSON.stringify({ Role: 'worker', Availability: 'active' }))).status).toBe(200);
+    expect(control.calls).toContainEqual(['updateNode', 'n1', 4, { desiredRole: NodeRole.NODE_ROLE_WORKER, availability: 0, labels: {} }]);
+    expect(message(await call('POST', '/v1.43/nodes/n1/update?version=3', JSON.stringify({ Role: 'boss', Availability: 'active' })))).toMatch(/Role must be manager or worker/);
+    expect(message(await call('POST', '/v1.43/nodes/n1/update?version=3', JSON.stringify({ Role: 'worker', Availability: 'active', Name: 'x' })))).toMatch(/Name is not supported/);
+  });
+});

@@ -1,0 +1,515 @@
+/**
+ * The Docker-compatible API (DESIGN.md §1): the swarm subset of the Docker Engine HTTP API on a
+ * manager's root-only unix socket, so that the stock `docker` CLI drives the cluster
+ * (`DOCKER_HOST=unix:///run/skiff/docker.sock docker service ls`). It translates: every call goes
+ * to the manager's own Control API, so validation, forwarding to the leader and errors are the
+ * ones the skiff CLI gets. Covered: ping, version, info; nodes (ls, inspect, update, rm);
+ * services (create, ls, inspect, update, rollback, rm); tasks (ls, inspect). Anything else is
+ * answered 404 with the path it did not know.
+ */
+import { chmod, mkdir, rm } from 'node:fs/promises';
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import { arch, hostname, release } from 'node:os';
+import { dirname } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from '../../../common/log.js';
+import type { ControlClient, ServiceReplicaCounts } from '../../../proto/skiff/v1/control.js';
+import type { Node, Service, Task } from '../../../proto/skiff/v1/objects.js';
+import type { ServiceSpec } from '../../../proto/skiff/v1/specs.js';
+import { NodeAvailability, NodeRole, TaskState } from '../../../proto/skiff/v1/types.js';
+import { dockerNode, dockerService, dockerTask, dockerTaskState, isZero, keepSkiffSettings, skiffServiceSpec } from './docker-objects.js';
+
+/** The Engine API version this adapter speaks (Docker 24); the CLI negotiates down to it at /_ping. */
+export const DOCKER_API_VERSION = '1.43';
+/** The oldest version a client may ask for. */
+export const DOCKER_MIN_API_VERSION = '1.24';
+/** Largest request body read (a service spec is a few KiB). */
+export const MAX_DOCKER_BODY_BYTES = 1024 * 1024;
+const SKIFF_VERSION = '0.1.0';
+/** sockaddr_un's sun_path (108 bytes) less its terminating NUL. */
+const MAX_UNIX_SOCKET_PATH_BYTES = 107;
+
+/** The Control API calls the adapter makes (ControlClient's, as promises). */
+export interface DockerControl {
+  listNodes(): Promise<Node[]>;
+  getNode(node: string): Promise<Node>;
+  updateNode(node: string, version: number, spec: NonNullable<Node['spec']>): Promise<void>;
+  removeNode(node: string, force: boolean): Promise<void>;
+  listServices(): Promise<{ services: Service[]; counts: ServiceReplicaCounts[] }>;
+  getService(service: string): Promise<Service>;
+  createService(spec: ServiceSpec): Promise<Service>;
+  updateService(service: string, version: number, spec: ServiceSpec): Promise<void>;
+  rollbackService(service: string): Promise<void>;
+  removeService(service: string): Promise<void>;
+  listTasks(): Promise<Task[]>;
+}
+
+export interface DockerApiOptions {
+  socketPath: string;
+  control: DockerControl;
+  /** This manager's node id (Info.Swarm.NodeID: `docker node ls` marks it with `*`). */
+  selfNodeId: string;
+  clusterId: string;
+  /** Pins a tag to its digest for POST /distribution/{name}/json (the CLI's digest lookup); absent: 404. */
+  resolveImage?: (image: string) => Promise<string>;
+  log: Logger;
+}
+
+/** An error with the HTTP status the Docker API answers it with; its message goes out as {"message"}. */
+export class DockerApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const GRPC_TO_HTTP: Partial<Record<grpc.status, number>> = {
+  [grpc.status.INVALID_ARGUMENT]: 400,
+  [grpc.status.NOT_FOUND]: 404,
+  [grpc.status.ALREADY_EXISTS]: 409,
+  [grpc.status.ABORTED]: 409,
+  [grpc.status.FAILED_PRECONDITION]: 412,
+  [grpc.status.PERMISSION_DENIED]: 403,
+  [grpc.status.RESOURCE_EXHAUSTED]: 413,
+  [grpc.status.UNAVAILABLE]: 503,
+  [grpc.status.DEADLINE_EXCEEDED]: 503,
+};
+
+/** The HTTP status and message of an error from the Control API or the adapter itself. */
+export function httpError(error: unknown): { status: number; message: string } {
+  if (error instanceof DockerApiError) return { status: error.status, message: error.message };
+  if (typeof error === 'object' && error !== null && 'code' in error && typeof (error as grpc.ServiceError).code === 'number') {
+    const serviceError = error as grpc.ServiceError;
+    return { status: GRPC_TO_HTTP[serviceError.code] ?? 500, message: serviceError.details || serviceError.message };
+  }
+  if (typeof error === 'object' && error !== null && 'code' in error && (error as { code: unknown }).code === 'invalid_argument') {
+    return { status: 400, message: error instanceof Error ? error.message : String(error) };
+  }
+  return { status: 500, message: error instanceof Error ? error.message : String(error) };
+}
+
+/** Docker's `filters` query parameter: `{"name":{"web":true}}`, or the older `{"name":["web"]}`. */
+export function parseFilters(text: string | null, allowed: readonly string[]): Map<string, string[]> {
+  const filters = new Map<string, string[]>();
+  if (text === null || text === '') return filters;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new DockerApiError(400, `invalid filters: not JSON: ${text}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new DockerApiError(400, 'invalid filters: expected an object of filter names');
+  for (const [name, values] of Object.entries(parsed)) {
+    if (!allowed.includes(name)) throw new DockerApiError(400, `invalid filter '${name}' (this endpoint filters by ${allowed.join(', ')})`);
+    let list: string[];
+    if (Array.isArray(values) && values.every((value) => typeof value === 'string')) list = values as string[];
+    else if (typeof values === 'object' && values !== null && !Array.isArray(values)) list = Object.entries(values).filter(([, on]) => on === true).map(([value]) => value);
+    else throw new DockerApiError(400, `invalid filter '${name}': expected {"value": true} or a list of strings`);
+    filters.set(name, list);
+  }
+  return filters;
+}
+
+/** True when filter `name` is absent, or `test` accepts one of its values. */
+function matches(filters: Map<string, string[]>, name: string, test: (value: string) => boolean): boolean {
+  const values = filters.get(name);
+  return values === undefined || values.length === 0 || values.some(test);
+}
+
+/** `label=key` or `label=key=value` against an object's labels. */
+function labelMatches(labels: Record<string, string>, filter: string): boolean {
+  const at = filter.indexOf('=');
+  if (at < 0) return filter in labels;
+  return labels[filter.slice(0, at)] === filter.slice(at + 1);
+}
+
+/** An API version query value (`1.43`) as a comparable number, or undefined when malformed. */
+function versionNumber(text: string): number | undefined {
+  const match = /^(\d+)\.(\d+)$/.exec(text);
+  return match === null ? undefined : Number(match[1]) * 1000 + Number(match[2]);
+}
+
+interface Route {
+  method: string;
+  pattern: RegExp;
+  handle: (request: RoutedRequest) => Promise<unknown>;
+}
+
+interface RoutedRequest {
+  params: string[];
+  query: URLSearchParams;
+  body: () => Promise<unknown>;
+}
+
+/** The Docker API's routes over `control` (exported for tests without a socket). */
+export function dockerRoutes(options: Omit<DockerApiOptions, 'socketPath' | 'log'>): Route[] {
+  const { control } = options;
+  const version = (query: URLSearchParams): number => {
+    const text = query.get('version');
+    if (text === null || !/^\d+$/.test(text)) throw new DockerApiError(400, `invalid version: expected the object's Version.Index as a number, got ${JSON.stringify(text)}`);
+    return Number(text);
+  };
+  /** `self` is the node this manager runs on (as the CLI's `docker node inspect self`). */
+  const nodeReference = (reference: string | undefined): string => (reference === 'self' ? options.selfNodeId : reference ?? '');
+  const findTask = async (reference: string): Promise<Task> => {
+    const tasks = await control.listTasks();
+    const exact = tasks.find((task) => task.meta?.id === reference);
+    if (exact !== undefined) return exact;
+    const prefixed = tasks.filter((task) => task.meta?.id.startsWith(reference));
+    if (prefixed.length === 1 && prefixed[0] !== undefined) return prefixed[0];
+    if (prefixed.length > 1) throw new DockerApiError(400, `task ${reference} is ambiguous (${prefixed.length} matches found)`);
+    throw new DockerApiError(404, `no such task: ${reference}`);
+  };
+  return [
+    { method: 'GET', pattern: /^\/_ping$/, handle: async () => 'OK' },
+    { method: 'HEAD', pattern: /^\/_ping$/, handle: async () => '' },
+    {
+      method: 'GET',
+      pattern: /^\/version$/,
+      handle: async () => ({
+        Platform: { Name: 'Skiff' },
+        Components: [{ Name: 'Engine', Version: SKIFF_VERSION, Details: { ApiVersion: DOCKER_API_VERSION, MinAPIVersion: DOCKER_MIN_API_VERSION, Os: 'linux', Arch: goArch() } }],
+        Version: SKIFF_VERSION,
+        ApiVersion: DOCKER_API_VERSION,
+        MinAPIVersion: DOCKER_MIN_API_VERSION,
+        Os: 'linux',
+        Arch: goArch(),
+        KernelVersion: release(),
+      }),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/info$/,
+      handle: async () => {
+        const nodes = await control.listNodes();
+        const managers = nodes.filter((node) => node.role === NodeRole.NODE_ROLE_MANAGER);
+        const self = nodes.find((node) => node.meta?.id === options.selfNodeId);
+        return {
+          ID: options.selfNodeId,
+          Name: self?.description?.hostname ?? hostname(),
+          ServerVersion: SKIFF_VERSION,
+          OperatingSystem: 'Skiff',
+          OSType: 'linux',
+          Architecture: goArch(),
+          KernelVersion: release(),
+          Containers: 0,
+          Images: 0,
+          Driver: 'overlay',
+          Swarm: {
+            NodeID: options.selfNodeId,
+            NodeAddr: self?.managerStatus?.addr ?? '',
+            LocalNodeState: 'active',
+            ControlAvailable: true,
+            Error: '',
+            RemoteManagers: managers.map((node) => ({ NodeID: node.meta?.id ?? '', Addr: node.managerStatus?.addr ?? '' })),
+            Nodes: nodes.length,
+            Managers: managers.length,
+            Cluster: { ID: options.clusterId },
+          },
+        };
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/distribution\/(.+)\/json$/,
+      handle: async ({ params }) => {
+        const image = params[0] ?? '';
+        const pinned = options.resolveImage === undefined ? image : await options.resolveImage(image);
+        const digest = /@(sha256:[0-9a-f]{64})$/.exec(pinned)?.[1];
+        if (digest === undefined) throw new DockerApiError(404, `cannot resolve ${image} to a digest: the registry did not say`);
+        return { Descriptor: { mediaType: 'application/vnd.oci.image.index.v1+json', digest, size: 0 }, Platforms: [] };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/nodes$/,
+      handle: async ({ query }) => {
+        const filters = parseFilters(query.get('filters'), ['id', 'name', 'role', 'membership', 'node.label']);
+        const nodes = (await control.listNodes()).filter((node) =>
+          matches(filters, 'id', (value) => node.meta?.id.startsWith(value) === true) &&
+          matches(filters, 'name', (value) => node.description?.hostname === value) &&
+          matches(filters, 'role', (value) => value === (node.role === NodeRole.NODE_ROLE_MANAGER ? 'manager' : 'worker')) &&
+          matches(filters, 'membership', (value) => value === 'accepted') &&
+          matches(filters, 'node.label', (value) => labelMatches(node.spec?.labels ?? {}, value)));
+        return nodes.map(dockerNode);
+      },
+    },
+    { method: 'GET', pattern: /^\/nodes\/([^/]+)$/, handle: async ({ params }) => dockerNode(await control.getNode(nodeReference(params[0]))) },
+    {
+      method: 'POST',
+      pattern: /^\/nodes\/([^/]+)\/update$/,
+      handle: async ({ params, query, body }) => {
+        const spec = nodeSpecFromDocker(await body());
+        await control.updateNode(nodeReference(params[0]), version(query), spec);
+        return undefined;
+      },
+    },
+    {
+      method: 'DELETE',
+      pattern: /^\/nodes\/([^/]+)$/,
+      handle: async ({ params, query }) => {
+        await control.removeNode(nodeReference(params[0]), query.get('force') === 'true' || query.get('force') === '1');
+        return undefined;
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/services$/,
+      handle: async ({ query }) => {
+        const filters = parseFilters(query.get('filters'), ['id', 'name', 'label', 'mode']);
+        const { services, counts } = await control.listServices();
+        const countOf = new Map(counts.map((count) => [count.serviceId, count]));
+        const withStatus = query.get('status') === 'true' || query.get('status') === '1';
+        return services
+          .filter((service) =>
+            matches(filters, 'id', (value) => service.meta?.id.startsWith(value) === true) &&
+            matches(filters, 'name', (value) => service.spec?.name.startsWith(value) === true) &&
+            matches(filters, 'label', (value) => labelMatches(service.spec?.labels ?? {}, value)) &&
+            matches(filters, 'mode', (value) => value === (service.spec?.mode?.$case ?? 'replicated')))
+          .map((service) => {
+            const count = countOf.get(service.meta?.id ?? '');
+            return dockerService(service, withStatus && count !== undefined ? { running: count.running, desired: count.desired } : undefined);
+          });
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/services\/create$/,
+      handle: async ({ body }) => {
+        const service = await control.createService(skiffServiceSpec((await body()) as never));
+        return { ID: service.meta?.id ?? '', Warnings: [] };
+      },
+    },
+    { method: 'GET', pattern: /^\/services\/([^/]+)$/, handle: async ({ params }) => dockerService(await control.getService(params[0] ?? '')) },
+    {
+      method: 'POST',
+      pattern: /^\/services\/([^/]+)\/update$/,
+      handle: async ({ params, query, body }) => {
+        const reference = params[0] ?? '';
+        const rollback = query.get('rollback');
+        if (rollback !== null && rollback !== '') {
+          if (rollback !== 'previous') throw new DockerApiError(400, `invalid rollback: "${rollback}" (the only value is "previous")`);
+          await body(); // read and ignored, as Docker does: the previous spec is the stored one
+          await control.rollbackService(reference);
+          return { Warnings: [] };
+        }
+        const spec = skiffServiceSpec((await body()) as never);
+        const current = await control.getService(reference);
+        await control.updateService(current.meta?.id ?? reference, version(query), keepSkiffSettings(spec, current.spec));
+        return { Warnings: [] };
+      },
+    },
+    {
+      method: 'DELETE',
+      pattern: /^\/services\/([^/]+)$/,
+      handle: async ({ params }) => {
+        await control.removeService(params[0] ?? '');
+        return undefined;
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/tasks$/,
+      handle: async ({ query }) => {
+        const filters = parseFilters(query.get('filters'), ['id', 'name', 'service', 'node', 'desired-state', 'label']);
+        const nodes = filters.has('node') ? await control.listNodes() : [];
+        const hostnames = new Map(nodes.map((node) => [node.meta?.id ?? '', node.description?.hostname ?? '']));
+        return (await control.listTasks())
+          .filter((task) =>
+            matches(filters, 'id', (value) => task.meta?.id.startsWith(value) === true) &&
+            matches(filters, 'name', (value) => `${task.serviceName}.${task.slot > 0 ? task.slot : task.nodeId}`.startsWith(value)) &&
+            matches(filters, 'service', (value) => task.serviceId === value || task.serviceName === value || (value.length >= 4 && task.serviceId.startsWith(value))) &&
+            matches(filters, 'node', (value) => task.nodeId === value || hostnames.get(task.nodeId) === value) &&
+            matches(filters, 'desired-state', (value) => value === dockerTaskState(task.desiredState) || (value === 'running' && task.desiredState === TaskState.TASK_STATE_RUNNING)) &&
+            matches(filters, 'label', () => false))
+          .map(dockerTask);
+      },
+    },
+    { method: 'GET', pattern: /^\/tasks\/([^/]+)$/, handle: async ({ params }) => dockerTask(await findTask(params[0] ?? '')) },
+  ];
+}
+
+/** Docker's NodeSpec (Role, Availability, Labels) as Skiff's. */
+function nodeSpecFromDocker(body: unknown): NonNullable<Node['spec']> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new DockerApiError(400, 'invalid node spec: expected an object');
+  const { Role: role, Availability: availability, Labels: labels, ...rest } = body as Record<string, unknown>;
+  for (const [key, value] of Object.entries(rest)) {
+    if (!isZero(value as never)) throw new DockerApiError(400, `invalid node spec: ${key} is not supported by Skiff's Docker API`);
+  }
+  const roles: Record<string, NodeRole> = { manager: NodeRole.NODE_ROLE_MANAGER, worker: NodeRole.NODE_ROLE_WORKER };
+  const availabilities: Record<string, NodeAvailability> = {
+    active: NodeAvailability.NODE_AVAILABILITY_ACTIVE,
+    pause: NodeAvailability.NODE_AVAILABILITY_PAUSE,
+    drain: NodeAvailability.NODE_AVAILABILITY_DRAIN,
+  };
+  const desiredRole = roles[String(role)];
+  if (desiredRole === undefined) throw new DockerApiError(400, `invalid node spec: Role must be manager or worker, not ${JSON.stringify(role)}`);
+  const wantedAvailability = availabilities[String(availability)];
+  if (wantedAvailability === undefined) throw new DockerApiError(400, `invalid node spec: Availability must be active, pause or drain, not ${JSON.stringify(availability)}`);
+  if (labels !== undefined && labels !== null && (typeof labels !== 'object' || Array.isArray(labels) || !Object.values(labels).every((value) => typeof value === 'string'))) {
+    throw new DockerApiError(400, 'invalid node spec: Labels must be an object of strings');
+  }
+  return { desiredRole, availability: wantedAvailability, labels: { ...((labels ?? {}) as Record<string, string>) } };
+}
+
+/** Go's name for this machine's architecture, as Docker reports it. */
+function goArch(): string {
+  const names: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386' };
+  return names[arch()] ?? arch();
+}
+
+/** Reads a JSON body of at most MAX_DOCKER_BODY_BYTES; an empty body is undefined. */
+function readJsonBody(request: IncomingMessage): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_DOCKER_BODY_BYTES) {
+        chunks.push(chunk);
+        return;
+      }
+      // Refused at once; the rest is not kept, and the connection closes after the answer.
+      reject(new DockerApiError(413, `request body over ${MAX_DOCKER_BODY_BYTES} bytes`));
+      chunks.length = 0;
+    });
+    request.on('error', reject);
+    request.on('end', () => {
+      if (size > MAX_DOCKER_BODY_BYTES) return reject(new DockerApiError(413, `request body over ${MAX_DOCKER_BODY_BYTES} bytes`));
+      const text = Buffer.concat(chunks).toString('utf8');
+      if (text.trim() === '') return resolve(undefined);
+      try {
+        resolve(JSON.parse(text));
+      } catch (error) {
+        reject(new DockerApiError(400, `invalid JSON body: ${error instanceof Error ? error.message : String(error)}`));
+      }
+    });
+  });
+}
+
+/** Answers one request by `routes`: the /vX.Y prefix checked and stripped, errors as {"message"}. */
+export async function handleDockerRequest(routes: Route[], request: IncomingMessage, response: ServerResponse, log: Logger): Promise<void> {
+  const url = new URL(request.url ?? '/', 'http://docker');
+  let path = url.pathname;
+  const method = request.method ?? 'GET';
+  response.setHeader('Api-Version', DOCKER_API_VERSION);
+  response.setHeader('Docker-Experimental', 'false');
+  response.setHeader('Ostype', 'linux');
+  response.setHeader('Server', `Skiff/${SKIFF_VERSION} (linux)`);
+  response.setHeader('Swarm', 'active/manager');
+  const send = (status: number, body: unknown): void => {
+    if (body === undefined || method === 'HEAD') {
+      response.writeHead(status);
+      response.end();
+      return;
+    }
+    if (typeof body === 'string') {
+      response.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8' });
+      response.end(body);
+      return;
+    }
+    response.writeHead(status, { 'Content-Type': 'application/json' });
+    response.end(`${JSON.stringify(body)}\n`);
+  };
+  try {
+    const versioned = /^\/v([^/]+)(\/.*)$/.exec(path);
+    if (versioned !== null) {
+      const wanted = versionNumber(versioned[1] ?? '');
+      if (wanted === undefined) throw new DockerApiError(400, `invalid API version in ${path}`);
+      if (wanted > (versionNumber(DOCKER_API_VERSION) ?? 0)) throw new DockerApiError(400, `client version ${versioned[1]} is too new. Maximum supported API version is ${DOCKER_API_VERSION}`);
+      if (wanted < (versionNumber(DOCKER_MIN_API_VERSION) ?? 0)) throw new DockerApiError(400, `client version ${versioned[1]} is too old. Minimum supported API version is ${DOCKER_MIN_API_VERSION}`);
+      path = versioned[2] ?? '/';
+    }
+    const candidates = routes.filter((route) => route.pattern.test(path));
+    const route = candidates.find((candidate) => candidate.method === method);
+    if (route === undefined) {
+      if (candidates.length > 0) throw new DockerApiError(405, `${method} is not allowed on ${path}`);
+      throw new DockerApiError(404, `page not found: ${method} ${path} is not part of Skiff's Docker API (nodes, services and tasks of the swarm API)`);
+    }
+    const params = (route.pattern.exec(path) ?? []).slice(1).map((value) => decodeURIComponent(value));
+    const result = await route.handle({ params, query: url.searchParams, body: () => readJsonBody(request) });
+    send(200, result);
+  } catch (error) {
+    const { status, message } = httpError(error);
+    if (status >= 500) log.warn('docker api request failed', { method, path, error: message });
+    if (status === 413) response.setHeader('Connection', 'close');
+    if (!response.headersSent) send(status, { message });
+    else response.destroy();
+  }
+}
+
+/** Serves the Docker API on `socketPath` (root only, like the control socket). */
+export async function startDockerApi(options: DockerApiOptions): Promise<{ close(): Promise<void> }> {
+  // Longer paths do not fit sockaddr_un, and libuv would silently listen on a truncated one.
+  if (Buffer.byteLength(options.socketPath) > MAX_UNIX_SOCKET_PATH_BYTES) {
+    throw new Error(`cannot serve the Docker API on ${options.socketPath}: a unix socket path is at most ${MAX_UNIX_SOCKET_PATH_BYTES} bytes`);
+  }
+  const routes = dockerRoutes(options);
+  const server: Server = createServer((request, response) => {
+    void handleDockerRequest(routes, request, response, options.log);
+  });
+  await mkdir(dirname(options.socketPath), { recursive: true });
+  await rm(options.socketPath, { force: true });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.socketPath, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const close = async (): Promise<void> => {
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+    await rm(options.socketPath, { force: true });
+  };
+  try {
+    await chmod(options.socketPath, 0o600);
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return { close };
+}
+
+/** The Control API over a gRPC client (the manager's own control socket), as DockerControl. */
+export function dockerControlOverGrpc(client: InstanceType<typeof ControlClient>, deadlineMs = 30_000): DockerControl {
+  const call = <T>(invoke: (metadata: grpc.Metadata, options: grpc.CallOptions, callback: (error: grpc.ServiceError | null, value?: T) => void) => unknown): Promise<T> =>
+    new Promise((resolve, reject) => {
+      invoke(new grpc.Metadata(), { deadline: Date.now() + deadlineMs }, (error, value) => {
+        if (error !== null || value === undefined) reject(error ?? new Error('empty response'));
+        else resolve(value);
+      });
+    });
+  const required = <T>(value: T | undefined, what: string): T => {
+    if (value === undefined) throw new DockerApiError(500, `the manager's answer carries no ${what}`);
+    return value;
+  };
+  return {
+    listNodes: async () => (await call<{ nodes: Node[] }>((metadata, options, callback) => client.listNodes({}, metadata, options, callback))).nodes,
+    getNode: async (node) => required((await call<{ node?: Node | undefined }>((metadata, options, callback) => client.getNode({ node }, metadata, options, callback))).node, 'node'),
+    updateNode: async (node, version, spec) => {
+      await call((metadata, options, callback) => client.updateNode({ node, version, spec }, metadata, options, callback));
+    },
+    removeNode: async (node, force) => {
+      await call((metadata, options, callback) => client.removeNode({ node, force }, metadata, options, callback));
+    },
+    listServices: async () => call((metadata, options, callback) => client.listServices({}, metadata, options, callback)),
+    getService: async (service) => required((await call<{ service?: Service | undefined }>((metadata, options, callback) => client.getService({ service }, metadata, options, callback))).service, 'service'),
+    createService: async (spec) =>
+      required((await call<{ service?: Service | undefined }>((metadata, options, callback) => client.createService({ spec, noResolveImage: true }, metadata, options, callback))).service, 'service'),
+    updateService: async (service, version, spec) => {
+      await call((metadata, options, callback) => client.updateService({ service, version, spec, noResolveImage: true }, metadata, options, callback));
+    },
+    rollbackService: async (service) => {
+      await call((metadata, options, callback) => client.rollbackService({ service }, metadata, options, callback));
+    },
+    removeService: async (service) => {
+      await call((metadata, options, callback) => client.removeService({ service }, metadata, options, callback));
+    },
+    listTasks: async () => (await call<{ tasks: Task[] }>((metadata, options, callback) => client.listTasks({ service: '', node: '' }, metadata, options, callback))).tasks,
+  };
+}

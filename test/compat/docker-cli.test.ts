@@ -1,0 +1,147 @@
+/**
+ * The stock `docker` CLI (the client installed on this machine; no engine) against a REAL manager
+ * (bin/skiffd, built, no agent) through its Docker-compatible API socket (DESIGN.md §1): version
+ * negotiation, `docker info`, `node ls|inspect|update`, `service create|ls|ps|inspect|scale|
+ * update|rollback|rm`, and refusals. What the CLI wrote is checked against the manager's store
+ * through the Control API on the same manager's control socket, so a test passes only when the
+ * CLI's request really became Skiff's state.
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCertificateAuthority, issueNodeCredentials, newNodeId, writeCertificateAuthority, writeCredentials } from '../../pki/index.js';
+import { ControlClient, type GetNodeResponse, type GetServiceResponse, type ListTasksResponse } from '../../proto/skiff/v1/control.js';
+import { NodeAvailability, TaskState } from '../../proto/skiff/v1/types.js';
+import { type CliResult, docker as dockerCli, repoRoot, waitFor } from '../e2e/helpers.js';
+import { LoopbackManager, freePortPair } from '../e2e/loopback-manager.js';
+
+const MANAGER_START_DEADLINE_MS = 60_000;
+const DOCKER_DEADLINE_MS = 60_000;
+
+let dataDir = '';
+let manager: LoopbackManager | undefined;
+let control: InstanceType<typeof ControlClient> | undefined;
+
+/** The stock docker CLI against the manager's Docker API socket. */
+function docker(...args: string[]): Promise<CliResult> {
+  return dockerCli(join(dataDir, 'docker.sock'), join(dataDir, 'docker-config'), args, DOCKER_DEADLINE_MS);
+}
+
+/** docker that must succeed; its stdout trimmed. */
+async function dockerOk(...args: string[]): Promise<string> {
+  const run = await docker(...args);
+  expect(run.code, `docker ${args.join(' ')}\n${run.stderr}`).toBe(0);
+  return run.stdout.trim();
+}
+
+function controlCall<T>(invoke: (client: InstanceType<typeof ControlClient>, callback: (error: grpc.ServiceError | null, value: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) => {
+    if (control === undefined) throw new Error('no control client');
+    invoke(control, (error, value) => (error === null ? resolve(value) : reject(error)));
+  });
+}
+
+const getService = (service: string): Promise<GetServiceResponse> => controlCall((client, callback) => client.getService({ service }, callback));
+
+beforeAll(async () => {
+  if (!existsSync(join(repoRoot, 'dist/cli/skiffd.js'))) throw new Error('cannot start skiffd: dist/cli/skiffd.js is missing; run `npm run build` first');
+  const version = await docker('--version');
+  if (version.code !== 0) throw new Error(`cannot run the docker CLI (this machine's client, no engine needed): ${version.stderr}`);
+  dataDir = await mkdtemp(join(tmpdir(), 'skiff-compat-docker-'));
+  const ca = await createCertificateAuthority();
+  await writeCertificateAuthority(join(dataDir, 'ca'), ca);
+  await writeCredentials(join(dataDir, 'certs'), await issueNodeCredentials(ca, { nodeId: newNodeId(), role: 'manager', ipAddresses: ['127.0.0.1'] }));
+  manager = new LoopbackManager(dataDir, await freePortPair(), join(dataDir, 'skiff.sock'));
+  manager.start();
+  await manager.waitForLog(/^skiffd ready$/, MANAGER_START_DEADLINE_MS);
+  control = new ControlClient(`unix://${join(dataDir, 'skiff.sock')}`, grpc.credentials.createInsecure());
+});
+
+afterAll(async () => {
+  control?.close();
+  await manager?.stop();
+  if (dataDir !== '') await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('the stock docker CLI against a Skiff manager', () => {
+  it('finds the API next to the control socket, root-only, and negotiates its version', async () => {
+    expect((await stat(join(dataDir, 'docker.sock'))).mode & 0o777).toBe(0o600);
+    expect(await dockerOk('version', '--format', '{{.Server.APIVersion}} {{.Server.Os}}')).toBe('1.43 linux');
+    const info = JSON.parse(await dockerOk('info', '--format', '{{json .Swarm}}')) as { LocalNodeState: string; ControlAvailable: boolean; Managers: number };
+    expect(info).toMatchObject({ LocalNodeState: 'active', ControlAvailable: true, Managers: 1 });
+  });
+
+  it('lists the manager as the leader, marked as the node it talks to', async () => {
+    const rows = (await dockerOk('node', 'ls', '--format', '{{.Self}} {{.ManagerStatus}}')).split('\n');
+    expect(rows).toEqual(['true Leader']);
+  });
+
+  it('drains a node with docker node update, in Skiff\'s store', async () => {
+    const self = await dockerOk('info', '--format', '{{.Swarm.NodeID}}');
+    await dockerOk('node', 'update', '--availability', 'drain', '--label-add', 'zone=a', 'self');
+    const node = await controlCall<GetNodeResponse>((client, callback) => client.getNode({ node: self }, callback));
+    expect(node.node?.spec).toMatchObject({ availability: NodeAvailability.NODE_AVAILABILITY_DRAIN, labels: { zone: 'a' } });
+    await dockerOk('node', 'update', '--availability', 'active', 'self');
+  });
+
+  it('creates a service that Skiff stores as the CLI described it, and lists it and its tasks', async () => {
+    const id = await dockerOk('service', 'create', '--detach', '--name', 'web', '--replicas', '2', '--env', 'A=1', '--label', 'team=x', '--publish', '8080:80', '--stop-grace-period', '7s', 'busybox:latest', 'sleep', '1000');
+    const stored = (await getService('web')).service;
+    expect(stored?.meta?.id).toBe(id);
+    expect(stored?.spec).toMatchObject({
+      name: 'web',
+      labels: { team: 'x' },
+      mode: { $case: 'replicated', value: { replicas: 2 } },
+      taskTemplate: { container: { image: 'busybox:latest', args: ['sleep', '1000'], env: ['A=1'], stopGracePeriodMs: 7_000 } },
+      endpoint: { ports: [expect.objectContaining({ targetPort: 80, publishedPort: 8080, protocol: 'tcp' })] },
+    });
+    expect(await dockerOk('service', 'ls', '--format', '{{.Name}} {{.Mode}} {{.Replicas}} {{.Image}}')).toMatch(/^web replicated [0-2]\/2 busybox:latest$/);
+    // Two tasks for slots 1 and 2, wanted running (no worker here: they stay pending).
+    await waitFor('two tasks for web', DOCKER_DEADLINE_MS, async () => {
+      const rows = (await dockerOk('service', 'ps', 'web', '--format', '{{.Name}} {{.DesiredState}}')).split('\n').sort();
+      return rows.length === 2 ? rows : undefined;
+    }).then((rows) => expect(rows).toEqual(['web.1 Running', 'web.2 Running']));
+  });
+
+  it('scales, updates and rolls back, each a new version in the store', async () => {
+    await dockerOk('service', 'scale', '--detach', 'web=3');
+    expect((await getService('web')).service?.spec?.mode).toEqual({ $case: 'replicated', value: { replicas: 3 } });
+    const before = (await getService('web')).service?.specVersion ?? 0;
+    await dockerOk('service', 'update', '--detach', '--image', 'busybox:1.36', '--env-add', 'B=2', 'web');
+    const updated = (await getService('web')).service;
+    expect(updated?.spec?.taskTemplate?.container?.image).toBe('busybox:1.36');
+    // The CLI merges --env-add through a map: the order of the variables is its own.
+    expect([...(updated?.spec?.taskTemplate?.container?.env ?? [])].sort()).toEqual(['A=1', 'B=2']);
+    expect(updated?.specVersion).toBe(before + 1);
+    expect(updated?.spec?.mode).toEqual({ $case: 'replicated', value: { replicas: 3 } });
+    await dockerOk('service', 'rollback', '--detach', 'web');
+    expect((await getService('web')).service?.spec?.taskTemplate?.container?.image).toBe('busybox:latest');
+    expect(await dockerOk('service', 'inspect', 'web', '--format', '{{.Spec.TaskTemplate.ContainerSpec.Image}} {{.PreviousSpec.TaskTemplate.ContainerSpec.Image}}')).toBe('busybox:latest busybox:1.36');
+  });
+
+  it('refuses what Skiff cannot honour, naming the field, and stores nothing', async () => {
+    const refused = await docker('service', 'create', '--detach', '--name', 'bad', '--mount', 'type=bind,source=/srv,target=/srv,bind-propagation=rshared', 'busybox:latest');
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('TaskTemplate.ContainerSpec.Mounts[0].BindOptions');
+    await expect(getService('bad')).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
+    const taken = await docker('service', 'create', '--detach', '--name', 'web', 'busybox:latest');
+    expect(taken.code).not.toBe(0);
+    expect(taken.stderr).toContain('a service with that name already exists');
+    const unknown = await docker('ps');
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toContain("is not part of Skiff's Docker API");
+  });
+
+  it('removes a service and its tasks', async () => {
+    expect(await dockerOk('service', 'rm', 'web')).toBe('web');
+    await expect(getService('web')).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
+    expect(await dockerOk('service', 'ls', '--quiet')).toBe('');
+    await waitFor('the tasks of web to go', DOCKER_DEADLINE_MS, async () => {
+      const tasks = await controlCall<ListTasksResponse>((client, callback) => client.listTasks({ service: '', node: '' }, callback));
+      return tasks.tasks.every((task) => task.serviceName !== 'web' || task.desiredState !== TaskState.TASK_STATE_RUNNING) ? true : undefined;
+    });
+  });
+});
