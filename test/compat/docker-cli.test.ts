@@ -7,7 +7,7 @@
  * CLI's request really became Skiff's state.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -133,6 +133,29 @@ describe('the stock docker CLI against a Skiff manager', () => {
     const unknown = await docker('ps');
     expect(unknown.code).not.toBe(0);
     expect(unknown.stderr).toContain("is not part of Skiff's Docker API");
+  });
+
+  it('creates secrets and overlay networks that a service then uses', async () => {
+    const secretFile = join(dataDir, 'password.txt');
+    await writeFile(secretFile, 'hunter2');
+    const secretId = await dockerOk('secret', 'create', '--label', 'app=db', 'db-password', secretFile);
+    expect(await dockerOk('secret', 'ls', '--format', '{{.ID}} {{.Name}}')).toBe(`${secretId} db-password`);
+    const networkId = await dockerOk('network', 'create', '--driver', 'overlay', '--subnet', '10.77.0.0/24', '--internal', 'backend');
+    expect(await dockerOk('network', 'ls', '--format', '{{.ID}} {{.Name}} {{.Driver}} {{.Scope}}')).toBe(`${networkId.slice(0, 12)} backend overlay swarm`);
+    expect(await dockerOk('network', 'inspect', 'backend', '--format', '{{(index .IPAM.Config 0).Subnet}} {{.Internal}}')).toBe('10.77.0.0/24 true');
+    await dockerOk('service', 'create', '--detach', '--name', 'db', '--secret', 'db-password', '--network', 'backend', 'busybox:latest', 'sleep', '1000');
+    const db = (await getService('db')).service;
+    expect(db?.spec?.taskTemplate?.container?.secrets).toEqual([expect.objectContaining({ secretId, secretName: 'db-password', target: 'db-password' })]);
+    expect(db?.spec?.taskTemplate?.networks).toEqual([networkId]);
+    // In use: Skiff refuses to remove either, and says by whom.
+    const busy = await docker('secret', 'rm', 'db-password');
+    expect(busy.code).not.toBe(0);
+    expect(busy.stderr).toContain('db');
+    await dockerOk('service', 'rm', 'db');
+    await dockerOk('secret', 'rm', 'db-password');
+    await dockerOk('network', 'rm', 'backend');
+    expect(await dockerOk('secret', 'ls', '--quiet')).toBe('');
+    expect(await dockerOk('network', 'ls', '--quiet')).toBe('');
   });
 
   it('removes a service and its tasks', async () => {

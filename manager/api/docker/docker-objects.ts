@@ -7,11 +7,11 @@
  * nothing a user asked for is dropped in silence; the stock CLI's defaults (an empty DNSConfig,
  * Isolation "default", Runtime "container", ...) pass.
  */
-import type { Node, Service, Task } from '../../../proto/skiff/v1/objects.js';
+import type { Network, Node, Service, Task } from '../../../proto/skiff/v1/objects.js';
 import type {
-  ContainerSpec, EndpointSpec, HealthCheck, Mount, PortConfig, ResourceRequirements, ServiceSpec, TaskSpec, UpdateConfig,
+  ContainerSpec, EndpointSpec, HealthCheck, Mount, NetworkSpec, PortConfig, ResourceRequirements, ServiceSpec, TaskSpec, UpdateConfig,
 } from '../../../proto/skiff/v1/specs.js';
-import { HealthState, NodeAvailability, NodeRole, NodeState, TaskState, type Resources } from '../../../proto/skiff/v1/types.js';
+import { HealthState, NodeAvailability, NodeRole, NodeState, TaskState, type Meta, type Resources } from '../../../proto/skiff/v1/types.js';
 import { taskStateName } from '../../../proto/task-states.js';
 import { ApiError } from '../errors.js';
 
@@ -27,7 +27,7 @@ function timestamp(ms: number): string {
   return new Date(ms > 0 ? ms : 0).toISOString();
 }
 
-function objectHeader(meta: { id: string; version: number; createdAtMs: number; updatedAtMs: number } | undefined): JsonObject {
+function objectHeader(meta: Meta | undefined): JsonObject {
   return { ID: meta?.id ?? '', Version: { Index: meta?.version ?? 0 }, CreatedAt: timestamp(meta?.createdAtMs ?? 0), UpdatedAt: timestamp(meta?.updatedAtMs ?? 0) };
 }
 
@@ -619,4 +619,79 @@ export function keepSkiffSettings(update: ServiceSpec, current: ServiceSpec | un
       ? { taskTemplate: { ...update.taskTemplate, container: { ...container, healthcheck: currentCheck } } }
       : {}),
   };
+}
+
+// ----- secrets, configs, networks -----
+
+/** A secret or config without its data (no Control API call returns data; nor does Docker's for secrets). */
+export function dockerDataObject(object: { meta?: Meta | undefined; spec?: { name: string; labels: Record<string, string> } | undefined }): JsonObject {
+  return { ...objectHeader(object.meta), Spec: { Name: object.spec?.name ?? '', Labels: { ...(object.spec?.labels ?? {}) } } };
+}
+
+/** The body of POST /secrets/create or /configs/create: name, labels and base64 data. */
+export function skiffDataSpec(body: Json, kind: 'secret' | 'config'): { name: string; labels: Record<string, string>; data: Uint8Array } {
+  const fields = Fields.of(body, '');
+  const name = fields.string('Name');
+  const labels = fields.stringMap('Labels');
+  const encoded = fields.string('Data');
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(encoded) || encoded.length % 4 !== 0) throw invalid('Data', `must be base64 (the ${kind}'s bytes)`);
+  fields.only('Driver');
+  fields.only('Templating');
+  fields.done();
+  return { name, labels, data: new Uint8Array(Buffer.from(encoded, 'base64')) };
+}
+
+export function dockerNetwork(network: Network): JsonObject {
+  const allocation = network.allocation;
+  return {
+    Name: network.spec?.name ?? '',
+    Id: network.meta?.id ?? '',
+    Created: timestamp(network.meta?.createdAtMs ?? 0),
+    Scope: 'swarm',
+    Driver: network.spec?.driver || 'overlay',
+    EnableIPv6: false,
+    IPAM: { Driver: 'default', Options: null, Config: allocation === undefined || allocation.subnet === '' ? [] : [{ Subnet: allocation.subnet, Gateway: allocation.gateway }] },
+    Internal: network.spec?.internal ?? false,
+    Attachable: network.spec?.attachable ?? false,
+    Ingress: false,
+    ConfigFrom: { Network: '' },
+    ConfigOnly: false,
+    Containers: {},
+    Options: allocation === undefined || allocation.vni === 0 ? {} : { 'com.docker.network.driver.overlay.vxlanid_list': String(allocation.vni) },
+    Labels: { ...(network.spec?.labels ?? {}) },
+  };
+}
+
+/** The body of POST /networks/create as Skiff's NetworkSpec (overlay only; one subnet, its gateway Skiff's). */
+export function skiffNetworkSpec(body: Json): NetworkSpec {
+  const fields = Fields.of(body, '');
+  const ipam = fields.object('IPAM');
+  const configs = ipam?.objects('Config') ?? [];
+  if (configs.length > 1) throw invalid('IPAM.Config', 'may hold one subnet only');
+  const config = configs[0];
+  const subnet = config?.string('Subnet') ?? '';
+  config?.only('Gateway');
+  config?.only('IPRange');
+  config?.only('AuxiliaryAddresses');
+  config?.done();
+  ipam?.only('Driver', 'default');
+  ipam?.only('Options');
+  ipam?.done();
+  const spec: NetworkSpec = {
+    name: fields.string('Name'),
+    labels: fields.stringMap('Labels'),
+    driver: fields.string('Driver'),
+    subnet,
+    internal: fields.boolean('Internal'),
+    attachable: fields.boolean('Attachable'),
+  };
+  fields.only('CheckDuplicate', true);
+  fields.only('Scope', 'swarm');
+  fields.only('Ingress');
+  fields.only('EnableIPv6');
+  fields.only('Options');
+  fields.only('ConfigOnly');
+  fields.only('ConfigFrom');
+  fields.done();
+  return spec;
 }

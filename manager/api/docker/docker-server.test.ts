@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../common/log.js';
-import type { Node, Service, Task } from '../../../proto/skiff/v1/objects.js';
-import type { ServiceSpec } from '../../../proto/skiff/v1/specs.js';
+import type { Config, Network, Node, Secret, Service, Task } from '../../../proto/skiff/v1/objects.js';
+import type { ConfigSpec, NetworkSpec, SecretSpec, ServiceSpec } from '../../../proto/skiff/v1/specs.js';
 import { NodeRole, TaskState } from '../../../proto/skiff/v1/types.js';
 import { type DockerControl, MAX_DOCKER_BODY_BYTES, parseFilters, startDockerApi } from './docker-server.js';
 
@@ -34,6 +34,20 @@ class FakeDockerControl implements DockerControl {
   rollbackService = (service: string): Promise<void> => this.answer('rollbackService', undefined, service);
   removeService = (service: string): Promise<void> => this.answer('removeService', undefined, service);
   listTasks = (): Promise<Task[]> => this.answer('listTasks', this.tasks);
+  secrets: Secret[] = [];
+  networks: Network[] = [];
+  listSecrets = (): Promise<Secret[]> => this.answer('listSecrets', this.secrets);
+  getSecret = (secret: string): Promise<Secret> => this.answer('getSecret', this.secrets[0]!, secret);
+  createSecret = (spec: SecretSpec): Promise<Secret> => this.answer('createSecret', { meta: { id: 'sec-id', version: 1, createdAtMs: 0, updatedAtMs: 0 }, spec: { ...spec, data: new Uint8Array() } }, spec);
+  removeSecret = (secret: string): Promise<void> => this.answer('removeSecret', undefined, secret);
+  listConfigs = (): Promise<Config[]> => this.answer('listConfigs', []);
+  getConfig = (config: string): Promise<Config> => this.answer('getConfig', this.secrets[0]!, config);
+  createConfig = (spec: ConfigSpec): Promise<Config> => this.answer('createConfig', { meta: { id: 'cfg-id', version: 1, createdAtMs: 0, updatedAtMs: 0 }, spec }, spec);
+  removeConfig = (config: string): Promise<void> => this.answer('removeConfig', undefined, config);
+  listNetworks = (): Promise<Network[]> => this.answer('listNetworks', this.networks);
+  getNetwork = (network: string): Promise<Network> => this.answer('getNetwork', this.networks[0]!, network);
+  createNetwork = (spec: NetworkSpec): Promise<Network> => this.answer('createNetwork', { meta: { id: 'net-id', version: 1, createdAtMs: 0, updatedAtMs: 0 }, spec, allocation: undefined }, spec);
+  removeNetwork = (network: string): Promise<void> => this.answer('removeNetwork', undefined, network);
 }
 
 const serviceBody = { Name: 'web', TaskTemplate: { ContainerSpec: { Image: 'busybox:latest' } }, Mode: { Replicated: { Replicas: 2 } } };
@@ -99,6 +113,8 @@ beforeEach(() => {
   control.failWith = undefined;
   control.nodes = [{ meta: { id: 'n1', version: 3, createdAtMs: 0, updatedAtMs: 0 }, spec: undefined, description: undefined, status: undefined, managerStatus: { addr: '127.0.0.1:4242', leader: true, reachability: 'reachable', raftId: 0 }, role: NodeRole.NODE_ROLE_MANAGER }];
   control.services = [service('s1', 'web'), service('s2', 'db')];
+  control.secrets = [{ meta: { id: 'sec1', version: 2, createdAtMs: 0, updatedAtMs: 0 }, spec: { name: 'db-password', labels: { app: 'db' }, data: new Uint8Array() } }];
+  control.networks = [{ meta: { id: 'net1', version: 2, createdAtMs: 0, updatedAtMs: 0 }, spec: { name: 'backend', labels: {}, driver: 'overlay', subnet: '', internal: true, attachable: false }, allocation: { subnet: '10.0.1.0/24', gateway: '10.0.1.1', vni: 4097 } }];
   control.tasks = [task('t1', 's1', TaskState.TASK_STATE_RUNNING), task('t2', 's1', TaskState.TASK_STATE_SHUTDOWN), task('t3', 's2', TaskState.TASK_STATE_RUNNING)];
 });
 
@@ -224,5 +240,39 @@ describe('tasks and nodes through the Docker API', () => {
     expect(control.calls).toContainEqual(['updateNode', 'n1', 4, { desiredRole: NodeRole.NODE_ROLE_WORKER, availability: 0, labels: {} }]);
     expect(message(await call('POST', '/v1.43/nodes/n1/update?version=3', JSON.stringify({ Role: 'boss', Availability: 'active' })))).toMatch(/Role must be manager or worker/);
     expect(message(await call('POST', '/v1.43/nodes/n1/update?version=3', JSON.stringify({ Role: 'worker', Availability: 'active', Name: 'x' })))).toMatch(/Name is not supported/);
+  });
+});
+
+describe('secrets, configs and networks through the Docker API', () => {
+  it('creates a secret from base64 data, and never shows data back', async () => {
+    const answer = await call('POST', '/v1.43/secrets/create', JSON.stringify({ Name: 'token', Labels: { a: 'b' }, Data: Buffer.from('s3cret').toString('base64') }));
+    expect(JSON.parse(answer.body)).toEqual({ ID: 'sec-id' });
+    const spec = control.calls.find(([name]) => name === 'createSecret')?.[1] as SecretSpec;
+    expect(Buffer.from(spec.data).toString()).toBe('s3cret');
+    expect(spec).toMatchObject({ name: 'token', labels: { a: 'b' } });
+    const listed = JSON.parse((await call('GET', `/v1.43/secrets?filters=${encodeURIComponent('{"names":{"db-password":true}}')}`)).body) as unknown[];
+    expect(listed).toEqual([{ ID: 'sec1', Version: { Index: 2 }, CreatedAt: '1970-01-01T00:00:00.000Z', UpdatedAt: '1970-01-01T00:00:00.000Z', Spec: { Name: 'db-password', Labels: { app: 'db' } } }]);
+  });
+
+  it('refuses data that is not base64, a driver, and any update', async () => {
+    expect(message(await call('POST', '/v1.43/secrets/create', JSON.stringify({ Name: 'x', Data: 'not base64!' })))).toContain('Data must be base64');
+    expect(message(await call('POST', '/v1.43/configs/create', JSON.stringify({ Name: 'x', Data: '', Driver: { Name: 'vault' } })))).toContain('Driver');
+    expect((await call('POST', '/v1.43/secrets/sec1/update?version=2', '{}')).status).toBe(400);
+    expect(control.calls.map(([name]) => name)).not.toContain('createSecret');
+  });
+
+  it('creates an overlay network with its subnet, and refuses what Skiff does not do', async () => {
+    const body = { Name: 'backend', Driver: 'overlay', Internal: true, CheckDuplicate: true, Scope: 'swarm', IPAM: { Driver: 'default', Config: [{ Subnet: '10.9.0.0/24' }] } };
+    expect(JSON.parse((await call('POST', '/v1.43/networks/create', JSON.stringify(body))).body)).toEqual({ Id: 'net-id', Warning: '' });
+    expect(control.calls.find(([name]) => name === 'createNetwork')?.[1]).toEqual({ name: 'backend', labels: {}, driver: 'overlay', subnet: '10.9.0.0/24', internal: true, attachable: false });
+    expect(message(await call('POST', '/v1.43/networks/create', JSON.stringify({ ...body, IPAM: { Config: [{ Subnet: '10.9.0.0/24', Gateway: '10.9.0.9' }] } })))).toContain('IPAM.Config[0].Gateway');
+    expect(message(await call('POST', '/v1.43/networks/create', JSON.stringify({ ...body, EnableIPv6: true })))).toContain('EnableIPv6');
+  });
+
+  it('shows a network with its allocated subnet and VXLAN id', async () => {
+    const network = JSON.parse((await call('GET', '/v1.43/networks/backend')).body) as Record<string, unknown>;
+    expect(network).toMatchObject({ Name: 'backend', Id: 'net1', Scope: 'swarm', Driver: 'overlay', Internal: true, IPAM: { Config: [{ Subnet: '10.0.1.0/24', Gateway: '10.0.1.1' }] }, Options: { 'com.docker.network.driver.overlay.vxlanid_list': '4097' } });
+    expect((await call('DELETE', '/v1.43/networks/backend')).status).toBe(200);
+    expect(control.calls).toContainEqual(['removeNetwork', 'backend']);
   });
 });

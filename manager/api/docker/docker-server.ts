@@ -4,7 +4,8 @@
  * (`DOCKER_HOST=unix:///run/skiff/docker.sock docker service ls`). It translates: every call goes
  * to the manager's own Control API, so validation, forwarding to the leader and errors are the
  * ones the skiff CLI gets. Covered: ping, version, info; nodes (ls, inspect, update, rm);
- * services (create, ls, inspect, update, rollback, rm); tasks (ls, inspect). Anything else is
+ * services (create, ls, inspect, update, rollback, rm); tasks (ls, inspect); secrets and configs
+ * (create, ls, inspect, rm); overlay networks (create, ls, inspect, rm). Anything else is
  * answered 404 with the path it did not know.
  */
 import { chmod, mkdir, rm } from 'node:fs/promises';
@@ -14,10 +15,12 @@ import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../../common/log.js';
 import type { ControlClient, ServiceReplicaCounts } from '../../../proto/skiff/v1/control.js';
-import type { Node, Service, Task } from '../../../proto/skiff/v1/objects.js';
-import type { ServiceSpec } from '../../../proto/skiff/v1/specs.js';
+import type { Config, Network, Node, Secret, Service, Task } from '../../../proto/skiff/v1/objects.js';
+import type { ConfigSpec, NetworkSpec, SecretSpec, ServiceSpec } from '../../../proto/skiff/v1/specs.js';
 import { NodeAvailability, NodeRole, TaskState } from '../../../proto/skiff/v1/types.js';
-import { dockerNode, dockerService, dockerTask, dockerTaskState, isZero, keepSkiffSettings, skiffServiceSpec } from './docker-objects.js';
+import {
+  dockerDataObject, dockerNetwork, dockerNode, dockerService, dockerTask, dockerTaskState, isZero, keepSkiffSettings, skiffDataSpec, skiffNetworkSpec, skiffServiceSpec,
+} from './docker-objects.js';
 
 /** The Engine API version this adapter speaks (Docker 24); the CLI negotiates down to it at /_ping. */
 export const DOCKER_API_VERSION = '1.43';
@@ -42,6 +45,18 @@ export interface DockerControl {
   rollbackService(service: string): Promise<void>;
   removeService(service: string): Promise<void>;
   listTasks(): Promise<Task[]>;
+  listSecrets(): Promise<Secret[]>;
+  getSecret(secret: string): Promise<Secret>;
+  createSecret(spec: SecretSpec): Promise<Secret>;
+  removeSecret(secret: string): Promise<void>;
+  listConfigs(): Promise<Config[]>;
+  getConfig(config: string): Promise<Config>;
+  createConfig(spec: ConfigSpec): Promise<Config>;
+  removeConfig(config: string): Promise<void>;
+  listNetworks(): Promise<Network[]>;
+  getNetwork(network: string): Promise<Network>;
+  createNetwork(spec: NetworkSpec): Promise<Network>;
+  removeNetwork(network: string): Promise<void>;
 }
 
 export interface DockerApiOptions {
@@ -328,6 +343,83 @@ export function dockerRoutes(options: Omit<DockerApiOptions, 'socketPath' | 'log
       },
     },
     { method: 'GET', pattern: /^\/tasks\/([^/]+)$/, handle: async ({ params }) => dockerTask(await findTask(params[0] ?? '')) },
+    ...dataObjectRoutes('secrets', 'secret', { list: control.listSecrets, get: control.getSecret, create: control.createSecret, remove: control.removeSecret }),
+    ...dataObjectRoutes('configs', 'config', { list: control.listConfigs, get: control.getConfig, create: control.createConfig, remove: control.removeConfig }),
+    {
+      method: 'GET',
+      pattern: /^\/networks$/,
+      handle: async ({ query }) => {
+        const filters = parseFilters(query.get('filters'), ['id', 'name', 'driver', 'label', 'scope', 'type']);
+        return (await control.listNetworks())
+          .filter((network) =>
+            matches(filters, 'id', (value) => network.meta?.id.startsWith(value) === true) &&
+            matches(filters, 'name', (value) => network.spec?.name.includes(value) === true) &&
+            matches(filters, 'driver', (value) => value === (network.spec?.driver || 'overlay')) &&
+            matches(filters, 'label', (value) => labelMatches(network.spec?.labels ?? {}, value)) &&
+            matches(filters, 'scope', (value) => value === 'swarm') &&
+            matches(filters, 'type', (value) => value === 'custom'))
+          .map(dockerNetwork);
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/networks\/create$/,
+      handle: async ({ body }) => ({ Id: (await control.createNetwork(skiffNetworkSpec((await body()) as never))).meta?.id ?? '', Warning: '' }),
+    },
+    { method: 'GET', pattern: /^\/networks\/([^/]+)$/, handle: async ({ params }) => dockerNetwork(await control.getNetwork(params[0] ?? '')) },
+    {
+      method: 'DELETE',
+      pattern: /^\/networks\/([^/]+)$/,
+      handle: async ({ params }) => {
+        await control.removeNetwork(params[0] ?? '');
+        return undefined;
+      },
+    },
+  ];
+}
+
+/** The routes of secrets or configs, which Docker shapes alike (and Skiff keeps immutable). */
+function dataObjectRoutes<T extends Secret | Config>(
+  path: 'secrets' | 'configs',
+  kind: 'secret' | 'config',
+  calls: { list(): Promise<T[]>; get(reference: string): Promise<T>; create(spec: { name: string; labels: Record<string, string>; data: Uint8Array }): Promise<T>; remove(reference: string): Promise<void> },
+): Route[] {
+  return [
+    {
+      method: 'GET',
+      pattern: new RegExp(`^/${path}$`),
+      handle: async ({ query }) => {
+        const filters = parseFilters(query.get('filters'), ['id', 'name', 'names', 'label']);
+        return (await calls.list())
+          .filter((object) =>
+            matches(filters, 'id', (value) => object.meta?.id.startsWith(value) === true) &&
+            matches(filters, 'name', (value) => object.spec?.name.startsWith(value) === true) &&
+            matches(filters, 'names', (value) => object.spec?.name === value) &&
+            matches(filters, 'label', (value) => labelMatches(object.spec?.labels ?? {}, value)))
+          .map(dockerDataObject);
+      },
+    },
+    {
+      method: 'POST',
+      pattern: new RegExp(`^/${path}/create$`),
+      handle: async ({ body }) => ({ ID: (await calls.create(skiffDataSpec((await body()) as never, kind))).meta?.id ?? '' }),
+    },
+    { method: 'GET', pattern: new RegExp(`^/${path}/([^/]+)$`), handle: async ({ params }) => dockerDataObject(await calls.get(params[0] ?? '')) },
+    {
+      method: 'POST',
+      pattern: new RegExp(`^/${path}/([^/]+)/update$`),
+      handle: async () => {
+        throw new DockerApiError(400, `a ${kind} cannot be updated in Skiff: create one under a new name, point the services at it, then remove the old one`);
+      },
+    },
+    {
+      method: 'DELETE',
+      pattern: new RegExp(`^/${path}/([^/]+)$`),
+      handle: async ({ params }) => {
+        await calls.remove(params[0] ?? '');
+        return undefined;
+      },
+    },
   ];
 }
 
@@ -511,5 +603,23 @@ export function dockerControlOverGrpc(client: InstanceType<typeof ControlClient>
       await call((metadata, options, callback) => client.removeService({ service }, metadata, options, callback));
     },
     listTasks: async () => (await call<{ tasks: Task[] }>((metadata, options, callback) => client.listTasks({ service: '', node: '' }, metadata, options, callback))).tasks,
+    listSecrets: async () => (await call<{ secrets: Secret[] }>((metadata, options, callback) => client.listSecrets({}, metadata, options, callback))).secrets,
+    getSecret: async (secret) => required((await call<{ secret?: Secret | undefined }>((metadata, options, callback) => client.getSecret({ secret }, metadata, options, callback))).secret, 'secret'),
+    createSecret: async (spec) => required((await call<{ secret?: Secret | undefined }>((metadata, options, callback) => client.createSecret({ spec }, metadata, options, callback))).secret, 'secret'),
+    removeSecret: async (secret) => {
+      await call((metadata, options, callback) => client.removeSecret({ secret }, metadata, options, callback));
+    },
+    listConfigs: async () => (await call<{ configs: Config[] }>((metadata, options, callback) => client.listConfigs({}, metadata, options, callback))).configs,
+    getConfig: async (config) => required((await call<{ config?: Config | undefined }>((metadata, options, callback) => client.getConfig({ config }, metadata, options, callback))).config, 'config'),
+    createConfig: async (spec) => required((await call<{ config?: Config | undefined }>((metadata, options, callback) => client.createConfig({ spec }, metadata, options, callback))).config, 'config'),
+    removeConfig: async (config) => {
+      await call((metadata, options, callback) => client.removeConfig({ config }, metadata, options, callback));
+    },
+    listNetworks: async () => (await call<{ networks: Network[] }>((metadata, options, callback) => client.listNetworks({}, metadata, options, callback))).networks,
+    getNetwork: async (network) => required((await call<{ network?: Network | undefined }>((metadata, options, callback) => client.getNetwork({ network }, metadata, options, callback))).network, 'network'),
+    createNetwork: async (spec) => required((await call<{ network?: Network | undefined }>((metadata, options, callback) => client.createNetwork({ spec }, metadata, options, callback))).network, 'network'),
+    removeNetwork: async (network) => {
+      await call((metadata, options, callback) => client.removeNetwork({ network }, metadata, options, callback));
+    },
   };
 }
