@@ -3,14 +3,15 @@
  * logs` shows the lines of three tasks on three hosts, each with its task prefix, honours --tail
  * and follows new lines with -f until it is interrupted; `skiff task exec` runs a command in a
  * task on any host and exits with the command's exit code; both work through the follower manager
- * too (it relays them to the leader), and exec refuses a task that does not exist.
+ * too (it relays them to the leader), and exec refuses a task that does not exist. The stock
+ * `docker service logs` shows the same lines through the Docker API.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labDown, labUp, type LabState } from '../../deploy/lab/index.js';
-import { repoRoot, running, skiff, skiffJson, type TaskRow, uniqueLab, waitFor } from './helpers.js';
+import { docker, repoRoot, running, skiff, skiffJson, type TaskRow, uniqueLab, waitFor } from './helpers.js';
 
 const lab = uniqueLab('logs');
 let state: LabState;
@@ -48,6 +49,40 @@ describe('skiff service logs', () => {
       expect(result.stdout).not.toContain('to stderr');
     }
     expect(new Set(tasks.map((task) => task.hostname)).size).toBe(3);
+  });
+
+  it('the stock docker CLI shows the same lines through the Docker API, with Docker\'s task prefix', async () => {
+    const socket = join(dirname(state.hosts[0]!.controlSocket), 'docker.sock');
+    const result = await waitFor('hello lines of all three tasks through docker', 30_000, async () => {
+      const logs = await docker(socket, join(lab.home, 'docker-config'), ['service', 'logs', 'chat']);
+      return logs.code === 0 && tasks.every((task) => logs.stdout.includes(`hello from chat.${task.slot}.`)) ? logs : undefined;
+    });
+    for (const task of tasks) {
+      const line = result.stdout.split('\n').find((candidate) => candidate.includes(`| hello from chat.${task.slot}.${task.id}`));
+      expect(line, result.stdout).toMatch(new RegExp(`^chat\\.${task.slot}\\.${task.id.slice(0, 12)}@${task.hostname} +\\| `));
+      expect(result.stderr).toContain(`| to stderr chat.${task.slot}.${task.id}`);
+    }
+    expect(result.stdout).not.toContain('to stderr');
+    const tail = await docker(socket, join(lab.home, 'docker-config'), ['service', 'logs', '--tail', '1', '--timestamps', 'chat']);
+    expect(tail.code, tail.stderr).toBe(0);
+    const lines = (tail.stdout + tail.stderr).trim().split('\n');
+    expect(lines).toHaveLength(3);
+    for (const line of lines) expect(line).toMatch(/^\d{4}-\d{2}-\d{2}T\S+ chat\.\d\.\w+@h\d +\| /);
+    // -f: lines written after the call started keep coming until the CLI is interrupted.
+    const child = spawn('docker', ['service', 'logs', '-f', '--tail', '0', 'chat'], {
+      env: { PATH: process.env['PATH'] ?? '', HOME: join(lab.home, 'docker-config'), DOCKER_CONFIG: join(lab.home, 'docker-config'), DOCKER_HOST: `unix://${socket}` },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let followed = '';
+    child.stdout.on('data', (chunk: Buffer) => (followed += chunk.toString()));
+    const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+    try {
+      await waitFor('new ticks from all three tasks through docker -f', 20_000, async () => (tasks.every((task) => followed.includes(`chat.${task.slot}.${task.id.slice(0, 12)}@`)) ? true : undefined));
+      expect(followed).not.toContain('hello from');
+    } finally {
+      child.kill('SIGINT');
+      await exited;
+    }
   });
 
   it('--tail 1 prints one line per task; --since in the future prints none', async () => {

@@ -5,10 +5,11 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../common/log.js';
+import type { LogMessage, LogsOptions } from '../../../proto/skiff/v1/attach.js';
 import type { Config, Network, Node, Secret, Service, Task } from '../../../proto/skiff/v1/objects.js';
 import type { ConfigSpec, NetworkSpec, SecretSpec, ServiceSpec } from '../../../proto/skiff/v1/specs.js';
 import { NodeRole, TaskState } from '../../../proto/skiff/v1/types.js';
-import { type DockerControl, MAX_DOCKER_BODY_BYTES, parseFilters, startDockerApi } from './docker-server.js';
+import { type DockerControl, MAX_DOCKER_BODY_BYTES, logFrame, parseFilters, sinceMs, startDockerApi } from './docker-server.js';
 
 /** A fake Control API: records what the adapter asked for and answers from fixed objects. */
 class FakeDockerControl implements DockerControl {
@@ -48,6 +49,22 @@ class FakeDockerControl implements DockerControl {
   getNetwork = (network: string): Promise<Network> => this.answer('getNetwork', this.networks[0]!, network);
   createNetwork = (spec: NetworkSpec): Promise<Network> => this.answer('createNetwork', { meta: { id: 'net-id', version: 1, createdAtMs: 0, updatedAtMs: 0 }, spec, allocation: undefined }, spec);
   removeNetwork = (network: string): Promise<void> => this.answer('removeNetwork', undefined, network);
+  logLines: LogMessage[] = [];
+  taskLogs = async (target: { service: string; task: string }, options: LogsOptions, onMessage: (message: LogMessage) => void): Promise<void> => {
+    await this.answer('taskLogs', undefined, target, options);
+    for (const line of this.logLines) onMessage(line);
+  };
+}
+
+/** Splits a Docker multiplexed stream into [stream, text] frames. */
+function frames(body: Buffer): Array<[number, string]> {
+  const out: Array<[number, string]> = [];
+  for (let offset = 0; offset < body.length;) {
+    const size = body.readUInt32BE(offset + 4);
+    out.push([body[offset] ?? 0, body.subarray(offset + 8, offset + 8 + size).toString()]);
+    offset += 8 + size;
+  }
+  return out;
 }
 
 const serviceBody = { Name: 'web', TaskTemplate: { ContainerSpec: { Image: 'busybox:latest' } }, Mode: { Replicated: { Replicas: 2 } } };
@@ -93,6 +110,18 @@ function call(method: string, path: string, body?: string): Promise<Answer> {
   });
 }
 
+function callRaw(path: string): Promise<{ status: number; contentType: string | undefined; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ socketPath, method: 'GET', path }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, contentType: res.headers['content-type'], body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 function message(answer: Answer): string {
   return (JSON.parse(answer.body) as { message: string }).message;
 }
@@ -115,6 +144,10 @@ beforeEach(() => {
   control.services = [service('s1', 'web'), service('s2', 'db')];
   control.secrets = [{ meta: { id: 'sec1', version: 2, createdAtMs: 0, updatedAtMs: 0 }, spec: { name: 'db-password', labels: { app: 'db' }, data: new Uint8Array() } }];
   control.networks = [{ meta: { id: 'net1', version: 2, createdAtMs: 0, updatedAtMs: 0 }, spec: { name: 'backend', labels: {}, driver: 'overlay', subnet: '', internal: true, attachable: false }, allocation: { subnet: '10.0.1.0/24', gateway: '10.0.1.1', vni: 4097 } }];
+  control.logLines = [
+    { taskId: 't1', taskName: 'web.1', nodeId: 'n1', timestamp: '2026-12-06T03:00:00.000000001Z', stream: 'stdout', line: Buffer.from('hello') },
+    { taskId: 't1', taskName: 'web.1', nodeId: 'n1', timestamp: '2026-12-06T03:00:01.000000001Z', stream: 'stderr', line: Buffer.from('oops') },
+  ];
   control.tasks = [task('t1', 's1', TaskState.TASK_STATE_RUNNING), task('t2', 's1', TaskState.TASK_STATE_SHUTDOWN), task('t3', 's2', TaskState.TASK_STATE_RUNNING)];
 });
 
@@ -274,5 +307,39 @@ describe('secrets, configs and networks through the Docker API', () => {
     expect(network).toMatchObject({ Name: 'backend', Id: 'net1', Scope: 'swarm', Driver: 'overlay', Internal: true, IPAM: { Config: [{ Subnet: '10.0.1.0/24', Gateway: '10.0.1.1' }] }, Options: { 'com.docker.network.driver.overlay.vxlanid_list': '4097' } });
     expect((await call('DELETE', '/v1.43/networks/backend')).status).toBe(200);
     expect(control.calls).toContainEqual(['removeNetwork', 'backend']);
+  });
+});
+
+describe('logs through the Docker API', () => {
+  it('streams a service\'s lines as Docker\'s multiplexed frames, with the details the CLI reads the task from', async () => {
+    const answer = await callRaw('/v1.43/services/web/logs?stdout=1&stderr=1&details=1&timestamps=1&tail=10&since=1733450000.5');
+    expect(answer.status).toBe(200);
+    expect(answer.contentType).toBe('application/vnd.docker.multiplexed-stream');
+    expect(frames(answer.body)).toEqual([
+      [1, '2026-12-06T03:00:00.000000001Z com.docker.swarm.node.id=n1,com.docker.swarm.service.id=s1,com.docker.swarm.task.id=t1 hello\n'],
+      [2, '2026-12-06T03:00:01.000000001Z com.docker.swarm.node.id=n1,com.docker.swarm.service.id=s1,com.docker.swarm.task.id=t1 oops\n'],
+    ]);
+    expect(control.calls).toContainEqual(['taskLogs', { service: 'web', task: '' }, { follow: false, tail: 10, sinceMs: 1_733_450_000_500 }]);
+  });
+
+  it('keeps to the streams asked for, and needs at least one', async () => {
+    expect(frames((await callRaw('/v1.43/tasks/t1/logs?stderr=1')).body)).toEqual([[2, 'oops\n']]);
+    const none = await call('GET', '/v1.43/services/web/logs');
+    expect(none.status).toBe(400);
+    expect(message(none)).toContain('at least one stream');
+    expect((await call('GET', '/v1.43/services/web/logs?stdout=1&tail=some')).status).toBe(400);
+  });
+
+  it('reads Docker\'s since as Unix seconds', () => {
+    expect(sinceMs(null)).toBe(0);
+    expect(sinceMs('1733450000')).toBe(1_733_450_000_000);
+    expect(sinceMs('1733450000.250000000')).toBe(1_733_450_000_250);
+    expect(() => sinceMs('yesterday')).toThrow('invalid since');
+  });
+
+  it('frames a line without details or timestamps as the bare line', () => {
+    const frame = logFrame({ taskId: 't', taskName: 'x.1', nodeId: 'n', timestamp: 'T', stream: 'stdout', line: Buffer.from('a b') }, 's', { timestamps: false, details: false });
+    expect([...frame.subarray(0, 8)]).toEqual([1, 0, 0, 0, 0, 0, 0, 4]);
+    expect(frame.subarray(8).toString()).toBe('a b\n');
   });
 });

@@ -4,7 +4,7 @@
  * (`DOCKER_HOST=unix:///run/skiff/docker.sock docker service ls`). It translates: every call goes
  * to the manager's own Control API, so validation, forwarding to the leader and errors are the
  * ones the skiff CLI gets. Covered: ping, version, info; nodes (ls, inspect, update, rm);
- * services (create, ls, inspect, update, rollback, rm); tasks (ls, inspect); secrets and configs
+ * services (create, ls, inspect, update, rollback, rm, logs); tasks (ls, inspect, logs); secrets and configs
  * (create, ls, inspect, rm); overlay networks (create, ls, inspect, rm). Anything else is
  * answered 404 with the path it did not know.
  */
@@ -14,6 +14,7 @@ import { arch, hostname, release } from 'node:os';
 import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../../common/log.js';
+import type { LogMessage, LogsOptions } from '../../../proto/skiff/v1/attach.js';
 import type { ControlClient, ServiceReplicaCounts } from '../../../proto/skiff/v1/control.js';
 import type { Config, Network, Node, Secret, Service, Task } from '../../../proto/skiff/v1/objects.js';
 import type { ConfigSpec, NetworkSpec, SecretSpec, ServiceSpec } from '../../../proto/skiff/v1/specs.js';
@@ -57,6 +58,8 @@ export interface DockerControl {
   getNetwork(network: string): Promise<Network>;
   createNetwork(spec: NetworkSpec): Promise<Network>;
   removeNetwork(network: string): Promise<void>;
+  /** Streams the log lines of a service's or a task's containers to `onMessage`; settles when the stream ends, fails or `signal` aborts it. */
+  taskLogs(target: { service: string; task: string }, options: LogsOptions, onMessage: (message: LogMessage) => void, signal: AbortSignal): Promise<void>;
 }
 
 export interface DockerApiOptions {
@@ -156,7 +159,12 @@ interface RoutedRequest {
   params: string[];
   query: URLSearchParams;
   body: () => Promise<unknown>;
+  /** The response, for a handler that streams (it answers with STREAMED). */
+  response: ServerResponse;
 }
+
+/** What a streaming handler returns once it has written and ended the response itself. */
+const STREAMED = Symbol('streamed');
 
 /** The Docker API's routes over `control` (exported for tests without a socket). */
 export function dockerRoutes(options: Omit<DockerApiOptions, 'socketPath' | 'log'>): Route[] {
@@ -343,6 +351,8 @@ export function dockerRoutes(options: Omit<DockerApiOptions, 'socketPath' | 'log
       },
     },
     { method: 'GET', pattern: /^\/tasks\/([^/]+)$/, handle: async ({ params }) => dockerTask(await findTask(params[0] ?? '')) },
+    { method: 'GET', pattern: /^\/services\/([^/]+)\/logs$/, handle: async (request) => streamLogs(control, { service: request.params[0] ?? '', task: '' }, request) },
+    { method: 'GET', pattern: /^\/tasks\/([^/]+)\/logs$/, handle: async (request) => streamLogs(control, { service: '', task: request.params[0] ?? '' }, request) },
     ...dataObjectRoutes('secrets', 'secret', { list: control.listSecrets, get: control.getSecret, create: control.createSecret, remove: control.removeSecret }),
     ...dataObjectRoutes('configs', 'config', { list: control.listConfigs, get: control.getConfig, create: control.createConfig, remove: control.removeConfig }),
     {
@@ -376,6 +386,75 @@ export function dockerRoutes(options: Omit<DockerApiOptions, 'socketPath' | 'log
       },
     },
   ];
+}
+
+/** Docker's `since`: Unix seconds, with an optional fraction ("1733450000.5"); 0 or absent = from the start. */
+export function sinceMs(text: string | null): number {
+  if (text === null || text === '' || text === '0') return 0;
+  if (!/^\d+(\.\d+)?$/.test(text)) throw new DockerApiError(400, `invalid since: ${JSON.stringify(text)} (Unix seconds, as the CLI sends them)`);
+  return Math.floor(Number(text) * 1000);
+}
+
+function flag(query: URLSearchParams, name: string): boolean {
+  const value = query.get(name);
+  return value === '1' || value === 'true';
+}
+
+/**
+ * One log line as a frame of Docker's multiplexed stream: an 8-byte header (1 = stdout, 2 =
+ * stderr; the payload's length, big-endian) and the line, after its timestamp and the details the
+ * CLI reads the task from (`com.docker.swarm.node.id=…,…service.id=…,…task.id=…`) when asked.
+ */
+export function logFrame(message: LogMessage, serviceId: string, options: { timestamps: boolean; details: boolean }): Buffer {
+  const parts: string[] = [];
+  if (options.timestamps) parts.push(message.timestamp);
+  if (options.details) parts.push(`com.docker.swarm.node.id=${encodeURIComponent(message.nodeId)},com.docker.swarm.service.id=${encodeURIComponent(serviceId)},com.docker.swarm.task.id=${encodeURIComponent(message.taskId)}`);
+  const payload = Buffer.concat([Buffer.from(parts.map((part) => `${part} `).join('')), Buffer.from(message.line), Buffer.from('\n')]);
+  const header = Buffer.alloc(8);
+  header[0] = message.stream === 'stderr' ? 2 : 1;
+  header.writeUInt32BE(payload.length, 4);
+  return Buffer.concat([header, payload]);
+}
+
+/** GET /services/{id}/logs and /tasks/{id}/logs: the manager's TaskLogs stream, framed as Docker's. */
+async function streamLogs(control: DockerControl, target: { service: string; task: string }, request: RoutedRequest): Promise<typeof STREAMED> {
+  const { query, response } = request;
+  const stdout = flag(query, 'stdout');
+  const stderr = flag(query, 'stderr');
+  if (!stdout && !stderr) throw new DockerApiError(400, 'Bad parameters: you must choose at least one stream');
+  const tailText = query.get('tail') ?? 'all';
+  if (tailText !== 'all' && !/^\d+$/.test(tailText)) throw new DockerApiError(400, `invalid tail: ${JSON.stringify(tailText)} (a number of lines, or all)`);
+  const options: LogsOptions = { follow: flag(query, 'follow'), tail: tailText === 'all' ? -1 : Number(tailText), sinceMs: sinceMs(query.get('since')) };
+  const format = { timestamps: flag(query, 'timestamps'), details: flag(query, 'details') };
+  // The service id the details carry: the CLI resolves the service's name from it.
+  const serviceId = target.service === '' ? '' : (await control.getService(target.service)).meta?.id ?? target.service;
+  const taskServiceId = target.task === '' ? '' : ((await control.listTasks()).find((task) => task.meta?.id === target.task)?.serviceId ?? '');
+  const aborter = new AbortController();
+  response.on('close', () => aborter.abort());
+  let started = false;
+  const start = (): void => {
+    if (started) return;
+    started = true;
+    response.writeHead(200, { 'Content-Type': 'application/vnd.docker.multiplexed-stream' });
+    response.flushHeaders();
+  };
+  // Headers go out at once, so a follower with nothing to show yet is not left waiting for them.
+  if (options.follow) start();
+  try {
+    await control.taskLogs(target, options, (message) => {
+      if ((message.stream === 'stderr' && !stderr) || (message.stream !== 'stderr' && !stdout)) return;
+      start();
+      response.write(logFrame(message, serviceId || taskServiceId, format));
+    }, aborter.signal);
+  } catch (error) {
+    if (!started) throw error;
+    // Mid-stream, the only way left to say something went wrong is to cut the stream.
+    response.destroy();
+    return STREAMED;
+  }
+  start();
+  response.end();
+  return STREAMED;
 }
 
 /** The routes of secrets or configs, which Docker shapes alike (and Skiff keeps immutable). */
@@ -521,8 +600,8 @@ export async function handleDockerRequest(routes: Route[], request: IncomingMess
       throw new DockerApiError(404, `page not found: ${method} ${path} is not part of Skiff's Docker API (nodes, services and tasks of the swarm API)`);
     }
     const params = (route.pattern.exec(path) ?? []).slice(1).map((value) => decodeURIComponent(value));
-    const result = await route.handle({ params, query: url.searchParams, body: () => readJsonBody(request) });
-    send(200, result);
+    const result = await route.handle({ params, query: url.searchParams, body: () => readJsonBody(request), response });
+    if (result !== STREAMED) send(200, result);
   } catch (error) {
     const { status, message } = httpError(error);
     if (status >= 500) log.warn('docker api request failed', { method, path, error: message });
@@ -621,5 +700,22 @@ export function dockerControlOverGrpc(client: InstanceType<typeof ControlClient>
     removeNetwork: async (network) => {
       await call((metadata, options, callback) => client.removeNetwork({ network }, metadata, options, callback));
     },
+    taskLogs: (target, options, onMessage, signal) =>
+      new Promise((resolve, reject) => {
+        // A followed stream has no deadline: it ends when the client goes.
+        const stream = client.taskLogs({ ...target, options }, new grpc.Metadata(), options.follow ? {} : { deadline: Date.now() + deadlineMs });
+        const cancel = (): void => stream.cancel();
+        signal.addEventListener('abort', cancel, { once: true });
+        stream.on('data', (message: LogMessage) => onMessage(message));
+        stream.on('error', (error: grpc.ServiceError) => {
+          signal.removeEventListener('abort', cancel);
+          if (error.code === grpc.status.CANCELLED && signal.aborted) resolve();
+          else reject(error);
+        });
+        stream.on('end', () => {
+          signal.removeEventListener('abort', cancel);
+          resolve();
+        });
+      }),
   };
 }
