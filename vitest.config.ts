@@ -8,7 +8,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['{proto,pki,manager,scheduler,agent,cli,deploy,bench}/**/*.test.ts', 'test/unit/**/*.test.ts', 'test/sim/**/*.test.ts'],
+          include: ['{proto,pki,common,manager,scheduler,agent,cli,deploy,bench}/**/*.test.ts', 'test/unit/**/*.test.ts', 'test/sim/**/*.test.ts'],
           exclude: ['**/node_modules/**', 'dist/**', '**/*.e2e.test.ts'],
           testTimeout: 30_000,
         },

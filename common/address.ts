@@ -15,3 +15,16 @@ export function underlayIp(addr: string): string {
  * there (no allocator hands it out), and managers keep it beside the overlay attachments.
  */
 export const HOST_BRIDGE_NETWORK = 'bridge';
+
+/** sockaddr_un's sun_path (108 bytes) less its terminating NUL. */
+export const MAX_UNIX_SOCKET_PATH_BYTES = 107;
+
+/**
+ * Throws, naming `what` and the path, when `path` cannot be a unix socket's: longer paths do not
+ * fit sockaddr_un, and libuv would silently bind a truncated one.
+ */
+export function checkUnixSocketPath(path: string, what: string): void {
+  if (Buffer.byteLength(path) > MAX_UNIX_SOCKET_PATH_BYTES) {
+    throw new Error(`cannot serve ${what} on ${path}: a unix socket path is at most ${MAX_UNIX_SOCKET_PATH_BYTES} bytes, this one has ${Buffer.byteLength(path)}`);
+  }
+}

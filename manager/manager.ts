@@ -6,6 +6,7 @@
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { checkUnixSocketPath } from '../common/address.js';
 import type { Logger } from '../common/log.js';
 import { BOOTSTRAP_FILE, CA_KEY_FILE, channelCredentials, channelOptions, joinServerCredentials, type CertificateAuthority, type ClusterBootstrap, type NodeCredentials, serverCredentials } from '../pki/index.js';
 import { NodeCAService, NodeJoinService } from '../proto/skiff/v1/ca.js';
@@ -99,6 +100,8 @@ function bind(server: grpc.Server, address: string, credentials: grpc.ServerCred
 }
 
 export async function startManager(options: ManagerOptions): Promise<RunningManager> {
+  // Before anything binds: a path the socket API would truncate is refused, not served elsewhere.
+  checkUnixSocketPath(options.controlSocket, 'the control API');
   const clock = options.clock ?? Date.now;
   const log = options.log.child({ component: 'manager' });
   const peerCredentials = channelCredentials(options.credentials);

@@ -13,6 +13,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import { arch, hostname, release } from 'node:os';
 import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { checkUnixSocketPath } from '../../../common/address.js';
 import type { Logger } from '../../../common/log.js';
 import type { LogMessage, LogsOptions } from '../../../proto/skiff/v1/attach.js';
 import type { ControlClient, ServiceReplicaCounts } from '../../../proto/skiff/v1/control.js';
@@ -30,8 +31,6 @@ export const DOCKER_MIN_API_VERSION = '1.24';
 /** Largest request body read (a service spec is a few KiB). */
 export const MAX_DOCKER_BODY_BYTES = 1024 * 1024;
 const SKIFF_VERSION = '0.1.0';
-/** sockaddr_un's sun_path (108 bytes) less its terminating NUL. */
-const MAX_UNIX_SOCKET_PATH_BYTES = 107;
 
 /** The Control API calls the adapter makes (ControlClient's, as promises). */
 export interface DockerControl {
@@ -613,10 +612,7 @@ export async function handleDockerRequest(routes: Route[], request: IncomingMess
 
 /** Serves the Docker API on `socketPath` (root only, like the control socket). */
 export async function startDockerApi(options: DockerApiOptions): Promise<{ close(): Promise<void> }> {
-  // Longer paths do not fit sockaddr_un, and libuv would silently listen on a truncated one.
-  if (Buffer.byteLength(options.socketPath) > MAX_UNIX_SOCKET_PATH_BYTES) {
-    throw new Error(`cannot serve the Docker API on ${options.socketPath}: a unix socket path is at most ${MAX_UNIX_SOCKET_PATH_BYTES} bytes`);
-  }
+  checkUnixSocketPath(options.socketPath, 'the Docker API');
   const routes = dockerRoutes(options);
   const server: Server = createServer((request, response) => {
     void handleDockerRequest(routes, request, response, options.log);
