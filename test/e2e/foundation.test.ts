@@ -205,6 +205,28 @@ describe('foundation on the lab', () => {
     expect(after.map(({ id, name, image }) => ({ id, name, image }))).toEqual(before.map(({ id, name, image }) => ({ id, name, image })));
   });
 
+  it('docker service create and update without --detach wait until the tasks run, then docker service rm removes them', async () => {
+    const socket = join(dirname(hostOf('h1').controlSocket), 'docker.sock');
+    const config = join(home, 'docker-config');
+    const created = await docker(socket, config, ['service', 'create', '--name', 'dk', '--replicas', '2', 'demo/web:v1'], 120_000);
+    expect(created.code, created.stderr).toBe(0);
+    expect(created.stdout).toMatch(/verify: Service (\S+ )?converged/);
+    // Converged means running, as skiff sees it too.
+    expect(running(await ps('dk')).map((row) => row.image)).toEqual(['demo/web:v1', 'demo/web:v1']);
+    const updated = await docker(socket, config, ['service', 'update', '--image', 'demo/web:v2', 'dk'], 120_000);
+    expect(updated.code, updated.stderr).toBe(0);
+    expect(updated.stdout).toMatch(/verify: Service (\S+ )?converged/);
+    const rows = running(await ps('dk'));
+    expect(rows.map((row) => row.image)).toEqual(['demo/web:v2', 'demo/web:v2']);
+    expect((await docker(socket, config, ['service', 'rm', 'dk'])).code).toBe(0);
+    await waitFor('dk containers to be removed', 30_000, async () => {
+      for (const row of rows) {
+        if (execFileSync('runc', ['--root', hostOf(row.hostname).runcRoot, 'list', '-q'], { encoding: 'utf8' }).includes(row.containerId)) return undefined;
+      }
+      return true;
+    });
+  });
+
   it('service rm removes the service and its containers', async () => {
     const rows = running(await ps());
     expect((await skiff(home, ['service', 'rm', 'web'])).code).toBe(0);

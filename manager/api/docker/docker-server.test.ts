@@ -254,6 +254,11 @@ describe('tasks and nodes through the Docker API', () => {
     const filters = encodeURIComponent(JSON.stringify({ service: { s1: true }, 'desired-state': { running: true } }));
     const tasks = JSON.parse((await call('GET', `/v1.43/tasks?filters=${filters}`)).body) as Array<{ ID: string; DesiredState: string }>;
     expect(tasks).toEqual([expect.objectContaining({ ID: 't1', DesiredState: 'running' })]);
+    // The CLI's own filter while it waits for convergence: tasks of the current spec only.
+    control.services[0]!.specVersion = 2;
+    control.tasks[0]!.specVersion = 2;
+    const upToDate = JSON.parse((await call('GET', `/v1.43/tasks?filters=${encodeURIComponent(JSON.stringify({ service: { s1: true }, '_up-to-date': { true: true } }))}`)).body) as Array<{ ID: string }>;
+    expect(upToDate.map((item) => item.ID)).toEqual(['t1']);
     expect((await call('GET', '/v1.43/tasks/t3')).status).toBe(200);
     expect((await call('GET', '/v1.43/tasks/zz')).status).toBe(404);
   });

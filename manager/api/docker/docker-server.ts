@@ -335,9 +335,11 @@ export function dockerRoutes(options: Omit<DockerApiOptions, 'socketPath' | 'log
       method: 'GET',
       pattern: /^\/tasks$/,
       handle: async ({ query }) => {
-        const filters = parseFilters(query.get('filters'), ['id', 'name', 'service', 'node', 'desired-state', 'label']);
+        // `_up-to-date` is the CLI's own, while it waits for a service to converge: only tasks of the service's current spec.
+        const filters = parseFilters(query.get('filters'), ['id', 'name', 'service', 'node', 'desired-state', 'label', '_up-to-date']);
         const nodes = filters.has('node') ? await control.listNodes() : [];
         const hostnames = new Map(nodes.map((node) => [node.meta?.id ?? '', node.description?.hostname ?? '']));
+        const specVersions = filters.has('_up-to-date') ? new Map((await control.listServices()).services.map((service) => [service.meta?.id ?? '', service.specVersion])) : new Map<string, number>();
         return (await control.listTasks())
           .filter((task) =>
             matches(filters, 'id', (value) => task.meta?.id.startsWith(value) === true) &&
@@ -345,7 +347,8 @@ export function dockerRoutes(options: Omit<DockerApiOptions, 'socketPath' | 'log
             matches(filters, 'service', (value) => task.serviceId === value || task.serviceName === value || (value.length >= 4 && task.serviceId.startsWith(value))) &&
             matches(filters, 'node', (value) => task.nodeId === value || hostnames.get(task.nodeId) === value) &&
             matches(filters, 'desired-state', (value) => value === dockerTaskState(task.desiredState) || (value === 'running' && task.desiredState === TaskState.TASK_STATE_RUNNING)) &&
-            matches(filters, 'label', () => false))
+            matches(filters, 'label', () => false) &&
+            matches(filters, '_up-to-date', (value) => (value === 'true') === (task.specVersion === specVersions.get(task.serviceId))))
           .map(dockerTask);
       },
     },
