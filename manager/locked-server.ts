@@ -6,6 +6,7 @@
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { checkUnixSocketPath } from '../common/address.js';
 import type { Logger } from '../common/log.js';
 import { ControlService, type ControlServer } from '../proto/skiff/v1/control.js';
 import { ApiError } from './api/errors.js';
@@ -18,6 +19,7 @@ export const LOCKED_MESSAGE = 'cannot serve: this manager is locked (autolock is
  * the socket is closed again (the caller then starts the manager on it).
  */
 export async function waitForUnlock(controlSocket: string, tryUnlock: (unlockKey: string) => Promise<void>, log: Logger): Promise<string> {
+  checkUnixSocketPath(controlSocket, 'the control API');
   const server = new grpc.Server();
   let unlocked: (key: string) => void = () => undefined;
   const result = new Promise<string>((resolve) => (unlocked = resolve));
