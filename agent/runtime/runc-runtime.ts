@@ -378,8 +378,10 @@ export class RuncRuntime implements Runtime {
       .run(containerId, async () => {
         const record = await readRecord(this.deps.paths, containerId);
         if (record === undefined) return; // removed meanwhile
-        await releaseContainerNetwork(this.teardownContext(), containerId);
+        // The record lets go of the address first: once the address is free for another
+        // container, no record still shows it (inspect read it in between before).
         if (record.addresses.length > 0) await writeRecord(this.deps.paths, { ...record, addresses: [] });
+        await releaseContainerNetwork(this.teardownContext(), containerId);
       })
       .catch((error: unknown) => this.deps.logger.warn('cannot release the network of a stopped container', { containerId, error: errorMessage(error) }));
   }
