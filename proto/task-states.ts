@@ -2,7 +2,7 @@
  * Facts about task states that every part must agree on: their order (observed state only moves
  * forward), which are terminal, and their user-facing names.
  */
-import { TaskState } from './skiff/v1/types.js';
+import { HealthState, TaskState } from './skiff/v1/types.js';
 
 /** States after which a task never runs again. */
 export function isTerminal(state: TaskState): boolean {
@@ -35,4 +35,20 @@ const NAMES: Record<TaskState, string> = {
 /** Lower-case name as shown by the CLI: "running", "failed", ... */
 export function taskStateName(state: TaskState): string {
   return NAMES[state];
+}
+
+/** A task's health as the CLIs show it: '' without a health check. */
+export type TaskHealth = '' | 'starting' | 'healthy' | 'unhealthy';
+
+const HEALTH_NAMES: Record<HealthState, TaskHealth> = {
+  [HealthState.HEALTH_STATE_NONE]: '',
+  [HealthState.HEALTH_STATE_STARTING]: 'starting',
+  [HealthState.HEALTH_STATE_HEALTHY]: 'healthy',
+  [HealthState.HEALTH_STATE_UNHEALTHY]: 'unhealthy',
+  [HealthState.UNRECOGNIZED]: '',
+};
+
+/** Lower-case health name: "starting", "healthy", "unhealthy", or '' without a check. */
+export function healthStateName(state: HealthState): TaskHealth {
+  return HEALTH_NAMES[state];
 }

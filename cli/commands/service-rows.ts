@@ -1,7 +1,7 @@
 /** The rows `service ls` and `service ps` print. Field names are a public interface: never rename. */
 import type { ServiceReplicaCounts } from '../../proto/skiff/v1/control.js';
 import type { Node, Service, Task } from '../../proto/skiff/v1/objects.js';
-import { taskStateName } from '../../proto/task-states.js';
+import { healthStateName, taskStateName, type TaskHealth } from '../../proto/task-states.js';
 import { HealthState, TaskState } from '../../proto/skiff/v1/types.js';
 
 export interface ServiceRow {
@@ -33,16 +33,6 @@ export interface TaskRow {
   /** '' without a health check; else starting, healthy or unhealthy. */
   health: TaskHealth;
 }
-
-export type TaskHealth = '' | 'starting' | 'healthy' | 'unhealthy';
-
-const HEALTH_NAMES: Record<HealthState, TaskHealth> = {
-  [HealthState.HEALTH_STATE_NONE]: '',
-  [HealthState.HEALTH_STATE_STARTING]: 'starting',
-  [HealthState.HEALTH_STATE_HEALTHY]: 'healthy',
-  [HealthState.HEALTH_STATE_UNHEALTHY]: 'unhealthy',
-  [HealthState.UNRECOGNIZED]: '',
-};
 
 /** CURRENT STATE with health the way `docker ps` shows it: "running (healthy)", "starting (health: starting)". */
 export function stateWithHealth(row: Pick<TaskRow, 'state' | 'health'>): string {
@@ -87,7 +77,7 @@ export function taskRow(task: Task, nodes: ReadonlyMap<string, Node>): TaskRow {
     pid: state === TaskState.TASK_STATE_RUNNING ? (task.status?.pid ?? 0) : 0,
     image: displayImage(task.spec?.container?.image ?? ''),
     addresses: task.networks.flatMap((attachment) => attachment.addresses),
-    health: HEALTH_NAMES[task.status?.health ?? HealthState.HEALTH_STATE_NONE],
+    health: healthStateName(task.status?.health ?? HealthState.HEALTH_STATE_NONE),
   };
 }
 

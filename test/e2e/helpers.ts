@@ -24,10 +24,10 @@ export function uniqueLab(prefix: string): { name: string; home: string } {
   return { name, home: mkdtempSync(join(tmpdir(), `skiff-e2e-${name}-`)) };
 }
 
-/** Runs `bin/skiff ARGS` with the given SKIFF_HOME; never throws on a non-zero exit. */
-export function skiff(home: string, args: string[], timeoutMs = 120_000, env: NodeJS.ProcessEnv = process.env): Promise<CliResult> {
+/** Runs `file ARGS` with `env`, collecting its output; SIGKILL after `timeoutMs`; never throws on a non-zero exit. */
+function runCollecting(file: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(skiffBin, args, { env: { ...env, SKIFF_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -41,25 +41,23 @@ export function skiff(home: string, args: string[], timeoutMs = 120_000, env: No
   });
 }
 
+/** Runs `bin/skiff ARGS` with the given SKIFF_HOME; never throws on a non-zero exit. */
+export function skiff(home: string, args: string[], timeoutMs = 120_000, env: NodeJS.ProcessEnv = process.env): Promise<CliResult> {
+  return runCollecting(skiffBin, args, { ...env, SKIFF_HOME: home }, timeoutMs);
+}
+
 /**
- * Runs the stock `docker` CLI (this machine's client; no engine) against a manager's Docker API
- * socket, with `configDir` as its config and home, so nothing of the machine's own config is read.
+ * The environment of the stock `docker` CLI (this machine's client; no engine) against a
+ * manager's Docker API socket, with `configDir` as its config and home, so nothing of the
+ * machine's own config is read.
  */
+export function dockerEnv(socket: string, configDir: string): NodeJS.ProcessEnv {
+  return { PATH: process.env['PATH'] ?? '', HOME: configDir, DOCKER_CONFIG: configDir, DOCKER_HOST: `unix://${socket}` };
+}
+
+/** Runs the stock `docker` CLI against a manager's Docker API socket (see dockerEnv); never throws on a non-zero exit. */
 export function docker(socket: string, configDir: string, args: string[], timeoutMs = 60_000): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const env = { PATH: process.env['PATH'] ?? '', HOME: configDir, DOCKER_CONFIG: configDir, DOCKER_HOST: `unix://${socket}` };
-    const child = spawn('docker', args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-  });
+  return runCollecting('docker', args, dockerEnv(socket, configDir), timeoutMs);
 }
 
 /** Runs the CLI and parses its `--format json` output; throws with stderr on failure. */

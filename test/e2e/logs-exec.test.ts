@@ -11,7 +11,7 @@ import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labDown, labUp, type LabState } from '../../deploy/lab/index.js';
-import { docker, repoRoot, running, skiff, skiffJson, type TaskRow, uniqueLab, waitFor } from './helpers.js';
+import { docker, dockerEnv, repoRoot, running, skiff, skiffJson, type TaskRow, uniqueLab, waitFor } from './helpers.js';
 
 const lab = uniqueLab('logs');
 let state: LabState;
@@ -69,10 +69,7 @@ describe('skiff service logs', () => {
     expect(lines).toHaveLength(3);
     for (const line of lines) expect(line).toMatch(/^\d{4}-\d{2}-\d{2}T\S+ chat\.\d\.\w+@h\d +\| /);
     // -f: lines written after the call started keep coming until the CLI is interrupted.
-    const child = spawn('docker', ['service', 'logs', '-f', '--tail', '0', 'chat'], {
-      env: { PATH: process.env['PATH'] ?? '', HOME: join(lab.home, 'docker-config'), DOCKER_CONFIG: join(lab.home, 'docker-config'), DOCKER_HOST: `unix://${socket}` },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn('docker', ['service', 'logs', '-f', '--tail', '0', 'chat'], { env: dockerEnv(socket, join(lab.home, 'docker-config')), stdio: ['ignore', 'pipe', 'pipe'] });
     let followed = '';
     child.stdout.on('data', (chunk: Buffer) => (followed += chunk.toString()));
     const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));

@@ -12,7 +12,7 @@ import type {
   ContainerSpec, EndpointSpec, HealthCheck, Mount, NetworkSpec, PortConfig, ResourceRequirements, ServiceSpec, TaskSpec, UpdateConfig,
 } from '../../../proto/skiff/v1/specs.js';
 import { HealthState, NodeAvailability, NodeRole, NodeState, TaskState, type Meta, type Resources } from '../../../proto/skiff/v1/types.js';
-import { taskStateName } from '../../../proto/task-states.js';
+import { healthStateName, taskStateName } from '../../../proto/task-states.js';
 import { ApiError } from '../errors.js';
 
 /** A JSON value as the Docker API sends it. */
@@ -217,14 +217,6 @@ export function dockerTaskState(state: TaskState): string {
   return taskStateName(state);
 }
 
-const HEALTH: Record<HealthState, string> = {
-  [HealthState.HEALTH_STATE_NONE]: 'none',
-  [HealthState.HEALTH_STATE_STARTING]: 'starting',
-  [HealthState.HEALTH_STATE_HEALTHY]: 'healthy',
-  [HealthState.HEALTH_STATE_UNHEALTHY]: 'unhealthy',
-  [HealthState.UNRECOGNIZED]: 'none',
-};
-
 export function dockerTask(task: Task): JsonObject {
   const status = task.status;
   return {
@@ -240,7 +232,7 @@ export function dockerTask(task: Task): JsonObject {
       Message: status?.message ?? '',
       ...(status?.err ? { Err: status.err } : {}),
       ...(status?.containerId ? { ContainerStatus: { ContainerID: status.containerId, PID: status.pid, ExitCode: status.exitCode } } : {}),
-      ...(status !== undefined && status.health !== HealthState.HEALTH_STATE_NONE ? { Health: HEALTH[status.health] } : {}),
+      ...(status !== undefined && status.health !== HealthState.HEALTH_STATE_NONE ? { Health: healthStateName(status.health) } : {}),
     },
     DesiredState: dockerTaskState(task.desiredState),
     ...(task.networks.length > 0 ? { NetworksAttachments: task.networks.map((attachment) => ({ Network: { ID: attachment.network }, Addresses: [...attachment.addresses] })) } : {}),
