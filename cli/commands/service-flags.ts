@@ -279,6 +279,7 @@ export function specFromFlags(image: string, commandArgs: string[], flags: Creat
       placement: placementFromFlags(flags),
       networks: parseNetworks(flags.network ?? []),
       forceUpdate: 0,
+      networkAliases: [],
     },
     mode: mode === 'global' ? { $case: 'global', value: {} } : { $case: 'replicated', value: { replicas } },
     updateConfig: undefined,

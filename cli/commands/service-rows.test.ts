@@ -16,6 +16,7 @@ function service(mode: 'replicated' | 'global'): Service {
         placement: undefined,
         networks: [],
         forceUpdate: 0,
+        networkAliases: [],
       },
       mode: mode === 'replicated' ? { $case: 'replicated', value: { replicas: 3 } } : { $case: 'global', value: {} },
       updateConfig: undefined,

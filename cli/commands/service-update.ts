@@ -231,7 +231,7 @@ export function mergedHealthcheck(current: HealthCheck | undefined, flags: Healt
 
 /** The current spec with the flags applied. Flags not given leave their field alone. */
 export function applyUpdateFlags(current: ServiceSpec, flags: UpdateFlags & HealthFlags): ServiceSpec {
-  const template: TaskSpec = current.taskTemplate ?? { container: undefined, resources: undefined, restartPolicy: undefined, placement: undefined, networks: [], forceUpdate: 0 };
+  const template: TaskSpec = current.taskTemplate ?? { container: undefined, resources: undefined, restartPolicy: undefined, placement: undefined, networks: [], forceUpdate: 0, networkAliases: [] };
   const container = template.container;
   if (container === undefined) throw new FlagError('cannot update: the service has no container spec');
   const next = { ...container };

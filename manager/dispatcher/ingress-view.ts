@@ -60,6 +60,7 @@ export function ingressView(reader: Pick<StoreReader, 'get' | 'list'>, services:
       vip: '',
       endpointMode: service.spec?.labels[INGRESS_TRAFFIC_LABEL] === 'local' ? 'local' : 'cluster',
       ports: (service.endpoint?.ports ?? []).filter((port) => port.publishedPort > 0),
+      aliases: [],
     }));
   const network = {
     meta: { id: INGRESS_VIEW_ID, version: 0, createdAtMs: 0, updatedAtMs: 0 },

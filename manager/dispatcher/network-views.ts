@@ -262,6 +262,7 @@ export function networkView(reader: Pick<StoreReader, 'get'>, networkId: string,
         vip: mode === 'vip' ? (service.endpoint?.virtualIps.find((vip) => vip.networkId === networkId)?.addr ?? '') : '',
         endpointMode: mode,
         ports: service.endpoint?.ports ?? [],
+        aliases: service.spec?.taskTemplate?.networkAliases.find((entry) => entry.network === networkId)?.aliases ?? [],
       };
     });
   return { network, endpoints, services: serviceViews };

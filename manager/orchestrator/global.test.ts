@@ -10,7 +10,7 @@ function service(restartCondition = 'any'): Service {
     spec: {
       name: 'agent',
       labels: {},
-      taskTemplate: { container: undefined, resources: undefined, restartPolicy: { condition: restartCondition, delayMs: 1_000, maxAttempts: 0, windowMs: 0 }, placement: undefined, networks: [], forceUpdate: 0 },
+      taskTemplate: { container: undefined, resources: undefined, restartPolicy: { condition: restartCondition, delayMs: 1_000, maxAttempts: 0, windowMs: 0 }, placement: undefined, networks: [], forceUpdate: 0, networkAliases: [] },
       mode: { $case: 'global', value: {} },
       updateConfig: undefined,
       rollbackConfig: undefined,

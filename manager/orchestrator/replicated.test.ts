@@ -17,6 +17,7 @@ function service(replicas: number, restart: { condition?: string; delayMs?: numb
         placement: undefined,
         networks: [],
         forceUpdate: 0,
+        networkAliases: [],
       },
       mode: { $case: 'replicated', value: { replicas } },
       updateConfig: undefined,

@@ -24,6 +24,7 @@ export function fakeTask(
       placement: undefined,
       networks: [],
       forceUpdate: 0,
+      networkAliases: [],
     },
     specVersion: 1,
     imageDigest: '',

@@ -9,7 +9,7 @@ import { decodeAnswers, encodeQuery, encodeResponse, parseQuery, RCODE_NOERROR, 
 function network(id: string, services: Array<{ id: string; name: string; vip: string; mode?: string }>, endpoints: Array<{ service: string; name: string; taskId: string; address: string; ready?: boolean }>): NetworkView {
   return {
     network: { meta: { id, version: 1, createdAtMs: 0, updatedAtMs: 0 }, spec: undefined, allocation: undefined },
-    services: services.map((service) => ({ serviceId: service.id, name: service.name, vip: service.vip, endpointMode: service.mode ?? 'vip', ports: [] })),
+    services: services.map((service) => ({ serviceId: service.id, name: service.name, vip: service.vip, endpointMode: service.mode ?? 'vip', ports: [], aliases: [] })),
     endpoints: endpoints.map((endpoint) => ({ taskId: endpoint.taskId, taskName: endpoint.name, serviceId: endpoint.service, address: endpoint.address, nodeId: 'n', nodeAddr: '192.168.0.1', ready: endpoint.ready ?? true })),
   };
 }

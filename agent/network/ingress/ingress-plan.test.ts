@@ -9,7 +9,7 @@ const H3 = '10.9.0.4';
 const node = (nodeAddr: string): NetworkEndpoint => ({ taskId: '', taskName: '', serviceId: '', address: '', nodeId: nodeAddr, nodeAddr, ready: false });
 const task = (id: string, serviceId: string, nodeAddr: string, address: string, ready = true): NetworkEndpoint => ({ taskId: id, taskName: id, serviceId, address, nodeId: nodeAddr, nodeAddr, ready });
 const port = (publishedPort: number, targetPort: number, publishMode = 'ingress') => ({ name: '', protocol: 'tcp', publishedPort, targetPort, publishMode });
-const service = (serviceId: string, ports: NetworkServiceView['ports'], endpointMode = 'cluster'): NetworkServiceView => ({ serviceId, name: serviceId, vip: '', endpointMode, ports });
+const service = (serviceId: string, ports: NetworkServiceView['ports'], endpointMode = 'cluster'): NetworkServiceView => ({ serviceId, name: serviceId, vip: '', endpointMode, ports, aliases: [] });
 
 function view(endpoints: NetworkEndpoint[], services: NetworkServiceView[]): NetworkView {
   return { network: undefined, endpoints: [node(H1), node(H2), node(H3), ...endpoints], services };

@@ -3,7 +3,7 @@ import type { NetworkServiceView, NetworkView } from '../../../proto/skiff/v1/di
 import { lbRemoveScript, lbScript, removedBackends, vipBackends } from './lb-plan.js';
 
 const endpoint = (serviceId: string, address: string, ready: boolean) => ({ taskId: address, taskName: '', serviceId, address, nodeId: '', nodeAddr: '', ready });
-const service = (serviceId: string, vip: string, endpointMode = 'vip'): NetworkServiceView => ({ serviceId, name: serviceId, vip, endpointMode, ports: [] });
+const service = (serviceId: string, vip: string, endpointMode = 'vip'): NetworkServiceView => ({ serviceId, name: serviceId, vip, endpointMode, ports: [], aliases: [] });
 
 function view(endpoints: ReturnType<typeof endpoint>[], services: NetworkServiceView[]): NetworkView {
   return { network: undefined, endpoints, services } as NetworkView;

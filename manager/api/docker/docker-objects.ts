@@ -499,6 +499,7 @@ function skiffTaskSpec(fields: Fields | undefined): TaskSpec {
       return target;
     }),
     forceUpdate: fields.count('ForceUpdate'),
+    networkAliases: [],
   };
   resources?.done();
   restart?.done();

@@ -72,7 +72,7 @@ const serviceBody = { Name: 'web', TaskTemplate: { ContainerSpec: { Image: 'busy
 function service(id: string, name: string): Service {
   return {
     meta: { id, version: 5, createdAtMs: 0, updatedAtMs: 0 },
-    spec: { name, labels: { team: 'x' }, taskTemplate: { container: undefined, resources: undefined, restartPolicy: undefined, placement: undefined, networks: [], forceUpdate: 0 }, mode: { $case: 'replicated', value: { replicas: 1 } }, updateConfig: undefined, rollbackConfig: undefined, endpoint: undefined, deployStrategy: 'blue-green', rebalance: '', bluegreenHoldMs: 0, canaryReplicas: 0 },
+    spec: { name, labels: { team: 'x' }, taskTemplate: { container: undefined, resources: undefined, restartPolicy: undefined, placement: undefined, networks: [], forceUpdate: 0, networkAliases: [] }, mode: { $case: 'replicated', value: { replicas: 1 } }, updateConfig: undefined, rollbackConfig: undefined, endpoint: undefined, deployStrategy: 'blue-green', rebalance: '', bluegreenHoldMs: 0, canaryReplicas: 0 },
     previousSpec: undefined,
     updateStatus: undefined,
     endpoint: undefined,

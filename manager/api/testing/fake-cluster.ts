@@ -157,6 +157,7 @@ export function fakeServiceSpec(name: string, replicas: number, options: { image
       placement: undefined,
       networks: [],
       forceUpdate: 0,
+      networkAliases: [],
     },
     mode: { $case: 'replicated', value: { replicas } },
     updateConfig: undefined,

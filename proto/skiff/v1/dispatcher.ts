@@ -184,6 +184,8 @@ export interface NetworkServiceView {
   endpointMode: string;
   /** the allocated ports (published ones included) */
   ports: PortConfig[];
+  /** more names for the service on this network (TaskSpec.network_aliases) */
+  aliases: string[];
 }
 
 /**
@@ -1655,7 +1657,7 @@ export const NetworkEndpoint: MessageFns<NetworkEndpoint> = {
 };
 
 function createBaseNetworkServiceView(): NetworkServiceView {
-  return { serviceId: "", name: "", vip: "", endpointMode: "", ports: [] };
+  return { serviceId: "", name: "", vip: "", endpointMode: "", ports: [], aliases: [] };
 }
 
 export const NetworkServiceView: MessageFns<NetworkServiceView> = {
@@ -1674,6 +1676,9 @@ export const NetworkServiceView: MessageFns<NetworkServiceView> = {
     }
     for (const v of message.ports) {
       PortConfig.encode(v!, writer.uint32(42).fork()).join();
+    }
+    for (const v of message.aliases) {
+      writer.uint32(50).string(v!);
     }
     return writer;
   },
@@ -1731,6 +1736,14 @@ export const NetworkServiceView: MessageFns<NetworkServiceView> = {
             message.ports.push(PortConfig.decode(reader, reader.uint32()));
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.aliases.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1758,6 +1771,7 @@ export const NetworkServiceView: MessageFns<NetworkServiceView> = {
         ? globalThis.String(object.endpoint_mode)
         : "",
       ports: globalThis.Array.isArray(object?.ports) ? object.ports.map((e: any) => PortConfig.fromJSON(e)) : [],
+      aliases: globalThis.Array.isArray(object?.aliases) ? object.aliases.map((e: any) => globalThis.String(e)) : [],
     };
   },
 
@@ -1778,6 +1792,9 @@ export const NetworkServiceView: MessageFns<NetworkServiceView> = {
     if (message.ports?.length) {
       obj.ports = message.ports.map((e) => PortConfig.toJSON(e));
     }
+    if (message.aliases?.length) {
+      obj.aliases = message.aliases;
+    }
     return obj;
   },
 
@@ -1791,6 +1808,7 @@ export const NetworkServiceView: MessageFns<NetworkServiceView> = {
     message.vip = object.vip ?? "";
     message.endpointMode = object.endpointMode ?? "";
     message.ports = object.ports?.map((e) => PortConfig.fromPartial(e)) || [];
+    message.aliases = object.aliases?.map((e) => e) || [];
     return message;
   },
 };

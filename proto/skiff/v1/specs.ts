@@ -170,6 +170,16 @@ export interface TaskSpec {
   networks: string[];
   /** Bumped to force a redeploy without other changes. */
   forceUpdate: number;
+  /**
+   * More DNS names for the service on some of its networks (Docker's network aliases). Each entry
+   * names one of `networks` (as stored there); a stack's services answer to their short names.
+   */
+  networkAliases: NetworkAliases[];
+}
+
+export interface NetworkAliases {
+  network: string;
+  aliases: string[];
 }
 
 export interface ReplicatedService {
@@ -2406,6 +2416,7 @@ function createBaseTaskSpec(): TaskSpec {
     placement: undefined,
     networks: [],
     forceUpdate: 0,
+    networkAliases: [],
   };
 }
 
@@ -2428,6 +2439,9 @@ export const TaskSpec: MessageFns<TaskSpec> = {
     }
     if (message.forceUpdate !== 0) {
       writer.uint32(48).uint64(message.forceUpdate);
+    }
+    for (const v of message.networkAliases) {
+      NetworkAliases.encode(v!, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -2493,6 +2507,14 @@ export const TaskSpec: MessageFns<TaskSpec> = {
             message.forceUpdate = longToNumber(reader.uint64());
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.networkAliases.push(NetworkAliases.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2521,6 +2543,11 @@ export const TaskSpec: MessageFns<TaskSpec> = {
         : isSet(object.force_update)
         ? globalThis.Number(object.force_update)
         : 0,
+      networkAliases: globalThis.Array.isArray(object?.networkAliases)
+        ? object.networkAliases.map((e: any) => NetworkAliases.fromJSON(e))
+        : globalThis.Array.isArray(object?.network_aliases)
+        ? object.network_aliases.map((e: any) => NetworkAliases.fromJSON(e))
+        : [],
     };
   },
 
@@ -2544,6 +2571,9 @@ export const TaskSpec: MessageFns<TaskSpec> = {
     if (message.forceUpdate !== 0) {
       obj.forceUpdate = Math.round(message.forceUpdate);
     }
+    if (message.networkAliases?.length) {
+      obj.networkAliases = message.networkAliases.map((e) => NetworkAliases.toJSON(e));
+    }
     return obj;
   },
 
@@ -2566,6 +2596,92 @@ export const TaskSpec: MessageFns<TaskSpec> = {
       : undefined;
     message.networks = object.networks?.map((e) => e) || [];
     message.forceUpdate = object.forceUpdate ?? 0;
+    message.networkAliases = object.networkAliases?.map((e) => NetworkAliases.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseNetworkAliases(): NetworkAliases {
+  return { network: "", aliases: [] };
+}
+
+export const NetworkAliases: MessageFns<NetworkAliases> = {
+  encode(message: NetworkAliases, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.network !== "") {
+      writer.uint32(10).string(message.network);
+    }
+    for (const v of message.aliases) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NetworkAliases {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNetworkAliases();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.network = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.aliases.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NetworkAliases {
+    return {
+      network: isSet(object.network) ? globalThis.String(object.network) : "",
+      aliases: globalThis.Array.isArray(object?.aliases) ? object.aliases.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: NetworkAliases): unknown {
+    const obj: any = {};
+    if (message.network !== "") {
+      obj.network = message.network;
+    }
+    if (message.aliases?.length) {
+      obj.aliases = message.aliases;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<NetworkAliases>): NetworkAliases {
+    return NetworkAliases.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<NetworkAliases>): NetworkAliases {
+    const message = createBaseNetworkAliases();
+    message.network = object.network ?? "";
+    message.aliases = object.aliases?.map((e) => e) || [];
     return message;
   },
 };
