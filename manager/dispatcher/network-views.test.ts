@@ -38,7 +38,7 @@ function setup(): FakeReader {
   for (const [id, addr] of [['n1', '192.168.0.1'], ['n2', '192.168.0.2:4242'], ['n3', '192.168.0.3']] as Array<[string, string]>) reader.objects.node.set(id, { meta: meta(id), status: { state: 1, message: '', addr } } as Node);
   reader.objects.service.set('svc1', {
     meta: meta('svc1'),
-    spec: { name: 'web', taskTemplate: { networks: ['net1'] }, endpoint: undefined },
+    spec: { name: 'web', taskTemplate: { networks: ['net1'], networkAliases: [{ network: 'net1', aliases: ['www'] }] }, endpoint: undefined },
     endpoint: { spec: undefined, ports: [], virtualIps: [{ networkId: 'net1', addr: '10.0.0.2/24' }] },
   } as unknown as Service);
   reader.objects.task.set('t1', task('t1', 'n1', TaskState.TASK_STATE_RUNNING, '10.0.0.3/24'));
@@ -59,7 +59,7 @@ describe('network views', () => {
       ['web.1', '10.0.0.3/24', '192.168.0.1', true],
       ['web.2', '10.0.0.4/24', '192.168.0.2', false],
     ]);
-    expect(view?.services).toEqual([{ serviceId: 'svc1', name: 'web', vip: '10.0.0.2/24', endpointMode: 'vip', ports: [] }]);
+    expect(view?.services).toEqual([{ serviceId: 'svc1', name: 'web', vip: '10.0.0.2/24', endpointMode: 'vip', ports: [], aliases: ['www'] }]);
     expect(index.networksOfNode('n1')).toEqual(['net1']);
     expect(index.networksOfNode('n3')).toEqual([]);
     expect(underlayIp('10.1.2.3:4242')).toBe('10.1.2.3');
