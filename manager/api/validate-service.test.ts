@@ -26,6 +26,11 @@ const port = (overrides: Partial<PortConfig>): PortConfig => ({ name: '', protoc
 const ports = (...list: PortConfig[]): ServiceSpec => ({ ...fakeServiceSpec('web', 1), endpoint: { mode: '', ports: list } });
 
 describe('validate service', () => {
+  it('validate service takes names as Swarm does: a stack service name with an underscore, not a leading one or a dot', () => {
+    expect(refusal(fakeServiceSpec('shop_web', 1))).toBe('accepted');
+    for (const name of ['_web', 'web_', 'shop.web', 'a'.repeat(64)]) expect(refusal(fakeServiceSpec(name, 1))).toContain(`name "${name}" must be 1-63 letters, digits, '-' or '_'`);
+  });
+
   it('validate service accepts a spec with placement, reservations, host ports and the binpack label', () => {
     const spec = placement(['node.labels.zone==a', 'node.role != manager'], ['node.labels.zone', 'node.labels.rack'], 2);
     spec.taskTemplate!.resources = { limits: undefined, reservations: { nanoCpus: 5e8, memoryBytes: 1024, pids: 0 } };

@@ -17,7 +17,8 @@ const MAX_ARGV_ENTRIES = 1024;
 const MAX_ENV_ENTRIES = 4096;
 const MAX_LABELS = 256;
 const MAX_STRING_LENGTH = 64 * 1024;
-const SERVICE_NAME = /^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/;
+/** Swarm's rule: '_' is allowed inside, as in a stack's `STACK_SERVICE`. */
+const SERVICE_NAME = /^[a-zA-Z0-9](?:[a-zA-Z0-9_-]{0,61}[a-zA-Z0-9])?$/;
 // Docker's reference grammar, loosely: [host[:port]/]path[:tag][@digest], lower-case path.
 const IMAGE_REFERENCE = /^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?\/)?[a-z0-9]+(?:[._-][a-z0-9]+|__)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
 const RESTART_CONDITIONS = new Set(['', 'none', 'on-failure', 'any']);
@@ -106,7 +107,7 @@ export function validateServiceSpec(spec: ServiceSpec | undefined): asserts spec
   if (spec === undefined) throw invalid('cannot accept service spec: spec is missing');
   if (spec.name === '') throw invalid('cannot accept service spec: name must not be empty');
   if (!SERVICE_NAME.test(spec.name)) {
-    throw invalid(`cannot accept service spec: name "${spec.name}" must be 1-63 letters, digits or '-', starting and ending with a letter or digit`);
+    throw invalid(`cannot accept service spec: name "${spec.name}" must be 1-63 letters, digits, '-' or '_', starting and ending with a letter or digit`);
   }
   const container = spec.taskTemplate?.container;
   if (container === undefined || container.image === '') throw invalid('cannot accept service spec: image must not be empty');
