@@ -119,6 +119,30 @@ describe('secret and config API', () => {
     });
   });
 
+  it('secret and config update change the labels only: the same data again is accepted, new data, a new name or a stale version refused', async () => {
+    const created = await createSecret('db');
+    const id = created.meta!.id;
+    // What `docker stack deploy` sends on a second deploy: the whole spec again, new labels.
+    const { secret } = await admin.call((c) => c.updateSecret, { secret: 'db', version: created.meta!.version, spec: { name: 'db', labels: { team: 'db', stack: 'shop' }, data: bytes(secretValue) } });
+    expect(secret?.spec).toEqual({ name: 'db', labels: { team: 'db', stack: 'shop' }, data: new Uint8Array(0) });
+    expect(new TextDecoder().decode(cluster.manager.store.reader.get('secret', id)?.spec?.data)).toBe(secretValue);
+    const before = cluster.manager.store.reader.get('secret', id);
+    await expect(admin.call((c) => c.updateSecret, { secret: 'db', version: 0, spec: { name: 'db', labels: {}, data: bytes('other') } })).rejects.toMatchObject({
+      code: grpc.status.INVALID_ARGUMENT,
+      details: expect.stringContaining('cannot update secret "db": its data cannot change'),
+    });
+    await expect(admin.call((c) => c.updateSecret, { secret: 'db', version: 0, spec: { name: 'db2', labels: {}, data: new Uint8Array(0) } })).rejects.toMatchObject({
+      code: grpc.status.INVALID_ARGUMENT,
+      details: 'cannot update secret "db": its name cannot change (asked "db2"); only labels can be updated',
+    });
+    await expect(admin.call((c) => c.updateSecret, { secret: 'db', version: created.meta!.version, spec: { name: 'db', labels: {}, data: new Uint8Array(0) } })).rejects.toMatchObject({ code: grpc.status.ABORTED });
+    expect(cluster.manager.store.reader.get('secret', id)).toEqual(before);
+    const config = await createConfig('app');
+    const { config: updated } = await admin.call((c) => c.updateConfig, { config: config.meta!.id, version: 0, spec: { name: 'app', labels: { v: '2' }, data: new Uint8Array(0) } });
+    expect(updated?.spec?.labels).toEqual({ v: '2' });
+    expect(new TextDecoder().decode(cluster.manager.store.reader.get('config', config.meta!.id)?.spec?.data)).toBe('port=80');
+  });
+
   it('secret remove is refused with FAILED_PRECONDITION naming the services that use it, and accepted once they are gone', async () => {
     await createSecret('db');
     await createConfig('app');

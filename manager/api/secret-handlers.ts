@@ -1,7 +1,8 @@
 /**
  * Control API handlers for secrets and configs. Their data is never returned by any of them:
- * every object leaves with `spec.data` emptied. Both are immutable once created; removing one is
- * refused while a service's spec still uses it.
+ * every object leaves with `spec.data` emptied. Their name and data never change once created
+ * (an update may change the labels only, as in Swarm); removing one is refused while a service's
+ * spec still uses it.
  */
 import type { ControlServer } from '../../proto/skiff/v1/control.js';
 import type { Config, Secret } from '../../proto/skiff/v1/objects.js';
@@ -9,10 +10,10 @@ import type { ConfigSpec, SecretSpec } from '../../proto/skiff/v1/specs.js';
 import { newObjectId, type Store, type StoreReader } from '../store/store.js';
 import { type ControlOptions, resolveNamed, unary, unaryRead } from './control-common.js';
 import { ApiError } from './errors.js';
-import { type DataKind, validateDataSpec } from './validate-secret.js';
+import { type DataKind, validateDataLabels, validateDataSpec } from './validate-secret.js';
 
 type SecretHandlers = Pick<ControlServer,
-  'createSecret' | 'getSecret' | 'listSecrets' | 'removeSecret' | 'createConfig' | 'getConfig' | 'listConfigs' | 'removeConfig'>;
+  'createSecret' | 'getSecret' | 'listSecrets' | 'removeSecret' | 'updateSecret' | 'createConfig' | 'getConfig' | 'listConfigs' | 'removeConfig' | 'updateConfig'>;
 
 /** Secret and Config have the same shape; this is either. */
 type DataObject = Secret | Config;
@@ -45,6 +46,8 @@ interface DataObjects {
   get(reference: string): DataObject;
   list(): DataObject[];
   remove(reference: string): Promise<void>;
+  /** Replaces the labels; `version` 0 means the current one. */
+  updateLabels(reference: string, version: number, spec: SecretSpec | ConfigSpec | undefined): Promise<DataObject>;
 }
 
 function dataObjects(store: Store, kind: DataKind): DataObjects {
@@ -65,6 +68,24 @@ function dataObjects(store: Store, kind: DataKind): DataObjects {
     },
     get: (reference) => withoutData(resolveData(reader, kind, reference)),
     list: () => reader.list(kind).map((object) => withoutData(object)),
+    async updateLabels(reference, version, spec) {
+      const current = resolveData(reader, kind, reference);
+      const id = current.meta?.id ?? '';
+      const name = current.spec?.name ?? id;
+      const action = `cannot update ${kind} "${name}"`;
+      if (spec === undefined) throw new ApiError('invalid_argument', `${action}: spec is missing`);
+      // Swarm's rule: a secret's or config's name and data are fixed; a stack deploy sends them again unchanged.
+      if (spec.name !== name) throw new ApiError('invalid_argument', `${action}: its name cannot change (asked "${spec.name}"); only labels can be updated`);
+      if (spec.data.length > 0 && !Buffer.from(spec.data).equals(Buffer.from(current.spec?.data ?? new Uint8Array(0)))) {
+        throw new ApiError('invalid_argument', `${action}: its data cannot change; only labels can be updated. Create a ${kind} under a new name, point the services at it, then remove the old one`);
+      }
+      validateDataLabels(action, spec.labels);
+      // The store refuses (ABORTED) an update whose version is not the stored one.
+      const meta = current.meta === undefined ? undefined : { ...current.meta, version: version === 0 ? current.meta.version : version };
+      const updated: DataObject = { meta, spec: { ...(current.spec ?? spec), labels: { ...spec.labels } } };
+      await store.update((transaction) => (kind === 'secret' ? transaction.update('secret', updated) : transaction.update('config', updated)));
+      return withoutData(reader.get(kind, id) ?? updated);
+    },
     async remove(reference) {
       const current = resolveData(reader, kind, reference);
       const id = current.meta?.id ?? '';
@@ -93,6 +114,7 @@ export function secretHandlers(store: Store, options: ControlOptions): SecretHan
       await secrets.remove(request.secret);
       return {};
     }),
+    updateSecret: unary(options, async (request) => ({ secret: await secrets.updateLabels(request.secret, request.version, request.spec) })),
     createConfig: unary(options, async (request) => ({ config: await configs.create(request.spec) })),
     getConfig: unaryRead(store, options, (request) => ({ config: configs.get(request.config) })),
     listConfigs: unaryRead(store, options, () => ({ configs: configs.list() })),
@@ -100,5 +122,6 @@ export function secretHandlers(store: Store, options: ControlOptions): SecretHan
       await configs.remove(request.config);
       return {};
     }),
+    updateConfig: unary(options, async (request) => ({ config: await configs.updateLabels(request.config, request.version, request.spec) })),
   };
 }

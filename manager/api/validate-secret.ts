@@ -43,18 +43,23 @@ export function dataNameProblem(name: string): string | undefined {
  * Throws ApiError('invalid_argument') naming the first bad field of a secret or config spec:
  * name, labels, or data (1 byte up to the kind's limit).
  */
+/** Refuses labels a secret or config cannot carry; `action` starts the message ("cannot create secret "db""). */
+export function validateDataLabels(action: string, labels: Record<string, string>): void {
+  const entries = Object.entries(labels);
+  if (entries.length > MAX_DATA_LABELS) throw invalid(`${action}: it has ${entries.length} labels, more than ${MAX_DATA_LABELS}`);
+  for (const [key, value] of entries) {
+    if (key === '') throw invalid(`${action}: a label key must not be empty`);
+    if (key.length > MAX_LABEL_KEY_LENGTH) throw invalid(`${action}: label key "${key.slice(0, 32)}…" is longer than ${MAX_LABEL_KEY_LENGTH} characters`);
+    if (value.length > MAX_LABEL_VALUE_LENGTH) throw invalid(`${action}: the value of label "${key}" is longer than ${MAX_LABEL_VALUE_LENGTH} characters`);
+  }
+}
+
 export function validateDataSpec(kind: DataKind, spec: SecretSpec | ConfigSpec | undefined): asserts spec is SecretSpec & ConfigSpec {
   if (spec === undefined) throw invalid(`cannot create ${kind}: spec is missing`);
   const nameProblem = dataNameProblem(spec.name);
   if (nameProblem !== undefined) throw invalid(`cannot create ${kind}: name "${spec.name}" ${nameProblem}`);
   const action = `cannot create ${kind} "${spec.name}"`;
-  const labels = Object.entries(spec.labels);
-  if (labels.length > MAX_DATA_LABELS) throw invalid(`${action}: it has ${labels.length} labels, more than ${MAX_DATA_LABELS}`);
-  for (const [key, value] of labels) {
-    if (key === '') throw invalid(`${action}: a label key must not be empty`);
-    if (key.length > MAX_LABEL_KEY_LENGTH) throw invalid(`${action}: label key "${key.slice(0, 32)}…" is longer than ${MAX_LABEL_KEY_LENGTH} characters`);
-    if (value.length > MAX_LABEL_VALUE_LENGTH) throw invalid(`${action}: the value of label "${key}" is longer than ${MAX_LABEL_VALUE_LENGTH} characters`);
-  }
+  validateDataLabels(action, spec.labels);
   const limit = maxDataBytes(kind);
   if (spec.data.length === 0) throw invalid(`${action}: data must not be empty`);
   if (spec.data.length > limit) {

@@ -231,6 +231,17 @@ export interface RemoveSecretRequest {
 export interface RemoveSecretResponse {
 }
 
+/** `version`: the meta.version the caller read; 0 = the current one. */
+export interface UpdateSecretRequest {
+  secret: string;
+  version: number;
+  spec: SecretSpec | undefined;
+}
+
+export interface UpdateSecretResponse {
+  secret: Secret | undefined;
+}
+
 export interface CreateConfigRequest {
   spec: ConfigSpec | undefined;
 }
@@ -259,6 +270,16 @@ export interface RemoveConfigRequest {
 }
 
 export interface RemoveConfigResponse {
+}
+
+export interface UpdateConfigRequest {
+  config: string;
+  version: number;
+  spec: ConfigSpec | undefined;
+}
+
+export interface UpdateConfigResponse {
+  config: Config | undefined;
 }
 
 export interface UnlockRequest {
@@ -3383,6 +3404,178 @@ export const RemoveSecretResponse: MessageFns<RemoveSecretResponse> = {
   },
 };
 
+function createBaseUpdateSecretRequest(): UpdateSecretRequest {
+  return { secret: "", version: 0, spec: undefined };
+}
+
+export const UpdateSecretRequest: MessageFns<UpdateSecretRequest> = {
+  encode(message: UpdateSecretRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.secret !== "") {
+      writer.uint32(10).string(message.secret);
+    }
+    if (message.version !== 0) {
+      writer.uint32(16).uint64(message.version);
+    }
+    if (message.spec !== undefined) {
+      SecretSpec.encode(message.spec, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateSecretRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateSecretRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.secret = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.version = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.spec = SecretSpec.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateSecretRequest {
+    return {
+      secret: isSet(object.secret) ? globalThis.String(object.secret) : "",
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      spec: isSet(object.spec) ? SecretSpec.fromJSON(object.spec) : undefined,
+    };
+  },
+
+  toJSON(message: UpdateSecretRequest): unknown {
+    const obj: any = {};
+    if (message.secret !== "") {
+      obj.secret = message.secret;
+    }
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.spec !== undefined) {
+      obj.spec = SecretSpec.toJSON(message.spec);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UpdateSecretRequest>): UpdateSecretRequest {
+    return UpdateSecretRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UpdateSecretRequest>): UpdateSecretRequest {
+    const message = createBaseUpdateSecretRequest();
+    message.secret = object.secret ?? "";
+    message.version = object.version ?? 0;
+    message.spec = (object.spec !== undefined && object.spec !== null)
+      ? SecretSpec.fromPartial(object.spec)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseUpdateSecretResponse(): UpdateSecretResponse {
+  return { secret: undefined };
+}
+
+export const UpdateSecretResponse: MessageFns<UpdateSecretResponse> = {
+  encode(message: UpdateSecretResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.secret !== undefined) {
+      Secret.encode(message.secret, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateSecretResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateSecretResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.secret = Secret.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateSecretResponse {
+    return { secret: isSet(object.secret) ? Secret.fromJSON(object.secret) : undefined };
+  },
+
+  toJSON(message: UpdateSecretResponse): unknown {
+    const obj: any = {};
+    if (message.secret !== undefined) {
+      obj.secret = Secret.toJSON(message.secret);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UpdateSecretResponse>): UpdateSecretResponse {
+    return UpdateSecretResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UpdateSecretResponse>): UpdateSecretResponse {
+    const message = createBaseUpdateSecretResponse();
+    message.secret = (object.secret !== undefined && object.secret !== null)
+      ? Secret.fromPartial(object.secret)
+      : undefined;
+    return message;
+  },
+};
+
 function createBaseCreateConfigRequest(): CreateConfigRequest {
   return { spec: undefined };
 }
@@ -3893,6 +4086,178 @@ export const RemoveConfigResponse: MessageFns<RemoveConfigResponse> = {
   },
   fromPartial(_: DeepPartial<RemoveConfigResponse>): RemoveConfigResponse {
     const message = createBaseRemoveConfigResponse();
+    return message;
+  },
+};
+
+function createBaseUpdateConfigRequest(): UpdateConfigRequest {
+  return { config: "", version: 0, spec: undefined };
+}
+
+export const UpdateConfigRequest: MessageFns<UpdateConfigRequest> = {
+  encode(message: UpdateConfigRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.config !== "") {
+      writer.uint32(10).string(message.config);
+    }
+    if (message.version !== 0) {
+      writer.uint32(16).uint64(message.version);
+    }
+    if (message.spec !== undefined) {
+      ConfigSpec.encode(message.spec, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateConfigRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateConfigRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.config = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.version = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.spec = ConfigSpec.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateConfigRequest {
+    return {
+      config: isSet(object.config) ? globalThis.String(object.config) : "",
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      spec: isSet(object.spec) ? ConfigSpec.fromJSON(object.spec) : undefined,
+    };
+  },
+
+  toJSON(message: UpdateConfigRequest): unknown {
+    const obj: any = {};
+    if (message.config !== "") {
+      obj.config = message.config;
+    }
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.spec !== undefined) {
+      obj.spec = ConfigSpec.toJSON(message.spec);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UpdateConfigRequest>): UpdateConfigRequest {
+    return UpdateConfigRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UpdateConfigRequest>): UpdateConfigRequest {
+    const message = createBaseUpdateConfigRequest();
+    message.config = object.config ?? "";
+    message.version = object.version ?? 0;
+    message.spec = (object.spec !== undefined && object.spec !== null)
+      ? ConfigSpec.fromPartial(object.spec)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseUpdateConfigResponse(): UpdateConfigResponse {
+  return { config: undefined };
+}
+
+export const UpdateConfigResponse: MessageFns<UpdateConfigResponse> = {
+  encode(message: UpdateConfigResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.config !== undefined) {
+      Config.encode(message.config, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateConfigResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateConfigResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.config = Config.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateConfigResponse {
+    return { config: isSet(object.config) ? Config.fromJSON(object.config) : undefined };
+  },
+
+  toJSON(message: UpdateConfigResponse): unknown {
+    const obj: any = {};
+    if (message.config !== undefined) {
+      obj.config = Config.toJSON(message.config);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UpdateConfigResponse>): UpdateConfigResponse {
+    return UpdateConfigResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UpdateConfigResponse>): UpdateConfigResponse {
+    const message = createBaseUpdateConfigResponse();
+    message.config = (object.config !== undefined && object.config !== null)
+      ? Config.fromPartial(object.config)
+      : undefined;
     return message;
   },
 };
@@ -5988,6 +6353,17 @@ export const ControlService = {
       Buffer.from(RemoveSecretResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RemoveSecretResponse => RemoveSecretResponse.decode(value),
   },
+  /** As in Swarm, only the labels change: the name stays, and data, if given, must be the current data. */
+  updateSecret: {
+    path: "/skiff.v1.Control/UpdateSecret" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UpdateSecretRequest): Buffer => Buffer.from(UpdateSecretRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UpdateSecretRequest => UpdateSecretRequest.decode(value),
+    responseSerialize: (value: UpdateSecretResponse): Buffer =>
+      Buffer.from(UpdateSecretResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UpdateSecretResponse => UpdateSecretResponse.decode(value),
+  },
   createConfig: {
     path: "/skiff.v1.Control/CreateConfig" as const,
     requestStream: false as const,
@@ -6025,6 +6401,16 @@ export const ControlService = {
     responseSerialize: (value: RemoveConfigResponse): Buffer =>
       Buffer.from(RemoveConfigResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RemoveConfigResponse => RemoveConfigResponse.decode(value),
+  },
+  updateConfig: {
+    path: "/skiff.v1.Control/UpdateConfig" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UpdateConfigRequest): Buffer => Buffer.from(UpdateConfigRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UpdateConfigRequest => UpdateConfigRequest.decode(value),
+    responseSerialize: (value: UpdateConfigResponse): Buffer =>
+      Buffer.from(UpdateConfigResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UpdateConfigResponse => UpdateConfigResponse.decode(value),
   },
   createNetwork: {
     path: "/skiff.v1.Control/CreateNetwork" as const,
@@ -6161,10 +6547,13 @@ export interface ControlServer extends UntypedServiceImplementation {
   getSecret: handleUnaryCall<GetSecretRequest, GetSecretResponse>;
   listSecrets: handleUnaryCall<ListSecretsRequest, ListSecretsResponse>;
   removeSecret: handleUnaryCall<RemoveSecretRequest, RemoveSecretResponse>;
+  /** As in Swarm, only the labels change: the name stays, and data, if given, must be the current data. */
+  updateSecret: handleUnaryCall<UpdateSecretRequest, UpdateSecretResponse>;
   createConfig: handleUnaryCall<CreateConfigRequest, CreateConfigResponse>;
   getConfig: handleUnaryCall<GetConfigRequest, GetConfigResponse>;
   listConfigs: handleUnaryCall<ListConfigsRequest, ListConfigsResponse>;
   removeConfig: handleUnaryCall<RemoveConfigRequest, RemoveConfigResponse>;
+  updateConfig: handleUnaryCall<UpdateConfigRequest, UpdateConfigResponse>;
   createNetwork: handleUnaryCall<CreateNetworkRequest, CreateNetworkResponse>;
   getNetwork: handleUnaryCall<GetNetworkRequest, GetNetworkResponse>;
   listNetworks: handleUnaryCall<ListNetworksRequest, ListNetworksResponse>;
@@ -6539,6 +6928,22 @@ export interface ControlClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RemoveSecretResponse) => void,
   ): ClientUnaryCall;
+  /** As in Swarm, only the labels change: the name stays, and data, if given, must be the current data. */
+  updateSecret(
+    request: UpdateSecretRequest,
+    callback: (error: ServiceError | null, response: UpdateSecretResponse) => void,
+  ): ClientUnaryCall;
+  updateSecret(
+    request: UpdateSecretRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UpdateSecretResponse) => void,
+  ): ClientUnaryCall;
+  updateSecret(
+    request: UpdateSecretRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UpdateSecretResponse) => void,
+  ): ClientUnaryCall;
   createConfig(
     request: CreateConfigRequest,
     callback: (error: ServiceError | null, response: CreateConfigResponse) => void,
@@ -6598,6 +7003,21 @@ export interface ControlClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RemoveConfigResponse) => void,
+  ): ClientUnaryCall;
+  updateConfig(
+    request: UpdateConfigRequest,
+    callback: (error: ServiceError | null, response: UpdateConfigResponse) => void,
+  ): ClientUnaryCall;
+  updateConfig(
+    request: UpdateConfigRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UpdateConfigResponse) => void,
+  ): ClientUnaryCall;
+  updateConfig(
+    request: UpdateConfigRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UpdateConfigResponse) => void,
   ): ClientUnaryCall;
   createNetwork(
     request: CreateNetworkRequest,
