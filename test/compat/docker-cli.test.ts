@@ -158,6 +158,59 @@ describe('the stock docker CLI against a Skiff manager', () => {
     expect(await dockerOk('network', 'ls', '--quiet')).toBe('');
   });
 
+  it('deploys a Compose file as a stack, lists it, its services and tasks, and removes it', async () => {
+    const composeFile = join(dataDir, 'shop.yml');
+    await writeFile(join(dataDir, 'token.txt'), 's3cret');
+    await writeFile(
+      composeFile,
+      [
+        'services:',
+        '  web:',
+        '    image: busybox:latest',
+        '    command: ["sleep", "1000"]',
+        '    environment: { MODE: shop }',
+        '    ports: ["8081:80"]',
+        '    networks: [front]',
+        '    secrets: [token]',
+        '    deploy:',
+        '      replicas: 2',
+        '      labels: { tier: front }',
+        '  db:',
+        '    image: busybox:latest',
+        '    command: ["sleep", "1000"]',
+        '    networks: [front]',
+        'networks:',
+        '  front: {}',
+        'secrets:',
+        '  token:',
+        '    file: ./token.txt',
+        '',
+      ].join('\n'),
+    );
+    const deployed = await docker('stack', 'deploy', '--compose-file', composeFile, 'shop');
+    expect(deployed.code, deployed.stderr).toBe(0);
+    const web = (await getService('shop_web')).service;
+    expect(web?.spec?.labels).toMatchObject({ 'com.docker.stack.namespace': 'shop', tier: 'front' });
+    expect(web?.spec?.taskTemplate?.networkAliases.map((entry) => entry.aliases)).toEqual([['web']]);
+    expect(await dockerOk('stack', 'ls', '--format', '{{.Name}} {{.Services}}')).toBe('shop 2');
+    expect((await dockerOk('stack', 'services', 'shop', '--format', '{{.Name}} {{.Replicas}}')).split('\n').sort()).toEqual(['shop_db 0/1', 'shop_web 0/2']);
+    await waitFor('three tasks in the stack', DOCKER_DEADLINE_MS, async () => {
+      const rows = (await dockerOk('stack', 'ps', 'shop', '--format', '{{.Name}}')).split('\n').sort();
+      return rows.length === 3 ? rows : undefined;
+    }).then((rows) => expect(rows).toEqual(['shop_db.1', 'shop_web.1', 'shop_web.2']));
+    expect(await dockerOk('secret', 'ls', '--format', '{{.Name}} {{.Labels}}')).toBe('shop_token com.docker.stack.namespace=shop');
+    // Deploying the same file again sends every secret and service again: nothing changes.
+    const again = await docker('stack', 'deploy', '--compose-file', composeFile, 'shop');
+    expect(again.code, again.stderr).toBe(0);
+    expect((await getService('shop_web')).service?.specVersion).toBe(web?.specVersion);
+    const rm = await docker('stack', 'rm', 'shop');
+    expect(rm.code, rm.stderr).toBe(0);
+    await expect(getService('shop_web')).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
+    expect(await dockerOk('stack', 'ls', '--format', '{{.Name}}')).toBe('');
+    expect(await dockerOk('secret', 'ls', '--quiet')).toBe('');
+    expect(await dockerOk('network', 'ls', '--quiet')).toBe('');
+  });
+
   it('removes a service and its tasks', async () => {
     expect(await dockerOk('service', 'rm', 'web')).toBe('web');
     await expect(getService('web')).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });

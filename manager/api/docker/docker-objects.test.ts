@@ -77,6 +77,15 @@ describe('a Docker service spec as Skiff reads it', () => {
     expect(skiffServiceSpec(docker as never)).toEqual(skiffServiceSpec(cliCreateBody));
   });
 
+  it('reads a network\'s aliases (what docker stack deploy sends) and shows them back on that network only', () => {
+    const body = { ...cliCreateBody, TaskTemplate: { ...cliCreateBody.TaskTemplate, Networks: [{ Target: 'shop_front', Aliases: ['web'] }, { Target: 'shop_back' }] } };
+    const spec = skiffServiceSpec(body);
+    expect(spec.taskTemplate?.networks).toEqual(['shop_front', 'shop_back']);
+    expect(spec.taskTemplate?.networkAliases).toEqual([{ network: 'shop_front', aliases: ['web'] }]);
+    expect(dockerServiceSpec(spec)).toMatchObject({ TaskTemplate: { Networks: [{ Target: 'shop_front', Aliases: ['web'] }, { Target: 'shop_back' }] } });
+    expect(() => skiffServiceSpec({ ...body, TaskTemplate: { ...body.TaskTemplate, Networks: [{ Target: 'x', Aliases: 'web' }] } })).toThrow('TaskTemplate.Networks[0].Aliases must be a list of strings');
+  });
+
   it('keeps the stored spec\'s Skiff-only settings through an update from the Docker API', () => {
     const current = { ...skiffServiceSpec(cliCreateBody), deployStrategy: 'blue-green', bluegreenHoldMs: 30_000, rebalance: 'auto', canaryReplicas: 0 };
     current.taskTemplate!.container!.healthcheck = { test: [], intervalMs: 1_000, timeoutMs: 500, retries: 3, startPeriodMs: 0, http: { port: 80, path: '/health' }, tcpPort: 0 };

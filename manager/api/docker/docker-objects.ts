@@ -9,7 +9,7 @@
  */
 import type { Network, Node, Service, Task } from '../../../proto/skiff/v1/objects.js';
 import type {
-  ContainerSpec, EndpointSpec, HealthCheck, Mount, NetworkSpec, PortConfig, ResourceRequirements, ServiceSpec, TaskSpec, UpdateConfig,
+  ContainerSpec, EndpointSpec, HealthCheck, Mount, NetworkAliases, NetworkSpec, PortConfig, ResourceRequirements, ServiceSpec, TaskSpec, UpdateConfig,
 } from '../../../proto/skiff/v1/specs.js';
 import { HealthState, NodeAvailability, NodeRole, NodeState, TaskState, type Meta, type Resources } from '../../../proto/skiff/v1/types.js';
 import { healthStateName, taskStateName } from '../../../proto/task-states.js';
@@ -142,7 +142,7 @@ function dockerTaskSpec(spec: TaskSpec | undefined): JsonObject {
       ...(spec?.placement?.preferences.length ? { Preferences: spec.placement.preferences.map((preference) => ({ Spread: { SpreadDescriptor: preference.spread } })) } : {}),
       ...(spec?.placement?.maxReplicasPerNode ? { MaxReplicas: spec.placement.maxReplicasPerNode } : {}),
     },
-    ...(spec?.networks.length ? { Networks: spec.networks.map((network) => ({ Target: network })) } : {}),
+    ...(spec?.networks.length ? { Networks: spec.networks.map((network) => dockerNetworkAttachment(network, spec.networkAliases)) } : {}),
     ForceUpdate: spec?.forceUpdate ?? 0,
     Runtime: 'container',
   };
@@ -466,11 +466,23 @@ function skiffContainerSpec(fields: Fields | undefined): ContainerSpec {
   return container;
 }
 
+/** One of a task template's networks as Docker shows it: `Target`, and `Aliases` when it has any. */
+function dockerNetworkAttachment(network: string, aliases: readonly NetworkAliases[]): { Target: string; Aliases?: string[] } {
+  const names = aliases.find((entry) => entry.network === network)?.aliases ?? [];
+  return names.length > 0 ? { Target: network, Aliases: [...names] } : { Target: network };
+}
+
 function skiffTaskSpec(fields: Fields | undefined): TaskSpec {
   if (fields === undefined) throw invalid('TaskTemplate', 'is required');
   const resources = fields.object('Resources');
   const restart = fields.object('RestartPolicy');
   const placement = fields.object('Placement');
+  const attachments = fields.objects('Networks').map((network) => {
+    const attachment = { network: network.string('Target'), aliases: network.strings('Aliases') };
+    network.only('DriverOpts');
+    network.done();
+    return attachment;
+  });
   const spec: TaskSpec = {
     container: skiffContainerSpec(fields.object('ContainerSpec')),
     resources: resources === undefined ? undefined : ({ limits: skiffResources(resources.object('Limits')), reservations: skiffResources(resources.object('Reservations')) } satisfies ResourceRequirements),
@@ -491,15 +503,9 @@ function skiffTaskSpec(fields: Fields | undefined): TaskSpec {
       }),
       maxReplicasPerNode: placement.count('MaxReplicas'),
     },
-    networks: fields.objects('Networks').map((network) => {
-      const target = network.string('Target');
-      network.only('Aliases');
-      network.only('DriverOpts');
-      network.done();
-      return target;
-    }),
+    networks: attachments.map((attachment) => attachment.network),
     forceUpdate: fields.count('ForceUpdate'),
-    networkAliases: [],
+    networkAliases: attachments.filter((attachment) => attachment.aliases.length > 0),
   };
   resources?.done();
   restart?.done();
@@ -622,7 +628,15 @@ export function dockerDataObject(object: { meta?: Meta | undefined; spec?: { nam
 }
 
 /** The body of POST /secrets/create or /configs/create: name, labels and base64 data. */
-export function skiffDataSpec(body: Json, kind: 'secret' | 'config'): { name: string; labels: Record<string, string>; data: Uint8Array } {
+/** A secret's or config's name, labels and bytes. */
+export interface DataSpec {
+  name: string;
+  labels: Record<string, string>;
+  data: Uint8Array;
+}
+
+/** Docker's SecretSpec or ConfigSpec as Skiff's (an update may leave `Data` out: empty data, the stored bytes kept). */
+export function skiffDataSpec(body: Json, kind: 'secret' | 'config'): DataSpec {
   const fields = Fields.of(body, '');
   const name = fields.string('Name');
   const labels = fields.stringMap('Labels');

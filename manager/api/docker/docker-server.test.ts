@@ -41,10 +41,12 @@ class FakeDockerControl implements DockerControl {
   getSecret = (secret: string): Promise<Secret> => this.answer('getSecret', this.secrets[0]!, secret);
   createSecret = (spec: SecretSpec): Promise<Secret> => this.answer('createSecret', { meta: { id: 'sec-id', version: 1, createdAtMs: 0, updatedAtMs: 0 }, spec: { ...spec, data: new Uint8Array() } }, spec);
   removeSecret = (secret: string): Promise<void> => this.answer('removeSecret', undefined, secret);
+  updateSecret = (secret: string, version: number, spec: SecretSpec): Promise<void> => this.answer('updateSecret', undefined, secret, version, spec);
   listConfigs = (): Promise<Config[]> => this.answer('listConfigs', []);
   getConfig = (config: string): Promise<Config> => this.answer('getConfig', this.secrets[0]!, config);
   createConfig = (spec: ConfigSpec): Promise<Config> => this.answer('createConfig', { meta: { id: 'cfg-id', version: 1, createdAtMs: 0, updatedAtMs: 0 }, spec }, spec);
   removeConfig = (config: string): Promise<void> => this.answer('removeConfig', undefined, config);
+  updateConfig = (config: string, version: number, spec: ConfigSpec): Promise<void> => this.answer('updateConfig', undefined, config, version, spec);
   listNetworks = (): Promise<Network[]> => this.answer('listNetworks', this.networks);
   getNetwork = (network: string): Promise<Network> => this.answer('getNetwork', this.networks[0]!, network);
   createNetwork = (spec: NetworkSpec): Promise<Network> => this.answer('createNetwork', { meta: { id: 'net-id', version: 1, createdAtMs: 0, updatedAtMs: 0 }, spec, allocation: undefined }, spec);
@@ -263,6 +265,16 @@ describe('tasks and nodes through the Docker API', () => {
     expect((await call('GET', '/v1.43/tasks/zz')).status).toBe(404);
   });
 
+  it('filters tasks by their service\'s labels, as Swarm does for docker stack ps', async () => {
+    control.services[1]!.spec!.labels = { 'com.docker.stack.namespace': 'shop' };
+    const byLabel = async (label: string): Promise<string[]> =>
+      (JSON.parse((await call('GET', `/v1.43/tasks?filters=${encodeURIComponent(JSON.stringify({ label: { [label]: true } }))}`)).body) as Array<{ ID: string }>).map((item) => item.ID);
+    expect(await byLabel('com.docker.stack.namespace=shop')).toEqual(['t3']);
+    expect(await byLabel('com.docker.stack.namespace')).toEqual(['t3']);
+    expect(await byLabel('team=x')).toEqual(['t1', 't2']);
+    expect(await byLabel('com.docker.stack.namespace=other')).toEqual([]);
+  });
+
   it('refuses an unknown or malformed filter', async () => {
     expect(message(await call('GET', `/v1.43/tasks?filters=${encodeURIComponent('{"colour":["blue"]}')}`))).toMatch(/^invalid filter 'colour'/);
     expect(() => parseFilters('{"name": 3}', ['name'])).toThrow(/expected/);
@@ -292,11 +304,21 @@ describe('secrets, configs and networks through the Docker API', () => {
     expect(listed).toEqual([{ ID: 'sec1', Version: { Index: 2 }, CreatedAt: '1970-01-01T00:00:00.000Z', UpdatedAt: '1970-01-01T00:00:00.000Z', Spec: { Name: 'db-password', Labels: { app: 'db' } } }]);
   });
 
-  it('refuses data that is not base64, a driver, and any update', async () => {
+  it('refuses data that is not base64, a driver, and an update without a version', async () => {
     expect(message(await call('POST', '/v1.43/secrets/create', JSON.stringify({ Name: 'x', Data: 'not base64!' })))).toContain('Data must be base64');
     expect(message(await call('POST', '/v1.43/configs/create', JSON.stringify({ Name: 'x', Data: '', Driver: { Name: 'vault' } })))).toContain('Driver');
-    expect((await call('POST', '/v1.43/secrets/sec1/update?version=2', '{}')).status).toBe(400);
+    expect(message(await call('POST', '/v1.43/secrets/sec1/update', '{"Name":"x"}'))).toContain('invalid version');
     expect(control.calls.map(([name]) => name)).not.toContain('createSecret');
+    expect(control.calls.map(([name]) => name)).not.toContain('updateSecret');
+  });
+
+  it('passes a secret or config update (labels; the data again or none) to Skiff with its version', async () => {
+    const spec = { Name: 'token', Labels: { 'com.docker.stack.namespace': 'shop' }, Data: Buffer.from('s3cret').toString('base64') };
+    expect((await call('POST', '/v1.43/secrets/sec1/update?version=7', JSON.stringify(spec))).status).toBe(200);
+    const [, secret, version, sent] = control.calls.find(([name]) => name === 'updateSecret') as [string, string, number, SecretSpec];
+    expect([secret, version, sent.name, sent.labels, Buffer.from(sent.data).toString()]).toEqual(['sec1', 7, 'token', { 'com.docker.stack.namespace': 'shop' }, 's3cret']);
+    expect((await call('POST', '/v1.43/configs/cfg1/update?version=3', JSON.stringify({ Name: 'app', Labels: {} }))).status).toBe(200);
+    expect(control.calls.find(([name]) => name === 'updateConfig')).toEqual(['updateConfig', 'cfg1', 3, { name: 'app', labels: {}, data: new Uint8Array(0) }]);
   });
 
   it('creates an overlay network with its subnet, and refuses what Skiff does not do', async () => {

@@ -21,7 +21,7 @@ import type { Config, Network, Node, Secret, Service, Task } from '../../../prot
 import type { ConfigSpec, NetworkSpec, SecretSpec, ServiceSpec } from '../../../proto/skiff/v1/specs.js';
 import { NodeAvailability, NodeRole, TaskState } from '../../../proto/skiff/v1/types.js';
 import {
-  dockerDataObject, dockerNetwork, dockerNode, dockerService, dockerTask, dockerTaskState, isZero, keepSkiffSettings, skiffDataSpec, skiffNetworkSpec, skiffServiceSpec,
+  type DataSpec, dockerDataObject, dockerNetwork, dockerNode, dockerService, dockerTask, dockerTaskState, isZero, keepSkiffSettings, skiffDataSpec, skiffNetworkSpec, skiffServiceSpec,
 } from './docker-objects.js';
 
 /** The Engine API version this adapter speaks (Docker 24); the CLI negotiates down to it at /_ping. */
@@ -49,10 +49,13 @@ export interface DockerControl {
   getSecret(secret: string): Promise<Secret>;
   createSecret(spec: SecretSpec): Promise<Secret>;
   removeSecret(secret: string): Promise<void>;
+  /** Labels only; the name and the data (when not empty) must be the stored ones. */
+  updateSecret(secret: string, version: number, spec: SecretSpec): Promise<void>;
   listConfigs(): Promise<Config[]>;
   getConfig(config: string): Promise<Config>;
   createConfig(spec: ConfigSpec): Promise<Config>;
   removeConfig(config: string): Promise<void>;
+  updateConfig(config: string, version: number, spec: ConfigSpec): Promise<void>;
   listNetworks(): Promise<Network[]>;
   getNetwork(network: string): Promise<Network>;
   createNetwork(spec: NetworkSpec): Promise<Network>;
@@ -162,17 +165,19 @@ interface RoutedRequest {
   response: ServerResponse;
 }
 
+/** An update's `version` query parameter: the Version.Index the client read. */
+function version(query: URLSearchParams): number {
+  const text = query.get('version');
+  if (text === null || !/^\d+$/.test(text)) throw new DockerApiError(400, `invalid version: expected the object's Version.Index as a number, got ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
 /** What a streaming handler returns once it has written and ended the response itself. */
 const STREAMED = Symbol('streamed');
 
 /** The Docker API's routes over `control` (exported for tests without a socket). */
 export function dockerRoutes(options: Omit<DockerApiOptions, 'socketPath' | 'log'>): Route[] {
   const { control } = options;
-  const version = (query: URLSearchParams): number => {
-    const text = query.get('version');
-    if (text === null || !/^\d+$/.test(text)) throw new DockerApiError(400, `invalid version: expected the object's Version.Index as a number, got ${JSON.stringify(text)}`);
-    return Number(text);
-  };
   /** `self` is the node this manager runs on (as the CLI's `docker node inspect self`). */
   const nodeReference = (reference: string | undefined): string => (reference === 'self' ? options.selfNodeId : reference ?? '');
   const findTask = async (reference: string): Promise<Task> => {
@@ -339,7 +344,10 @@ export function dockerRoutes(options: Omit<DockerApiOptions, 'socketPath' | 'log
         const filters = parseFilters(query.get('filters'), ['id', 'name', 'service', 'node', 'desired-state', 'label', '_up-to-date']);
         const nodes = filters.has('node') ? await control.listNodes() : [];
         const hostnames = new Map(nodes.map((node) => [node.meta?.id ?? '', node.description?.hostname ?? '']));
-        const specVersions = filters.has('_up-to-date') ? new Map((await control.listServices()).services.map((service) => [service.meta?.id ?? '', service.specVersion])) : new Map<string, number>();
+        const services = filters.has('_up-to-date') || filters.has('label') ? (await control.listServices()).services : [];
+        const specVersions = new Map(services.map((service) => [service.meta?.id ?? '', service.specVersion]));
+        // As in Swarm, a task's labels are its service's (`docker stack ps` filters by the stack's label).
+        const serviceLabels = new Map(services.map((service) => [service.meta?.id ?? '', service.spec?.labels ?? {}]));
         return (await control.listTasks())
           .filter((task) =>
             matches(filters, 'id', (value) => task.meta?.id.startsWith(value) === true) &&
@@ -347,7 +355,7 @@ export function dockerRoutes(options: Omit<DockerApiOptions, 'socketPath' | 'log
             matches(filters, 'service', (value) => task.serviceId === value || task.serviceName === value || (value.length >= 4 && task.serviceId.startsWith(value))) &&
             matches(filters, 'node', (value) => task.nodeId === value || hostnames.get(task.nodeId) === value) &&
             matches(filters, 'desired-state', (value) => value === dockerTaskState(task.desiredState) || (value === 'running' && task.desiredState === TaskState.TASK_STATE_RUNNING)) &&
-            matches(filters, 'label', () => false) &&
+            matches(filters, 'label', (value) => labelMatches(serviceLabels.get(task.serviceId) ?? {}, value)) &&
             matches(filters, '_up-to-date', (value) => (value === 'true') === (task.specVersion === specVersions.get(task.serviceId))))
           .map(dockerTask);
       },
@@ -355,8 +363,8 @@ export function dockerRoutes(options: Omit<DockerApiOptions, 'socketPath' | 'log
     { method: 'GET', pattern: /^\/tasks\/([^/]+)$/, handle: async ({ params }) => dockerTask(await findTask(params[0] ?? '')) },
     { method: 'GET', pattern: /^\/services\/([^/]+)\/logs$/, handle: async (request) => streamLogs(control, { service: request.params[0] ?? '', task: '' }, request) },
     { method: 'GET', pattern: /^\/tasks\/([^/]+)\/logs$/, handle: async (request) => streamLogs(control, { service: '', task: request.params[0] ?? '' }, request) },
-    ...dataObjectRoutes('secrets', 'secret', { list: control.listSecrets, get: control.getSecret, create: control.createSecret, remove: control.removeSecret }),
-    ...dataObjectRoutes('configs', 'config', { list: control.listConfigs, get: control.getConfig, create: control.createConfig, remove: control.removeConfig }),
+    ...dataObjectRoutes('secrets', 'secret', { list: control.listSecrets, get: control.getSecret, create: control.createSecret, update: control.updateSecret, remove: control.removeSecret }),
+    ...dataObjectRoutes('configs', 'config', { list: control.listConfigs, get: control.getConfig, create: control.createConfig, update: control.updateConfig, remove: control.removeConfig }),
     {
       method: 'GET',
       pattern: /^\/networks$/,
@@ -463,7 +471,13 @@ async function streamLogs(control: DockerControl, target: { service: string; tas
 function dataObjectRoutes<T extends Secret | Config>(
   path: 'secrets' | 'configs',
   kind: 'secret' | 'config',
-  calls: { list(): Promise<T[]>; get(reference: string): Promise<T>; create(spec: { name: string; labels: Record<string, string>; data: Uint8Array }): Promise<T>; remove(reference: string): Promise<void> },
+  calls: {
+    list(): Promise<T[]>;
+    get(reference: string): Promise<T>;
+    create(spec: DataSpec): Promise<T>;
+    update(reference: string, version: number, spec: DataSpec): Promise<void>;
+    remove(reference: string): Promise<void>;
+  },
 ): Route[] {
   return [
     {
@@ -489,8 +503,10 @@ function dataObjectRoutes<T extends Secret | Config>(
     {
       method: 'POST',
       pattern: new RegExp(`^/${path}/([^/]+)/update$`),
-      handle: async () => {
-        throw new DockerApiError(400, `a ${kind} cannot be updated in Skiff: create one under a new name, point the services at it, then remove the old one`);
+      // Labels only, as in Swarm: `docker stack deploy` sends every secret and config again on a redeploy.
+      handle: async ({ params, query, body }) => {
+        await calls.update(params[0] ?? '', version(query), skiffDataSpec((await body()) as never, kind));
+        return undefined;
       },
     },
     {
@@ -687,11 +703,17 @@ export function dockerControlOverGrpc(client: InstanceType<typeof ControlClient>
     removeSecret: async (secret) => {
       await call((metadata, options, callback) => client.removeSecret({ secret }, metadata, options, callback));
     },
+    updateSecret: async (secret, version, spec) => {
+      await call((metadata, options, callback) => client.updateSecret({ secret, version, spec }, metadata, options, callback));
+    },
     listConfigs: async () => (await call<{ configs: Config[] }>((metadata, options, callback) => client.listConfigs({}, metadata, options, callback))).configs,
     getConfig: async (config) => required((await call<{ config?: Config | undefined }>((metadata, options, callback) => client.getConfig({ config }, metadata, options, callback))).config, 'config'),
     createConfig: async (spec) => required((await call<{ config?: Config | undefined }>((metadata, options, callback) => client.createConfig({ spec }, metadata, options, callback))).config, 'config'),
     removeConfig: async (config) => {
       await call((metadata, options, callback) => client.removeConfig({ config }, metadata, options, callback));
+    },
+    updateConfig: async (config, version, spec) => {
+      await call((metadata, options, callback) => client.updateConfig({ config, version, spec }, metadata, options, callback));
     },
     listNetworks: async () => (await call<{ networks: Network[] }>((metadata, options, callback) => client.listNetworks({}, metadata, options, callback))).networks,
     getNetwork: async (network) => required((await call<{ network?: Network | undefined }>((metadata, options, callback) => client.getNetwork({ network }, metadata, options, callback))).network, 'network'),
