@@ -11,7 +11,6 @@ import {
   parsePublishFlag,
   parseSecretFlag,
   specFromFlags,
-  parseNetworks,
 } from './service-flags.js';
 
 const flags = (extra: Partial<CreateFlags> = {}): CreateFlags => ({ name: 'web', replicas: '3', env: [], label: [], ...extra });
@@ -187,10 +186,14 @@ describe('service flags', () => {
 });
 
 describe('--network', () => {
-  it('--network is repeatable, kept in order, and refuses empty or repeated names', () => {
-    expect(specFromFlags('demo/web:v1', [], { name: 'web', replicas: '1', env: [], label: [], network: ['front', 'back'] }).taskTemplate?.networks).toEqual(['front', 'back']);
-    expect(specFromFlags('demo/web:v1', [], { name: 'web', replicas: '1', env: [], label: [] }).taskTemplate?.networks).toEqual([]);
-    expect(() => parseNetworks([''])).toThrow('invalid value "" for --network');
-    expect(() => parseNetworks(['a', 'a'])).toThrow('invalid value "a" for --network: given twice');
+  it('--network is repeatable, kept in order, and takes aliases in the long syntax', () => {
+    expect(specFromFlags('demo/web:v1', [], flags({ network: ['front', 'back'] })).taskTemplate).toMatchObject({ networks: ['front', 'back'], networkAliases: [] });
+    expect(specFromFlags('demo/web:v1', [], flags()).taskTemplate).toMatchObject({ networks: [], networkAliases: [] });
+    expect(specFromFlags('demo/web:v1', [], flags({ network: ['name=front,alias=shop,alias=www', 'back'] })).taskTemplate).toMatchObject({
+      networks: ['front', 'back'],
+      networkAliases: [{ network: 'front', aliases: ['shop', 'www'] }],
+    });
+    expect(() => specFromFlags('demo/web:v1', [], flags({ network: ['front', 'name=front,alias=x'] }))).toThrow('invalid value "front" for --network: given twice');
+    expect(() => specFromFlags('demo/web:v1', [], flags({ network: ['name=front,ip=10.0.0.9'] }))).toThrow('unknown field "ip"');
   });
 });

@@ -6,6 +6,7 @@ import type { ConfigReference, EndpointSpec, Placement, PlacementPreference, Por
 import type { Resources } from '../../proto/skiff/v1/types.js';
 import { parseConstraint, parsePreference } from '../../scheduler/index.js';
 import { FlagError, parseDuration } from './duration-flag.js';
+import { parseNetworks } from './network-flags.js';
 
 // Re-exported: the command modules take every flag parser from here.
 export { FlagError, parseDuration };
@@ -43,7 +44,7 @@ export interface CreateFlags {
   maxReplicasPerNode?: string;
   /** `--publish published=P,target=T[,protocol=…][,mode=…]` or `-p P:T[/protocol]`, repeatable. */
   publish?: string[];
-  /** `--network NAME`, repeatable. */
+  /** `--network NAME` or `--network name=NAME,alias=A,…`, repeatable (network-flags.ts). */
   network?: string[];
   /** `--endpoint-mode vip|dnsrr`. */
   endpointMode?: string;
@@ -51,18 +52,6 @@ export interface CreateFlags {
   ingressTraffic?: string;
 }
 
-
-/** `--network NAME` values: non-empty, each once (the manager resolves them to ids). */
-export function parseNetworks(values: string[]): string[] {
-  const seen = new Set<string>();
-  for (const value of values) {
-    const name = value.trim();
-    if (name === '') throw new FlagError('invalid value "" for --network: a network name is required');
-    if (seen.has(name)) throw new FlagError(`invalid value "${name}" for --network: given twice`);
-    seen.add(name);
-  }
-  return [...seen];
-}
 
 /** A non-negative integer from a flag, or a FlagError naming the flag. */
 export function parseCount(flag: string, value: string): number {
@@ -244,6 +233,7 @@ export function specFromFlags(image: string, commandArgs: string[], flags: Creat
   const replicas = parseCount('--replicas', flags.replicas);
   const mode = flags.mode ?? 'replicated';
   if (mode !== 'replicated' && mode !== 'global') throw new FlagError(`invalid value "${mode}" for --mode: use replicated or global`);
+  const { networks, networkAliases } = parseNetworks('--network', flags.network ?? []);
   return {
     name,
     labels: { ...parseKeyValues('--label', flags.label), ...ingressTrafficLabel(flags.ingressTraffic) },
@@ -277,9 +267,9 @@ export function specFromFlags(image: string, commandArgs: string[], flags: Creat
         windowMs: flags.restartWindow === undefined ? 0 : parseDuration('--restart-window', flags.restartWindow),
       },
       placement: placementFromFlags(flags),
-      networks: parseNetworks(flags.network ?? []),
+      networks,
       forceUpdate: 0,
-      networkAliases: [],
+      networkAliases,
     },
     mode: mode === 'global' ? { $case: 'global', value: {} } : { $case: 'replicated', value: { replicas } },
     updateConfig: undefined,

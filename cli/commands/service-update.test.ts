@@ -41,6 +41,19 @@ describe('service update flags', () => {
     expect(after.taskTemplate?.container?.args).toEqual(['sh', '-c', 'echo "hi there"']);
   });
 
+  it('network flags take ids from the lookup, drop a removed network with its aliases, and take aliases on an added one', () => {
+    // As the manager stores it: network ids.
+    const stored: ServiceSpec = { ...current(), taskTemplate: { ...current().taskTemplate!, networks: ['id-front'] } };
+    const before = applyUpdateFlags(stored, flags({ networkAdd: ['name=front,alias=shop', 'back'] }), new Map([['front', 'id-front'], ['back', 'id-back']]));
+    expect(before.taskTemplate).toMatchObject({ networks: ['id-front', 'id-back'], networkAliases: [{ network: 'id-front', aliases: ['shop'] }] });
+    // The spec holds ids; the user names the network.
+    const removed = applyUpdateFlags(before, flags({ networkRm: ['front'] }), new Map([['front', 'id-front']]));
+    expect(removed.taskTemplate).toMatchObject({ networks: ['id-back'], networkAliases: [] });
+    const aliased = applyUpdateFlags(before, flags({ networkAdd: ['target=back,alias=db'] }), new Map([['back', 'id-back']]));
+    expect(aliased.taskTemplate).toMatchObject({ networks: ['id-front', 'id-back'], networkAliases: [{ network: 'id-front', aliases: ['shop'] }, { network: 'id-back', aliases: ['db'] }] });
+    expect(() => applyUpdateFlags(before, flags({ networkAdd: ['name=back,aliases=db'] }))).toThrow('invalid value "name=back,aliases=db" for --network-add: unknown field "aliases" (use name or alias)');
+  });
+
   it('refuses bad values, naming the flag', () => {
     expect(() => applyUpdateFlags(current(), flags({ replicas: '-1' }))).toThrow('--replicas');
     expect(() => applyUpdateFlags(current(), flags({ publishRm: ['http'] }))).toThrow('--publish-rm');

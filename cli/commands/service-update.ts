@@ -18,11 +18,11 @@ import {
   parseConstraintFlag,
   parseCount,
   parseDuration,
-  parseNetworks,
   parsePlacementPrefFlag,
   parsePublishFlag,
   parseSecretFlag,
 } from './service-flags.js';
+import { applyNetworkFlags, lookUpNetworkIds, networkFlagReferences } from './network-flags.js';
 
 /** `--update-*` (or `--rollback-*`) flags as commander gives them. */
 export interface UpdateConfigFlags {
@@ -229,8 +229,11 @@ export function mergedHealthcheck(current: HealthCheck | undefined, flags: Healt
   };
 }
 
-/** The current spec with the flags applied. Flags not given leave their field alone. */
-export function applyUpdateFlags(current: ServiceSpec, flags: UpdateFlags & HealthFlags): ServiceSpec {
+/**
+ * The current spec with the flags applied. Flags not given leave their field alone. `networkIds`
+ * maps the networks `--network-add` and `--network-rm` name to their ids (networkFlagReferences).
+ */
+export function applyUpdateFlags(current: ServiceSpec, flags: UpdateFlags & HealthFlags, networkIds: ReadonlyMap<string, string> = new Map()): ServiceSpec {
   const template: TaskSpec = current.taskTemplate ?? { container: undefined, resources: undefined, restartPolicy: undefined, placement: undefined, networks: [], forceUpdate: 0, networkAliases: [] };
   const container = template.container;
   if (container === undefined) throw new FlagError('cannot update: the service has no container spec');
@@ -321,12 +324,7 @@ export function applyUpdateFlags(current: ServiceSpec, flags: UpdateFlags & Heal
   }
   if (flags.maxReplicasPerNode !== undefined) placement.maxReplicasPerNode = parseCount('--max-replicas-per-node', flags.maxReplicasPerNode);
 
-  let networks = template.networks;
-  if (flags.networkAdd.length > 0 || flags.networkRm.length > 0) {
-    const added = parseNetworks(flags.networkAdd);
-    const dropped = new Set([...flags.networkRm, ...added]);
-    networks = [...networks.filter((network) => !dropped.has(network)), ...added];
-  }
+  const { networks, networkAliases } = flags.networkAdd.length > 0 || flags.networkRm.length > 0 ? applyNetworkFlags(template, flags.networkAdd, flags.networkRm, networkIds) : template;
 
   let endpoint = current.endpoint;
   if (flags.publishAdd.length > 0 || flags.publishRm.length > 0) {
@@ -370,6 +368,7 @@ export function applyUpdateFlags(current: ServiceSpec, flags: UpdateFlags & Heal
       restartPolicy: given(flags.restartCondition, flags.restartDelay, flags.restartMaxAttempts, flags.restartWindow) ? restart : template.restartPolicy,
       placement: given(flags.constraintAdd, flags.constraintRm, flags.placementPrefAdd, flags.placementPrefRm, flags.maxReplicasPerNode) ? placement : template.placement,
       networks,
+      networkAliases,
       // --force redeploys every task even when nothing else changed.
       forceUpdate: flags.force ? template.forceUpdate + 1 : template.forceUpdate,
     },
@@ -481,8 +480,8 @@ export function registerServiceUpdateCommands(service: Command, program: Command
     .option('--secret-rm <NAME>', 'remove a secret (repeatable)', collect, [])
     .option('--config-add <NAME[,…]>', 'add a config (repeatable)', collect, [])
     .option('--config-rm <NAME>', 'remove a config (repeatable)', collect, [])
-    .option('--network-add <name>', 'attach to a network (repeatable)', collect, [])
-    .option('--network-rm <name>', 'detach from a network (repeatable)', collect, [])
+    .option('--network-add <NAME|name=NAME,alias=A…>', 'attach to a network, with aliases on it; replaces the aliases of one attached already (repeatable)', collect, [])
+    .option('--network-rm <name>', 'detach from a network, dropping the aliases on it (repeatable)', collect, [])
     .option('--rebalance <when>', 'auto or manual')
     .option('--read-only', 'mount the root filesystem read-only')
     .option('--no-read-only', 'mount the root filesystem read-write')
@@ -508,7 +507,9 @@ export function registerServiceUpdateCommands(service: Command, program: Command
     await withConnection(program, async (connection) => {
       const { service: current } = await connection.call((c) => c.getService, { service: reference });
       if (current?.spec === undefined) throw new FlagError(`cannot update ${reference}: no spec`);
-      const spec = applyUpdateFlags(current.spec, flags);
+      // The spec holds network ids; the flags may name networks.
+      const networkIds = await lookUpNetworkIds(connection, networkFlagReferences(flags.networkAdd, flags.networkRm));
+      const spec = applyUpdateFlags(current.spec, flags, networkIds);
       const { service: updated } = await connection.call((c) => c.updateService, { service: current.meta?.id ?? '', version: current.meta?.version ?? 0, spec, noResolveImage: !flags.resolveImage });
       process.stdout.write(`${updated?.meta?.id ?? ''}\n`);
       const started = updated !== undefined && updated.specVersion !== current.specVersion;

@@ -47,7 +47,7 @@ export function registerServiceCommands(program: Command): void {
     .option('--reserve-cpu <cpus>', 'CPU reserved for each task when placing it, e.g. 0.5')
     .option('--reserve-memory <size>', 'memory reserved for each task when placing it, e.g. 256m')
     .option('--max-replicas-per-node <n>', 'most tasks of the service on one node (0 = no limit)')
-    .option('--network <name>', 'attach the tasks to an overlay network (repeatable)', collect, [])
+    .option('--network <NAME|name=NAME,alias=A…>', 'attach the tasks to an overlay network; alias= gives the service more DNS names on it (repeatable)', collect, [])
     .option('--endpoint-mode <mode>', 'how the service name resolves on its networks: vip (one virtual IP) or dnsrr (the task addresses)')
     .option('-p, --publish <published=P,target=T[,protocol=tcp|udp][,mode=ingress|host]>', 'publish a port; short form P:T[/udp] (repeatable)', collect, [])
     .option('--ingress-traffic <policy>', 'where published ingress ports send connections: cluster (ready tasks on any host, default) or local (only the receiving host\'s tasks; keeps the client address)')

@@ -1,30 +1,34 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { NetworkSpec, ServiceSpec } from '../../proto/skiff/v1/specs.js';
+import type { Network } from '../../proto/skiff/v1/objects.js';
+import type { NetworkAliases, NetworkSpec, ServiceSpec } from '../../proto/skiff/v1/specs.js';
+import type { StoreReader } from '../store/store.js';
+import { resolveServiceNetworks } from './network-handlers.js';
 import { type ControlApi, FakeCluster, fakeServiceSpec } from './testing/fake-cluster.js';
-
-let cluster: FakeCluster;
-let admin: ControlApi;
-beforeEach(async () => {
-  cluster = await FakeCluster.start();
-  admin = await cluster.control();
-});
-afterEach(async () => {
-  await cluster.close();
-});
+import { refusal } from './testing/refusal.js';
 
 const networkSpec = (name: string, overrides: Partial<NetworkSpec> = {}): NetworkSpec => ({ name, labels: {}, driver: '', subnet: '', internal: false, attachable: false, ...overrides });
 
-function onNetworks(name: string, networks: string[], published: number[] = []): ServiceSpec {
+function onNetworks(name: string, networks: string[], published: number[] = [], networkAliases: NetworkAliases[] = []): ServiceSpec {
   const spec = fakeServiceSpec(name, 1);
   return {
     ...spec,
-    taskTemplate: { ...spec.taskTemplate!, networks },
+    taskTemplate: { ...spec.taskTemplate!, networks, networkAliases },
     endpoint: { mode: '', ports: published.map((port) => ({ name: '', protocol: 'tcp', targetPort: 80, publishedPort: port, publishMode: 'ingress' })) },
   };
 }
 
 describe('network API', () => {
+  let cluster: FakeCluster;
+  let admin: ControlApi;
+  beforeEach(async () => {
+    cluster = await FakeCluster.start();
+    admin = await cluster.control();
+  });
+  afterEach(async () => {
+    await cluster.close();
+  });
+
   it('network API creates overlay networks that the allocator gives a subnet, and finds them by name, id and prefix', async () => {
     const { network } = await admin.call((c) => c.createNetwork, { spec: networkSpec('front', { labels: { team: 'web' } }) });
     const id = network!.meta!.id;
@@ -63,5 +67,69 @@ describe('network API', () => {
       await admin.call((c) => c.removeNetwork, { network: 'front' });
     }, { timeout: 10_000, interval: 100 });
     expect((await admin.call((c) => c.listNetworks, {})).networks).toEqual([]);
+  });
+
+  it('a refused alias stores nothing, at create or update, and removing the network with its aliases is accepted', async () => {
+    const { network } = await admin.call((c) => c.createNetwork, { spec: networkSpec('front') });
+    await admin.call((c) => c.createNetwork, { spec: networkSpec('back') });
+    const id = network!.meta!.id;
+    await expect(admin.call((c) => c.createService, { noResolveImage: false, spec: onNetworks('web', ['front'], [], [{ network: 'back', aliases: ['shop'] }]) })).rejects.toMatchObject({
+      code: grpc.status.INVALID_ARGUMENT,
+      details: 'cannot create service "web": taskTemplate.networkAliases[0].network: network "back" is not one of the service\'s networks',
+    });
+    expect((await admin.call((c) => c.listServices, {})).services).toEqual([]);
+    const { service } = await admin.call((c) => c.createService, { noResolveImage: false, spec: onNetworks('web', ['front'], [], [{ network: 'front', aliases: ['shop'] }]) });
+    expect(service?.spec?.taskTemplate?.networkAliases).toEqual([{ network: id, aliases: ['shop'] }]);
+    const version = service!.meta!.version;
+    await expect(admin.call((c) => c.updateService, { service: 'web', version, noResolveImage: false, spec: onNetworks('web', [], [], [{ network: 'front', aliases: ['shop'] }]) })).rejects.toMatchObject({
+      code: grpc.status.INVALID_ARGUMENT,
+      details: expect.stringContaining('taskTemplate.networkAliases[0].network: network "front" is not one of the service\'s networks'),
+    });
+    await expect(admin.call((c) => c.updateService, { service: 'web', version, noResolveImage: false, spec: onNetworks('web', ['front'], [], [{ network: 'front', aliases: ['bad_'] }]) })).rejects.toMatchObject({
+      code: grpc.status.INVALID_ARGUMENT,
+      details: expect.stringContaining('taskTemplate.networkAliases[0].aliases[0]: "bad_" is not a DNS name'),
+    });
+    // The allocator writes the service's endpoint meanwhile: its spec is what must not change.
+    const unchanged = (await admin.call((c) => c.getService, { service: 'web' })).service;
+    expect(unchanged?.spec).toEqual(service?.spec);
+    expect(unchanged?.previousSpec).toBeUndefined();
+    const { service: updated } = await admin.call((c) => c.updateService, { service: 'web', version: unchanged!.meta!.version, noResolveImage: false, spec: onNetworks('web', [], []) });
+    expect(updated?.spec?.taskTemplate).toMatchObject({ networks: [], networkAliases: [] });
+  });
+});
+
+describe('resolve service networks', () => {
+  const stored = (id: string, name: string): Network => ({ meta: { id, version: 1, createdAtMs: 0, updatedAtMs: 0 }, spec: networkSpec(name), allocation: undefined });
+  const networks = [stored('id-front', 'front'), stored('id-back', 'back'), stored('id-other', 'other')];
+  // Only get and findByName are read; the cast narrows a fake to the reader's type.
+  const reader = {
+    get: (_kind: string, id: string) => networks.find((network) => network.meta?.id === id),
+    findByName: (_kind: string, name: string) => networks.find((network) => network.spec?.name === name),
+  } as unknown as Pick<StoreReader, 'get' | 'findByName'>;
+  const resolve = (networkReferences: string[], networkAliases: NetworkAliases[]): ServiceSpec => resolveServiceNetworks(reader, onNetworks('web', networkReferences, [], networkAliases), 'cannot create service "web"');
+
+  it('resolve service networks stores an alias entry network as the id its networks entry resolves to, given by name or id either way', () => {
+    const resolved = resolve(['front', 'id-back'], [{ network: 'id-front', aliases: ['shop'] }, { network: 'back', aliases: ['db', 'store'] }]);
+    expect(resolved.taskTemplate?.networks).toEqual(['id-front', 'id-back']);
+    expect(resolved.taskTemplate?.networkAliases).toEqual([{ network: 'id-front', aliases: ['shop'] }, { network: 'id-back', aliases: ['db', 'store'] }]);
+  });
+
+  it('resolve service networks leaves a spec without networks or aliases as it is', () => {
+    const spec = onNetworks('web', []);
+    expect(resolveServiceNetworks(reader, spec, 'cannot create service "web"')).toBe(spec);
+  });
+
+  it('resolve service networks refuses an alias entry for a network the service is not on, unknown, or named twice', () => {
+    expect(refusal(() => resolve(['front'], [{ network: 'other', aliases: ['shop'] }]))).toBe(
+      'invalid_argument: cannot create service "web": taskTemplate.networkAliases[0].network: network "other" is not one of the service\'s networks',
+    );
+    expect(refusal(() => resolve([], [{ network: 'front', aliases: ['shop'] }]))).toBe(
+      'invalid_argument: cannot create service "web": taskTemplate.networkAliases[0].network: network "front" is not one of the service\'s networks',
+    );
+    expect(refusal(() => resolve(['front'], [{ network: 'nope', aliases: ['shop'] }]))).toBe('not_found: cannot create service "web": taskTemplate.networkAliases[0].network: network "nope" not found');
+    // A name and an id of one network are the same network.
+    expect(refusal(() => resolve(['front', 'back'], [{ network: 'back', aliases: ['a'] }, { network: 'front', aliases: ['b'] }, { network: 'id-front', aliases: ['c'] }]))).toBe(
+      'invalid_argument: cannot create service "web": taskTemplate.networkAliases[2].network: network "id-front" already has its aliases in taskTemplate.networkAliases[1]',
+    );
   });
 });

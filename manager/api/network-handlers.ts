@@ -1,11 +1,11 @@
 /**
  * Control API handlers for networks, and what services need of them: a service names its
- * networks (by name or id) and the spec stores their ids; ingress published ports are unique in
- * the cluster. The allocator (manager/allocator) gives networks their subnet and VXLAN id.
+ * networks (by name or id), and those of its network aliases, and the spec stores their ids;
+ * ingress published ports are unique in the cluster. The allocator (manager/allocator) gives networks their subnet and VXLAN id.
  */
 import type { ControlServer } from '../../proto/skiff/v1/control.js';
 import type { Network } from '../../proto/skiff/v1/objects.js';
-import type { NetworkSpec, ServiceSpec } from '../../proto/skiff/v1/specs.js';
+import type { NetworkAliases, NetworkSpec, ServiceSpec } from '../../proto/skiff/v1/specs.js';
 import { CidrError, overlaps, parseCidr } from '../allocator/ipam.js';
 import { taskReleased } from '../allocator/allocator-state.js';
 import { newObjectId, type Store, type StoreReader } from '../store/store.js';
@@ -46,19 +46,46 @@ export function resolveNetwork(reader: StoreReader, reference: string): Network 
   return resolveNamed(reader, 'network', reference);
 }
 
-/** The spec with its networks as ids (given as names or ids), each once; unknown ones are refused. */
-export function resolveServiceNetworks(reader: StoreReader, spec: ServiceSpec, action: string): ServiceSpec {
+/** A network a service names, by id or by name: the one lookup for `networks` and `networkAliases`. */
+function findServiceNetwork(reader: Pick<StoreReader, 'get' | 'findByName'>, reference: string): Network | undefined {
+  return reader.get('network', reference) ?? reader.findByName('network', reference);
+}
+
+/**
+ * The alias entries with their networks as ids, as `networks` stores them (so that an entry's
+ * network equals the stored one). An entry must name one of `networkIds`, and each network has
+ * one entry at most.
+ */
+function resolveNetworkAliases(reader: Pick<StoreReader, 'get' | 'findByName'>, entries: readonly NetworkAliases[], networkIds: readonly string[], action: string): NetworkAliases[] {
+  const resolved: NetworkAliases[] = [];
+  for (const [index, entry] of entries.entries()) {
+    const field = `taskTemplate.networkAliases[${index}].network`;
+    const id = findServiceNetwork(reader, entry.network)?.meta?.id;
+    if (id === undefined) throw new ApiError('not_found', `${action}: ${field}: network "${entry.network}" not found`);
+    if (!networkIds.includes(id)) throw invalid(`${action}: ${field}: network "${entry.network}" is not one of the service's networks`);
+    const earlier = resolved.findIndex((other) => other.network === id);
+    if (earlier >= 0) throw invalid(`${action}: ${field}: network "${entry.network}" already has its aliases in taskTemplate.networkAliases[${earlier}]`);
+    resolved.push({ ...entry, network: id });
+  }
+  return resolved;
+}
+
+/**
+ * The spec with its networks, and the networks of its aliases, as ids (given as names or ids),
+ * each once; unknown ones are refused, and so are aliases on a network the service is not on.
+ */
+export function resolveServiceNetworks(reader: Pick<StoreReader, 'get' | 'findByName'>, spec: ServiceSpec, action: string): ServiceSpec {
   const template = spec.taskTemplate;
-  if (template === undefined || template.networks.length === 0) return spec;
+  if (template === undefined || (template.networks.length === 0 && template.networkAliases.length === 0)) return spec;
   if (template.networks.length > MAX_SERVICE_NETWORKS) throw invalid(`${action}: ${template.networks.length} networks, more than ${MAX_SERVICE_NETWORKS}`);
   const ids: string[] = [];
   for (const reference of template.networks) {
-    const found = reader.get('network', reference) ?? reader.findByName('network', reference);
+    const found = findServiceNetwork(reader, reference);
     if (found?.meta === undefined) throw new ApiError('not_found', `${action}: network "${reference}" not found`);
     if (ids.includes(found.meta.id)) throw invalid(`${action}: network "${reference}" is given twice`);
     ids.push(found.meta.id);
   }
-  return { ...spec, taskTemplate: { ...template, networks: ids } };
+  return { ...spec, taskTemplate: { ...template, networks: ids, networkAliases: resolveNetworkAliases(reader, template.networkAliases, ids, action) } };
 }
 
 /**

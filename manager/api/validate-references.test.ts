@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { Config, Secret } from '../../proto/skiff/v1/objects.js';
 import type { ConfigReference, ContainerSpec, SecretReference } from '../../proto/skiff/v1/specs.js';
 import type { StoreReader } from '../store/store.js';
-import { ApiError } from './errors.js';
 import { fakeServiceSpec } from './testing/fake-cluster.js';
+import { refusal } from './testing/refusal.js';
 import { configPath, MAX_REFERENCES_PER_KIND, MAX_TASK_DATA_BYTES, resolveReferences, secretPath, validateReferences } from './validate-references.js';
 
 const secretRef = (name: string, overrides: Partial<SecretReference> = {}): SecretReference => ({ secretId: '', secretName: name, target: '', uid: 0, gid: 0, mode: 0, ...overrides });
@@ -11,16 +11,6 @@ const configRef = (name: string, overrides: Partial<ConfigReference> = {}): Conf
 
 function container(secrets: SecretReference[], configs: ConfigReference[] = []): ContainerSpec {
   return { ...fakeServiceSpec('web', 1).taskTemplate!.container!, secrets, configs };
-}
-
-function refusal(run: () => unknown): string {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof ApiError) return `${error.code}: ${error.message}`;
-    throw error;
-  }
-  return 'accepted';
 }
 
 describe('validate references', () => {

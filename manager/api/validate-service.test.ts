@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { PortConfig, ServiceSpec, TaskSpec } from '../../proto/skiff/v1/specs.js';
 import { ApiError } from './errors.js';
 import { fakeServiceSpec } from './testing/fake-cluster.js';
-import { MAX_CONSTRAINTS, MAX_PREFERENCES, validateServiceSpec } from './validate-service.js';
+import { MAX_ALIASES_PER_NETWORK, MAX_CONSTRAINTS, MAX_PREFERENCES, validateServiceSpec } from './validate-service.js';
 
 function refusal(spec: ServiceSpec): string {
   try {
@@ -83,5 +83,34 @@ describe('validate service', () => {
   it('validate service accepts only spread or binpack as the placement label', () => {
     const spec = { ...fakeServiceSpec('web', 1), labels: { 'skiff.placement': 'pack' } };
     expect(refusal(spec)).toBe('invalid_argument: cannot accept service spec: labels["skiff.placement"]: "pack" must be spread or binpack');
+  });
+
+  const aliases = (...entries: Array<[string, string[]]>): ServiceSpec => withTemplate({ networks: ['front', 'back'], networkAliases: entries.map(([network, names]) => ({ network, aliases: names })) });
+
+  it('validate service accepts network aliases that are DNS names', () => {
+    const longest = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`;
+    expect(longest).toHaveLength(253);
+    expect(refusal(aliases(['front', ['web', 'Shop-1', 'api.internal', '9lives', 'my_db', longest]], ['back', ['web']]))).toBe('accepted');
+    expect(refusal(aliases(['front', Array.from({ length: MAX_ALIASES_PER_NETWORK }, (_, index) => `a${index}`)]))).toBe('accepted');
+  });
+
+  const badAliases: Array<[string, ServiceSpec, string]> = [
+    ['a leading hyphen', aliases(['front', ['web', '-web']]), 'taskTemplate.networkAliases[0].aliases[1]: "-web" is not a DNS name'],
+    ['a trailing hyphen in a label', aliases(['front', ['web-.shop']]), 'taskTemplate.networkAliases[0].aliases[0]: "web-.shop" is not a DNS name'],
+    ['an underscore at the end of a label', aliases(['back', ['my_web', 'web_.shop']]), 'taskTemplate.networkAliases[0].aliases[1]: "web_.shop" is not a DNS name'],
+    ['an empty label', aliases(['front', ['web..shop']]), '"web..shop" is not a DNS name'],
+    ['a trailing dot', aliases(['front', ['web.']]), '"web." is not a DNS name'],
+    ['an empty alias', aliases(['front', ['']]), 'taskTemplate.networkAliases[0].aliases[0]: "" is not a DNS name'],
+    ['a label of 64', aliases(['front', ['a'.repeat(64)]]), `"${'a'.repeat(64)}" is not a DNS name`],
+    ['a name of 254', aliases(['front', [`${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(62)}`]]), 'is longer than 253 characters'],
+    ['an alias twice, in other case', aliases(['front', ['web', 'api', 'WEB']]), 'taskTemplate.networkAliases[0].aliases[2]: "WEB" is already aliases[0] (DNS names are case-insensitive)'],
+    ['more than 32 aliases', aliases(['front', Array.from({ length: MAX_ALIASES_PER_NETWORK + 1 }, (_, index) => `a${index}`)]), 'taskTemplate.networkAliases[0].aliases: 33 entries, more than 32'],
+    ['an entry without a network', aliases(['front', ['web']], ['', ['api']]), "taskTemplate.networkAliases[1].network: must name one of the service's networks"],
+    ['more entries than networks a service may join', aliases(...Array.from({ length: 17 }, (_, index): [string, string[]] => [`n${index}`, ['web']])), 'taskTemplate.networkAliases: 17 entries, more than the 16 networks'],
+  ];
+  it.each(badAliases)('validate service refuses network aliases with %s, naming the field and the value', (_case, spec, message) => {
+    const result = refusal(spec);
+    expect(result).toMatch(/^invalid_argument: cannot accept service spec: taskTemplate\.networkAliases/);
+    expect(result).toContain(message);
   });
 });

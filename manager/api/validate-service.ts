@@ -2,10 +2,11 @@
  * Validation of service specs at the API edge. Everything past this point trusts the spec.
  * Every error names the field, in the CLI's and the spec's terms.
  */
-import type { EndpointSpec, Placement, ServiceSpec, UpdateConfig } from '../../proto/skiff/v1/specs.js';
+import type { EndpointSpec, NetworkAliases, Placement, ServiceSpec, UpdateConfig } from '../../proto/skiff/v1/specs.js';
 import type { Resources } from '../../proto/skiff/v1/types.js';
 import { parseConstraint, parsePreference, PLACEMENT_STRATEGY_LABEL } from '../../scheduler/index.js';
 import { invalid } from './errors.js';
+import { MAX_SERVICE_NETWORKS } from './network-handlers.js';
 import { validateHealthCheck } from './validate-healthcheck.js';
 import { validateIsolation, validateResourceBounds } from './validate-isolation.js';
 import { validateReferences } from './validate-references.js';
@@ -17,8 +18,15 @@ const MAX_ARGV_ENTRIES = 1024;
 const MAX_ENV_ENTRIES = 4096;
 const MAX_LABELS = 256;
 const MAX_STRING_LENGTH = 64 * 1024;
-/** Swarm's rule: '_' is allowed inside, as in a stack's `STACK_SERVICE`. */
-const SERVICE_NAME = /^[a-zA-Z0-9](?:[a-zA-Z0-9_-]{0,61}[a-zA-Z0-9])?$/;
+/**
+ * One label of a name the embedded DNS answers: RFC 1123's letters, digits and '-', plus '_'
+ * inside as Swarm allows (a stack's services are `STACK_SERVICE`, and Compose keys such as
+ * `my_db` become aliases). A service name is one label, so that it resolves on its networks.
+ */
+const NAME_LABEL = /^[a-zA-Z0-9](?:[a-zA-Z0-9_-]{0,61}[a-zA-Z0-9])?$/;
+const MAX_DNS_NAME_LENGTH = 253;
+/** Aliases of one service on one network at most: every resolver on the network answers them. */
+export const MAX_ALIASES_PER_NETWORK = 32;
 // Docker's reference grammar, loosely: [host[:port]/]path[:tag][@digest], lower-case path.
 const IMAGE_REFERENCE = /^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?\/)?[a-z0-9]+(?:[._-][a-z0-9]+|__)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
 const RESTART_CONDITIONS = new Set(['', 'none', 'on-failure', 'any']);
@@ -83,6 +91,35 @@ function validateEndpoint(endpoint: EndpointSpec | undefined): void {
   }
 }
 
+/** Why `name` is not a DNS name (RFC 1123: dot-separated labels, 253 characters in all), or undefined. */
+function dnsNameProblem(name: string): string | undefined {
+  if (name.length > MAX_DNS_NAME_LENGTH) return `is longer than ${MAX_DNS_NAME_LENGTH} characters`;
+  if (name.split('.').every((label) => NAME_LABEL.test(label))) return undefined;
+  return "is not a DNS name: labels of 1-63 letters, digits, '-' or '_', each starting and ending with a letter or digit, joined by dots";
+}
+
+/**
+ * The shape of the aliases: DNS names, each once per network (names are case-insensitive), at
+ * most MAX_ALIASES_PER_NETWORK per network. Which network an entry names is checked when the
+ * networks are resolved (resolveServiceNetworks): a name and an id may be the same network.
+ */
+function validateNetworkAliases(entries: readonly NetworkAliases[]): void {
+  const field = 'taskTemplate.networkAliases';
+  if (entries.length > MAX_SERVICE_NETWORKS) throw refuse(field, `${entries.length} entries, more than the ${MAX_SERVICE_NETWORKS} networks a service may join`);
+  for (const [index, entry] of entries.entries()) {
+    if (entry.network === '') throw refuse(`${field}[${index}].network`, 'must name one of the service\'s networks');
+    if (entry.aliases.length > MAX_ALIASES_PER_NETWORK) throw refuse(`${field}[${index}].aliases`, `${entry.aliases.length} entries, more than ${MAX_ALIASES_PER_NETWORK}`);
+    const seen = new Map<string, number>();
+    for (const [aliasIndex, alias] of entry.aliases.entries()) {
+      const problem = dnsNameProblem(alias);
+      if (problem !== undefined) throw refuse(`${field}[${index}].aliases[${aliasIndex}]`, `"${alias}" ${problem}`);
+      const earlier = seen.get(alias.toLowerCase());
+      if (earlier !== undefined) throw refuse(`${field}[${index}].aliases[${aliasIndex}]`, `"${alias}" is already aliases[${earlier}] (DNS names are case-insensitive)`);
+      seen.set(alias.toLowerCase(), aliasIndex);
+    }
+  }
+}
+
 function checkStrings(field: string, values: readonly string[], max: number): void {
   if (values.length > max) throw invalid(`cannot accept service spec: ${field} has ${values.length} entries, more than ${max}`);
   for (const value of values) {
@@ -106,7 +143,7 @@ function validateUpdateConfig(field: string, config: UpdateConfig | undefined, a
 export function validateServiceSpec(spec: ServiceSpec | undefined): asserts spec is ServiceSpec {
   if (spec === undefined) throw invalid('cannot accept service spec: spec is missing');
   if (spec.name === '') throw invalid('cannot accept service spec: name must not be empty');
-  if (!SERVICE_NAME.test(spec.name)) {
+  if (!NAME_LABEL.test(spec.name)) {
     throw invalid(`cannot accept service spec: name "${spec.name}" must be 1-63 letters, digits, '-' or '_', starting and ending with a letter or digit`);
   }
   const container = spec.taskTemplate?.container;
@@ -153,6 +190,7 @@ export function validateServiceSpec(spec: ServiceSpec | undefined): asserts spec
   }
   validateReservations(spec.taskTemplate?.resources?.reservations);
   validatePlacement(spec.taskTemplate?.placement);
+  validateNetworkAliases(spec.taskTemplate?.networkAliases ?? []);
   validateEndpoint(spec.endpoint);
   validateUpdateConfig('updateConfig', spec.updateConfig, ['pause', 'continue', 'rollback']);
   if (!['', 'rolling', 'blue-green', 'canary'].includes(spec.deployStrategy)) throw refuse('deployStrategy', `"${spec.deployStrategy}" must be rolling, blue-green or canary`);

@@ -191,7 +191,7 @@ describe('the stock docker CLI against a Skiff manager', () => {
     expect(deployed.code, deployed.stderr).toBe(0);
     const web = (await getService('shop_web')).service;
     expect(web?.spec?.labels).toMatchObject({ 'com.docker.stack.namespace': 'shop', tier: 'front' });
-    expect(web?.spec?.taskTemplate?.networkAliases.map((entry) => entry.aliases)).toEqual([['web']]);
+    expect(web?.spec?.taskTemplate?.networkAliases).toEqual([{ network: web?.spec?.taskTemplate?.networks[0], aliases: ['web'] }]);
     expect(await dockerOk('stack', 'ls', '--format', '{{.Name}} {{.Services}}')).toBe('shop 2');
     expect((await dockerOk('stack', 'services', 'shop', '--format', '{{.Name}} {{.Replicas}}')).split('\n').sort()).toEqual(['shop_db 0/1', 'shop_web 0/2']);
     await waitFor('three tasks in the stack', DOCKER_DEADLINE_MS, async () => {

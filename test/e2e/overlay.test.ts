@@ -1,10 +1,10 @@
 /**
  * Issue 8 parts 3, 4 and 7 on a lab (1 manager, 2 workers; real runc, VXLAN and bridges in each
  * host's netns): tasks on one overlay network reach each other across hosts by address; the
- * embedded resolver answers tasks.SERVICE, SERVICE (the VIP) and task names, scoped per network;
- * two networks cannot reach each other; an internal network has no way out; a restarted skiffd
- * keeps running tasks connected; and after service rm and network rm no device, address or
- * record is left on any host.
+ * embedded resolver answers tasks.SERVICE, SERVICE (the VIP), a service's network aliases and
+ * task names, scoped per network; two networks cannot reach each other; an internal network has
+ * no way out; a restarted skiffd keeps running tasks connected; and after service rm and network
+ * rm no device, address or record is left on any host.
  */
 import { execFile } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -102,7 +102,8 @@ describe('overlay networks on the lab', () => {
     state = await labUp({ name: lab, managers: 1, workers: 2 });
     await cli(['network', 'create', 'front']);
     frontSubnet = await subnetOf('front');
-    await cli(['service', 'create', '--detach', '--name', 'web', '--replicas', '3', '--network', 'front', 'demo/web:v1']);
+    // Docker's long syntax: shop is one more name of web on front.
+    await cli(['service', 'create', '--detach', '--name', 'web', '--replicas', '3', '--network', 'name=front,alias=shop', 'demo/web:v1']);
     await cli(['service', 'create', '--detach', '--name', 'client', '--network', 'front', '--constraint', 'node.hostname==h3', 'demo/web:v1']);
     web = await runningTasks('web', 3);
     [client] = (await runningTasks('client', 1)) as [TaskRow];
@@ -122,7 +123,7 @@ describe('overlay networks on the lab', () => {
     expect(routes).toContain(`${frontSubnet} dev eth1`);
   });
 
-  it('the embedded resolver answers tasks.web, web (the VIP) and task names through the container resolv.conf', async () => {
+  it('the embedded resolver answers tasks.web, web (the VIP), its alias shop and task names through the container resolv.conf', async () => {
     const resolvConf = readFileSync(`/proc/${client.pid}/root/etc/resolv.conf`, 'utf8');
     resolver = /^nameserver\s+(\S+)/m.exec(resolvConf)?.[1] ?? '';
     expect(resolver).toBe((/^default via (\S+)/m.exec(await ipIn(client.pid, ['route']))?.[1]));
@@ -135,6 +136,8 @@ describe('overlay networks on the lab', () => {
     const vip = service?.endpoint?.virtualIps?.[0]?.addr?.split('/')[0] ?? '';
     expect(vip).not.toBe('');
     expect(await resolve(client.pid, 'web', resolver)).toEqual([vip]);
+    expect(await resolve(client.pid, 'shop', resolver)).toEqual([vip]);
+    expect(await resolve(client.pid, 'tasks.shop', resolver)).toEqual(webAddresses);
     const first = web.find((row) => row.slot === 1) ?? web[0]!;
     expect(await resolve(client.pid, 'web.1', resolver)).toEqual([overlayAddress(first, frontSubnet)]);
     expect(await resolve(client.pid, `web.1.${first.id}`, resolver)).toEqual([overlayAddress(first, frontSubnet)]);

@@ -6,10 +6,10 @@ import { lookupName } from './dns-names.js';
 import { DnsServer } from './dns-server.js';
 import { decodeAnswers, encodeQuery, encodeResponse, parseQuery, RCODE_NOERROR, RCODE_NXDOMAIN, TYPE_AAAA } from './dns-wire.js';
 
-function network(id: string, services: Array<{ id: string; name: string; vip: string; mode?: string }>, endpoints: Array<{ service: string; name: string; taskId: string; address: string; ready?: boolean }>): NetworkView {
+function network(id: string, services: Array<{ id: string; name: string; vip: string; mode?: string; aliases?: string[] }>, endpoints: Array<{ service: string; name: string; taskId: string; address: string; ready?: boolean }>): NetworkView {
   return {
     network: { meta: { id, version: 1, createdAtMs: 0, updatedAtMs: 0 }, spec: undefined, allocation: undefined },
-    services: services.map((service) => ({ serviceId: service.id, name: service.name, vip: service.vip, endpointMode: service.mode ?? 'vip', ports: [], aliases: [] })),
+    services: services.map((service) => ({ serviceId: service.id, name: service.name, vip: service.vip, endpointMode: service.mode ?? 'vip', ports: [], aliases: service.aliases ?? [] })),
     endpoints: endpoints.map((endpoint) => ({ taskId: endpoint.taskId, taskName: endpoint.name, serviceId: endpoint.service, address: endpoint.address, nodeId: 'n', nodeAddr: '192.168.0.1', ready: endpoint.ready ?? true })),
   };
 }
@@ -29,6 +29,45 @@ describe('dns names', () => {
     expect(lookupName('web.2', [front])).toEqual({ kind: 'found', addresses: ['10.0.0.4'] });
     expect(lookupName('web.1.abc', [front])).toEqual({ kind: 'found', addresses: ['10.0.0.3'] });
     expect(lookupName('example.com', [front])).toEqual({ kind: 'unknown' });
+  });
+
+  // shop_web answers to web (a stack's short name); shop_api and shop_db share the alias backend;
+  // api (its own name) is also another service's alias.
+  const stack = network('stack', [
+    { id: 's1', name: 'shop_web', vip: '10.2.0.2/24', aliases: ['web', 'www.shop.example'] },
+    { id: 's2', name: 'shop_api', vip: '10.2.0.3/24', aliases: ['backend'] },
+    { id: 's3', name: 'shop_db', vip: '', mode: 'dnsrr', aliases: ['Backend', 'API'] },
+    { id: 's4', name: 'api', vip: '10.2.0.4/24' },
+  ], [
+    { service: 's1', name: 'shop_web.1', taskId: 'a1', address: '10.2.0.10/24' },
+    { service: 's1', name: 'shop_web.2', taskId: 'a2', address: '10.2.0.11/24', ready: false },
+    { service: 's2', name: 'shop_api.1', taskId: 'b1', address: '10.2.0.12/24' },
+    { service: 's3', name: 'shop_db.1', taskId: 'c1', address: '10.2.0.13/24' },
+    { service: 's3', name: 'shop_db.2', taskId: 'c2', address: '10.2.0.14/24' },
+    { service: 's4', name: 'api.1', taskId: 'd1', address: '10.2.0.15/24' },
+  ]);
+
+  it('dns names resolve a service alias like its name, tasks.ALIAS to its ready tasks, case-insensitively', () => {
+    expect(lookupName('web', [stack])).toEqual({ kind: 'found', addresses: ['10.2.0.2'] });
+    expect(lookupName('www.shop.example', [stack])).toEqual({ kind: 'found', addresses: ['10.2.0.2'] });
+    expect(lookupName('tasks.web', [stack])).toEqual({ kind: 'found', addresses: ['10.2.0.10'] });
+    // The resolver lower-cases the question; the alias was given as Backend and API.
+    expect(lookupName('tasks.backend', [stack])).toEqual({ kind: 'found', addresses: ['10.2.0.12', '10.2.0.13', '10.2.0.14'] });
+  });
+
+  it('dns names answer an alias that several services share with all their addresses, dnsrr ones by task', () => {
+    expect(lookupName('backend', [stack])).toEqual({ kind: 'found', addresses: ['10.2.0.3', '10.2.0.13', '10.2.0.14'] });
+  });
+
+  it('dns names keep a service own name before another service alias of that name', () => {
+    expect(lookupName('api', [stack])).toEqual({ kind: 'found', addresses: ['10.2.0.4'] });
+    expect(lookupName('tasks.api', [stack])).toEqual({ kind: 'found', addresses: ['10.2.0.15'] });
+  });
+
+  it('dns names scope aliases to the network they are given on', () => {
+    expect(lookupName('web', [front])).toEqual({ kind: 'found', addresses: ['10.0.0.2'] });
+    expect(lookupName('backend', [front, back])).toEqual({ kind: 'unknown' });
+    expect(lookupName('backend', [front, stack])).toEqual({ kind: 'found', addresses: ['10.2.0.3', '10.2.0.13', '10.2.0.14'] });
   });
 
   it('dns names are scoped to the asking container networks, first network first', () => {
