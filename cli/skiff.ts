@@ -1,5 +1,6 @@
 /** skiff: the CLI. Parses, calls, prints; no business logic lives here. */
 import { Command, CommanderError } from 'commander';
+import { SKIFF_VERSION } from '../common/version.js';
 
 /**
  * Command groups, each loaded only when used: the lab and init pull in certificate building
@@ -32,6 +33,7 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
 
 async function main(): Promise<void> {
   const program = new Command('skiff')
+    .version(SKIFF_VERSION, '-v, --version', 'print the version and exit')
     .description('Skiff: a multi-host container orchestrator')
     .option('-H, --host <unix:///path>', "talk to a manager's local control socket instead of the current context")
     .option('--stale', "answer reads from the contacted manager's own store, without confirming it is current (to look around after a quorum loss)")

@@ -7,6 +7,7 @@ import { access, readFile, rm } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
+import { SKIFF_VERSION } from '../common/version.js';
 import { startAgent, type RunningAgent } from '../agent/agent.js';
 import { readRegistryAuthFile } from '../agent/image/registry-auth-file.js';
 import { createLogger } from '../common/log.js';
@@ -70,6 +71,7 @@ function parseLogSize(value: string): number {
 
 async function main(): Promise<void> {
   const program = new Command('skiffd')
+    .version(SKIFF_VERSION, '-v, --version', 'print the version and exit')
     .description('Skiff node daemon: manager and/or worker')
     .requiredOption('--data-dir <dir>', 'node state directory (certificates in <dir>/certs)')
     .option('--hostname <name>', 'node hostname', osHostname())

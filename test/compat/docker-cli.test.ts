@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCertificateAuthority, issueNodeCredentials, newNodeId, writeCertificateAuthority, writeCredentials } from '../../pki/index.js';
 import { ControlClient, type GetNodeResponse, type GetServiceResponse, type ListTasksResponse } from '../../proto/skiff/v1/control.js';
 import { NodeAvailability, TaskState } from '../../proto/skiff/v1/types.js';
-import { type CliResult, docker as dockerCli, repoRoot, waitFor } from '../e2e/helpers.js';
+import { type CliResult, docker as dockerCli, repoRoot, skiff as skiffCli, waitFor } from '../e2e/helpers.js';
 import { LoopbackManager, freePortPair } from '../e2e/loopback-manager.js';
 
 const MANAGER_START_DEADLINE_MS = 60_000;
@@ -70,6 +70,11 @@ describe('the stock docker CLI against a Skiff manager', () => {
   it('finds the API next to the control socket, root-only, and negotiates its version', async () => {
     expect((await stat(join(dataDir, 'docker.sock'))).mode & 0o777).toBe(0o600);
     expect(await dockerOk('version', '--format', '{{.Server.APIVersion}} {{.Server.Os}}')).toBe('1.43 linux');
+    // The engine version is Skiff's release, the one `skiff --version` prints.
+    const skiffVersion = await skiffCli(dataDir, ['--version']);
+    expect(skiffVersion.code).toBe(0);
+    expect(await dockerOk('version', '--format', '{{.Server.Version}}')).toBe(skiffVersion.stdout.trim());
+    expect(skiffVersion.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
     const info = JSON.parse(await dockerOk('info', '--format', '{{json .Swarm}}')) as { LocalNodeState: string; ControlAvailable: boolean; Managers: number };
     expect(info).toMatchObject({ LocalNodeState: 'active', ControlAvailable: true, Managers: 1 });
   });

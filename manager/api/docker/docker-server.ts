@@ -5,7 +5,8 @@
  * to the manager's own Control API, so validation, forwarding to the leader and errors are the
  * ones the skiff CLI gets. Covered: ping, version, info; nodes (ls, inspect, update, rm);
  * services (create, ls, inspect, update, rollback, rm, logs); tasks (ls, inspect, logs); secrets and configs
- * (create, ls, inspect, rm); overlay networks (create, ls, inspect, rm). Anything else is
+ * (create, ls, inspect, update of labels, rm); overlay networks (create, ls, inspect, rm): with the
+ * label filters and network aliases `docker stack deploy|ls|ps|services|rm` use. Anything else is
  * answered 404 with the path it did not know.
  */
 import { chmod, mkdir, rm } from 'node:fs/promises';
@@ -13,6 +14,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import { arch, hostname, release } from 'node:os';
 import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { SKIFF_VERSION } from '../../../common/version.js';
 import { checkUnixSocketPath } from '../../../common/address.js';
 import type { Logger } from '../../../common/log.js';
 import type { LogMessage, LogsOptions } from '../../../proto/skiff/v1/attach.js';
@@ -30,7 +32,6 @@ export const DOCKER_API_VERSION = '1.43';
 export const DOCKER_MIN_API_VERSION = '1.24';
 /** Largest request body read (a service spec is a few KiB). */
 export const MAX_DOCKER_BODY_BYTES = 1024 * 1024;
-const SKIFF_VERSION = '0.1.0';
 
 /** The Control API calls the adapter makes (ControlClient's, as promises). */
 export interface DockerControl {
