@@ -93,7 +93,11 @@ describe('network API', () => {
     const unchanged = (await admin.call((c) => c.getService, { service: 'web' })).service;
     expect(unchanged?.spec).toEqual(service?.spec);
     expect(unchanged?.previousSpec).toBeUndefined();
-    const { service: updated } = await admin.call((c) => c.updateService, { service: 'web', version: unchanged!.meta!.version, noResolveImage: false, spec: onNetworks('web', [], []) });
+    // The allocator may write the service again between the read and the update (ABORTED): read again and retry, as a client does.
+    const updated = await vi.waitFor(async () => {
+      const current = (await admin.call((c) => c.getService, { service: 'web' })).service;
+      return (await admin.call((c) => c.updateService, { service: 'web', version: current!.meta!.version, noResolveImage: false, spec: onNetworks('web', [], []) })).service;
+    }, { timeout: 10_000, interval: 50 });
     expect(updated?.spec?.taskTemplate).toMatchObject({ networks: [], networkAliases: [] });
   });
 });
