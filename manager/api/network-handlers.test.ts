@@ -64,4 +64,21 @@ describe('network API', () => {
     }, { timeout: 10_000, interval: 100 });
     expect((await admin.call((c) => c.listNetworks, {})).networks).toEqual([]);
   });
+
+  it('network aliases name their network as the networks do, and are stored by its id', async () => {
+    const { network } = await admin.call((c) => c.createNetwork, { spec: networkSpec('shop_default') });
+    const spec = onNetworks('shop_web', ['shop_default']);
+    const withAliases = (network: string): ServiceSpec => ({ ...spec, taskTemplate: { ...spec.taskTemplate!, networkAliases: [{ network, aliases: ['web'] }] } });
+    await expect(admin.call((c) => c.createService, { noResolveImage: false, spec: withAliases('other') })).rejects.toMatchObject({
+      code: grpc.status.INVALID_ARGUMENT,
+      details: 'cannot create service "shop_web": aliases ["web"] are for network "other", which is not one of the service\'s networks',
+    });
+    const { service } = await admin.call((c) => c.createService, { noResolveImage: false, spec: withAliases('shop_default') });
+    expect(service?.spec?.taskTemplate?.networkAliases).toEqual([{ network: network!.meta!.id, aliases: ['web'] }]);
+    // The same spec again is no change: both resolve to the same ids.
+    const current = (await admin.call((c) => c.getService, { service: 'shop_web' })).service;
+    const { service: again } = await admin.call((c) => c.updateService, { noResolveImage: false, service: 'shop_web', version: current!.meta!.version, spec: withAliases('shop_default') });
+    expect(again?.meta?.version).toBe(current?.meta?.version);
+    expect(again?.specVersion).toBe(service?.specVersion);
+  });
 });

@@ -46,19 +46,30 @@ export function resolveNetwork(reader: StoreReader, reference: string): Network 
   return resolveNamed(reader, 'network', reference);
 }
 
-/** The spec with its networks as ids (given as names or ids), each once; unknown ones are refused. */
+/**
+ * The spec with its networks as ids (given as names or ids), each once; unknown ones are refused.
+ * Network aliases name their network the same way and are stored by id too, as the network views
+ * look them up by id; an alias on a network the service is not on is refused.
+ */
 export function resolveServiceNetworks(reader: StoreReader, spec: ServiceSpec, action: string): ServiceSpec {
   const template = spec.taskTemplate;
-  if (template === undefined || template.networks.length === 0) return spec;
+  if (template === undefined || (template.networks.length === 0 && template.networkAliases.length === 0)) return spec;
   if (template.networks.length > MAX_SERVICE_NETWORKS) throw invalid(`${action}: ${template.networks.length} networks, more than ${MAX_SERVICE_NETWORKS}`);
   const ids: string[] = [];
+  const idOf = new Map<string, string>();
   for (const reference of template.networks) {
     const found = reader.get('network', reference) ?? reader.findByName('network', reference);
     if (found?.meta === undefined) throw new ApiError('not_found', `${action}: network "${reference}" not found`);
     if (ids.includes(found.meta.id)) throw invalid(`${action}: network "${reference}" is given twice`);
     ids.push(found.meta.id);
+    idOf.set(reference, found.meta.id);
   }
-  return { ...spec, taskTemplate: { ...template, networks: ids } };
+  const networkAliases = template.networkAliases.map((entry) => {
+    const id = idOf.get(entry.network);
+    if (id === undefined) throw invalid(`${action}: aliases ${JSON.stringify(entry.aliases)} are for network "${entry.network}", which is not one of the service's networks`);
+    return { ...entry, network: id };
+  });
+  return { ...spec, taskTemplate: { ...template, networks: ids, networkAliases } };
 }
 
 /**
