@@ -2,6 +2,7 @@
  * Validation of service specs at the API edge. Everything past this point trusts the spec.
  * Every error names the field, in the CLI's and the spec's terms.
  */
+import { serviceNameProblem } from '../../common/object-names.js';
 import type { EndpointSpec, Placement, ServiceSpec, UpdateConfig } from '../../proto/skiff/v1/specs.js';
 import type { Resources } from '../../proto/skiff/v1/types.js';
 import { parseConstraint, parsePreference, PLACEMENT_STRATEGY_LABEL } from '../../scheduler/index.js';
@@ -17,8 +18,6 @@ const MAX_ARGV_ENTRIES = 1024;
 const MAX_ENV_ENTRIES = 4096;
 const MAX_LABELS = 256;
 const MAX_STRING_LENGTH = 64 * 1024;
-/** Swarm's rule: '_' is allowed inside, as in a stack's `STACK_SERVICE`. */
-const SERVICE_NAME = /^[a-zA-Z0-9](?:[a-zA-Z0-9_-]{0,61}[a-zA-Z0-9])?$/;
 // Docker's reference grammar, loosely: [host[:port]/]path[:tag][@digest], lower-case path.
 const IMAGE_REFERENCE = /^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?\/)?[a-z0-9]+(?:[._-][a-z0-9]+|__)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
 const RESTART_CONDITIONS = new Set(['', 'none', 'on-failure', 'any']);
@@ -106,9 +105,8 @@ function validateUpdateConfig(field: string, config: UpdateConfig | undefined, a
 export function validateServiceSpec(spec: ServiceSpec | undefined): asserts spec is ServiceSpec {
   if (spec === undefined) throw invalid('cannot accept service spec: spec is missing');
   if (spec.name === '') throw invalid('cannot accept service spec: name must not be empty');
-  if (!SERVICE_NAME.test(spec.name)) {
-    throw invalid(`cannot accept service spec: name "${spec.name}" must be 1-63 letters, digits, '-' or '_', starting and ending with a letter or digit`);
-  }
+  const nameProblem = serviceNameProblem(spec.name);
+  if (nameProblem !== undefined) throw invalid(`cannot accept service spec: name "${spec.name}" ${nameProblem}`);
   const container = spec.taskTemplate?.container;
   if (container === undefined || container.image === '') throw invalid('cannot accept service spec: image must not be empty');
   if (container.image.length > MAX_IMAGE_REFERENCE_LENGTH || !IMAGE_REFERENCE.test(container.image)) {
