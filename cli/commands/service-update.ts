@@ -21,6 +21,7 @@ import {
   parseNetworks,
   parsePlacementPrefFlag,
   parsePublishFlag,
+  parseRestartCondition,
   parseSecretFlag,
 } from './service-flags.js';
 
@@ -48,25 +49,34 @@ export function updateConfigFlags(flags: Record<string, unknown>, prefix: 'updat
   return result;
 }
 
-/** The update (or rollback) config with the given flags applied over `base`; undefined when no flag is given and there is no base. */
-export function parseUpdateConfig(prefix: 'update' | 'rollback', flags: UpdateConfigFlags, base: UpdateConfig | undefined): UpdateConfig | undefined {
+/**
+ * The update (or rollback) config with the given flags applied over `base`; undefined when no flag
+ * is given and there is no base. `flagName` names a field in errors (`--update-delay` by default;
+ * a Compose file names its own keys).
+ */
+export function parseUpdateConfig(
+  prefix: 'update' | 'rollback',
+  flags: UpdateConfigFlags,
+  base: UpdateConfig | undefined,
+  flagName: (field: string) => string = (field) => `--${prefix}-${field}`,
+): UpdateConfig | undefined {
   if (Object.values(flags).every((value) => value === undefined)) return base;
   const config: UpdateConfig = base === undefined ? { parallelism: 1, delayMs: 0, failureAction: '', monitorMs: 0, maxFailureRatio: 0, order: '' } : { ...base };
-  if (flags.parallelism !== undefined) config.parallelism = parseCount(`--${prefix}-parallelism`, flags.parallelism);
-  if (flags.delay !== undefined) config.delayMs = parseDuration(`--${prefix}-delay`, flags.delay);
-  if (flags.monitor !== undefined) config.monitorMs = parseDuration(`--${prefix}-monitor`, flags.monitor);
+  if (flags.parallelism !== undefined) config.parallelism = parseCount(flagName('parallelism'), flags.parallelism);
+  if (flags.delay !== undefined) config.delayMs = parseDuration(flagName('delay'), flags.delay);
+  if (flags.monitor !== undefined) config.monitorMs = parseDuration(flagName('monitor'), flags.monitor);
   if (flags.failureAction !== undefined) {
     const allowed = prefix === 'update' ? ['pause', 'continue', 'rollback'] : ['pause', 'continue'];
-    if (!allowed.includes(flags.failureAction)) throw new FlagError(`invalid value "${flags.failureAction}" for --${prefix}-failure-action: use ${allowed.join(', ')}`);
+    if (!allowed.includes(flags.failureAction)) throw new FlagError(`invalid value "${flags.failureAction}" for ${flagName('failure-action')}: use ${allowed.join(', ')}`);
     config.failureAction = flags.failureAction;
   }
   if (flags.maxFailureRatio !== undefined) {
     const ratio = Number(flags.maxFailureRatio);
-    if (flags.maxFailureRatio.trim() === '' || !Number.isFinite(ratio) || ratio < 0 || ratio > 1) throw new FlagError(`invalid value "${flags.maxFailureRatio}" for --${prefix}-max-failure-ratio: must be a number from 0 to 1`);
+    if (flags.maxFailureRatio.trim() === '' || !Number.isFinite(ratio) || ratio < 0 || ratio > 1) throw new FlagError(`invalid value "${flags.maxFailureRatio}" for ${flagName('max-failure-ratio')}: must be a number from 0 to 1`);
     config.maxFailureRatio = ratio;
   }
   if (flags.order !== undefined) {
-    if (flags.order !== 'stop-first' && flags.order !== 'start-first') throw new FlagError(`invalid value "${flags.order}" for --${prefix}-order: use stop-first or start-first`);
+    if (flags.order !== 'stop-first' && flags.order !== 'start-first') throw new FlagError(`invalid value "${flags.order}" for ${flagName('order')}: use stop-first or start-first`);
     config.order = flags.order;
   }
   return config;
@@ -271,19 +281,19 @@ export function applyUpdateFlags(current: ServiceSpec, flags: UpdateFlags & Heal
     next.ulimits = [...container.ulimits.filter((limit) => !dropped.has(limit.name)), ...added];
   }
   if ((flags.mountAdd ?? []).length > 0 || (flags.mountRm ?? []).length > 0) {
-    const added = (flags.mountAdd ?? []).map(parseMountFlag);
+    const added = (flags.mountAdd ?? []).map((value) => parseMountFlag(value));
     const dropped = new Set([...(flags.mountRm ?? []), ...added.map((mount) => mount.target)]);
     next.mounts = [...container.mounts.filter((mount) => !dropped.has(mount.target)), ...added];
   }
   if (flags.stopSignal !== undefined) next.stopSignal = parseStopSignalFlag(flags.stopSignal);
   if (flags.stopGracePeriod !== undefined) next.stopGracePeriodMs = parseDuration('--stop-grace-period', flags.stopGracePeriod);
   if (flags.secretAdd.length > 0 || flags.secretRm.length > 0) {
-    const added = flags.secretAdd.map(parseSecretFlag);
+    const added = flags.secretAdd.map((value) => parseSecretFlag(value));
     const dropped = new Set([...flags.secretRm, ...added.map((reference) => reference.secretName)]);
     next.secrets = [...container.secrets.filter((reference) => !dropped.has(reference.secretName)), ...added];
   }
   if (flags.configAdd.length > 0 || flags.configRm.length > 0) {
-    const added = flags.configAdd.map(parseConfigFlag);
+    const added = flags.configAdd.map((value) => parseConfigFlag(value));
     const dropped = new Set([...flags.configRm, ...added.map((reference) => reference.configName)]);
     next.configs = [...container.configs.filter((reference) => !dropped.has(reference.configName)), ...added];
   }
@@ -300,22 +310,19 @@ export function applyUpdateFlags(current: ServiceSpec, flags: UpdateFlags & Heal
   if (flags.reserveMemory !== undefined) reservations.memoryBytes = parseBytes('--reserve-memory', flags.reserveMemory);
 
   const restart = { condition: '', delayMs: 0, maxAttempts: 0, windowMs: 0, ...template.restartPolicy };
-  if (flags.restartCondition !== undefined) {
-    if (!['none', 'on-failure', 'any'].includes(flags.restartCondition)) throw new FlagError(`invalid value "${flags.restartCondition}" for --restart-condition: use none, on-failure or any`);
-    restart.condition = flags.restartCondition;
-  }
+  if (flags.restartCondition !== undefined) restart.condition = parseRestartCondition('--restart-condition', flags.restartCondition);
   if (flags.restartDelay !== undefined) restart.delayMs = parseDuration('--restart-delay', flags.restartDelay);
   if (flags.restartMaxAttempts !== undefined) restart.maxAttempts = parseCount('--restart-max-attempts', flags.restartMaxAttempts);
   if (flags.restartWindow !== undefined) restart.windowMs = parseDuration('--restart-window', flags.restartWindow);
 
   const placement = { constraints: [] as string[], preferences: [] as Array<{ spread: string }>, maxReplicasPerNode: 0, ...template.placement };
   if (flags.constraintAdd.length > 0 || flags.constraintRm.length > 0) {
-    const added = flags.constraintAdd.map(parseConstraintFlag);
+    const added = flags.constraintAdd.map((value) => parseConstraintFlag(value));
     const dropped = new Set([...flags.constraintRm.map((value) => value.replace(/\s+/g, '')), ...added]);
     placement.constraints = [...placement.constraints.filter((constraint) => !dropped.has(constraint.replace(/\s+/g, ''))), ...added];
   }
   if (flags.placementPrefAdd.length > 0 || flags.placementPrefRm.length > 0) {
-    const added = flags.placementPrefAdd.map(parsePlacementPrefFlag);
+    const added = flags.placementPrefAdd.map((value) => parsePlacementPrefFlag(value));
     const dropped = new Set([...flags.placementPrefRm.map((value) => parsePlacementPrefFlag(value).spread), ...added.map((preference) => preference.spread)]);
     placement.preferences = [...placement.preferences.filter((preference) => !dropped.has(preference.spread)), ...added];
   }
@@ -330,7 +337,7 @@ export function applyUpdateFlags(current: ServiceSpec, flags: UpdateFlags & Heal
 
   let endpoint = current.endpoint;
   if (flags.publishAdd.length > 0 || flags.publishRm.length > 0) {
-    const added = flags.publishAdd.map(parsePublishFlag);
+    const added = flags.publishAdd.map((value) => parsePublishFlag(value));
     const dropped = new Set([...flags.publishRm.map(publishRmKey), ...added.map(portKey)]);
     endpoint = { mode: endpoint?.mode ?? '', ports: [...(endpoint?.ports ?? []).filter((port) => !dropped.has(portKey(port))), ...added] };
   }
