@@ -310,3 +310,30 @@ export function parsePositiveNumber(flag: string, value: string): number {
   if (!Number.isFinite(parsed) || parsed <= 0) throw new FlagError(`invalid value "${value}" for ${flag}: must be a positive number`);
   return parsed;
 }
+
+/** Splits `--args "a b c"` like a shell would for plain words and quotes (no expansions); `flag` names the value in errors. */
+export function splitArgs(text: string, flag = '--args'): string[] {
+  const words: string[] = [];
+  let current = '';
+  let quote: '"' | "'" | undefined;
+  let inWord = false;
+  for (const char of text) {
+    if (quote !== undefined) {
+      if (char === quote) quote = undefined;
+      else current += char;
+    } else if (char === '"' || char === "'") {
+      quote = char;
+      inWord = true;
+    } else if (/\s/.test(char)) {
+      if (inWord) words.push(current);
+      current = '';
+      inWord = false;
+    } else {
+      current += char;
+      inWord = true;
+    }
+  }
+  if (quote !== undefined) throw new FlagError(`invalid value "${text}" for ${flag}: unterminated ${quote}`);
+  if (inWord) words.push(current);
+  return words;
+}

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import type { Service, Task } from '../../proto/skiff/v1/objects.js';
 import { TaskState } from '../../proto/skiff/v1/types.js';
 import { taskStateName } from '../../proto/task-states.js';
-import type { HealthCheck, PortConfig, ServiceSpec, TaskSpec, UpdateConfig } from '../../proto/skiff/v1/specs.js';
+import type { HealthCheck, PortConfig, ServiceSpec, TaskSpec } from '../../proto/skiff/v1/specs.js';
 import { addHealthOptions, type HealthFlags, healthcheckFromFlags } from './health-flags.js';
 import { parseCapabilityFlag, parseMountFlag, parseStopSignalFlag, parseSysctlFlags, parseUlimitFlags } from './isolation-flags.js';
 import { collect, type ControlConnection, withConnection } from '../client.js';
@@ -23,64 +23,9 @@ import {
   parsePublishFlag,
   parseRestartCondition,
   parseSecretFlag,
+  splitArgs,
 } from './service-flags.js';
-
-/** `--update-*` (or `--rollback-*`) flags as commander gives them. */
-export interface UpdateConfigFlags {
-  parallelism?: string;
-  delay?: string;
-  failureAction?: string;
-  monitor?: string;
-  maxFailureRatio?: string;
-  order?: string;
-}
-
-/** Reads `--update-parallelism`, `--rollback-delay`, ... out of commander's flag object. */
-export function updateConfigFlags(flags: Record<string, unknown>, prefix: 'update' | 'rollback'): UpdateConfigFlags {
-  const pick = (name: string): string | undefined => {
-    const value = flags[`${prefix}${name}`];
-    return typeof value === 'string' ? value : undefined;
-  };
-  const result: UpdateConfigFlags = {};
-  for (const [key, name] of [['parallelism', 'Parallelism'], ['delay', 'Delay'], ['failureAction', 'FailureAction'], ['monitor', 'Monitor'], ['maxFailureRatio', 'MaxFailureRatio'], ['order', 'Order']] as const) {
-    const value = pick(name);
-    if (value !== undefined) result[key] = value;
-  }
-  return result;
-}
-
-/**
- * The update (or rollback) config with the given flags applied over `base`; undefined when no flag
- * is given and there is no base. `flagName` names a field in errors (`--update-delay` by default;
- * a Compose file names its own keys).
- */
-export function parseUpdateConfig(
-  prefix: 'update' | 'rollback',
-  flags: UpdateConfigFlags,
-  base: UpdateConfig | undefined,
-  flagName: (field: string) => string = (field) => `--${prefix}-${field}`,
-): UpdateConfig | undefined {
-  if (Object.values(flags).every((value) => value === undefined)) return base;
-  const config: UpdateConfig = base === undefined ? { parallelism: 1, delayMs: 0, failureAction: '', monitorMs: 0, maxFailureRatio: 0, order: '' } : { ...base };
-  if (flags.parallelism !== undefined) config.parallelism = parseCount(flagName('parallelism'), flags.parallelism);
-  if (flags.delay !== undefined) config.delayMs = parseDuration(flagName('delay'), flags.delay);
-  if (flags.monitor !== undefined) config.monitorMs = parseDuration(flagName('monitor'), flags.monitor);
-  if (flags.failureAction !== undefined) {
-    const allowed = prefix === 'update' ? ['pause', 'continue', 'rollback'] : ['pause', 'continue'];
-    if (!allowed.includes(flags.failureAction)) throw new FlagError(`invalid value "${flags.failureAction}" for ${flagName('failure-action')}: use ${allowed.join(', ')}`);
-    config.failureAction = flags.failureAction;
-  }
-  if (flags.maxFailureRatio !== undefined) {
-    const ratio = Number(flags.maxFailureRatio);
-    if (flags.maxFailureRatio.trim() === '' || !Number.isFinite(ratio) || ratio < 0 || ratio > 1) throw new FlagError(`invalid value "${flags.maxFailureRatio}" for ${flagName('max-failure-ratio')}: must be a number from 0 to 1`);
-    config.maxFailureRatio = ratio;
-  }
-  if (flags.order !== undefined) {
-    if (flags.order !== 'stop-first' && flags.order !== 'start-first') throw new FlagError(`invalid value "${flags.order}" for ${flagName('order')}: use stop-first or start-first`);
-    config.order = flags.order;
-  }
-  return config;
-}
+import { parseUpdateConfig, updateConfigFlags } from './update-config-flags.js';
 
 /** `--update-strategy`, `--bluegreen-hold`, `--canary-replicas` over the current spec's values. */
 export function parseStrategyFlags(flags: { updateStrategy?: string; bluegreenHold?: string; canaryReplicas?: string }, current: Pick<ServiceSpec, 'deployStrategy' | 'bluegreenHoldMs' | 'canaryReplicas'>): Pick<ServiceSpec, 'deployStrategy' | 'bluegreenHoldMs' | 'canaryReplicas'> {
@@ -181,33 +126,6 @@ function positiveNumber(flag: string, value: string): number {
   const parsed = Number(value);
   if (!Number.isFinite(parsed) || parsed < 0) throw new FlagError(`invalid value "${value}" for ${flag}: must be a non-negative number`);
   return parsed;
-}
-
-/** Splits `--args "a b c"` like a shell would for plain words and quotes (no expansions). */
-export function splitArgs(text: string): string[] {
-  const words: string[] = [];
-  let current = '';
-  let quote: '"' | "'" | undefined;
-  let inWord = false;
-  for (const char of text) {
-    if (quote !== undefined) {
-      if (char === quote) quote = undefined;
-      else current += char;
-    } else if (char === '"' || char === "'") {
-      quote = char;
-      inWord = true;
-    } else if (/\s/.test(char)) {
-      if (inWord) words.push(current);
-      current = '';
-      inWord = false;
-    } else {
-      current += char;
-      inWord = true;
-    }
-  }
-  if (quote !== undefined) throw new FlagError(`invalid value "${text}" for --args: unterminated ${quote}`);
-  if (inWord) words.push(current);
-  return words;
 }
 
 const portKey = (port: PortConfig): string => `${port.publishedPort}/${port.protocol || 'tcp'}`;

@@ -7,7 +7,8 @@ import { addHealthOptions, type HealthFlags, withHealthFlags } from './health-fl
 import { applyIsolationFlags, type IsolationFlags } from './isolation-flags.js';
 import { type CreateFlags, FlagError, parseCount, parseDuration, specFromFlags } from './service-flags.js';
 import { waitForConvergence } from './service-progress.js';
-import { addUpdateConfigOptions, parseStrategyFlags, parseUpdateConfig, registerServiceUpdateCommands, updateConfigFlags } from './service-update.js';
+import { addUpdateConfigOptions, parseStrategyFlags, registerServiceUpdateCommands } from './service-update.js';
+import { parseUpdateConfig, updateConfigFlags } from './update-config-flags.js';
 import { serviceRow, sortTasks, stateWithHealth, taskRow } from './service-rows.js';
 import { registerServiceLogsCommand } from './service-logs.js';
 
