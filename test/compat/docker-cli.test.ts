@@ -7,7 +7,7 @@
  * CLI's request really became Skiff's state.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCertificateAuthority, issueNodeCredentials, newNodeId, writeCertificateAuthority, writeCredentials } from '../../pki/index.js';
 import { ControlClient, type GetNodeResponse, type GetServiceResponse, type ListTasksResponse } from '../../proto/skiff/v1/control.js';
 import { NodeAvailability, TaskState } from '../../proto/skiff/v1/types.js';
-import { type CliResult, docker as dockerCli, repoRoot, waitFor } from '../e2e/helpers.js';
+import { type CliResult, docker as dockerCli, repoRoot, skiff, waitFor } from '../e2e/helpers.js';
 import { LoopbackManager, freePortPair } from '../e2e/loopback-manager.js';
 
 const MANAGER_START_DEADLINE_MS = 60_000;
@@ -208,6 +208,26 @@ describe('the stock docker CLI against a Skiff manager', () => {
     await expect(getService('shop_web')).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
     expect(await dockerOk('stack', 'ls', '--format', '{{.Name}}')).toBe('');
     expect(await dockerOk('secret', 'ls', '--quiet')).toBe('');
+    expect(await dockerOk('network', 'ls', '--quiet')).toBe('');
+  });
+
+  it('lists and removes a stack that skiff stack deploy made, as skiff does one that docker stack deploy made', async () => {
+    const home = join(dataDir, 'skiff-home');
+    await mkdir(home);
+    const composeFile = join(dataDir, 'blog.yml');
+    await writeFile(composeFile, 'services:\n  app: {image: "busybox:latest", command: [sleep, "1000"]}\n  cache: {image: "busybox:latest", command: [sleep, "1000"]}\n');
+    const deployed = await skiff(home, ['-H', `unix://${join(dataDir, 'skiff.sock')}`, 'stack', 'deploy', '--detach', '-c', composeFile, 'blog']);
+    expect(deployed.code, deployed.stderr).toBe(0);
+    expect(await dockerOk('stack', 'ls', '--format', '{{.Name}} {{.Services}}')).toBe('blog 2');
+    expect((await dockerOk('stack', 'services', 'blog', '--format', '{{.Name}}')).split('\n').sort()).toEqual(['blog_app', 'blog_cache']);
+    await dockerOk('stack', 'deploy', '--compose-file', composeFile, 'news');
+    const listed = await skiff(home, ['-H', `unix://${join(dataDir, 'skiff.sock')}`, 'stack', 'ls', '--format', 'json']);
+    expect(JSON.parse(listed.stdout)).toEqual([{ name: 'blog', services: 2 }, { name: 'news', services: 2 }]);
+    // Each CLI removes the other's stack, networks included.
+    await dockerOk('stack', 'rm', 'blog');
+    const removed = await skiff(home, ['-H', `unix://${join(dataDir, 'skiff.sock')}`, 'stack', 'rm', 'news']);
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(await dockerOk('stack', 'ls', '--format', '{{.Name}}')).toBe('');
     expect(await dockerOk('network', 'ls', '--quiet')).toBe('');
   });
 
