@@ -6,17 +6,15 @@
  * through the Control API on the same manager's control socket, so a test passes only when the
  * CLI's request really became Skiff's state.
  */
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCertificateAuthority, issueNodeCredentials, newNodeId, writeCertificateAuthority, writeCredentials } from '../../pki/index.js';
 import { ControlClient, type GetNodeResponse, type GetServiceResponse, type ListTasksResponse } from '../../proto/skiff/v1/control.js';
 import { NodeAvailability, TaskState } from '../../proto/skiff/v1/types.js';
-import { type CliResult, docker as dockerCli, repoRoot, skiff, waitFor } from '../e2e/helpers.js';
-import { LoopbackManager, freePortPair } from '../e2e/loopback-manager.js';
+import { type CliResult, docker as dockerCli, skiff, waitFor } from '../e2e/helpers.js';
+import { type LoopbackManager, startBareManager } from '../e2e/loopback-manager.js';
 
 const MANAGER_START_DEADLINE_MS = 60_000;
 const DOCKER_DEADLINE_MS = 60_000;
@@ -47,16 +45,10 @@ function controlCall<T>(invoke: (client: InstanceType<typeof ControlClient>, cal
 const getService = (service: string): Promise<GetServiceResponse> => controlCall((client, callback) => client.getService({ service }, callback));
 
 beforeAll(async () => {
-  if (!existsSync(join(repoRoot, 'dist/cli/skiffd.js'))) throw new Error('cannot start skiffd: dist/cli/skiffd.js is missing; run `npm run build` first');
   const version = await docker('--version');
   if (version.code !== 0) throw new Error(`cannot run the docker CLI (this machine's client, no engine needed): ${version.stderr}`);
   dataDir = await mkdtemp(join(tmpdir(), 'skiff-compat-docker-'));
-  const ca = await createCertificateAuthority();
-  await writeCertificateAuthority(join(dataDir, 'ca'), ca);
-  await writeCredentials(join(dataDir, 'certs'), await issueNodeCredentials(ca, { nodeId: newNodeId(), role: 'manager', ipAddresses: ['127.0.0.1'] }));
-  manager = new LoopbackManager(dataDir, await freePortPair(), join(dataDir, 'skiff.sock'));
-  manager.start();
-  await manager.waitForLog(/^skiffd ready$/, MANAGER_START_DEADLINE_MS);
+  manager = await startBareManager(dataDir, MANAGER_START_DEADLINE_MS);
   control = new ControlClient(`unix://${join(dataDir, 'skiff.sock')}`, grpc.credentials.createInsecure());
 });
 

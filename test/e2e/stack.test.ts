@@ -5,19 +5,17 @@
  * that move only for the services a redeploy changed, --prune, refusals that write nothing, and a
  * stack removal that leaves nothing of the stack (and its external network in place).
  */
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCertificateAuthority, issueNodeCredentials, newNodeId, writeCertificateAuthority, writeCredentials } from '../../pki/index.js';
 import { ControlClient, type GetSecretResponse, type ListConfigsResponse, type ListNetworksResponse, type ListSecretsResponse, type ListServicesResponse } from '../../proto/skiff/v1/control.js';
 import type { Service } from '../../proto/skiff/v1/objects.js';
 import type { ServiceRow, TaskRow } from '../../cli/commands/service-rows.js';
 import type { StackRow } from '../../cli/commands/stack.js';
-import { type CliResult, repoRoot, skiff, waitFor } from './helpers.js';
-import { LoopbackManager, freePortPair } from './loopback-manager.js';
+import { type CliResult, skiff, waitFor } from './helpers.js';
+import { type LoopbackManager, startBareManager } from './loopback-manager.js';
 
 const MANAGER_START_DEADLINE_MS = 60_000;
 const TASKS_DEADLINE_MS = 30_000;
@@ -86,15 +84,9 @@ configs:
 `;
 
 beforeAll(async () => {
-  if (!existsSync(join(repoRoot, 'dist/cli/skiffd.js'))) throw new Error('cannot start skiffd: dist/cli/skiffd.js is missing; run `npm run build` first');
   dataDir = await mkdtemp(join(tmpdir(), 'skiff-e2e-stack-'));
   home = await mkdtemp(join(tmpdir(), 'skiff-e2e-stack-home-'));
-  const ca = await createCertificateAuthority();
-  await writeCertificateAuthority(join(dataDir, 'ca'), ca);
-  await writeCredentials(join(dataDir, 'certs'), await issueNodeCredentials(ca, { nodeId: newNodeId(), role: 'manager', ipAddresses: ['127.0.0.1'] }));
-  manager = new LoopbackManager(dataDir, await freePortPair(), join(dataDir, 'skiff.sock'));
-  manager.start();
-  await manager.waitForLog(/^skiffd ready$/, MANAGER_START_DEADLINE_MS);
+  manager = await startBareManager(dataDir, MANAGER_START_DEADLINE_MS);
   control = new ControlClient(`unix://${join(dataDir, 'skiff.sock')}`, grpc.credentials.createInsecure());
   await writeFile(join(dataDir, 'shop.yml'), BASE);
   await writeFile(join(dataDir, 'token.txt'), 's3cret');
