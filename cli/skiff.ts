@@ -21,6 +21,7 @@ const GROUPS: Record<string, () => Promise<(program: Command) => void>> = {
   node: async () => (await import('./commands/node.js')).registerNodeCommands,
   secret: async () => (await import('./commands/secret.js')).registerSecretCommands,
   service: async () => (await import('./commands/service.js')).registerServiceCommands,
+  stack: async () => (await import('./commands/stack.js')).registerStackCommands,
   task: async () => (await import('./commands/task.js')).registerTaskCommands,
   volume: async () => (await import('./commands/volume.js')).registerVolumeCommands,
 };

@@ -33,7 +33,7 @@ export function isolationFromFlags(flags: IsolationFlags): Partial<Pick<Containe
     ulimits: parseUlimitFlags(flags.ulimit ?? []),
     ...(flags.stopSignal === undefined ? {} : { stopSignal: parseStopSignalFlag(flags.stopSignal) }),
     ...(flags.stopGracePeriod === undefined ? {} : { stopGracePeriodMs: parseDuration('--stop-grace-period', flags.stopGracePeriod) }),
-    mounts: (flags.mount ?? []).map(parseMountFlag),
+    mounts: (flags.mount ?? []).map((value) => parseMountFlag(value)),
   };
 }
 
@@ -43,36 +43,36 @@ export function parseCapabilityFlag(flag: string, value: string): string {
   return value.trim().toUpperCase();
 }
 
-export function parseStopSignalFlag(value: string): string {
+export function parseStopSignalFlag(value: string, flag = '--stop-signal'): string {
   const checked = parseSignal(value);
-  if (!checked.ok) throw new FlagError(`invalid value "${value}" for --stop-signal: ${checked.error}`);
+  if (!checked.ok) throw new FlagError(`invalid value "${value}" for ${flag}: ${checked.error}`);
   return value.trim();
 }
 
 /** `--sysctl net.core.somaxconn=1024`; a key given twice keeps the last value, as in Docker. */
-export function parseSysctlFlags(values: readonly string[]): Record<string, string> {
+export function parseSysctlFlags(values: readonly string[], flag = '--sysctl'): Record<string, string> {
   const result: Record<string, string> = {};
   for (const entry of values) {
     const equals = entry.indexOf('=');
-    if (equals <= 0) throw new FlagError(`invalid value "${entry}" for --sysctl: must be KEY=VALUE`);
+    if (equals <= 0) throw new FlagError(`invalid value "${entry}" for ${flag}: must be KEY=VALUE`);
     const key = entry.slice(0, equals).trim();
     const value = entry.slice(equals + 1);
     const problem = sysctlProblem(key, value);
-    if (problem !== undefined) throw new FlagError(`invalid value "${entry}" for --sysctl: ${problem}`);
+    if (problem !== undefined) throw new FlagError(`invalid value "${entry}" for ${flag}: ${problem}`);
     result[key] = value;
   }
   return result;
 }
 
 /** `--ulimit nofile=1024:2048` or `--ulimit nofile=1024` (soft = hard); -1 is unlimited. */
-export function parseUlimitFlags(values: readonly string[]): Ulimit[] {
+export function parseUlimitFlags(values: readonly string[], flag = '--ulimit'): Ulimit[] {
   const result: Ulimit[] = [];
   for (const entry of values) {
     const match = /^([a-z]+)=(-?\d+)(?::(-?\d+))?$/.exec(entry.trim());
-    if (match === null) throw new FlagError(`invalid value "${entry}" for --ulimit: use NAME=SOFT[:HARD], e.g. nofile=1024:2048`);
+    if (match === null) throw new FlagError(`invalid value "${entry}" for ${flag}: use NAME=SOFT[:HARD], e.g. nofile=1024:2048`);
     const ulimit = { name: match[1] ?? '', soft: Number(match[2]), hard: Number(match[3] ?? match[2]) };
     const problem = ulimitProblem(ulimit) ?? (result.some((other) => other.name === ulimit.name) ? `${ulimit.name} is given twice` : undefined);
-    if (problem !== undefined) throw new FlagError(`invalid value "${entry}" for --ulimit: ${problem}`);
+    if (problem !== undefined) throw new FlagError(`invalid value "${entry}" for ${flag}: ${problem}`);
     result.push(ulimit);
   }
   return result;
@@ -88,8 +88,8 @@ const MOUNT_KEYS: Readonly<Record<string, string>> = {
  * tmpfs-size, tmpfs-mode) and `readonly`/`ro` alone or `=true|false|1|0`. The type defaults to
  * volume, as in Docker.
  */
-export function parseMountFlag(value: string): Mount {
-  const bad = (reason: string): FlagError => new FlagError(`invalid value "${value}" for --mount: ${reason}`);
+export function parseMountFlag(value: string, flag = '--mount'): Mount {
+  const bad = (reason: string): FlagError => new FlagError(`invalid value "${value}" for ${flag}: ${reason}`);
   const fields = new Map<string, string>();
   for (const part of value.split(',')) {
     const equals = part.indexOf('=');
@@ -123,7 +123,7 @@ export function parseMountFlag(value: string): Mount {
     source,
     target,
     readOnly: readonlyText === 'true' || readonlyText === '1',
-    tmpfsSizeBytes: sizeText === undefined ? 0 : parseBytes('--mount tmpfs-size', sizeText),
+    tmpfsSizeBytes: sizeText === undefined ? 0 : parseBytes(`${flag} tmpfs-size`, sizeText),
     tmpfsMode,
   };
 }

@@ -53,6 +53,12 @@ export interface CreateFlags {
 }
 
 
+/** A restart condition: none, on-failure or any. */
+export function parseRestartCondition(flag: string, value: string): string {
+  if (!['none', 'on-failure', 'any'].includes(value)) throw new FlagError(`invalid value "${value}" for ${flag}: use none, on-failure or any`);
+  return value;
+}
+
 /** A non-negative integer from a flag, or a FlagError naming the flag. */
 export function parseCount(flag: string, value: string): number {
   if (!/^\d+$/.test(value.trim())) throw new FlagError(`invalid value "${value}" for ${flag}: must be a non-negative integer`);
@@ -131,32 +137,32 @@ function parseFileReference(flag: string, value: string): FileReference {
   return { name, target: fields.get('target') ?? '', uid: id('uid'), gid: id('gid'), mode };
 }
 
-/** One `--secret` value; the manager fills in the secret's id from its name. */
-export function parseSecretFlag(value: string): SecretReference {
-  const { name, ...rest } = parseFileReference('--secret', value);
+/** One `--secret` value; the manager fills in the secret's id from its name. `flag` names the value's origin in errors. */
+export function parseSecretFlag(value: string, flag = '--secret'): SecretReference {
+  const { name, ...rest } = parseFileReference(flag, value);
   return { secretId: '', secretName: name, ...rest };
 }
 
 /** One `--config` value; the manager fills in the config's id from its name. */
-export function parseConfigFlag(value: string): ConfigReference {
-  const { name, ...rest } = parseFileReference('--config', value);
+export function parseConfigFlag(value: string, flag = '--config'): ConfigReference {
+  const { name, ...rest } = parseFileReference(flag, value);
   return { configId: '', configName: name, ...rest };
 }
 
 /** One `--constraint`, checked with the scheduler's own parser so the CLI and the manager agree. */
-export function parseConstraintFlag(value: string): string {
+export function parseConstraintFlag(value: string, flag = '--constraint'): string {
   const parsed = parseConstraint(value);
-  if (!parsed.ok) throw new FlagError(`invalid value "${value}" for --constraint: ${parsed.error}`);
+  if (!parsed.ok) throw new FlagError(`invalid value "${value}" for ${flag}: ${parsed.error}`);
   return parsed.value.text;
 }
 
 /** `spread=node.labels.KEY`: spreading is the only preference there is. */
-export function parsePlacementPrefFlag(value: string): PlacementPreference {
+export function parsePlacementPrefFlag(value: string, flag = '--placement-pref'): PlacementPreference {
   const equals = value.indexOf('=');
   const kind = value.slice(0, Math.max(0, equals)).trim();
-  if (equals < 0 || kind !== 'spread') throw new FlagError(`invalid value "${value}" for --placement-pref: use spread=node.labels.KEY`);
+  if (equals < 0 || kind !== 'spread') throw new FlagError(`invalid value "${value}" for ${flag}: use spread=node.labels.KEY`);
   const parsed = parsePreference(value.slice(equals + 1));
-  if (!parsed.ok) throw new FlagError(`invalid value "${value}" for --placement-pref: ${parsed.error}`);
+  if (!parsed.ok) throw new FlagError(`invalid value "${value}" for ${flag}: ${parsed.error}`);
   return { spread: parsed.value.text };
 }
 
@@ -166,8 +172,8 @@ const PORT_FIELDS = new Set(['published', 'target', 'protocol', 'mode']);
  * `published=8080,target=80[,protocol=tcp|udp][,mode=ingress|host]`, or the short
  * `8080:80[/udp]` (ingress). The published port may be left out of the long form (0: none).
  */
-export function parsePublishFlag(value: string): PortConfig {
-  const bad = (reason: string): FlagError => new FlagError(`invalid value "${value}" for --publish: ${reason}`);
+export function parsePublishFlag(value: string, flag = '--publish'): PortConfig {
+  const bad = (reason: string): FlagError => new FlagError(`invalid value "${value}" for ${flag}: ${reason}`);
   const port = (field: string, text: string | undefined, required: boolean): number => {
     if (text === undefined && !required) return 0;
     if (text === undefined || !/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 65_535) throw bad(`${field} must be a port from 1 to 65535`);
@@ -196,8 +202,8 @@ export function parsePublishFlag(value: string): PortConfig {
 }
 
 function placementFromFlags(flags: CreateFlags): Placement | undefined {
-  const constraints = (flags.constraint ?? []).map(parseConstraintFlag);
-  const preferences = (flags.placementPref ?? []).map(parsePlacementPrefFlag);
+  const constraints = (flags.constraint ?? []).map((value) => parseConstraintFlag(value));
+  const preferences = (flags.placementPref ?? []).map((value) => parsePlacementPrefFlag(value));
   const maxReplicasPerNode = flags.maxReplicasPerNode === undefined ? 0 : parseCount('--max-replicas-per-node', flags.maxReplicasPerNode);
   if (constraints.length === 0 && preferences.length === 0 && maxReplicasPerNode === 0) return undefined;
   return { constraints, preferences, maxReplicasPerNode };
@@ -221,7 +227,7 @@ function ingressTrafficLabel(value: string | undefined): Record<string, string> 
 }
 
 function endpointFromFlags(flags: CreateFlags): EndpointSpec | undefined {
-  const ports = (flags.publish ?? []).map(parsePublishFlag);
+  const ports = (flags.publish ?? []).map((value) => parsePublishFlag(value));
   const mode = (flags.endpointMode ?? '').toLowerCase();
   if (mode !== '' && mode !== 'vip' && mode !== 'dnsrr') throw new FlagError(`invalid value "${flags.endpointMode ?? ''}" for --endpoint-mode: use vip or dnsrr`);
   return ports.length === 0 && mode === '' ? undefined : { mode, ports };
@@ -249,8 +255,8 @@ export function specFromFlags(image: string, commandArgs: string[], flags: Creat
         mounts: [],
         healthcheck: undefined, readOnly: false, capAdd: [], capDrop: [], sysctls: {}, ulimits: [], init: false, stopSignal: '', stopGracePeriodMs: 0,
         labels: {},
-        secrets: (flags.secret ?? []).map(parseSecretFlag),
-        configs: (flags.config ?? []).map(parseConfigFlag),
+        secrets: (flags.secret ?? []).map((value) => parseSecretFlag(value)),
+        configs: (flags.config ?? []).map((value) => parseConfigFlag(value)),
       },
       resources: {
         limits: {
@@ -288,8 +294,36 @@ function rebalanceFromFlags(value: string | undefined): string {
   return 'auto';
 }
 
-function parsePositiveNumber(flag: string, value: string): number {
+/** A number above 0 (CPUs), or a FlagError naming the flag. */
+export function parsePositiveNumber(flag: string, value: string): number {
   const parsed = Number(value);
   if (!Number.isFinite(parsed) || parsed <= 0) throw new FlagError(`invalid value "${value}" for ${flag}: must be a positive number`);
   return parsed;
+}
+
+/** Splits `--args "a b c"` like a shell would for plain words and quotes (no expansions); `flag` names the value in errors. */
+export function splitArgs(text: string, flag = '--args'): string[] {
+  const words: string[] = [];
+  let current = '';
+  let quote: '"' | "'" | undefined;
+  let inWord = false;
+  for (const char of text) {
+    if (quote !== undefined) {
+      if (char === quote) quote = undefined;
+      else current += char;
+    } else if (char === '"' || char === "'") {
+      quote = char;
+      inWord = true;
+    } else if (/\s/.test(char)) {
+      if (inWord) words.push(current);
+      current = '';
+      inWord = false;
+    } else {
+      current += char;
+      inWord = true;
+    }
+  }
+  if (quote !== undefined) throw new FlagError(`invalid value "${text}" for ${flag}: unterminated ${quote}`);
+  if (inWord) words.push(current);
+  return words;
 }

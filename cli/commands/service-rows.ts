@@ -3,6 +3,7 @@ import type { ServiceReplicaCounts } from '../../proto/skiff/v1/control.js';
 import type { Node, Service, Task } from '../../proto/skiff/v1/objects.js';
 import { healthStateName, taskStateName, type TaskHealth } from '../../proto/task-states.js';
 import { HealthState, TaskState } from '../../proto/skiff/v1/types.js';
+import { type OutputFormat, printJson, printTable } from '../output.js';
 
 export interface ServiceRow {
   id: string;
@@ -84,4 +85,28 @@ export function taskRow(task: Task, nodes: ReadonlyMap<string, Node>): TaskRow {
 /** Newest first within a slot, slots ascending: the order `docker service ps` uses. */
 export function sortTasks(tasks: Task[]): Task[] {
   return [...tasks].sort((a, b) => a.slot - b.slot || (b.meta?.createdAtMs ?? 0) - (a.meta?.createdAtMs ?? 0));
+}
+
+/** `service ls` (and `stack services`) output: the rows as JSON, or the table. */
+export function printServiceRows(rows: readonly ServiceRow[], format: OutputFormat): void {
+  if (format === 'json') printJson(rows);
+  else printTable(rows, [['ID', (r) => r.id.slice(0, 12)], ['NAME', (r) => r.name], ['MODE', (r) => r.mode], ['REPLICAS', (r) => r.replicas], ['IMAGE', (r) => r.image], ['UPDATE', (r) => r.updateStatus]]);
+}
+
+/** `service ps` (and `stack ps`) output: the rows as JSON, or the table. */
+export function printTaskRows(rows: readonly TaskRow[], format: OutputFormat): void {
+  if (format === 'json') {
+    printJson(rows);
+    return;
+  }
+  printTable(rows, [
+    ['ID', (r) => r.id.slice(0, 12)],
+    ['NAME', (r) => r.name],
+    ['IMAGE', (r) => r.image],
+    ['NODE', (r) => r.hostname],
+    ['DESIRED STATE', (r) => r.desiredState],
+    ['CURRENT STATE', (r) => stateWithHealth(r)],
+    ['ADDRESSES', (r) => r.addresses.join(',')],
+    ['ERROR', (r) => r.error],
+  ]);
 }

@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { Service } from '../../proto/skiff/v1/objects.js';
 import type { ServiceSpec } from '../../proto/skiff/v1/specs.js';
 import { specFromFlags } from './service-flags.js';
-import { applyUpdateFlags, mergedHealthcheck, noUpdateFlags, parseStrategyFlags, parseUpdateConfig, progressLine, slotProgress, splitArgs, type UpdateFlags, updateConfigFlags } from './service-update.js';
+import { applyUpdateFlags, mergedHealthcheck, noUpdateFlags, parseStrategyFlags, progressLine, slotProgress, type UpdateFlags } from './service-update.js';
+import { splitArgs } from './service-flags.js';
+import { parseUpdateConfig, updateConfigFlags } from './update-config-flags.js';
 
 function flags(overrides: Partial<UpdateFlags> = {}): UpdateFlags {
   return { ...noUpdateFlags(), ...overrides };

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import type { Service, Task } from '../../proto/skiff/v1/objects.js';
 import { TaskState } from '../../proto/skiff/v1/types.js';
 import { taskStateName } from '../../proto/task-states.js';
-import type { HealthCheck, PortConfig, ServiceSpec, TaskSpec, UpdateConfig } from '../../proto/skiff/v1/specs.js';
+import type { HealthCheck, PortConfig, ServiceSpec, TaskSpec } from '../../proto/skiff/v1/specs.js';
 import { addHealthOptions, type HealthFlags, healthcheckFromFlags } from './health-flags.js';
 import { parseCapabilityFlag, parseMountFlag, parseStopSignalFlag, parseSysctlFlags, parseUlimitFlags } from './isolation-flags.js';
 import { collect, type ControlConnection, withConnection } from '../client.js';
@@ -20,57 +20,12 @@ import {
   parseDuration,
   parsePlacementPrefFlag,
   parsePublishFlag,
+  parseRestartCondition,
   parseSecretFlag,
+  splitArgs,
 } from './service-flags.js';
 import { applyNetworkFlags, lookUpNetworkIds, networkFlagReferences } from './network-flags.js';
-
-/** `--update-*` (or `--rollback-*`) flags as commander gives them. */
-export interface UpdateConfigFlags {
-  parallelism?: string;
-  delay?: string;
-  failureAction?: string;
-  monitor?: string;
-  maxFailureRatio?: string;
-  order?: string;
-}
-
-/** Reads `--update-parallelism`, `--rollback-delay`, ... out of commander's flag object. */
-export function updateConfigFlags(flags: Record<string, unknown>, prefix: 'update' | 'rollback'): UpdateConfigFlags {
-  const pick = (name: string): string | undefined => {
-    const value = flags[`${prefix}${name}`];
-    return typeof value === 'string' ? value : undefined;
-  };
-  const result: UpdateConfigFlags = {};
-  for (const [key, name] of [['parallelism', 'Parallelism'], ['delay', 'Delay'], ['failureAction', 'FailureAction'], ['monitor', 'Monitor'], ['maxFailureRatio', 'MaxFailureRatio'], ['order', 'Order']] as const) {
-    const value = pick(name);
-    if (value !== undefined) result[key] = value;
-  }
-  return result;
-}
-
-/** The update (or rollback) config with the given flags applied over `base`; undefined when no flag is given and there is no base. */
-export function parseUpdateConfig(prefix: 'update' | 'rollback', flags: UpdateConfigFlags, base: UpdateConfig | undefined): UpdateConfig | undefined {
-  if (Object.values(flags).every((value) => value === undefined)) return base;
-  const config: UpdateConfig = base === undefined ? { parallelism: 1, delayMs: 0, failureAction: '', monitorMs: 0, maxFailureRatio: 0, order: '' } : { ...base };
-  if (flags.parallelism !== undefined) config.parallelism = parseCount(`--${prefix}-parallelism`, flags.parallelism);
-  if (flags.delay !== undefined) config.delayMs = parseDuration(`--${prefix}-delay`, flags.delay);
-  if (flags.monitor !== undefined) config.monitorMs = parseDuration(`--${prefix}-monitor`, flags.monitor);
-  if (flags.failureAction !== undefined) {
-    const allowed = prefix === 'update' ? ['pause', 'continue', 'rollback'] : ['pause', 'continue'];
-    if (!allowed.includes(flags.failureAction)) throw new FlagError(`invalid value "${flags.failureAction}" for --${prefix}-failure-action: use ${allowed.join(', ')}`);
-    config.failureAction = flags.failureAction;
-  }
-  if (flags.maxFailureRatio !== undefined) {
-    const ratio = Number(flags.maxFailureRatio);
-    if (flags.maxFailureRatio.trim() === '' || !Number.isFinite(ratio) || ratio < 0 || ratio > 1) throw new FlagError(`invalid value "${flags.maxFailureRatio}" for --${prefix}-max-failure-ratio: must be a number from 0 to 1`);
-    config.maxFailureRatio = ratio;
-  }
-  if (flags.order !== undefined) {
-    if (flags.order !== 'stop-first' && flags.order !== 'start-first') throw new FlagError(`invalid value "${flags.order}" for --${prefix}-order: use stop-first or start-first`);
-    config.order = flags.order;
-  }
-  return config;
-}
+import { parseUpdateConfig, updateConfigFlags } from './update-config-flags.js';
 
 /** `--update-strategy`, `--bluegreen-hold`, `--canary-replicas` over the current spec's values. */
 export function parseStrategyFlags(flags: { updateStrategy?: string; bluegreenHold?: string; canaryReplicas?: string }, current: Pick<ServiceSpec, 'deployStrategy' | 'bluegreenHoldMs' | 'canaryReplicas'>): Pick<ServiceSpec, 'deployStrategy' | 'bluegreenHoldMs' | 'canaryReplicas'> {
@@ -173,33 +128,6 @@ function positiveNumber(flag: string, value: string): number {
   return parsed;
 }
 
-/** Splits `--args "a b c"` like a shell would for plain words and quotes (no expansions). */
-export function splitArgs(text: string): string[] {
-  const words: string[] = [];
-  let current = '';
-  let quote: '"' | "'" | undefined;
-  let inWord = false;
-  for (const char of text) {
-    if (quote !== undefined) {
-      if (char === quote) quote = undefined;
-      else current += char;
-    } else if (char === '"' || char === "'") {
-      quote = char;
-      inWord = true;
-    } else if (/\s/.test(char)) {
-      if (inWord) words.push(current);
-      current = '';
-      inWord = false;
-    } else {
-      current += char;
-      inWord = true;
-    }
-  }
-  if (quote !== undefined) throw new FlagError(`invalid value "${text}" for --args: unterminated ${quote}`);
-  if (inWord) words.push(current);
-  return words;
-}
-
 const portKey = (port: PortConfig): string => `${port.publishedPort}/${port.protocol || 'tcp'}`;
 
 /** `--publish-rm` takes a published port, `8080` or `8080/udp`. */
@@ -274,19 +202,19 @@ export function applyUpdateFlags(current: ServiceSpec, flags: UpdateFlags & Heal
     next.ulimits = [...container.ulimits.filter((limit) => !dropped.has(limit.name)), ...added];
   }
   if ((flags.mountAdd ?? []).length > 0 || (flags.mountRm ?? []).length > 0) {
-    const added = (flags.mountAdd ?? []).map(parseMountFlag);
+    const added = (flags.mountAdd ?? []).map((value) => parseMountFlag(value));
     const dropped = new Set([...(flags.mountRm ?? []), ...added.map((mount) => mount.target)]);
     next.mounts = [...container.mounts.filter((mount) => !dropped.has(mount.target)), ...added];
   }
   if (flags.stopSignal !== undefined) next.stopSignal = parseStopSignalFlag(flags.stopSignal);
   if (flags.stopGracePeriod !== undefined) next.stopGracePeriodMs = parseDuration('--stop-grace-period', flags.stopGracePeriod);
   if (flags.secretAdd.length > 0 || flags.secretRm.length > 0) {
-    const added = flags.secretAdd.map(parseSecretFlag);
+    const added = flags.secretAdd.map((value) => parseSecretFlag(value));
     const dropped = new Set([...flags.secretRm, ...added.map((reference) => reference.secretName)]);
     next.secrets = [...container.secrets.filter((reference) => !dropped.has(reference.secretName)), ...added];
   }
   if (flags.configAdd.length > 0 || flags.configRm.length > 0) {
-    const added = flags.configAdd.map(parseConfigFlag);
+    const added = flags.configAdd.map((value) => parseConfigFlag(value));
     const dropped = new Set([...flags.configRm, ...added.map((reference) => reference.configName)]);
     next.configs = [...container.configs.filter((reference) => !dropped.has(reference.configName)), ...added];
   }
@@ -303,22 +231,19 @@ export function applyUpdateFlags(current: ServiceSpec, flags: UpdateFlags & Heal
   if (flags.reserveMemory !== undefined) reservations.memoryBytes = parseBytes('--reserve-memory', flags.reserveMemory);
 
   const restart = { condition: '', delayMs: 0, maxAttempts: 0, windowMs: 0, ...template.restartPolicy };
-  if (flags.restartCondition !== undefined) {
-    if (!['none', 'on-failure', 'any'].includes(flags.restartCondition)) throw new FlagError(`invalid value "${flags.restartCondition}" for --restart-condition: use none, on-failure or any`);
-    restart.condition = flags.restartCondition;
-  }
+  if (flags.restartCondition !== undefined) restart.condition = parseRestartCondition('--restart-condition', flags.restartCondition);
   if (flags.restartDelay !== undefined) restart.delayMs = parseDuration('--restart-delay', flags.restartDelay);
   if (flags.restartMaxAttempts !== undefined) restart.maxAttempts = parseCount('--restart-max-attempts', flags.restartMaxAttempts);
   if (flags.restartWindow !== undefined) restart.windowMs = parseDuration('--restart-window', flags.restartWindow);
 
   const placement = { constraints: [] as string[], preferences: [] as Array<{ spread: string }>, maxReplicasPerNode: 0, ...template.placement };
   if (flags.constraintAdd.length > 0 || flags.constraintRm.length > 0) {
-    const added = flags.constraintAdd.map(parseConstraintFlag);
+    const added = flags.constraintAdd.map((value) => parseConstraintFlag(value));
     const dropped = new Set([...flags.constraintRm.map((value) => value.replace(/\s+/g, '')), ...added]);
     placement.constraints = [...placement.constraints.filter((constraint) => !dropped.has(constraint.replace(/\s+/g, ''))), ...added];
   }
   if (flags.placementPrefAdd.length > 0 || flags.placementPrefRm.length > 0) {
-    const added = flags.placementPrefAdd.map(parsePlacementPrefFlag);
+    const added = flags.placementPrefAdd.map((value) => parsePlacementPrefFlag(value));
     const dropped = new Set([...flags.placementPrefRm.map((value) => parsePlacementPrefFlag(value).spread), ...added.map((preference) => preference.spread)]);
     placement.preferences = [...placement.preferences.filter((preference) => !dropped.has(preference.spread)), ...added];
   }
@@ -328,7 +253,7 @@ export function applyUpdateFlags(current: ServiceSpec, flags: UpdateFlags & Heal
 
   let endpoint = current.endpoint;
   if (flags.publishAdd.length > 0 || flags.publishRm.length > 0) {
-    const added = flags.publishAdd.map(parsePublishFlag);
+    const added = flags.publishAdd.map((value) => parsePublishFlag(value));
     const dropped = new Set([...flags.publishRm.map(publishRmKey), ...added.map(portKey)]);
     endpoint = { mode: endpoint?.mode ?? '', ports: [...(endpoint?.ports ?? []).filter((port) => !dropped.has(portKey(port))), ...added] };
   }

@@ -2,13 +2,14 @@
 import type { Command } from 'commander';
 import { Service as ServiceMessage } from '../../proto/skiff/v1/objects.js';
 import { collect, withConnection } from '../client.js';
-import { parseFormat, printJson, printTable } from '../output.js';
+import { parseFormat, printJson } from '../output.js';
 import { addHealthOptions, type HealthFlags, withHealthFlags } from './health-flags.js';
 import { applyIsolationFlags, type IsolationFlags } from './isolation-flags.js';
 import { type CreateFlags, FlagError, parseCount, parseDuration, specFromFlags } from './service-flags.js';
 import { waitForConvergence } from './service-progress.js';
-import { addUpdateConfigOptions, parseStrategyFlags, parseUpdateConfig, registerServiceUpdateCommands, updateConfigFlags } from './service-update.js';
-import { serviceRow, sortTasks, stateWithHealth, taskRow } from './service-rows.js';
+import { addUpdateConfigOptions, parseStrategyFlags, registerServiceUpdateCommands } from './service-update.js';
+import { parseUpdateConfig, updateConfigFlags } from './update-config-flags.js';
+import { printServiceRows, printTaskRows, serviceRow, sortTasks, taskRow } from './service-rows.js';
 import { registerServiceLogsCommand } from './service-logs.js';
 
 /** How long create/scale wait for convergence unless --timeout says otherwise. */
@@ -92,8 +93,7 @@ export function registerServiceCommands(program: Command): void {
         const rows = services
           .map((item) => serviceRow(item, counts.find((count) => count.serviceId === item.meta?.id)))
           .sort((a, b) => a.name.localeCompare(b.name));
-        if (format === 'json') printJson(rows);
-        else printTable(rows, [['ID', (r) => r.id.slice(0, 12)], ['NAME', (r) => r.name], ['MODE', (r) => r.mode], ['REPLICAS', (r) => r.replicas], ['IMAGE', (r) => r.image], ['UPDATE', (r) => r.updateStatus]]);
+        printServiceRows(rows, format);
       });
     });
 
@@ -110,19 +110,7 @@ export function registerServiceCommands(program: Command): void {
           connection.call((c) => c.listNodes, {}),
         ]);
         const byId = new Map(nodes.map((node) => [node.meta?.id ?? '', node]));
-        const rows = sortTasks(tasks).map((task) => taskRow(task, byId));
-        if (format === 'json') printJson(rows);
-        else
-          printTable(rows, [
-            ['ID', (r) => r.id.slice(0, 12)],
-            ['NAME', (r) => r.name],
-            ['IMAGE', (r) => r.image],
-            ['NODE', (r) => r.hostname],
-            ['DESIRED STATE', (r) => r.desiredState],
-            ['CURRENT STATE', (r) => stateWithHealth(r)],
-            ['ADDRESSES', (r) => r.addresses.join(',')],
-            ['ERROR', (r) => r.error],
-          ]);
+        printTaskRows(sortTasks(tasks).map((task) => taskRow(task, byId)), format);
       });
     });
 

@@ -3,6 +3,7 @@
  * networks (by name or id), and those of its network aliases, and the spec stores their ids;
  * ingress published ports are unique in the cluster. The allocator (manager/allocator) gives networks their subnet and VXLAN id.
  */
+import { networkNameProblem } from '../../common/object-names.js';
 import type { ControlServer } from '../../proto/skiff/v1/control.js';
 import type { Network } from '../../proto/skiff/v1/objects.js';
 import type { NetworkAliases, NetworkSpec, ServiceSpec } from '../../proto/skiff/v1/specs.js';
@@ -14,7 +15,6 @@ import { ApiError, invalid } from './errors.js';
 
 type NetworkHandlers = Pick<ControlServer, 'createNetwork' | 'getNetwork' | 'listNetworks' | 'removeNetwork'>;
 
-const NETWORK_NAME = /^[a-zA-Z0-9](?:[a-zA-Z0-9_.-]{0,61}[a-zA-Z0-9])?$/;
 const DRIVERS = new Set(['overlay']);
 /** A network needs room for a gateway, a VIP and a task: at most a /29. */
 const SMALLEST_SUBNET_PREFIX = 29;
@@ -26,7 +26,8 @@ export const MAX_SERVICE_NETWORKS = 16;
 export function validateNetworkSpec(spec: NetworkSpec | undefined): asserts spec is NetworkSpec {
   const refuse = (field: string, problem: string): ApiError => invalid(`cannot accept network spec: ${field} ${problem}`);
   if (spec === undefined) throw invalid('cannot accept network spec: spec is missing');
-  if (!NETWORK_NAME.test(spec.name)) throw refuse('name', `"${spec.name}" must be 1-63 letters, digits, '_', '.' or '-', starting and ending with a letter or digit`);
+  const nameProblem = networkNameProblem(spec.name);
+  if (nameProblem !== undefined) throw refuse('name', `"${spec.name}" ${nameProblem}`);
   if (spec.driver !== '' && !DRIVERS.has(spec.driver)) throw refuse('driver', `"${spec.driver}" is not supported (use overlay)`);
   if (Object.keys(spec.labels).length > MAX_LABELS) throw refuse('labels', `has more than ${MAX_LABELS} entries`);
   if (spec.subnet !== '') {

@@ -4,7 +4,11 @@
  * immutable once created, so these checks run once, at create.
  */
 import type { ConfigSpec, SecretSpec } from '../../proto/skiff/v1/specs.js';
+import { dataNameProblem } from '../../common/object-names.js';
 import { invalid } from './errors.js';
+
+// Re-exported: validate-references.ts takes the name rule from here.
+export { dataNameProblem };
 
 /** The two kinds of named data a service can mount. */
 export type DataKind = 'secret' | 'config';
@@ -13,10 +17,6 @@ export type DataKind = 'secret' | 'config';
 export const MAX_SECRET_BYTES = 500 * 1024;
 /** Largest config, in bytes (Docker's limit: 1000 KiB). */
 export const MAX_CONFIG_BYTES = 1000 * 1024;
-/** Longest secret or config name (Docker's). */
-export const MAX_DATA_NAME_LENGTH = 64;
-/** Docker's name rule for secrets and configs. */
-export const DATA_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 export const MAX_DATA_LABELS = 256;
 export const MAX_LABEL_KEY_LENGTH = 128;
 export const MAX_LABEL_VALUE_LENGTH = 4096;
@@ -31,18 +31,6 @@ export function describeLimit(bytes: number): string {
   return bytes % (1024 * 1024) === 0 ? `${bytes / (1024 * 1024)} MiB (${bytes} bytes)` : `${bytes / 1024} KiB (${bytes} bytes)`;
 }
 
-/** Undefined when `name` is a valid secret or config name, else why not. */
-export function dataNameProblem(name: string): string | undefined {
-  if (name === '') return 'must not be empty';
-  if (name.length > MAX_DATA_NAME_LENGTH) return `is longer than ${MAX_DATA_NAME_LENGTH} characters`;
-  if (!DATA_NAME.test(name)) return "must start with a letter or digit and contain only letters, digits, '_', '.' and '-'";
-  return undefined;
-}
-
-/**
- * Throws ApiError('invalid_argument') naming the first bad field of a secret or config spec:
- * name, labels, or data (1 byte up to the kind's limit).
- */
 /** Refuses labels a secret or config cannot carry; `action` starts the message ("cannot create secret "db""). */
 export function validateDataLabels(action: string, labels: Record<string, string>): void {
   const entries = Object.entries(labels);
@@ -54,6 +42,10 @@ export function validateDataLabels(action: string, labels: Record<string, string
   }
 }
 
+/**
+ * Throws ApiError('invalid_argument') naming the first bad field of a secret or config spec:
+ * name, labels, or data (1 byte up to the kind's limit).
+ */
 export function validateDataSpec(kind: DataKind, spec: SecretSpec | ConfigSpec | undefined): asserts spec is SecretSpec & ConfigSpec {
   if (spec === undefined) throw invalid(`cannot create ${kind}: spec is missing`);
   const nameProblem = dataNameProblem(spec.name);

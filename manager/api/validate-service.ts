@@ -2,6 +2,7 @@
  * Validation of service specs at the API edge. Everything past this point trusts the spec.
  * Every error names the field, in the CLI's and the spec's terms.
  */
+import { NAME_LABEL, serviceNameProblem } from '../../common/object-names.js';
 import type { EndpointSpec, NetworkAliases, Placement, ServiceSpec, UpdateConfig } from '../../proto/skiff/v1/specs.js';
 import type { Resources } from '../../proto/skiff/v1/types.js';
 import { parseConstraint, parsePreference, PLACEMENT_STRATEGY_LABEL } from '../../scheduler/index.js';
@@ -18,12 +19,6 @@ const MAX_ARGV_ENTRIES = 1024;
 const MAX_ENV_ENTRIES = 4096;
 const MAX_LABELS = 256;
 const MAX_STRING_LENGTH = 64 * 1024;
-/**
- * One label of a name the embedded DNS answers: RFC 1123's letters, digits and '-', plus '_'
- * inside as Swarm allows (a stack's services are `STACK_SERVICE`, and Compose keys such as
- * `my_db` become aliases). A service name is one label, so that it resolves on its networks.
- */
-const NAME_LABEL = /^[a-zA-Z0-9](?:[a-zA-Z0-9_-]{0,61}[a-zA-Z0-9])?$/;
 const MAX_DNS_NAME_LENGTH = 253;
 /** Aliases of one service on one network at most: every resolver on the network answers them. */
 export const MAX_ALIASES_PER_NETWORK = 32;
@@ -143,9 +138,8 @@ function validateUpdateConfig(field: string, config: UpdateConfig | undefined, a
 export function validateServiceSpec(spec: ServiceSpec | undefined): asserts spec is ServiceSpec {
   if (spec === undefined) throw invalid('cannot accept service spec: spec is missing');
   if (spec.name === '') throw invalid('cannot accept service spec: name must not be empty');
-  if (!NAME_LABEL.test(spec.name)) {
-    throw invalid(`cannot accept service spec: name "${spec.name}" must be 1-63 letters, digits, '-' or '_', starting and ending with a letter or digit`);
-  }
+  const nameProblem = serviceNameProblem(spec.name);
+  if (nameProblem !== undefined) throw invalid(`cannot accept service spec: name "${spec.name}" ${nameProblem}`);
   const container = spec.taskTemplate?.container;
   if (container === undefined || container.image === '') throw invalid('cannot accept service spec: image must not be empty');
   if (container.image.length > MAX_IMAGE_REFERENCE_LENGTH || !IMAGE_REFERENCE.test(container.image)) {

@@ -6,17 +6,15 @@
  * through the Control API on the same manager's control socket, so a test passes only when the
  * CLI's request really became Skiff's state.
  */
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCertificateAuthority, issueNodeCredentials, newNodeId, writeCertificateAuthority, writeCredentials } from '../../pki/index.js';
 import { ControlClient, type GetNodeResponse, type GetServiceResponse, type ListTasksResponse } from '../../proto/skiff/v1/control.js';
 import { NodeAvailability, TaskState } from '../../proto/skiff/v1/types.js';
-import { type CliResult, docker as dockerCli, repoRoot, skiff as skiffCli, waitFor } from '../e2e/helpers.js';
-import { LoopbackManager, freePortPair } from '../e2e/loopback-manager.js';
+import { type CliResult, docker as dockerCli, skiff, waitFor } from '../e2e/helpers.js';
+import { type LoopbackManager, startBareManager } from '../e2e/loopback-manager.js';
 
 const MANAGER_START_DEADLINE_MS = 60_000;
 const DOCKER_DEADLINE_MS = 60_000;
@@ -47,16 +45,10 @@ function controlCall<T>(invoke: (client: InstanceType<typeof ControlClient>, cal
 const getService = (service: string): Promise<GetServiceResponse> => controlCall((client, callback) => client.getService({ service }, callback));
 
 beforeAll(async () => {
-  if (!existsSync(join(repoRoot, 'dist/cli/skiffd.js'))) throw new Error('cannot start skiffd: dist/cli/skiffd.js is missing; run `npm run build` first');
   const version = await docker('--version');
   if (version.code !== 0) throw new Error(`cannot run the docker CLI (this machine's client, no engine needed): ${version.stderr}`);
   dataDir = await mkdtemp(join(tmpdir(), 'skiff-compat-docker-'));
-  const ca = await createCertificateAuthority();
-  await writeCertificateAuthority(join(dataDir, 'ca'), ca);
-  await writeCredentials(join(dataDir, 'certs'), await issueNodeCredentials(ca, { nodeId: newNodeId(), role: 'manager', ipAddresses: ['127.0.0.1'] }));
-  manager = new LoopbackManager(dataDir, await freePortPair(), join(dataDir, 'skiff.sock'));
-  manager.start();
-  await manager.waitForLog(/^skiffd ready$/, MANAGER_START_DEADLINE_MS);
+  manager = await startBareManager(dataDir, MANAGER_START_DEADLINE_MS);
   control = new ControlClient(`unix://${join(dataDir, 'skiff.sock')}`, grpc.credentials.createInsecure());
 });
 
@@ -71,7 +63,7 @@ describe('the stock docker CLI against a Skiff manager', () => {
     expect((await stat(join(dataDir, 'docker.sock'))).mode & 0o777).toBe(0o600);
     expect(await dockerOk('version', '--format', '{{.Server.APIVersion}} {{.Server.Os}}')).toBe('1.43 linux');
     // The engine version is Skiff's release, the one `skiff --version` prints.
-    const skiffVersion = await skiffCli(dataDir, ['--version']);
+    const skiffVersion = await skiff(dataDir, ['--version']);
     expect(skiffVersion.code).toBe(0);
     expect(await dockerOk('version', '--format', '{{.Server.Version}}')).toBe(skiffVersion.stdout.trim());
     expect(skiffVersion.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
@@ -160,6 +152,7 @@ describe('the stock docker CLI against a Skiff manager', () => {
     await dockerOk('secret', 'rm', 'db-password');
     await dockerOk('network', 'rm', 'backend');
     expect(await dockerOk('secret', 'ls', '--quiet')).toBe('');
+    expect(await dockerOk('config', 'ls', '--quiet')).toBe('');
     expect(await dockerOk('network', 'ls', '--quiet')).toBe('');
   });
 
@@ -184,10 +177,14 @@ describe('the stock docker CLI against a Skiff manager', () => {
         '    image: busybox:latest',
         '    command: ["sleep", "1000"]',
         '    networks: [front]',
+        '    configs: [site]',
         'networks:',
         '  front: {}',
         'secrets:',
         '  token:',
+        '    file: ./token.txt',
+        'configs:',
+        '  site:',
         '    file: ./token.txt',
         '',
       ].join('\n'),
@@ -204,6 +201,8 @@ describe('the stock docker CLI against a Skiff manager', () => {
       return rows.length === 3 ? rows : undefined;
     }).then((rows) => expect(rows).toEqual(['shop_db.1', 'shop_web.1', 'shop_web.2']));
     expect(await dockerOk('secret', 'ls', '--format', '{{.Name}} {{.Labels}}')).toBe('shop_token com.docker.stack.namespace=shop');
+    // The CLI sends a config's bare key as its target: Docker puts it under the container's root.
+    expect((await getService('shop_db')).service?.spec?.taskTemplate?.container?.configs).toEqual([expect.objectContaining({ configName: 'shop_site', target: '/site' })]);
     // Deploying the same file again sends every secret and service again: nothing changes.
     const again = await docker('stack', 'deploy', '--compose-file', composeFile, 'shop');
     expect(again.code, again.stderr).toBe(0);
@@ -213,6 +212,26 @@ describe('the stock docker CLI against a Skiff manager', () => {
     await expect(getService('shop_web')).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
     expect(await dockerOk('stack', 'ls', '--format', '{{.Name}}')).toBe('');
     expect(await dockerOk('secret', 'ls', '--quiet')).toBe('');
+    expect(await dockerOk('network', 'ls', '--quiet')).toBe('');
+  });
+
+  it('lists and removes a stack that skiff stack deploy made, as skiff does one that docker stack deploy made', async () => {
+    const home = join(dataDir, 'skiff-home');
+    await mkdir(home);
+    const composeFile = join(dataDir, 'blog.yml');
+    await writeFile(composeFile, 'services:\n  app: {image: "busybox:latest", command: [sleep, "1000"]}\n  cache: {image: "busybox:latest", command: [sleep, "1000"]}\n');
+    const deployed = await skiff(home, ['-H', `unix://${join(dataDir, 'skiff.sock')}`, 'stack', 'deploy', '--detach', '-c', composeFile, 'blog']);
+    expect(deployed.code, deployed.stderr).toBe(0);
+    expect(await dockerOk('stack', 'ls', '--format', '{{.Name}} {{.Services}}')).toBe('blog 2');
+    expect((await dockerOk('stack', 'services', 'blog', '--format', '{{.Name}}')).split('\n').sort()).toEqual(['blog_app', 'blog_cache']);
+    await dockerOk('stack', 'deploy', '--compose-file', composeFile, 'news');
+    const listed = await skiff(home, ['-H', `unix://${join(dataDir, 'skiff.sock')}`, 'stack', 'ls', '--format', 'json']);
+    expect(JSON.parse(listed.stdout)).toEqual([{ name: 'blog', services: 2 }, { name: 'news', services: 2 }]);
+    // Each CLI removes the other's stack, networks included.
+    await dockerOk('stack', 'rm', 'blog');
+    const removed = await skiff(home, ['-H', `unix://${join(dataDir, 'skiff.sock')}`, 'stack', 'rm', 'news']);
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(await dockerOk('stack', 'ls', '--format', '{{.Name}}')).toBe('');
     expect(await dockerOk('network', 'ls', '--quiet')).toBe('');
   });
 

@@ -1,8 +1,10 @@
 // A real skiffd manager (no agent) on 127.0.0.1, for tests that need one process and no lab:
 // start, wait for a log line, stop, start again on the same data dir.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
+import { createCertificateAuthority, issueNodeCredentials, newNodeId, writeCertificateAuthority, writeCredentials } from '../../pki/index.js';
 import { repoRoot, waitFor } from './helpers.js';
 
 const STOP_DEADLINE_MS = 10_000;
@@ -88,4 +90,19 @@ export class LoopbackManager {
     await exited;
     clearTimeout(timer);
   }
+}
+
+/**
+ * A manager without agent on a new cluster CA in `dataDir` (built skiffd; control socket
+ * `dataDir/skiff.sock`, Docker API `dataDir/docker.sock`), started and ready.
+ */
+export async function startBareManager(dataDir: string, startDeadlineMs = 60_000): Promise<LoopbackManager> {
+  if (!existsSync(join(repoRoot, 'dist/cli/skiffd.js'))) throw new Error('cannot start skiffd: dist/cli/skiffd.js is missing; run `npm run build` first');
+  const ca = await createCertificateAuthority();
+  await writeCertificateAuthority(join(dataDir, 'ca'), ca);
+  await writeCredentials(join(dataDir, 'certs'), await issueNodeCredentials(ca, { nodeId: newNodeId(), role: 'manager', ipAddresses: ['127.0.0.1'] }));
+  const manager = new LoopbackManager(dataDir, await freePortPair(), join(dataDir, 'skiff.sock'));
+  manager.start();
+  await manager.waitForLog(/^skiffd ready$/, startDeadlineMs);
+  return manager;
 }

@@ -77,6 +77,11 @@ describe('a Docker service spec as Skiff reads it', () => {
     expect(skiffServiceSpec(docker as never)).toEqual(skiffServiceSpec(cliCreateBody));
   });
 
+  it('puts a relative config target under the container\'s root, as Docker does, and keeps an absolute one', () => {
+    const withConfigs = (...names: string[]) => ({ ...cliCreateBody, TaskTemplate: { ...cliCreateBody.TaskTemplate, ContainerSpec: { ...cliCreateBody.TaskTemplate.ContainerSpec, Configs: names.map((name, index) => ({ ConfigID: `c${index}`, ConfigName: `shop_${index}`, File: { Name: name, UID: '0', GID: '0', Mode: 292 } })) } } });
+    expect(skiffServiceSpec(withConfigs('site', '/etc/app.conf')).taskTemplate?.container?.configs.map((config) => config.target)).toEqual(['/site', '/etc/app.conf']);
+  });
+
   it('reads a network\'s aliases (what docker stack deploy sends) and shows them back on that network only', () => {
     const body = { ...cliCreateBody, TaskTemplate: { ...cliCreateBody.TaskTemplate, Networks: [{ Target: 'shop_front', Aliases: ['web'] }, { Target: 'shop_back' }] } };
     const spec = skiffServiceSpec(body);

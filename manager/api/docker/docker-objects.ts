@@ -445,7 +445,9 @@ function skiffContainerSpec(fields: Fields | undefined): ContainerSpec {
     }),
     configs: fields.objects('Configs').map((config) => {
       const reference = skiffFileReference(config, 'Config');
-      return { configId: reference.id, configName: reference.name, target: reference.target, uid: reference.uid, gid: reference.gid, mode: reference.mode };
+      // Docker places a relative config target under the container's root (docker stack deploy sends the bare key).
+      const target = reference.target === '' || reference.target.startsWith('/') ? reference.target : `/${reference.target}`;
+      return { configId: reference.id, configName: reference.name, target, uid: reference.uid, gid: reference.gid, mode: reference.mode };
     }),
     readOnly: fields.boolean('ReadOnly'),
     capAdd: fields.strings('CapabilityAdd'),
