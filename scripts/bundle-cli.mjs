@@ -37,7 +37,7 @@ await bundle('skiff.js', outDir, { format: 'cjs', entryFileNames: '[name].cjs', 
 await copyFile(join(root, 'scripts', 'cli-launcher.mjs'), launcher);
 
 // Warm the code caches: the help of every command group loads that group's chunks.
-const groups = ['config', 'autolock', 'ca', 'context', 'image', 'init', 'join', 'lab', 'network', 'node', 'secret', 'service', 'stack', 'task'];
+const groups = ['config', 'autolock', 'ca', 'context', 'image', 'init', 'join', 'lab', 'network', 'node', 'secret', 'service', 'stack', 'task', 'volume'];
 for (const group of groups) {
   execFileSync(process.execPath, [launcher, group, '--help'], { stdio: 'ignore', env: { ...process.env, SKIFF_HOST: '' } });
 }

@@ -35,6 +35,12 @@ describe('service convergence', () => {
     expect(convergence(tasks, 3, 2)).toEqual({ running: 2, desired: 3, stopping: 1, rejected: undefined });
   });
 
+  it('convergence of a global service wants every current task that is meant to run: one per eligible node', () => {
+    const tasks = [task('n1', RUNNING), task('n2', TaskState.TASK_STATE_PREPARING), task('old', RUNNING, { specVersion: 1 }), task('gone', TaskState.TASK_STATE_SHUTDOWN, { desiredState: TaskState.TASK_STATE_SHUTDOWN })];
+    expect(convergence(tasks, undefined, 2)).toEqual({ running: 1, desired: 2, stopping: 0, rejected: undefined });
+    expect(convergence([task('n1', RUNNING), task('n2', RUNNING)], undefined, 2)).toMatchObject({ running: 2, desired: 2 });
+  });
+
   it('convergence counts tasks still running that were asked to stop, whatever their spec version', () => {
     const tasks = [task('a', RUNNING), task('x', RUNNING, { specVersion: 1, desiredState: TaskState.TASK_STATE_REMOVE }), task('y', TaskState.TASK_STATE_SHUTDOWN, { desiredState: TaskState.TASK_STATE_SHUTDOWN })];
     expect(convergence(tasks, 1, 2)).toMatchObject({ running: 1, stopping: 1 });

@@ -10,6 +10,8 @@ import { CliError } from '../client.js';
 
 /** Poll interval while waiting. */
 const POLL_INTERVAL_MS = 250;
+/** How long a global service with no task yet is waited for before 0/0 counts as converged. */
+const GLOBAL_SETTLE_MS = 3_000;
 
 export interface Convergence {
   running: number;
@@ -18,8 +20,13 @@ export interface Convergence {
   rejected: Task | undefined;
 }
 
-export function convergence(tasks: readonly Task[], desired: number, specVersion: number): Convergence {
+/**
+ * How far a service is: `desired` is its replica count, or for a global service (`undefined`)
+ * the tasks of the current spec that are meant to run, one per eligible node.
+ */
+export function convergence(tasks: readonly Task[], desired: number | undefined, specVersion: number): Convergence {
   const current = tasks.filter((task) => task.specVersion === specVersion);
+  desired ??= current.filter((task) => task.desiredState === TaskState.TASK_STATE_RUNNING).length;
   const running = current.filter((task) => task.desiredState === TaskState.TASK_STATE_RUNNING && task.status?.state === TaskState.TASK_STATE_RUNNING).length;
   const stopping = tasks.filter((task) => task.desiredState > TaskState.TASK_STATE_RUNNING && task.status?.state === TaskState.TASK_STATE_RUNNING).length;
   const rejected = current.find((task) => task.status?.state === TaskState.TASK_STATE_REJECTED);
@@ -27,14 +34,18 @@ export function convergence(tasks: readonly Task[], desired: number, specVersion
 }
 
 export async function waitForConvergence(connection: ControlConnection, serviceName: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const startedAt = Date.now();
+  const deadline = startedAt + timeoutMs;
   const tty = process.stdout.isTTY === true;
   let lastLine = '';
   for (;;) {
     const { service } = await connection.call((c) => c.getService, { service: serviceName });
-    const desired = service?.spec?.mode?.$case === 'replicated' ? service.spec.mode.value.replicas : 0;
+    const desired = service?.spec?.mode?.$case === 'replicated' ? service.spec.mode.value.replicas : undefined;
     const { tasks } = await connection.call((c) => c.listTasks, { service: serviceName, node: '' });
     const state = convergence(tasks, desired, service?.specVersion ?? 0);
+    // A global service's tasks appear once the orchestrator has seen it: none yet is not "converged",
+    // unless that lasts (no node is eligible).
+    const settling = desired === undefined && state.desired === 0 && Date.now() - startedAt < GLOBAL_SETTLE_MS;
     const line = `${serviceName}: ${state.running}/${state.desired} running${state.stopping > 0 ? `, ${state.stopping} stopping` : ''}`;
     if (line !== lastLine) {
       process.stdout.write(tty ? `\r\x1b[K${line}` : `${line}\n`);
@@ -44,7 +55,7 @@ export async function waitForConvergence(connection: ControlConnection, serviceN
       if (tty) process.stdout.write('\n');
       throw new CliError(`service ${serviceName} did not converge: task ${state.rejected.meta?.id} rejected: ${state.rejected.status?.err || state.rejected.status?.message}`);
     }
-    if (state.running === state.desired && state.stopping === 0) {
+    if (state.running === state.desired && state.stopping === 0 && !settling) {
       process.stdout.write(tty ? `\r\x1b[K${line}: converged\n` : `${serviceName}: converged\n`);
       return;
     }

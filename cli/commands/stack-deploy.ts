@@ -209,7 +209,6 @@ export async function applyDeploy(connection: ControlConnection, planned: Planne
     if (service !== undefined && service.specVersion !== stored.specVersion) updated.push(stored.meta.id);
   }
   if (planned.detach) return;
-  // A global service's desired count is not known here: only replicated ones are waited for.
-  for (const spec of created) if (spec.mode?.$case === 'replicated') await waitForConvergence(connection, spec.name, planned.timeoutMs);
+  for (const spec of created) await waitForConvergence(connection, spec.name, planned.timeoutMs);
   for (const id of updated) await followUpdate(connection, id, planned.timeoutMs, write);
 }

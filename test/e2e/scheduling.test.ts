@@ -97,9 +97,12 @@ describe('self-healing on the lab', () => {
 
   it('a global service runs one task per eligible node and follows nodes joining and leaving', async () => {
     const agentTasks = async (): Promise<string[]> => running(await skiffJson<TaskRow[]>(lab.home, ['service', 'ps', 'agent'])).map((row) => row.hostname).sort();
-    expect((await skiff(lab.home, ['service', 'create', '--detach', '--mode', 'global', '--name', 'agent', 'demo/web:v1'])).stderr).toBe('');
-    // h2 is drained: it gets none.
-    await waitFor('agent on h1 and h3', 60_000, async () => ((await agentTasks()).join() === 'h1,h3' ? true : undefined));
+    // Without --detach the CLI waits for a task on each eligible node (h2 is drained: it gets none).
+    const created = await skiff(lab.home, ['service', 'create', '--mode', 'global', '--name', 'agent', 'demo/web:v1']);
+    expect(created.stderr).toBe('');
+    expect(created.stdout).toContain('agent: 2/2 running');
+    expect(created.stdout).toContain('agent: converged');
+    expect(await agentTasks()).toEqual(['h1', 'h3']);
     expect((await skiff(lab.home, ['node', 'update', '--availability', 'active', 'h2'])).code).toBe(0);
     await waitFor('agent on h1, h2 and h3', 60_000, async () => ((await agentTasks()).join() === 'h1,h2,h3' ? true : undefined));
     const listed = await skiffJson<Array<{ name: string; mode: string; replicas: string }>>(lab.home, ['service', 'ls']);
