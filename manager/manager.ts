@@ -320,6 +320,8 @@ function upsertManagerNode(transaction: WriteTransaction, reader: StoreReader, n
       status: { state: NodeState.NODE_STATE_UNKNOWN, message: '', addr: addr.split(':')[0] ?? '' },
       managerStatus,
       role: NodeRole.NODE_ROLE_MANAGER,
+      // Unknown until NodeCA issues this node a certificate (the first manager's comes from `skiff init`).
+      certCaDigest: '',
     });
   } else if (node.managerStatus?.addr !== addr || node.role !== NodeRole.NODE_ROLE_MANAGER) {
     // A promoted worker becomes a manager the moment it joins the group.

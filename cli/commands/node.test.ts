@@ -11,6 +11,7 @@ function node(extra: Partial<Node> = {}): Node {
     status: { state: NodeState.NODE_STATE_READY, message: '', addr: '198.18.0.3' },
     managerStatus: undefined,
     role: NodeRole.NODE_ROLE_WORKER,
+    certCaDigest: '',
     ...extra,
   };
 }

@@ -62,6 +62,7 @@ const node: Node = {
   status: undefined,
   managerStatus: undefined,
   role: NodeRole.NODE_ROLE_WORKER,
+  certCaDigest: '',
 };
 
 describe('service rows', () => {

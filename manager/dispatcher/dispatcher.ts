@@ -349,6 +349,8 @@ export class Dispatcher {
           status,
           managerStatus: undefined,
           role,
+          // Unknown: the certificate predates this record (NodeCA records the next one).
+          certCaDigest: '',
         };
         transaction.create('node', node);
         return;

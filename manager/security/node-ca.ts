@@ -27,10 +27,13 @@ import type { Cluster, Node } from '../../proto/skiff/v1/objects.js';
 import { NodeAvailability, NodeRole, NodeState } from '../../proto/skiff/v1/types.js';
 import { ApiError } from '../api/errors.js';
 import { toGrpcError } from '../api/status-mapping.js';
+import { StoreError } from '../store/errors.js';
 import type { Store, StoreReader, WriteTransaction } from '../store/store.js';
 
 const MS_PER_DAY = 24 * 60 * 60 * 1000;
 export const DEFAULT_NODE_CERT_EXPIRY_MS = DEFAULT_CERTIFICATE_LIFETIME_DAYS * MS_PER_DAY;
+/** Tries to record a renewal's issuing root before the renewal fails (the node then retries). */
+const MAX_RECORD_ATTEMPTS = 3;
 const HOSTNAME = /^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/;
 
 /** The cluster object, or an UNAVAILABLE error while the first leader has not written it yet. */
@@ -145,6 +148,27 @@ export async function rotatedRootCa(cluster: Cluster): Promise<Cluster> {
   };
 }
 
+/** The digest of the root that signs certificates issued from `cluster` now (Node.certCaDigest). */
+export function issuingDigest(cluster: Cluster): string {
+  return cluster.rootCa?.caDigest ?? '';
+}
+
+/** Writes which root signed node `nodeId`'s newest certificate; nothing when it is known already or the node is gone. */
+async function recordIssuingRoot(store: Store, nodeId: string, digest: string): Promise<void> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await store.update((transaction, reader) => {
+        const node = reader.get('node', nodeId);
+        if (node !== undefined && node.certCaDigest !== digest) transaction.update('node', { ...node, certCaDigest: digest });
+      });
+      return;
+    } catch (error) {
+      // A heartbeat or status write to the same node raced this one: read it again.
+      if (!(error instanceof StoreError && error.code === 'version_conflict') || attempt >= MAX_RECORD_ATTEMPTS) throw error;
+    }
+  }
+}
+
 function toProtoRole(role: CertRole): NodeRole {
   return role === 'manager' ? NodeRole.NODE_ROLE_MANAGER : NodeRole.NODE_ROLE_WORKER;
 }
@@ -184,6 +208,7 @@ export function nodeJoinHandlers(store: Store, options: NodeCaOptions): NodeJoin
           status: { state: NodeState.NODE_STATE_UNKNOWN, message: 'joined; waiting for its first session', addr: request.addr === '' ? '' : ipOf('addr', request.addr) },
           managerStatus: role === 'manager' ? { addr: request.addr, leader: false, reachability: 'unknown', raftId: 0 } : undefined,
           role: toProtoRole(role),
+          certCaDigest: issuingDigest(cluster),
         };
         transaction.create('node', node);
       });
@@ -213,6 +238,9 @@ export function nodeCaHandlers(store: Store, options: NodeCaOptions): NodeCAServ
       if (identity === undefined) throw new ApiError('permission_denied', 'cannot renew: no client certificate');
       // UNAVAILABLE without a "cannot" reason: the node asks another manager.
       if (!options.isRaftMember(options.selfId)) throw new ApiError('unavailable', 'this manager is not in the raft group (demoted or removed); ask another manager');
+      // Read at least the state the node was told of: a renewal that a trust-bundle change
+      // triggered must get the new bundle even from a follower that lags behind the leader.
+      await store.readBarrier();
       const cluster = requireCluster(store.reader);
       // An admin credential (the CLI's) renews as an admin credential, never as a node's; it is no node.
       if (identity.role === 'admin') {
@@ -223,6 +251,9 @@ export function nodeCaHandlers(store: Store, options: NodeCaOptions): NodeCAServ
       const role = renewalRole(node, identity.role, options.isRaftMember(identity.nodeId));
       const addr = request.addr !== '' ? request.addr : (node?.managerStatus?.addr ?? '');
       const certPem = await issue(cluster, identity.nodeId, role, request.csr, addr, node?.description?.hostname ?? '');
+      // Recorded before the node has the certificate: a failed write fails the renewal (the node
+      // retries), so a root rotation never finishes while a node still holds an old-root one.
+      await recordIssuingRoot(store, identity.nodeId, issuingDigest(cluster));
       return { certPem, caCertPem: trustBundle(cluster), role: toProtoRole(role) };
     }),
   };

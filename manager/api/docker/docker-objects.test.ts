@@ -115,6 +115,7 @@ describe('Skiff objects in the Docker API\'s shapes', () => {
       status: { state: NodeState.NODE_STATE_READY, message: '', addr: '10.0.0.1' },
       managerStatus: { addr: '10.0.0.1:4242', leader: true, reachability: 'reachable', raftId: 0 },
       role: NodeRole.NODE_ROLE_MANAGER,
+      certCaDigest: '',
     };
     expect(dockerNode(node)).toEqual({
       ID: 'n1',

@@ -29,7 +29,7 @@ export async function tempStore(clock: () => number = Date.now): Promise<TempSto
   };
 }
 
-export function fakeNode(id: string, options: { state?: NodeState; availability?: NodeAvailability } = {}): Node {
+export function fakeNode(id: string, options: { state?: NodeState; availability?: NodeAvailability; certCaDigest?: string } = {}): Node {
   return {
     meta: { id, version: 0, createdAtMs: 0, updatedAtMs: 0 },
     spec: { desiredRole: NodeRole.NODE_ROLE_WORKER, availability: options.availability ?? NodeAvailability.NODE_AVAILABILITY_ACTIVE, labels: {} },
@@ -37,6 +37,7 @@ export function fakeNode(id: string, options: { state?: NodeState; availability?
     status: { state: options.state ?? NodeState.NODE_STATE_READY, message: '', addr: '' },
     managerStatus: undefined,
     role: NodeRole.NODE_ROLE_WORKER,
+    certCaDigest: options.certCaDigest ?? '',
   };
 }
 

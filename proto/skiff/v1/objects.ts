@@ -67,6 +67,12 @@ export interface Node {
   status: NodeStatus | undefined;
   managerStatus: ManagerStatus | undefined;
   role: NodeRole;
+  /**
+   * caDigest() of the root that signed the node's current certificate, recorded by the manager
+   * that issued it (join, renewal); '' before the first one. A root rotation finishes once every
+   * node's equals rootCa.caDigest.
+   */
+  certCaDigest: string;
 }
 
 export interface UpdateStatus {
@@ -563,6 +569,7 @@ function createBaseNode(): Node {
     status: undefined,
     managerStatus: undefined,
     role: 0,
+    certCaDigest: "",
   };
 }
 
@@ -585,6 +592,9 @@ export const Node: MessageFns<Node> = {
     }
     if (message.role !== 0) {
       writer.uint32(48).int32(message.role);
+    }
+    if (message.certCaDigest !== "") {
+      writer.uint32(58).string(message.certCaDigest);
     }
     return writer;
   },
@@ -650,6 +660,14 @@ export const Node: MessageFns<Node> = {
             message.role = reader.int32() as any;
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.certCaDigest = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -674,6 +692,11 @@ export const Node: MessageFns<Node> = {
         ? ManagerStatus.fromJSON(object.manager_status)
         : undefined,
       role: isSet(object.role) ? nodeRoleFromJSON(object.role) : 0,
+      certCaDigest: isSet(object.certCaDigest)
+        ? globalThis.String(object.certCaDigest)
+        : isSet(object.cert_ca_digest)
+        ? globalThis.String(object.cert_ca_digest)
+        : "",
     };
   },
 
@@ -697,6 +720,9 @@ export const Node: MessageFns<Node> = {
     if (message.role !== 0) {
       obj.role = nodeRoleToJSON(message.role);
     }
+    if (message.certCaDigest !== "") {
+      obj.certCaDigest = message.certCaDigest;
+    }
     return obj;
   },
 
@@ -717,6 +743,7 @@ export const Node: MessageFns<Node> = {
       ? ManagerStatus.fromPartial(object.managerStatus)
       : undefined;
     message.role = object.role ?? 0;
+    message.certCaDigest = object.certCaDigest ?? "";
     return message;
   },
 };
