@@ -34,6 +34,7 @@ import { placingController } from './orchestrator/placing-controller.js';
 import { Store, type StoreReader, type WriteTransaction } from './store/store.js';
 import { Authorizer } from './security/authorization.js';
 import { ensureClusterSecurity, nodeCaHandlers, nodeJoinHandlers } from './security/node-ca.js';
+import { rootRotationController } from './security/root-rotation.js';
 import { resolveImageTag } from '../agent/image/tag-resolver.js';
 import type { RegistryCredentials } from '../agent/image/registry-client.js';
 
@@ -139,7 +140,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   );
   // The replicated orchestrator places the tasks it creates itself (placing-controller.ts).
   const placing = options.withoutScheduler === true ? replicatedController : placingController();
-  const controllers = [placing, globalController(meetsPlacementConstraints), rebalanceController, updateController, allocatorController(), reaperController()];
+  const controllers = [placing, globalController(meetsPlacementConstraints), rebalanceController, updateController, allocatorController(), reaperController(), rootRotationController];
   const runners = controllers.map(
     (controller) => new ControllerRunner(controller, store, clock, options.log.child({ component: controller.name })),
   );
