@@ -12,6 +12,7 @@ import { startAgent, type RunningAgent } from '../agent/agent.js';
 import { readRegistryAuthFile } from '../agent/image/registry-auth-file.js';
 import { createLogger } from '../common/log.js';
 import type { RunningManager } from '../manager/manager.js';
+import { rootTrustKey } from '../manager/security/root-rotation.js';
 // pki's modules one by one, not its index: the CA's (x509) code is loaded only where a CA is.
 import { certificateIdentity } from '../pki/certificate-identity.js';
 import { certificateRoleIn, isKeyEncrypted, readCredentials, rewrapNodeKey, writeFileAtomic } from '../pki/credentials-store.js';
@@ -228,15 +229,17 @@ async function main(): Promise<void> {
     log,
   });
   renewer.start();
-  // A manager renews on its own after `skiff ca rotate` (a manager may run no agent to be told).
+  // A manager renews on its own after `skiff ca rotate`, and again when the rotation ends and the
+  // old root is no longer trusted (a manager may run no agent to be told): its servers then
+  // refuse old-root certificates in new handshakes.
   const watchRootCa = (running: RunningManager | undefined): void => {
     if (running === undefined) return;
-    let digest = running.store.reader.list('cluster')[0]?.rootCa?.caDigest ?? '';
+    let trust = rootTrustKey(running.store.reader.list('cluster')[0]);
     running.store.subscribe((commit) => {
       if (!commit.events.some((event) => event.kind === 'cluster')) return;
-      const next = running.store.reader.list('cluster')[0]?.rootCa?.caDigest ?? '';
-      if (next === digest) return;
-      digest = next;
+      const next = rootTrustKey(running.store.reader.list('cluster')[0]);
+      if (next === trust) return;
+      trust = next;
       setTimeout(() => void renewer.renewNow().catch(() => undefined), Math.random() * caRotationSpreadMs).unref();
     });
   };

@@ -245,6 +245,26 @@ describe('dispatcher', () => {
     expect(node?.description?.hostname).toBe('h2-renamed');
   });
 
+  it('dispatcher tells every node to renew when the trust bundle changes, and not on other cluster changes', async () => {
+    const { agent } = await connectAgent('h2');
+    const store = cluster.manager.store;
+    await vi.waitFor(() => expect(store.reader.list('cluster')).toHaveLength(1), WAIT);
+    const renewals = (): number => agent.received.filter((message) => message.message?.$case === 'node').length;
+    // The renewal goes out at once instead of somewhere in the spread window.
+    const random = vi.spyOn(Math, 'random').mockReturnValue(0);
+    try {
+      const before = store.reader.list('cluster')[0]!;
+      await store.update((tx) => tx.update('cluster', { ...before, spec: { ...before.spec!, taskHistoryLimit: 7 } }));
+      // A rotation's end: the same signing root (same digest), a bundle without the previous root.
+      const changed = store.reader.list('cluster')[0]!;
+      await store.update((tx) => tx.update('cluster', { ...changed, rootCaCertPem: `${changed.rootCaCertPem.trimEnd()}\n` + '# bundle changed\n' }));
+      await vi.waitFor(() => expect(renewals()).toBe(1), WAIT);
+      expect(store.reader.list('cluster')[0]?.rootCa?.caDigest).toBe(before.rootCa?.caDigest);
+    } finally {
+      random.mockRestore();
+    }
+  });
+
   describe('secrets and configs', () => {
     const secretValue = `secret-${randomBytes(16).toString('hex')}`;
     const configValue = `config-${randomBytes(16).toString('hex')}`;

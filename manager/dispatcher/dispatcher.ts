@@ -24,6 +24,7 @@ import { NodeAvailability, NodeRole, NodeState } from '../../proto/skiff/v1/type
 import type { Store } from '../store/store.js';
 import type { StoreCommit, StoreEvent } from '../store/tables.js';
 import { orphanTasksOfNode } from '../orchestrator/node-tasks.js';
+import { rootTrustKey } from '../security/root-rotation.js';
 import { assignmentMessages, newSentData } from './assignment-messages.js';
 import { emptyChanges, NetworkIndex } from './network-views.js';
 import { fullNetworkUpdates, networkUpdates, type NetworkSession } from './network-updates.js';
@@ -61,7 +62,7 @@ interface SessionListener extends NetworkSession {
   sessionId: string;
   taskChanged(event: Extract<StoreEvent, { kind: 'task' }>): void;
   nodesChanged(managers: string[]): void;
-  rootChanged(digest: string): void;
+  rootChanged(trust: string): void;
 }
 
 export class Dispatcher {
@@ -99,8 +100,8 @@ export class Dispatcher {
     store.subscribe((commit) => this.fanOut(commit));
   }
 
-  private rootDigest(): string {
-    return this.store.reader.list('cluster')[0]?.rootCa?.caDigest ?? '';
+  private rootTrust(): string {
+    return rootTrustKey(this.store.reader.list('cluster')[0]);
   }
 
   private fanOut(commit: StoreCommit): void {
@@ -126,8 +127,8 @@ export class Dispatcher {
       else if (event.kind === 'cluster') cluster = true;
     }
     if (cluster) {
-      const digest = this.rootDigest();
-      for (const listener of this.listeners.values()) listener.rootChanged(digest);
+      const trust = this.rootTrust();
+      for (const listener of this.listeners.values()) listener.rootChanged(trust);
     }
     if (nodes) {
       const managers = this.options.managers();
@@ -254,17 +255,19 @@ export class Dispatcher {
       return `${node?.spec?.desiredRole ?? ''}/${node?.role ?? ''}`;
     };
     let rolesSent = roles();
-    let rootSent = this.rootDigest();
+    let rootSent = this.rootTrust();
     let renewTimer: NodeJS.Timeout | undefined;
     const listener: SessionListener = {
       sessionId,
       nodeId,
       networksSent,
       sendNetworks,
-      // `skiff ca rotate`: every node renews, at a random point of a spread window (in batches).
-      rootChanged: (digest) => {
-        if (digest === rootSent) return;
-        rootSent = digest;
+      // `skiff ca rotate` and its end (the old root no longer trusted): every node renews, for a
+      // certificate from the new root and then for the new trust bundle, at a random point of a
+      // spread window (in batches).
+      rootChanged: (trust) => {
+        if (trust === rootSent) return;
+        rootSent = trust;
         const desiredRole = this.store.reader.get('node', nodeId)?.spec?.desiredRole ?? NodeRole.NODE_ROLE_WORKER;
         clearTimeout(renewTimer);
         renewTimer = setTimeout(() => call.write({ message: { $case: 'node', value: { desiredRole } } }), Math.random() * CA_ROTATION_SPREAD_MS);

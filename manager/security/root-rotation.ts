@@ -10,6 +10,14 @@ import type { StoreReader, WriteTransaction } from '../store/store.js';
 import type { StoreCommit } from '../store/tables.js';
 import type { Controller } from '../orchestrator/controller-loop.js';
 
+/**
+ * What nodes must renew for when it changes: the signing root (a rotation starts) or the trust
+ * bundle (a rotation ends, and nodes must stop trusting the old root).
+ */
+export function rootTrustKey(cluster: Cluster | undefined): string {
+  return `${cluster?.rootCa?.caDigest ?? ''}\n${cluster?.rootCaCertPem ?? ''}`;
+}
+
 /** Whether the cluster trusts a previous root besides the current one. */
 export function rotationInProgress(cluster: Cluster | undefined): boolean {
   return (cluster?.rootCa?.previousCaCertPem ?? '') !== '';
