@@ -10,7 +10,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { labDown, labKill, labRestart, labStart, labUp, leftovers, type LabState } from '../../deploy/lab/index.js';
-import { caDigest, createCertificateAuthority, newJoinToken } from '../../pki/index.js';
+import * as grpc from '@grpc/grpc-js';
+import { caDigest, channelCredentials, channelOptions, createCertificateAuthority, newJoinToken, type NodeCredentials } from '../../pki/index.js';
+import { ControlClient } from '../../proto/skiff/v1/control.js';
+import type { Cluster } from '../../proto/skiff/v1/objects.js';
 import { skiff, skiffJson, uniqueLab, waitFor } from './helpers.js';
 
 interface NodeRow {
@@ -37,12 +40,26 @@ const host = (state: LabState, name: string) => {
 };
 const certOf = (state: LabState, name: string): X509Certificate => new X509Certificate(readFileSync(join(host(state, name).dataDir, 'certs', 'node.crt')));
 const nodes = (): Promise<NodeRow[]> => skiffJson<NodeRow[]>(lab.home, ['node', 'ls']);
-/** The lab context's admin certificate file (config.json of the lab's CLI home). */
-const adminCertPath = (): string => {
-  const config = JSON.parse(readFileSync(join(lab.home, 'config.json'), 'utf8')) as { current: string; contexts: Record<string, { certPath: string }> };
-  const path = config.contexts[config.current]?.certPath;
-  if (path === undefined) throw new Error(`no current context in ${lab.home}`);
-  return path;
+/** The lab context's admin credential files (config.json of the lab's CLI home). */
+const adminPaths = (): { certPath: string; keyPath: string; caCertPath: string } => {
+  const config = JSON.parse(readFileSync(join(lab.home, 'config.json'), 'utf8')) as { current: string; contexts: Record<string, { certPath: string; keyPath: string; caCertPath: string }> };
+  const paths = config.contexts[config.current];
+  if (paths === undefined) throw new Error(`no current context in ${lab.home}`);
+  return paths;
+};
+const adminCertPath = (): string => adminPaths().certPath;
+/** The lab context's admin credential as it is on disk now. */
+const adminCredential = (): NodeCredentials => {
+  const paths = adminPaths();
+  return { certPem: readFileSync(paths.certPath, 'utf8'), keyPem: readFileSync(paths.keyPath, 'utf8'), caCertPem: readFileSync(paths.caCertPath, 'utf8') };
+};
+const certificateCount = (pem: string): number => pem.match(/-----BEGIN CERTIFICATE-----/g)?.length ?? 0;
+/** One Control call on a new connection (no shared subchannel) with exactly `credentials`. */
+const getCluster = (addr: string, credentials: NodeCredentials): Promise<{ ok: true; cluster: Cluster | undefined } | { ok: false; code: grpc.status; details: string }> => {
+  const client = new ControlClient(addr, channelCredentials(credentials), { ...channelOptions(), 'grpc.use_local_subchannel_pool': 1 });
+  return new Promise<{ ok: true; cluster: Cluster | undefined } | { ok: false; code: grpc.status; details: string }>((resolve) => {
+    client.getCluster({}, new grpc.Metadata(), { deadline: Date.now() + 10_000 }, (error, response) => resolve(error === null ? { ok: true, cluster: response.cluster } : { ok: false, code: error.code, details: error.details }));
+  }).finally(() => client.close());
 };
 
 describe('cluster security on the lab', () => {
@@ -118,8 +135,10 @@ describe('cluster security on the lab', () => {
 
   it('ca rotate: every node renews onto the new root, and old and new certificates work together meanwhile', async () => {
     const before = (await skiff(lab.home, ['join-token', '-q', 'worker'])).stdout.trim();
-    const adminBefore = readFileSync(adminCertPath(), 'utf8');
-    const rotated = await skiff(lab.home, ['ca', 'rotate']);
+    // The admin credential as it was (certificate and key, from the old root), for after the rotation.
+    const oldAdmin = adminCredential();
+    const adminBefore = oldAdmin.certPem;
+    const rotated = await skiff(lab.home, ['ca', 'rotate', '--timeout', '90s']);
     expect(rotated.stderr).toBe('');
     const digest = /new digest ([0-9a-z]{50})/.exec(rotated.stdout)?.[1] ?? '';
     expect(digest).not.toBe(before.split('-')[2]);
@@ -144,10 +163,38 @@ describe('cluster security on the lab', () => {
       }
       return true;
     }, 500);
+    // The rotation finished (the command waited for it), and every node renewed once more for a
+    // trust bundle of the new root only.
+    expect(rotated.stdout).toMatch(/root rotation: \d of \d nodes hold a certificate from the new root/);
+    expect(rotated.stdout).toContain('previous root is no longer trusted');
+    const managerAddr = `${host(state, 'h1').addr}:4242`;
+    const finished = await getCluster(managerAddr, adminCredential());
+    expect(finished.ok && finished.cluster?.rootCa).toMatchObject({ caDigest: digest, previousCaCertPem: '', crossSignedCaCertPem: '' });
+    await waitFor('every host to trust the new root only', 30_000, async () => {
+      for (const name of ['h1', 'h2', 'h3', 'h4']) {
+        const bundle = readFileSync(join(host(state, name).dataDir, 'certs', 'ca.crt'), 'utf8');
+        if (certificateCount(bundle) !== 1 || caDigest(bundle) !== digest) return undefined;
+      }
+      return true;
+    }, 500);
+    const current = adminCredential();
+    expect(certificateCount(current.caCertPem)).toBe(1);
+    // The old-root admin credential, trusting the new root (so the client side would accept the
+    // manager): every manager refuses it in the handshake now. The current one works.
+    for (const name of ['h1', 'h2', 'h3']) {
+      const addr = `${host(state, name).addr}:4242`;
+      const refused = await waitFor(`${name} to refuse the old-root admin credential`, 30_000, async () => {
+        const outcome = await getCluster(addr, { ...oldAdmin, caCertPem: current.caCertPem });
+        return outcome.ok ? undefined : outcome;
+      }, 500);
+      expect(refused.code).toBe(grpc.status.UNAVAILABLE);
+      expect(await getCluster(addr, current)).toMatchObject({ ok: true });
+    }
     const rows = await nodes();
     expect(rows.every((row) => row.status === 'ready')).toBe(true);
     const created = await skiff(lab.home, ['service', 'create', '--name', 'after-rotation', 'demo/web:v1']);
     expect(created.stderr).toBe('');
+    expect(created.code).toBe(0);
   });
 
   it('a demotion that would lose quorum is refused, and says why', async () => {
