@@ -56,7 +56,10 @@ export const rootRotationController: Controller = {
   reconcile(_keys, transaction: WriteTransaction, reader: StoreReader) {
     // The update carries the cluster version read here: a cluster changed meanwhile (another
     // rotation, a node removal) conflicts, and the runner reconciles again.
-    const finished = finishedRotation(reader.list('cluster')[0], reader.list('node'));
+    const cluster = reader.list('cluster')[0];
+    // Node changes are frequent (sessions, status): the nodes are read only while a rotation is on.
+    if (!rotationInProgress(cluster)) return undefined;
+    const finished = finishedRotation(cluster, reader.list('node'));
     if (finished !== undefined) transaction.update('cluster', finished);
     return undefined;
   },
