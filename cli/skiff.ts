@@ -41,7 +41,9 @@ async function main(): Promise<void> {
     .enablePositionalOptions()
     .exitOverride();
   const group = process.argv.slice(2).find((argument) => !argument.startsWith('-'));
-  const wanted = group !== undefined && group in GROUPS ? [group] : Object.keys(GROUPS);
+  const versionOnly = group === undefined && process.argv.slice(2).some((argument) => argument === '-v' || argument === '--version');
+  // `skiff --version` needs no command group; `skiff --help` and unknown words need them all.
+  const wanted = group !== undefined && group in GROUPS ? [group] : versionOnly ? [] : Object.keys(GROUPS);
   // Several names may share one module (`join`, `join-token`): register each module once.
   const registrations = new Set(await Promise.all(wanted.map((name) => GROUPS[name]!())));
   for (const register of registrations) register(program);
